@@ -1,0 +1,169 @@
+import {
+  createTRPCClient,
+  createWSClient,
+  httpBatchLink,
+  splitLink,
+  type TRPCClient,
+  type TRPCLink,
+  wsLink,
+} from '@trpc/client';
+import type { AppRouter } from '@pulse/server';
+import { PulseError } from './errors.js';
+
+/** A token, or a function returning a fresh one (called on every (re)connect and HTTP request). */
+export type TokenSource = string | (() => string | Promise<string>);
+
+export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'offline';
+
+export interface ConnectionState {
+  status: ConnectionStatus;
+  /** The last connection error (a refused token, a dropped socket), cleared once connected. */
+  error: PulseError | null;
+  /** Reconnect attempts since the last successful connection. */
+  attempt: number;
+}
+
+export interface PulseClientOptions {
+  /** Base URL of a Pulse node, e.g. `http://localhost:3001` (`ws(s)://…/trpc` is derived). */
+  url: string;
+  token: TokenSource;
+  /** WebSocket implementation (Node 20 has none built in: pass `WebSocket` from `ws`). */
+  WebSocket?: typeof globalThis.WebSocket;
+  /** Backoff: base and cap in ms for full-jitter reconnect delays (defaults 500 ms / 30 s). */
+  retry?: { baseMs?: number; maxMs?: number; random?: () => number };
+  /** Client keep-alive: ping every `intervalMs`, reconnect if no pong in `pongTimeoutMs`. */
+  keepAlive?: { intervalMs?: number; pongTimeoutMs?: number };
+  /** Extra tRPC links placed before the transport links (logging, etc.). */
+  links?: TRPCLink<AppRouter>[];
+  fetch?: typeof globalThis.fetch;
+}
+
+/** A connected Pulse client. */
+export interface PulseClient {
+  /** The typed tRPC client: `client.trpc.presence.list.query({ workspaceId })`. */
+  readonly trpc: TRPCClient<AppRouter>;
+  /** The transport links, for `@trpc/react-query`'s `createClient({ links })`. */
+  readonly links: TRPCLink<AppRouter>[];
+  /** Current connection state. */
+  getConnectionState(): ConnectionState;
+  /** Called on every connection state change; returns an unsubscribe function. */
+  onConnectionState(listener: (state: ConnectionState) => void): () => void;
+  /** Closes the socket and stops reconnecting. */
+  close(): Promise<void>;
+}
+
+/**
+ * Full-jitter exponential backoff: a random delay in [0, min(cap, base·2^attempt)], so a restart
+ * does not bring every client back in the same second.
+ */
+export function fullJitterBackoff(opts: { baseMs?: number; maxMs?: number; random?: () => number } = {}) {
+  const base = opts.baseMs ?? 500;
+  const max = opts.maxMs ?? 30_000;
+  const random = opts.random ?? Math.random;
+  return (attempt: number) => Math.floor(random() * Math.min(max, base * 2 ** Math.min(attempt, 20)));
+}
+
+const closeMessages: Record<number, string> = {
+  4401: 'Token refused or expired',
+  4408: 'Authentication timed out',
+  4429: 'Too many connections',
+  4008: 'Connection too slow; resuming',
+  1001: 'Server restarting',
+};
+
+/**
+ * Creates a typed Pulse client: queries and mutations over HTTP, subscriptions over one WebSocket
+ * that reconnects with full-jitter backoff, re-reads the token on every reconnect and resumes
+ * durable streams from the last event id.
+ *
+ * @example
+ * ```ts
+ * import WebSocket from 'ws';
+ * const pulse = createPulseClient({ url: 'http://localhost:3001', token: () => auth.getToken(), WebSocket });
+ * pulse.trpc.presence.onChange.subscribe({ workspaceId: 'acme' }, { onData: (e) => console.log(e) });
+ * await pulse.trpc.presence.set.mutate({ workspaceId: 'acme', status: 'online', page: '/inbox' });
+ * ```
+ */
+export function createPulseClient(opts: PulseClientOptions): PulseClient {
+  const base = opts.url.replace(/\/+$/, '');
+  const wsUrl = `${base.replace(/^http/, 'ws')}/trpc`;
+  const getToken = async () => (typeof opts.token === 'function' ? await opts.token() : opts.token);
+
+  let state: ConnectionState = { status: 'connecting', error: null, attempt: 0 };
+  const listeners = new Set<(s: ConnectionState) => void>();
+  const setState = (next: Partial<ConnectionState>) => {
+    state = { ...state, ...next };
+    for (const listener of listeners) listener(state);
+  };
+  let closed = false;
+  let everConnected = false;
+
+  const backoff = fullJitterBackoff(opts.retry);
+  const wsClient = createWSClient({
+    url: wsUrl,
+    WebSocket: opts.WebSocket,
+    connectionParams: async () => ({ token: await getToken() }),
+    retryDelayMs: (attempt) => {
+      setState({ status: 'reconnecting', attempt: attempt + 1 });
+      return backoff(attempt);
+    },
+    keepAlive: {
+      enabled: true,
+      intervalMs: opts.keepAlive?.intervalMs ?? 15_000,
+      pongTimeoutMs: opts.keepAlive?.pongTimeoutMs ?? 5_000,
+    },
+    onOpen: () => {
+      everConnected = true;
+      setState({ status: 'connected', error: null, attempt: 0 });
+    },
+    onClose: (cause) => {
+      if (closed) {
+        setState({ status: 'offline' });
+        return;
+      }
+      const code = cause?.code;
+      const error =
+        code === undefined || code === 1000 || code === 1005
+          ? state.error
+          : new PulseError(
+              code === 4401
+                ? { type: 'AUTH', code: 'UNAUTHORIZED', message: closeMessages[code]! }
+                : {
+                    type: 'CONNECTION',
+                    code: 'CLOSED',
+                    message: closeMessages[code] ?? `Socket closed (${code})`,
+                    closeCode: code,
+                  },
+            );
+      setState({ status: everConnected ? 'reconnecting' : 'connecting', error });
+    },
+  });
+
+  const links: TRPCLink<AppRouter>[] = [
+    ...(opts.links ?? []),
+    splitLink({
+      condition: (op) => op.type === 'subscription',
+      true: wsLink<AppRouter>({ client: wsClient }),
+      false: httpBatchLink<AppRouter>({
+        url: `${base}/trpc`,
+        fetch: opts.fetch,
+        headers: async () => ({ authorization: `Bearer ${await getToken()}` }),
+      }),
+    }),
+  ];
+
+  return {
+    trpc: createTRPCClient<AppRouter>({ links }),
+    links,
+    getConnectionState: () => state,
+    onConnectionState(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async close() {
+      closed = true;
+      await wsClient.close();
+      setState({ status: 'offline' });
+    },
+  };
+}

@@ -1,0 +1,12 @@
+/** @pulse/client: a typed Pulse client for browsers and Node. */
+export {
+  type ConnectionState,
+  type ConnectionStatus,
+  createPulseClient,
+  fullJitterBackoff,
+  type PulseClient,
+  type PulseClientOptions,
+  type TokenSource,
+} from './createPulseClient.js';
+export { PulseError, type PulseErrorContext, toPulseError } from './errors.js';
+export type { AppRouter } from '@pulse/server';

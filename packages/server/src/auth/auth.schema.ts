@@ -1,0 +1,32 @@
+import { z } from 'zod';
+
+/** Identifier of a workspace or user: short, printable, no separators used in topic names. */
+export const idSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9_.@-]+$/, 'must contain only letters, digits and _ . @ -');
+
+export const workspaceRoleSchema = z.enum(['member', 'admin']);
+export type WorkspaceRole = z.infer<typeof workspaceRoleSchema>;
+
+/** The JWT claims Pulse understands. */
+export const claimsSchema = z.object({
+  sub: idSchema,
+  name: z.string().max(200).optional(),
+  workspaces: z.record(idSchema, workspaceRoleSchema).default({}),
+  role: z.literal('service').optional(),
+  exp: z.number(),
+});
+export type PulseClaims = z.infer<typeof claimsSchema>;
+
+/** The verified principal attached to every request and socket. */
+export interface Principal {
+  userId: string;
+  name: string;
+  workspaces: Record<string, WorkspaceRole>;
+  /** A backend service: may publish; limited to `workspaces` when that list is not empty. */
+  service: boolean;
+  /** Expiry, epoch milliseconds. */
+  expiresAt: number;
+}

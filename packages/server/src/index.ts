@@ -1,0 +1,15 @@
+/** @pulse/server public API. */
+export { type DemoToken, demoUsers, mintDemoTokens } from './auth/demo.js';
+export { createTokenVerifier, type MintOptions, mintToken, type TokenVerifier } from './auth/token.js';
+export { loadConfig, type PulseConfig, type PulseConfigInput, resolveConfig } from './config.js';
+export type { Bus, BusMessage } from './infra/bus/bus.js';
+export { createMemoryBus } from './infra/bus/memory-bus.js';
+export { Hub } from './infra/hub.js';
+export { createStore, type Store } from './infra/store/db.js';
+export { CloseCode } from './infra/ws.js';
+export type { PresenceBackend } from './presence/presence.backend.js';
+export { type AppRouter, appRouter } from './router.js';
+export * from './schema.js';
+export { type PulseServer, type PulseServerOptions, servicePrincipal, startPulseServer } from './server.js';
+export type { PulseServices } from './services.js';
+export type { PulseContext } from './trpc.js';

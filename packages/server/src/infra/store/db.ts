@@ -1,0 +1,83 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+
+export type StoreDialect = 'sqlite' | 'postgres';
+
+/**
+ * The durable store: Kysely over better-sqlite3 (default, a file in the data dir) or PostgreSQL.
+ * Domains see it through `db.withTables<TheirTables>()`; infra knows no domain table.
+ */
+export interface Store {
+  readonly dialect: StoreDialect;
+  // biome-ignore lint/complexity/noBannedTypes: domains add their tables with withTables<T>()
+  readonly db: Kysely<{}>;
+  /** Runs every pending migration (idempotent; safe when several nodes start together). */
+  migrate(migrations: Record<string, Migration>): Promise<void>;
+  /** Resolves when the store answers a trivial query (readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  /** `postgres://…` selects PostgreSQL; otherwise SQLite in `dataDir`. */
+  databaseUrl?: string;
+  dataDir?: string;
+  /** SQLite file name inside dataDir (default `pulse.db`); `:memory:` for a throwaway store. */
+  sqliteFile?: string;
+}
+
+export function createStore(opts: StoreOptions): Store {
+  const url = opts.databaseUrl;
+  if (url && /^postgres(ql)?:\/\//.test(url)) {
+    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    // NOTE: an idle client's error (server restart) must not crash the process; the pool replaces it.
+    pool.on('error', () => {});
+    return wrap('postgres', new Kysely({ dialect: new PostgresDialect({ pool }) }));
+  }
+  if (url) throw new Error(`Unsupported DATABASE_URL scheme: ${url.split(':')[0]} (use postgres://)`);
+  const file = opts.sqliteFile ?? 'pulse.db';
+  let path = file;
+  if (file !== ':memory:') {
+    const dir = opts.dataDir ?? './data';
+    mkdirSync(dir, { recursive: true });
+    path = join(dir, file);
+  }
+  const database = new SQLite(path);
+  database.pragma('journal_mode = WAL');
+  database.pragma('synchronous = NORMAL');
+  database.pragma('busy_timeout = 5000');
+  database.pragma('foreign_keys = ON');
+  return wrap('sqlite', new Kysely({ dialect: new SqliteDialect({ database }) }));
+}
+
+// biome-ignore lint/complexity/noBannedTypes: see Store.db
+function wrap(dialect: StoreDialect, db: Kysely<{}>): Store {
+  return {
+    dialect,
+    db,
+    async migrate(migrations) {
+      const migrator = new Migrator({
+        db,
+        provider: { getMigrations: async () => migrations },
+        migrationTableName: 'pulse_migrations',
+        migrationLockTableName: 'pulse_migrations_lock',
+      });
+      const { error, results } = await migrator.migrateToLatest();
+      if (error) {
+        const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+        throw new Error(`Store migration ${failed ?? ''} failed: ${(error as Error).message ?? error}`, {
+          cause: error,
+        });
+      }
+    },
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}

@@ -1,0 +1,46 @@
+import { mintDemoTokens } from './auth/demo.js';
+import { loadConfig } from './config.js';
+import { startPulseServer } from './server.js';
+
+/** CLI: start one node from the environment; stop cleanly on SIGINT/SIGTERM. */
+async function main() {
+  const config = loadConfig();
+  const server = await startPulseServer({ config });
+  console.log(`Pulse ${config.nodeId} listening on ${server.url} (WebSocket ${server.wsUrl})`);
+  console.log(`  store: ${server.services.store.dialect}   bus: ${server.services.bus.kind}`);
+  if (config.demoMode) {
+    const tokens = await mintDemoTokens(config.jwt);
+    console.log('\n  ************************************************************************');
+    console.log('  DEMO MODE: no PULSE_JWT_SECRET set; a random secret was generated and the');
+    console.log('  tokens below are valid until this process stops. Never run this in production.');
+    console.log('  ************************************************************************\n');
+    for (const t of tokens) {
+      const ws =
+        Object.entries(t.workspaces)
+          .map(([w, r]) => `${w}:${r}`)
+          .join(',') || (t.service ? 'service' : '-');
+      console.log(`  ${t.sub.padEnd(13)} ${ws.padEnd(28)} ${t.token}`);
+    }
+    const alice = tokens[0]!.token;
+    console.log(
+      `\n  try: curl -H "Authorization: Bearer ${alice.slice(0, 16)}…" '${server.url}/trpc/presence.list?input=${encodeURIComponent(JSON.stringify({ workspaceId: 'acme' }))}'`,
+    );
+  }
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: telling clients to reconnect and draining…`);
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    await server.close({ graceMs: 2000 });
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((error) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,39 @@
+import type { TRPCRouterRecord } from '@trpc/server';
+import { memberProcedure } from '../trpc.js';
+import {
+  presenceSetInput,
+  presenceUserInput,
+  typingSetInput,
+  typingSubscribeInput,
+} from './presence.schema.js';
+
+export const presenceRouter = {
+  /** Sets the caller's status, page and activity for this connection. */
+  set: memberProcedure
+    .input(presenceSetInput)
+    .mutation(({ ctx, input }) => ctx.services.presence.set(ctx.principal, ctx.connectionId, input)),
+  /** Reports typing in a conversation; it expires by itself. */
+  typing: memberProcedure.input(typingSetInput).mutation(async ({ ctx, input }) => {
+    await ctx.services.presence.setTyping(ctx.principal, input);
+    return { ok: true as const };
+  }),
+  /** Everyone online in the workspace. */
+  list: memberProcedure.query(({ ctx, input }) => ctx.services.presence.list(input.workspaceId)),
+  /** One user's presence, or null when offline. */
+  get: memberProcedure
+    .input(presenceUserInput)
+    .query(({ ctx, input }) => ctx.services.presence.get(input.workspaceId, input.userId)),
+  isOnline: memberProcedure
+    .input(presenceUserInput)
+    .query(({ ctx, input }) => ctx.services.presence.isOnline(input.workspaceId, input.userId)),
+  /** A snapshot, then join / update / leave. */
+  onChange: memberProcedure.subscription(({ ctx, input, signal }) =>
+    ctx.services.presence.onChange(input.workspaceId, signal),
+  ),
+  /** Who is typing, then changes (optionally one conversation). */
+  onTyping: memberProcedure
+    .input(typingSubscribeInput)
+    .subscription(({ ctx, input, signal }) =>
+      ctx.services.presence.onTyping(input.workspaceId, input.conversationId, signal),
+    ),
+} satisfies TRPCRouterRecord;

@@ -1,0 +1,229 @@
+import type { Principal } from '../auth/auth.schema.js';
+import type { Hub } from '../infra/hub.js';
+import { type LiveStream, liveEphemeral } from '../infra/live.js';
+import { type PresenceBackend, type PresenceChange, presenceDiffers } from './presence.backend.js';
+import type {
+  PresenceEvent,
+  PresenceSetInput,
+  TypingEntry,
+  TypingEvent,
+  TypingSetInput,
+  UserPresence,
+} from './presence.schema.js';
+
+export interface PresenceServiceOptions {
+  hub: Hub;
+  backend: PresenceBackend;
+  nodeId: string;
+  /** A user leaves this long after their last connection closed, unless they come back. */
+  graceMs: number;
+  /** HTTP-set presence (no socket) and dead nodes' entries expire after this. */
+  ttlMs: number;
+  /** A typing indicator clears itself after this without a refresh. */
+  typingTtlMs: number;
+}
+
+export const presenceTopic = (workspaceId: string) => `presence:${workspaceId}`;
+export const typingTopic = (workspaceId: string) => `typing:${workspaceId}`;
+
+const now = () => new Date().toISOString();
+
+/** Team presence and typing: one merged presence per (workspace, user), typing that expires by itself. */
+export class PresenceService {
+  /** connectionId -> "workspaceId\u0000userId" keys it holds presence in. */
+  private readonly connections = new Map<string, Set<string>>();
+  private readonly graceTimers = new Set<NodeJS.Timeout>();
+  /** workspaceId -> "conversationId\u0000userId" -> typing state. */
+  private readonly typing = new Map<string, Map<string, { entry: TypingEntry; timer: NodeJS.Timeout }>>();
+  private readonly sweeper: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(private readonly opts: PresenceServiceOptions) {
+    const every = Math.max(250, Math.min(30_000, Math.floor(opts.ttlMs / 2)));
+    this.sweeper = setInterval(() => void this.sweep(), every);
+    this.sweeper.unref();
+  }
+
+  /** Sets the caller's presence for one connection (or, over HTTP, a presence that expires after the TTL). */
+  async set(
+    principal: Principal,
+    connectionId: string | null,
+    input: PresenceSetInput,
+  ): Promise<UserPresence> {
+    const at = Date.now();
+    const connection = connectionId ?? `http:${principal.userId}`;
+    if (connectionId) {
+      let keys = this.connections.get(connectionId);
+      if (!keys) {
+        keys = new Set();
+        this.connections.set(connectionId, keys);
+      }
+      keys.add(`${input.workspaceId}\u0000${principal.userId}`);
+    }
+    const change = await this.opts.backend.upsert(input.workspaceId, {
+      connectionId: connection,
+      userId: principal.userId,
+      name: principal.name,
+      status: input.status,
+      page: input.page ?? null,
+      activity: input.activity ?? null,
+      connectedAt: at,
+      updatedAt: at,
+      nodeId: this.opts.nodeId,
+      expiresAt: connectionId ? null : at + this.opts.ttlMs,
+    });
+    await this.publishChange(change);
+    return change.after!;
+  }
+
+  /** A socket closed: its presence entries go after the grace period (a reload within it shows nothing). */
+  connectionClosed(connectionId: string): void {
+    const keys = this.connections.get(connectionId);
+    if (!keys) return;
+    this.connections.delete(connectionId);
+    const removeAll = async () => {
+      for (const key of keys) {
+        const [workspaceId, userId] = key.split('\u0000') as [string, string];
+        await this.publishChange(await this.opts.backend.remove(workspaceId, userId, connectionId));
+      }
+    };
+    if (this.opts.graceMs === 0 || this.closed) {
+      void removeAll().catch(() => {});
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.graceTimers.delete(timer);
+      void removeAll().catch(() => {});
+    }, this.opts.graceMs);
+    timer.unref();
+    this.graceTimers.add(timer);
+  }
+
+  list(workspaceId: string): Promise<UserPresence[]> {
+    return this.opts.backend.list(workspaceId);
+  }
+
+  get(workspaceId: string, userId: string): Promise<UserPresence | null> {
+    return this.opts.backend.get(workspaceId, userId);
+  }
+
+  async isOnline(workspaceId: string, userId: string): Promise<boolean> {
+    return (await this.opts.backend.get(workspaceId, userId)) !== null;
+  }
+
+  countOnline(workspaceId?: string): Promise<number> {
+    return this.opts.backend.countOnline(workspaceId);
+  }
+
+  /** Live presence: a snapshot, then join/update/leave diffs. */
+  onChange(workspaceId: string, signal?: AbortSignal): LiveStream<PresenceEvent> {
+    return liveEphemeral<PresenceEvent>(this.opts.hub, {
+      topic: presenceTopic(workspaceId),
+      signal,
+      initial: async () => [
+        {
+          data: {
+            type: 'snapshot',
+            workspaceId,
+            at: now(),
+            users: await this.opts.backend.list(workspaceId),
+          },
+        },
+      ],
+      coalesceKey: (event) =>
+        event.type === 'snapshot' ? '*' : event.type === 'leave' ? event.userId : event.user.userId,
+    });
+  }
+
+  /** Reports the caller typing (or not) in a conversation; it clears itself after the typing TTL. */
+  async setTyping(principal: Principal, input: TypingSetInput): Promise<void> {
+    const key = `${input.conversationId}\u0000${principal.userId}`;
+    let states = this.typing.get(input.workspaceId);
+    const existing = states?.get(key);
+    if (existing) clearTimeout(existing.timer);
+    if (!input.isTyping) {
+      if (!existing) return;
+      states!.delete(key);
+      if (states!.size === 0) this.typing.delete(input.workspaceId);
+      await this.publishTyping(input.workspaceId, existing.entry, false);
+      return;
+    }
+    if (!states) {
+      states = new Map();
+      this.typing.set(input.workspaceId, states);
+    }
+    const entry: TypingEntry = {
+      conversationId: input.conversationId,
+      userId: principal.userId,
+      name: principal.name,
+    };
+    const timer = setTimeout(() => {
+      void this.setTyping(principal, { ...input, isTyping: false }).catch(() => {});
+    }, this.opts.typingTtlMs);
+    timer.unref();
+    states.set(key, { entry, timer });
+    // NOTE: a refresh of an already-shown indicator only extends its timer; nobody needs a new event.
+    if (!existing) await this.publishTyping(input.workspaceId, entry, true);
+  }
+
+  /** Live typing: who types now, then changes; optionally one conversation only. */
+  onTyping(
+    workspaceId: string,
+    conversationId: string | undefined,
+    signal?: AbortSignal,
+  ): LiveStream<TypingEvent> {
+    return liveEphemeral<TypingEvent>(this.opts.hub, {
+      topic: typingTopic(workspaceId),
+      signal,
+      filter: conversationId
+        ? (event) => event.type === 'typing_snapshot' || event.conversationId === conversationId
+        : undefined,
+      initial: async () => {
+        const typing = [...(this.typing.get(workspaceId)?.values() ?? [])]
+          .map((s) => s.entry)
+          .filter((e) => !conversationId || e.conversationId === conversationId);
+        return [{ data: { type: 'typing_snapshot', workspaceId, at: now(), typing } }];
+      },
+    });
+  }
+
+  /** Timers and sockets this service holds (leak checks). */
+  stats() {
+    let typing = 0;
+    for (const s of this.typing.values()) typing += s.size;
+    return { connections: this.connections.size, graceTimers: this.graceTimers.size, typing };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.sweeper);
+    for (const timer of this.graceTimers) clearTimeout(timer);
+    this.graceTimers.clear();
+    for (const states of this.typing.values()) for (const s of states.values()) clearTimeout(s.timer);
+    this.typing.clear();
+    this.connections.clear();
+  }
+
+  private async sweep(): Promise<void> {
+    try {
+      for (const change of await this.opts.backend.sweep(Date.now())) await this.publishChange(change);
+    } catch {
+      // the next sweep retries
+    }
+  }
+
+  private async publishTyping(workspaceId: string, entry: TypingEntry, isTyping: boolean): Promise<void> {
+    const event: TypingEvent = { type: 'typing', workspaceId, at: now(), ...entry, isTyping };
+    await this.opts.hub.publish(typingTopic(workspaceId), event);
+  }
+
+  private async publishChange({ workspaceId, before, after }: PresenceChange): Promise<void> {
+    let event: PresenceEvent | null = null;
+    const at = now();
+    if (!before && after) event = { type: 'join', workspaceId, at, user: after };
+    else if (before && !after) event = { type: 'leave', workspaceId, at, userId: before.userId };
+    else if (before && after && presenceDiffers(before, after))
+      event = { type: 'update', workspaceId, at, user: after };
+    if (event) await this.opts.hub.publish(presenceTopic(workspaceId), event);
+  }
+}

@@ -1,0 +1,6 @@
+/**
+ * Browser-safe entry: every domain's zod schemas and inferred types, nothing Node-only.
+ * `@pulse/client` and `@pulse/react` import from `@pulse/server/schema`.
+ */
+export * from './auth/auth.schema.js';
+export * from './presence/presence.schema.js';

@@ -1,0 +1,14 @@
+import type { PulseConfig } from './config.js';
+import type { Bus } from './infra/bus/bus.js';
+import type { Hub } from './infra/hub.js';
+import type { Store } from './infra/store/db.js';
+import type { PresenceService } from './presence/presence.service.js';
+
+/** Everything procedures reach through `ctx.services`; each domain adds its service here. */
+export interface PulseServices {
+  config: PulseConfig;
+  bus: Bus;
+  hub: Hub;
+  store: Store;
+  presence: PresenceService;
+}
