@@ -4,6 +4,7 @@ import type { Principal } from './auth/auth.schema.js';
 import { createTokenVerifier } from './auth/token.js';
 import { type PulseConfig, type PulseConfigInput, resolveConfig } from './config.js';
 import type { Bus } from './infra/bus/bus.js';
+import { demoTokensRoute } from './demo/demo-routes.js';
 import { createMemoryBus } from './infra/bus/memory-bus.js';
 import { createHttpServer, type HttpRoute, sendJson } from './infra/http.js';
 import { Hub } from './infra/hub.js';
@@ -25,6 +26,8 @@ export interface PulseServerOptions {
   presenceBackend?: PresenceBackend;
   /** SQLite file name in the data dir (default `pulse.db`); `:memory:` for a throwaway store. */
   sqliteFile?: string;
+  /** Extra HTTP routes tried after Pulse's own (e.g. the demo's static app files). */
+  routes?: HttpRoute[];
 }
 
 const createCaller = createCallerFactory(appRouter);
@@ -105,6 +108,8 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
       }
       return true;
     },
+    ...(config.demoMode ? [demoTokensRoute(config)] : []),
+    ...(opts.routes ?? []),
   ];
 
   const http = createHttpServer({
