@@ -50,8 +50,11 @@ export function createTokenVerifier(jwt: PulseConfig['jwt']): TokenVerifier {
 
 function describeJoseError(cause: unknown): string {
   if (cause instanceof joseErrors.JWTExpired) return 'Token expired';
-  if (cause instanceof joseErrors.JWTClaimValidationFailed)
-    return `Token claim "${cause.claim}" invalid: ${cause.reason}`;
+  if (cause instanceof joseErrors.JWTClaimValidationFailed) {
+    if (cause.reason === 'missing') return `Token has no "${cause.claim}" claim`;
+    if (cause.reason === 'check_failed') return `Token claim "${cause.claim}" does not match`;
+    return `Token claim "${cause.claim}" invalid (${cause.reason})`;
+  }
   if (cause instanceof joseErrors.JOSEAlgNotAllowed) return 'Token algorithm not allowed';
   if (cause instanceof joseErrors.JWSSignatureVerificationFailed) return 'Token signature invalid';
   if (cause instanceof joseErrors.JWSInvalid || cause instanceof joseErrors.JWTInvalid)
