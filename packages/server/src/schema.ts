@@ -4,3 +4,4 @@
  */
 export * from './auth/auth.schema.js';
 export * from './presence/presence.schema.js';
+export * from './notifications/notifications.schema.js';

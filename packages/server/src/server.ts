@@ -13,6 +13,9 @@ import { streamMigrations } from './infra/store/streams.js';
 import { attachWebSocket, type WsTransportStats } from './infra/ws.js';
 import { createMemoryPresenceBackend, type PresenceBackend } from './presence/presence.backend.js';
 import { PresenceService } from './presence/presence.service.js';
+import { NotificationService } from './notifications/notifications.service.js';
+import { notificationMigrations } from './notifications/notifications.store.js';
+import { createServicePublisher, type ServicePublisher } from './publisher.js';
 import { appRouter } from './router.js';
 import type { PulseServices } from './services.js';
 import { createCallerFactory, type PulseContext } from './trpc.js';
@@ -43,6 +46,8 @@ export interface PulseServer {
   readonly services: PulseServices;
   /** Server-side caller with a service principal for every workspace. */
   readonly caller: ReturnType<typeof createCaller>;
+  /** In-process publisher (the seed's vocabulary): notifications, presence reads. */
+  readonly publish: ServicePublisher;
   /** Server-side caller acting as `principal` (checks apply as for a remote call). */
   callerFor(principal: Principal): ReturnType<typeof createCaller>;
   stats(): {
@@ -67,7 +72,7 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
   const store =
     opts.store ??
     createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteFile: opts.sqliteFile });
-  await store.migrate({ ...streamMigrations });
+  await store.migrate({ ...streamMigrations, ...notificationMigrations });
   const presence = new PresenceService({
     hub,
     backend: opts.presenceBackend ?? createMemoryPresenceBackend(),
@@ -76,7 +81,8 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
     ttlMs: config.presence.ttlMs,
     typingTtlMs: config.presence.typingTtlMs,
   });
-  const services: PulseServices = { config, bus, hub, store, presence };
+  const notifications = new NotificationService({ hub, store, retention: config.notifications.retention });
+  const services: PulseServices = { config, bus, hub, store, presence, notifications };
   const verifier = createTokenVerifier(config.jwt);
 
   async function contextFor(token: string | undefined, connectionId: string | null): Promise<PulseContext> {
@@ -159,6 +165,7 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
     port,
     services,
     caller: createCaller({ principal: servicePrincipal(), authError: null, connectionId: null, services }),
+    publish: createServicePublisher(services),
     callerFor: (principal) => createCaller({ principal, authError: null, connectionId: null, services }),
     stats: () => ({ transport: transport.stats(), hub: hub.stats(), presence: presence.stats() }),
     close(closeOpts = {}) {

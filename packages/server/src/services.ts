@@ -2,6 +2,7 @@ import type { PulseConfig } from './config.js';
 import type { Bus } from './infra/bus/bus.js';
 import type { Hub } from './infra/hub.js';
 import type { Store } from './infra/store/db.js';
+import type { NotificationService } from './notifications/notifications.service.js';
 import type { PresenceService } from './presence/presence.service.js';
 
 /** Everything procedures reach through `ctx.services`; each domain adds its service here. */
@@ -11,4 +12,5 @@ export interface PulseServices {
   hub: Hub;
   store: Store;
   presence: PresenceService;
+  notifications: NotificationService;
 }

@@ -1,0 +1,252 @@
+import { z } from 'zod';
+import { idSchema } from '../auth/auth.schema.js';
+
+/** Social platforms a notification can refer to. */
+export const notificationPlatformSchema = z.enum([
+  'twitter',
+  'x',
+  'facebook',
+  'instagram',
+  'linkedin',
+  'tiktok',
+  'youtube',
+  'threads',
+  'pinterest',
+  'reddit',
+  'google',
+  'other',
+]);
+export type NotificationPlatform = z.infer<typeof notificationPlatformSchema>;
+
+const text = (max: number) => z.string().min(1).max(max);
+const url = z.url().max(2000);
+
+/** The payload of each notification kind, keyed by kind. */
+export const notificationPayloads = {
+  /** Someone mentioned the brand or a team member on a platform. */
+  mention: z.object({
+    platform: notificationPlatformSchema,
+    author: text(200),
+    text: text(5000),
+    url: url.optional(),
+  }),
+  /** A direct message arrived in the inbox. */
+  message: z.object({
+    conversationId: idSchema,
+    platform: notificationPlatformSchema,
+    from: text(200),
+    preview: z.string().max(500),
+  }),
+  /** Content waits for (or got) an approval decision. */
+  approval: z.object({
+    postId: idSchema,
+    requestedBy: text(200),
+    status: z.enum(['pending', 'approved', 'rejected']),
+    comment: z.string().max(2000).optional(),
+  }),
+  /** Something needs attention (SLA breach, quota, integration failure…). */
+  alert: z.object({
+    alertType: z.enum(['sla', 'quota', 'integration', 'security', 'system']),
+    severity: z.enum(['info', 'warning', 'critical']),
+    message: text(2000),
+    conversationId: idSchema.optional(),
+  }),
+  /** A scheduled post went live. */
+  post_published: z.object({
+    postId: idSchema,
+    platform: notificationPlatformSchema,
+    url: url.optional(),
+  }),
+  /** A scheduled post could not be published. */
+  post_failed: z.object({
+    postId: idSchema,
+    platform: notificationPlatformSchema,
+    error: text(2000),
+    retryable: z.boolean().default(false),
+  }),
+  /** A spike of negative attention around a topic. */
+  crisis: z.object({
+    severity: z.enum(['low', 'medium', 'high', 'critical']),
+    topic: text(200),
+    volume: z.number().int().nonnegative(),
+    sentiment: z.number().min(-1).max(1).optional(),
+  }),
+  /** A customer review was posted. */
+  review: z.object({
+    platform: notificationPlatformSchema,
+    author: text(200),
+    rating: z.number().int().min(1).max(5),
+    text: z.string().max(5000).optional(),
+    url: url.optional(),
+  }),
+} as const;
+
+/** Every notification kind, in one place. */
+export const notificationTypes = [
+  'mention',
+  'message',
+  'approval',
+  'alert',
+  'post_published',
+  'post_failed',
+  'crisis',
+  'review',
+] as const satisfies ReadonlyArray<keyof typeof notificationPayloads>;
+export const notificationTypeSchema = z.enum(notificationTypes);
+export type NotificationType = z.infer<typeof notificationTypeSchema>;
+
+export const notificationPrioritySchema = z.enum(['low', 'normal', 'high', 'urgent']);
+export type NotificationPriority = z.infer<typeof notificationPrioritySchema>;
+
+/** Fields every notification carries whatever its kind. */
+const contentFields = {
+  title: text(200),
+  body: z.string().max(5000).optional(),
+  priority: notificationPrioritySchema.default('normal'),
+  /** Sending the same key again (also concurrently) returns the first notification, delivered once. */
+  idempotencyKey: z.string().min(1).max(200).optional(),
+  /** Recipient; absent = every member of the workspace (read state is kept per user). */
+  userId: idSchema.optional(),
+};
+
+const kind = <T extends NotificationType>(type: T) =>
+  z.object({ type: z.literal(type), ...contentFields, data: notificationPayloads[type] });
+
+/** What a sender supplies: one discriminated union on `type`, each kind with its own `data`. */
+export const notificationContentSchema = z.discriminatedUnion('type', [
+  kind('mention'),
+  kind('message'),
+  kind('approval'),
+  kind('alert'),
+  kind('post_published'),
+  kind('post_failed'),
+  kind('crisis'),
+  kind('review'),
+]);
+/** Input of `notifications.send` without `workspaceId` (as parsed: defaults applied). */
+export type NotificationContent = z.infer<typeof notificationContentSchema>;
+/** What a caller may pass (defaults such as `priority` optional). */
+export type NotificationContentInput = z.input<typeof notificationContentSchema>;
+/** `data` of one kind. */
+export type NotificationData<T extends NotificationType> = z.infer<(typeof notificationPayloads)[T]>;
+
+/** `notifications.send` input. */
+export const notificationSendInput = z.intersection(
+  z.object({ workspaceId: idSchema }),
+  notificationContentSchema,
+);
+export type NotificationSendInput = z.input<typeof notificationSendInput>;
+
+const notificationFields = {
+  id: z.string(),
+  workspaceId: z.string(),
+  /** Recipient, or null for a workspace-wide notification. */
+  userId: z.string().nullable(),
+  title: z.string(),
+  body: z.string().nullable(),
+  priority: notificationPrioritySchema,
+  /** ISO time it was accepted. */
+  createdAt: z.string(),
+  /** Stream id of the event that delivered it (orders notifications; the list cursor). */
+  eventId: z.string(),
+};
+
+const storedKind = <T extends NotificationType>(type: T) =>
+  z.object({ type: z.literal(type), ...notificationFields, data: notificationPayloads[type] });
+
+/** A notification as stored (no per-user state). */
+export const storedNotificationSchema = z.discriminatedUnion('type', [
+  storedKind('mention'),
+  storedKind('message'),
+  storedKind('approval'),
+  storedKind('alert'),
+  storedKind('post_published'),
+  storedKind('post_failed'),
+  storedKind('crisis'),
+  storedKind('review'),
+]);
+export type StoredNotification = z.infer<typeof storedNotificationSchema>;
+
+/** A notification as one recipient sees it. */
+export type Notification = StoredNotification & {
+  /** ISO time this user read it, or null. */
+  readAt: string | null;
+};
+
+const maxPage = 100;
+
+export const notificationListInput = z.object({
+  workspaceId: idSchema,
+  /** `nextCursor` of the previous page. */
+  cursor: z
+    .string()
+    .regex(/^[1-9]\d{0,15}$/, 'must be a cursor returned by notifications.list')
+    .optional(),
+  limit: z.number().int().min(1).max(maxPage).default(20),
+  unreadOnly: z.boolean().default(false),
+  types: z.array(notificationTypeSchema).min(1).max(notificationTypes.length).optional(),
+});
+export type NotificationListInput = z.input<typeof notificationListInput>;
+
+export interface NotificationPage {
+  items: Notification[];
+  /** Pass as `cursor` for the next (older) page; null at the end. */
+  nextCursor: string | null;
+}
+
+export const notificationMarkReadInput = z.object({
+  workspaceId: idSchema,
+  ids: z.array(z.string().min(1).max(100)).min(1).max(500),
+});
+export type NotificationMarkReadInput = z.input<typeof notificationMarkReadInput>;
+
+export interface NotificationReadResult {
+  /** Ids that this call marked read (ids already read, unknown or not yours are left out). */
+  ids: string[];
+  unreadCount: number;
+}
+
+/** A durable stream id: the decimal sequence number of an event in its stream. */
+export const notificationEventIdSchema = z
+  .string()
+  .regex(/^(0|[1-9]\d{0,15})$/, 'must be an event id from this stream');
+
+export const notificationSubscribeInput = z.object({
+  workspaceId: idSchema,
+  /** Resume after this event id (the tRPC client sends it by itself on reconnect). */
+  lastEventId: notificationEventIdSchema.nullish(),
+});
+export type NotificationSubscribeInput = z.input<typeof notificationSubscribeInput>;
+
+const eventBase = { workspaceId: z.string(), at: z.string() };
+
+/** What `notifications.onNotification` yields (each wrapped in `tracked(id, event)`). */
+export const notificationEventSchema = z.discriminatedUnion('type', [
+  /** A new notification for this user (or for the whole workspace). */
+  z.object({
+    type: z.literal('notification'),
+    ...eventBase,
+    /** Recipient, or null for everyone in the workspace. */
+    userId: z.string().nullable(),
+    notification: storedNotificationSchema.and(z.object({ readAt: z.string().nullable() })),
+  }),
+  /** This user marked notifications read (any tab): `ids` are now read, `unreadCount` is the new total. */
+  z.object({
+    type: z.literal('read'),
+    ...eventBase,
+    userId: z.string(),
+    ids: z.array(z.string()),
+    /** True for markAllRead: everything up to this event is read. */
+    all: z.boolean(),
+    unreadCount: z.number().int().nonnegative(),
+  }),
+  /** The resume point is older than the retention window: refetch (list, unreadCount), then carry on. */
+  z.object({
+    type: z.literal('reset'),
+    ...eventBase,
+    /** The stream's newest id; the subscription continues after it. */
+    headId: z.string(),
+  }),
+]);
+export type NotificationEvent = z.infer<typeof notificationEventSchema>;
+export type NotificationEventType = NotificationEvent['type'];

@@ -1,0 +1,107 @@
+import type { Kysely, Migration } from 'kysely';
+
+/** Stream sequence numbers: `bigint` comes back as a string from PostgreSQL, a number from SQLite. */
+type Seq = number | string;
+
+/** The notifications domain's tables (SQLite and PostgreSQL alike). A type, not an interface: `withTables` wants an index signature. */
+export type NotificationTables = {
+  /** Shared per-stream sequences (`infra/store/streams.ts`), read for the stream head. */
+  pulse_streams: { stream_key: string; seq: Seq };
+  /** Every accepted notification, kept for `list` whatever the event retention. */
+  pulse_notifications: {
+    id: string;
+    workspace_id: string;
+    /** Id of the event that delivered it in the workspace stream. */
+    seq: Seq;
+    /** null = every member of the workspace. */
+    user_id: string | null;
+    type: string;
+    title: string;
+    body: string | null;
+    /** JSON of the kind's payload. */
+    data: string;
+    priority: string;
+    idempotency_key: string | null;
+    created_at: string;
+  };
+  /** Per-user read state (also for workspace-wide notifications). */
+  pulse_notification_reads: {
+    notification_id: string;
+    user_id: string;
+    workspace_id: string;
+    read_at: string;
+  };
+  /** The stream's event log: the last `retention` events per workspace, replayed on resume. */
+  pulse_notification_events: {
+    workspace_id: string;
+    seq: Seq;
+    /** null = everyone in the workspace; otherwise the only user who may see it. */
+    recipient: string | null;
+    /** JSON of the event exactly as published. */
+    payload: string;
+  };
+  /** Publication cursor per stream: events up to `published_seq` are on the bus. */
+  pulse_notification_relay: {
+    workspace_id: string;
+    published_seq: Seq;
+  };
+};
+
+/** Migrations of the notifications domain, run at start-up next to `streamMigrations`. */
+export const notificationMigrations: Record<string, Migration> = {
+  '0100_notifications': {
+    // biome-ignore lint/suspicious/noExplicitAny: migrations run before the typed schema exists
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('pulse_notifications')
+        .ifNotExists()
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('seq', 'bigint', (c) => c.notNull())
+        .addColumn('user_id', 'text')
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('title', 'text', (c) => c.notNull())
+        .addColumn('body', 'text')
+        .addColumn('data', 'text', (c) => c.notNull())
+        .addColumn('priority', 'text', (c) => c.notNull())
+        .addColumn('idempotency_key', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('pulse_notifications_ws_seq', ['workspace_id', 'seq'])
+        // NOTE: NULL keys never conflict (both engines), so only keyed sends are deduplicated.
+        .addUniqueConstraint('pulse_notifications_ws_key', ['workspace_id', 'idempotency_key'])
+        .execute();
+      await db.schema
+        .createTable('pulse_notification_reads')
+        .ifNotExists()
+        .addColumn('notification_id', 'text', (c) =>
+          c.notNull().references('pulse_notifications.id').onDelete('cascade'),
+        )
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('read_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('pulse_notification_reads_pk', ['notification_id', 'user_id'])
+        .execute();
+      await db.schema
+        .createIndex('pulse_notification_reads_user')
+        .ifNotExists()
+        .on('pulse_notification_reads')
+        .columns(['workspace_id', 'user_id'])
+        .execute();
+      await db.schema
+        .createTable('pulse_notification_events')
+        .ifNotExists()
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('seq', 'bigint', (c) => c.notNull())
+        .addColumn('recipient', 'text')
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('pulse_notification_events_pk', ['workspace_id', 'seq'])
+        .execute();
+      await db.schema
+        .createTable('pulse_notification_relay')
+        .ifNotExists()
+        .addColumn('workspace_id', 'text', (c) => c.primaryKey())
+        .addColumn('published_seq', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
+};

@@ -1,0 +1,121 @@
+import type { z } from 'zod';
+import type {
+  NotificationContentInput,
+  NotificationPriority,
+  NotificationType,
+  notificationPayloads,
+} from './notifications/notifications.schema.js';
+import type { SendResult } from './notifications/notifications.service.js';
+import type { UserPresence } from './presence/presence.schema.js';
+import type { PulseServices } from './services.js';
+
+/** A notification's content without its addressing (`workspaceId`, `userId`). */
+export type NotificationMessage = DistributiveOmit<NotificationContentInput, 'userId'>;
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** Options of the kind-specific senders: addressing, optional wording, and the kind's payload. */
+export interface KindNotificationOptions<T extends NotificationType> {
+  workspaceId: string;
+  /** Recipient; omit to notify every member of the workspace. */
+  userId?: string;
+  /** Defaults to a sentence built from `data`. */
+  title?: string;
+  body?: string;
+  priority?: NotificationPriority;
+  /** Retries with the same key deliver once. */
+  idempotencyKey?: string;
+  data: z.input<(typeof notificationPayloads)[T]>;
+}
+
+type Data<T extends NotificationType> = z.input<(typeof notificationPayloads)[T]>;
+
+/** Default titles per kind, so server code can send with nothing but the payload. */
+const defaultTitles: { [T in NotificationType]: (data: Data<T>) => string } = {
+  mention: (d) => `${d.author} mentioned you on ${d.platform}`,
+  message: (d) => `New message from ${d.from} on ${d.platform}`,
+  approval: (d) =>
+    d.status === 'pending'
+      ? `${d.requestedBy} asks for approval of post ${d.postId}`
+      : `Post ${d.postId} was ${d.status}`,
+  alert: (d) => `${d.severity === 'critical' ? 'Critical alert' : 'Alert'}: ${d.message}`.slice(0, 200),
+  post_published: (d) => `Post ${d.postId} was published on ${d.platform}`,
+  post_failed: (d) => `Post ${d.postId} failed on ${d.platform}`,
+  crisis: (d) => `Crisis (${d.severity}): ${d.topic}`.slice(0, 200),
+  review: (d) => `New ${d.rating}-star review from ${d.author} on ${d.platform}`,
+};
+
+/**
+ * The seed's publishing vocabulary over a running node's services, for server code without a
+ * socket (`server.publish`). Every call is validated by the notification schemas and acts as the
+ * trusted system; it resolves once the notification is stored and published.
+ *
+ * @example
+ * const publish = createServicePublisher(server.services);
+ * await publish.sendPostFailedNotification({
+ *   workspaceId: 'acme',
+ *   data: { postId: 'p1', platform: 'instagram', error: 'Token expired' },
+ * });
+ */
+export function createServicePublisher(services: PulseServices) {
+  const { notifications, presence } = services;
+
+  function sendKind<T extends NotificationType>(
+    type: T,
+    opts: KindNotificationOptions<T>,
+  ): Promise<SendResult> {
+    const { workspaceId, userId, title, body, priority, idempotencyKey, data } = opts;
+    return notifications.send('system', {
+      workspaceId,
+      userId,
+      type,
+      title: title ?? defaultTitles[type](data),
+      body,
+      priority,
+      idempotencyKey,
+      data,
+    } as { workspaceId: string } & NotificationContentInput);
+  }
+
+  return {
+    /** Sends one notification to one user of a workspace. */
+    sendNotification(workspaceId: string, userId: string, message: NotificationMessage): Promise<SendResult> {
+      return notifications.send('system', { ...message, workspaceId, userId });
+    },
+    /** Sends one notification to every member of a workspace (read state is kept per user). */
+    sendWorkspaceNotification(workspaceId: string, message: NotificationMessage): Promise<SendResult> {
+      return notifications.send('system', { ...message, workspaceId, userId: undefined });
+    },
+    /** Someone mentioned the brand or a team member on a platform. */
+    sendMentionNotification: (opts: KindNotificationOptions<'mention'>) => sendKind('mention', opts),
+    /** A direct message arrived. */
+    sendMessageNotification: (opts: KindNotificationOptions<'message'>) => sendKind('message', opts),
+    /** A post waits for (or received) an approval decision. */
+    sendApprovalNotification: (opts: KindNotificationOptions<'approval'>) => sendKind('approval', opts),
+    /** A crisis: `urgent` priority unless told otherwise. */
+    sendCrisisAlert: (opts: KindNotificationOptions<'crisis'>) =>
+      sendKind('crisis', { ...opts, priority: opts.priority ?? 'urgent' }),
+    /** A scheduled post went live. */
+    sendPostPublishedNotification: (opts: KindNotificationOptions<'post_published'>) =>
+      sendKind('post_published', opts),
+    /** A scheduled post failed: `high` priority unless told otherwise. */
+    sendPostFailedNotification: (opts: KindNotificationOptions<'post_failed'>) =>
+      sendKind('post_failed', { ...opts, priority: opts.priority ?? 'high' }),
+    /** A customer review was posted. */
+    sendReviewNotification: (opts: KindNotificationOptions<'review'>) => sendKind('review', opts),
+    /** Everyone online in the workspace. */
+    getWorkspacePresence(workspaceId: string): Promise<UserPresence[]> {
+      return presence.list(workspaceId);
+    },
+    /** One user's presence in a workspace, or null when offline. */
+    getUserPresence(workspaceId: string, userId: string): Promise<UserPresence | null> {
+      return presence.get(workspaceId, userId);
+    },
+    isUserOnline(workspaceId: string, userId: string): Promise<boolean> {
+      return presence.isOnline(workspaceId, userId);
+    },
+  };
+}
+
+/** What `server.publish` offers. */
+export type ServicePublisher = ReturnType<typeof createServicePublisher>;
