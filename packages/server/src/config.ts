@@ -26,6 +26,8 @@ export const envSchema = z.object({
   PULSE_DATA_DIR: z.string().default('./data'),
   DATABASE_URL: z.string().optional(),
   REDIS_URL: z.string().optional(),
+  /** Prefix of every Redis key and channel (several clusters or test runs on one Redis). */
+  PULSE_REDIS_PREFIX: z.string().default('pulse:'),
   PULSE_NODE_ID: z.string().optional(),
   PULSE_PRESENCE_GRACE_MS: ms(5_000),
   PULSE_PRESENCE_TTL_MS: ms(60_000),
@@ -72,6 +74,8 @@ export interface PulseConfig {
   dataDir: string;
   databaseUrl?: string;
   redisUrl?: string;
+  /** Prefix of every Redis key and channel. */
+  redisPrefix: string;
   nodeId: string;
   presence: { graceMs: number; ttlMs: number; typingTtlMs: number };
   inbox: { slaMs: number };
@@ -130,6 +134,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PulseConfig {
     dataDir: e.PULSE_DATA_DIR,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
+    redisPrefix: e.PULSE_REDIS_PREFIX,
     nodeId: e.PULSE_NODE_ID,
     presence: {
       graceMs: e.PULSE_PRESENCE_GRACE_MS,
@@ -169,6 +174,7 @@ export function resolveConfig(input: PulseConfigInput = {}): PulseConfig {
     dataDir: input.dataDir ?? defaults.PULSE_DATA_DIR,
     databaseUrl: input.databaseUrl,
     redisUrl: input.redisUrl,
+    redisPrefix: input.redisPrefix ?? defaults.PULSE_REDIS_PREFIX,
     nodeId: input.nodeId ?? `node-${randomBytes(4).toString('hex')}`,
     presence: {
       graceMs: input.presence?.graceMs ?? defaults.PULSE_PRESENCE_GRACE_MS,

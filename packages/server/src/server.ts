@@ -6,12 +6,14 @@ import { type PulseConfig, type PulseConfigInput, resolveConfig } from './config
 import type { Bus } from './infra/bus/bus.js';
 import { demoTokensRoute } from './demo/demo-routes.js';
 import { createMemoryBus } from './infra/bus/memory-bus.js';
+import { createRedisBus } from './infra/bus/redis-bus.js';
 import { createHttpServer, type HttpRoute, sendJson } from './infra/http.js';
 import { Hub } from './infra/hub.js';
 import { createStore, type Store } from './infra/store/db.js';
 import { streamMigrations } from './infra/store/streams.js';
 import { attachWebSocket, type WsTransportStats } from './infra/ws.js';
 import { createMemoryPresenceBackend, type PresenceBackend } from './presence/presence.backend.js';
+import { createRedisPresenceBackend } from './presence/presence.redis.js';
 import { PresenceService } from './presence/presence.service.js';
 import { NotificationService } from './notifications/notifications.service.js';
 import { notificationMigrations } from './notifications/notifications.store.js';
@@ -67,15 +69,30 @@ export function servicePrincipal(name = 'pulse-internal'): Principal {
 /** Starts a Pulse node: store migrated, bus connected, HTTP + WebSocket listening. */
 export async function startPulseServer(opts: PulseServerOptions = {}): Promise<PulseServer> {
   const config = resolveConfig(opts.config as PulseConfigInput);
-  const bus = opts.bus ?? createMemoryBus();
+  const bus =
+    opts.bus ??
+    (config.redisUrl
+      ? createRedisBus({ url: config.redisUrl, prefix: config.redisPrefix })
+      : createMemoryBus());
   const hub = new Hub(bus);
   const store =
     opts.store ??
     createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteFile: opts.sqliteFile });
   await store.migrate({ ...streamMigrations, ...notificationMigrations });
+  // NOTE: with Redis, presence is shared by every node (entries tagged with this node's id).
+  const presenceBackend =
+    opts.presenceBackend ??
+    (config.redisUrl
+      ? createRedisPresenceBackend({
+          url: config.redisUrl,
+          prefix: config.redisPrefix,
+          nodeId: config.nodeId,
+          ttlMs: config.presence.ttlMs,
+        })
+      : createMemoryPresenceBackend());
   const presence = new PresenceService({
     hub,
-    backend: opts.presenceBackend ?? createMemoryPresenceBackend(),
+    backend: presenceBackend,
     nodeId: config.nodeId,
     graceMs: config.presence.graceMs,
     ttlMs: config.presence.ttlMs,
@@ -174,6 +191,7 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
         http.closeAllConnections();
         await new Promise<void>((resolve) => http.close(() => resolve()));
         await presence.close();
+        if (!opts.presenceBackend) await presenceBackend.close();
         await hub.close();
         if (!opts.bus) await bus.close();
         if (!opts.store) await store.close();

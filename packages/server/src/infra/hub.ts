@@ -37,6 +37,25 @@ export interface HubAttachment {
 interface TopicState {
   sinks: Set<HubSink>;
   subscription: BusSubscription;
+  order: TopicOrder;
+}
+
+/**
+ * Cross-node ordering of a durable topic. Ids are per-stream sequences (commit order == id order), but
+ * two nodes' publishes can reach the bus out of order: an event past the next expected id is held up to
+ * `reorderWindowMs` for the missing one; if that never comes, the held events are dropped and the
+ * topic's sinks resync, i.e. replay from the store, which holds everything up to the newest id.
+ */
+interface TopicOrder {
+  /** Highest id delivered (numeric sequence), or undefined before the first durable event. */
+  last: number | undefined;
+  held: Map<number, BusMessage> | null;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export interface HubOptions {
+  /** How long an out-of-order durable event waits for the ones before it (default 150 ms). */
+  reorderWindowMs?: number;
 }
 
 export interface HubStats {
@@ -53,7 +72,13 @@ export class Hub {
   private readonly topics = new Map<string, TopicState>();
   private readonly unsubscribeResync: () => void;
 
-  constructor(private readonly bus: Bus) {
+  private readonly reorderWindowMs: number;
+
+  constructor(
+    private readonly bus: Bus,
+    opts: HubOptions = {},
+  ) {
+    this.reorderWindowMs = opts.reorderWindowMs ?? 150;
     this.unsubscribeResync = bus.onResync(() => {
       for (const state of this.topics.values()) for (const sink of state.sinks) sink.resync?.();
     });
@@ -68,7 +93,8 @@ export class Hub {
     let state = this.topics.get(topic);
     if (!state) {
       const sinks = new Set<HubSink>();
-      const subscription = this.bus.subscribe(topic, (message: BusMessage) => {
+      const order: TopicOrder = { last: undefined, held: null, timer: undefined };
+      const fanOut = (message: BusMessage) => {
         if (sinks.size === 0) return;
         const event = new HubEvent(topic, message.id, message.data, message.publishedAt);
         for (const s of sinks) {
@@ -78,8 +104,11 @@ export class Hub {
             // NOTE: one broken sink must never stop the broadcast to the others.
           }
         }
-      });
-      state = { sinks, subscription };
+      };
+      const subscription = this.bus.subscribe(topic, (message: BusMessage) =>
+        this.ordered(order, sinks, message, fanOut),
+      );
+      state = { sinks, subscription, order };
       this.topics.set(topic, state);
     }
     const current = state;
@@ -93,10 +122,83 @@ export class Hub {
         current.sinks.delete(sink);
         if (current.sinks.size === 0 && this.topics.get(topic) === current) {
           this.topics.delete(topic);
+          clearTimeout(current.order.timer);
           void current.subscription.close().catch(() => {});
         }
       },
     };
+  }
+
+  /** Delivers durable events of a topic in id order (O(1) per in-order event); others pass through. */
+  private ordered(
+    order: TopicOrder,
+    sinks: Set<HubSink>,
+    message: BusMessage,
+    fanOut: (message: BusMessage) => void,
+  ): void {
+    const seq = message.id === undefined ? Number.NaN : Number(message.id);
+    if (!Number.isSafeInteger(seq)) {
+      fanOut(message);
+      return;
+    }
+    // NOTE: the first durable events a node sees on a topic wait one window too (unless the stream
+    // starts there), so one that overtook its predecessor on the bus does not become the baseline.
+    if (order.last === undefined ? seq > 1 : seq > order.last + 1) {
+      order.held ??= new Map();
+      order.held.set(seq, message);
+      order.timer ??= setTimeout(() => this.windowElapsed(order, sinks, fanOut), this.reorderWindowMs);
+      return;
+    }
+    // An id at or below the last one is late or a duplicate: sinks drop what they already have.
+    if (order.last === undefined || seq > order.last) order.last = seq;
+    fanOut(message);
+    this.drain(order, fanOut);
+  }
+
+  /** Delivers held events that are next in line. */
+  private drain(order: TopicOrder, fanOut: (message: BusMessage) => void): void {
+    const held = order.held;
+    if (!held || order.last === undefined) return;
+    let next = held.get(order.last + 1);
+    while (next) {
+      held.delete(order.last + 1);
+      order.last += 1;
+      fanOut(next);
+      next = held.get(order.last + 1);
+    }
+    if (held.size === 0) {
+      order.held = null;
+      clearTimeout(order.timer);
+      order.timer = undefined;
+    }
+  }
+
+  private windowElapsed(order: TopicOrder, sinks: Set<HubSink>, fanOut: (message: BusMessage) => void): void {
+    order.timer = undefined;
+    const held = order.held;
+    if (!held || held.size === 0) {
+      order.held = null;
+      return;
+    }
+    if (order.last === undefined) {
+      // First events on this node: start from the lowest id seen in the window.
+      order.last = Math.min(...held.keys()) - 1;
+      this.drain(order, fanOut);
+      if (order.held)
+        order.timer = setTimeout(() => this.windowElapsed(order, sinks, fanOut), this.reorderWindowMs);
+      return;
+    }
+    // The missing ids were lost (or are very late). Everything up to the newest held id is in the
+    // store, so sinks replay from it instead of receiving the held events with a hole before them.
+    order.held = null;
+    order.last = Math.max(order.last, ...held.keys());
+    for (const sink of sinks) {
+      try {
+        sink.resync?.();
+      } catch {
+        // one broken sink must not stop the others
+      }
+    }
   }
 
   stats(): HubStats {
@@ -107,6 +209,7 @@ export class Hub {
 
   async close(): Promise<void> {
     this.unsubscribeResync();
+    for (const state of this.topics.values()) clearTimeout(state.order.timer);
     const closing = [...this.topics.values()].map((s) => s.subscription.close().catch(() => {}));
     this.topics.clear();
     await Promise.all(closing);

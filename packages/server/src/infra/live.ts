@@ -58,6 +58,7 @@ export class LiveStream<TYield> implements AsyncIterable<TYield> {
     const queue: HubEvent[] = [];
     let wake: (() => void) | undefined;
     let overflow = false;
+    let replay = false;
     const sink: HubSink = {
       deliver(event) {
         if (queue.length >= ITERATOR_QUEUE_LIMIT) {
@@ -65,6 +66,11 @@ export class LiveStream<TYield> implements AsyncIterable<TYield> {
           else queue.shift();
         }
         queue.push(event);
+        wake?.();
+      },
+      resync() {
+        // Replayed from the store (durable) or a fresh snapshot (ephemeral) before the queued events.
+        replay = true;
         wake?.();
       },
     };
@@ -84,6 +90,17 @@ export class LiveStream<TYield> implements AsyncIterable<TYield> {
             code: 'TOO_MANY_REQUESTS',
             message: 'Consumer too slow; resume with lastEventId',
           });
+        }
+        if (replay) {
+          replay = false;
+          for (const item of await spec.initial(spec.durable ? lastId : undefined)) {
+            if (spec.durable && item.id !== undefined) {
+              if (!idAfter(item.id, lastId)) continue;
+              lastId = item.id;
+            }
+            yield wrap<TYield>(item.id, item.data);
+          }
+          continue;
         }
         const event = queue.shift();
         if (!event) {

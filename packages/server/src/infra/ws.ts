@@ -410,6 +410,7 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
       let lastId = spec.lastEventId;
       let pending: Map<string, HubEvent> | null = null;
       let flushTimer: NodeJS.Timeout | undefined;
+      let resyncPending = false;
 
       const write = (event: HubEvent) => {
         const amount = socket.bufferedAmount;
@@ -466,15 +467,32 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
           }
         },
         resync() {
-          if (state !== 'live') return;
-          // The bus may have lost events: replay (durable) or resend a snapshot (ephemeral).
-          void spec
-            .initial(spec.durable ? lastId : undefined)
-            .then((items) => {
-              if (state === 'live') sendItems(items);
-            })
-            .catch(() => {});
+          // The bus may have lost events (or a durable topic had a gap): replay (durable) or resend a
+          // snapshot (ephemeral). Live events wait in the buffer meanwhile, so none overtakes the replay.
+          if (state === 'stopped') return;
+          resyncPending = true;
+          if (state === 'initial') return; // the running replay repeats itself before going live
+          state = 'initial';
+          void catchUp().catch(() => {});
         },
+      };
+      /** Replays while a resync is pending, then delivers what was buffered and goes live. */
+      const catchUp = async () => {
+        try {
+          while (resyncPending) {
+            resyncPending = false;
+            const items = await spec.initial(spec.durable ? lastId : undefined);
+            if (state !== 'initial') return;
+            sendItems(items);
+          }
+        } catch {
+          // the next resync (or the client's resume) recovers
+        }
+        if (state !== 'initial') return;
+        const queued = buffered;
+        buffered = [];
+        state = 'live';
+        for (const event of queued) if (accept(event)) write(event);
       };
       const sendItems = (items: Array<LiveItem<unknown>>) => {
         for (const item of items) {
@@ -496,10 +514,7 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
           const items = await spec.initial(spec.lastEventId);
           if (isStopped()) return;
           sendItems(items);
-          const queued = buffered;
-          buffered = [];
-          state = 'live';
-          for (const event of queued) if (accept(event)) write(event);
+          await catchUp();
         } catch (cause) {
           if (isStopped()) return;
           state = 'stopped';

@@ -2,6 +2,7 @@ import type { Principal } from '../auth/auth.schema.js';
 import type { Hub } from '../infra/hub.js';
 import { type LiveStream, liveEphemeral } from '../infra/live.js';
 import { type PresenceBackend, type PresenceChange, presenceDiffers } from './presence.backend.js';
+import type { SharedTyping } from './presence.redis.js';
 import type {
   PresenceEvent,
   PresenceSetInput,
@@ -145,6 +146,7 @@ export class PresenceService {
       if (!existing) return;
       states!.delete(key);
       if (states!.size === 0) this.typing.delete(input.workspaceId);
+      await this.sharedTyping()?.clearTyping(input.workspaceId, existing.entry);
       await this.publishTyping(input.workspaceId, existing.entry, false);
       return;
     }
@@ -162,6 +164,7 @@ export class PresenceService {
     }, this.opts.typingTtlMs);
     timer.unref();
     states.set(key, { entry, timer });
+    await this.sharedTyping()?.setTyping(input.workspaceId, entry, this.opts.typingTtlMs);
     // NOTE: a refresh of an already-shown indicator only extends its timer; nobody needs a new event.
     if (!existing) await this.publishTyping(input.workspaceId, entry, true);
   }
@@ -179,12 +182,20 @@ export class PresenceService {
         ? (event) => event.type === 'typing_snapshot' || event.conversationId === conversationId
         : undefined,
       initial: async () => {
-        const typing = [...(this.typing.get(workspaceId)?.values() ?? [])]
-          .map((s) => s.entry)
-          .filter((e) => !conversationId || e.conversationId === conversationId);
+        const shared = this.sharedTyping();
+        const all = shared
+          ? await shared.listTyping(workspaceId)
+          : [...(this.typing.get(workspaceId)?.values() ?? [])].map((s) => s.entry);
+        const typing = all.filter((e) => !conversationId || e.conversationId === conversationId);
         return [{ data: { type: 'typing_snapshot', workspaceId, at: now(), typing } }];
       },
     });
+  }
+
+  /** Typing state every node sees, when the backend keeps one (Redis); otherwise this node's memory. */
+  private sharedTyping(): SharedTyping | undefined {
+    const backend = this.opts.backend as PresenceBackend & Partial<SharedTyping>;
+    return backend.listTyping ? (backend as SharedTyping) : undefined;
   }
 
   /** Timers and sockets this service holds (leak checks). */

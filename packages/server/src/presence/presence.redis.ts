@@ -1,0 +1,303 @@
+import { Redis } from 'ioredis';
+import {
+  mergeEntries,
+  type PresenceBackend,
+  type PresenceChange,
+  type PresenceEntry,
+} from './presence.backend.js';
+import type { TypingEntry, UserPresence } from './presence.schema.js';
+
+export interface RedisPresenceOptions {
+  /** `redis://host:port/db` */
+  url: string;
+  /** Prepended to every key (tests give each run its own). Default `pulse:`. */
+  prefix?: string;
+  /** This node's id: its entries are tagged with it and swept by the others when it dies. */
+  nodeId: string;
+  /** A node whose heartbeat is older than this is dead; its heartbeat is refreshed every ttlMs/3. */
+  ttlMs: number;
+  onError?(error: Error): void;
+}
+
+/** Typing state shared by every node (a typer's entry expires by itself). */
+export interface SharedTyping {
+  setTyping(workspaceId: string, entry: TypingEntry, ttlMs: number): Promise<void>;
+  clearTyping(workspaceId: string, entry: Pick<TypingEntry, 'conversationId' | 'userId'>): Promise<void>;
+  listTyping(workspaceId: string): Promise<TypingEntry[]>;
+}
+
+/*
+ * Keys (after the prefix):
+ *   presence:u:<ws>:<user>   hash  connectionId -> entry JSON   (one user's connections in a workspace)
+ *   presence:w:<ws>          set   userIds online in the workspace
+ *   presence:ws              set   workspaces with anyone online (global count)
+ *   presence:n:<node>        set   "<ws>|<user>|<connectionId>" held by a node (swept when it dies)
+ *   presence:nodes           set   node ids that hold entries
+ *   presence:hb:<node>       string with TTL: the node's heartbeat
+ *   presence:exp             zset  HTTP-set entries by expiry time
+ *   typing:<ws>              hash  "<conversation>|<user>" -> {entry, expiresAt}
+ * Every change that needs before/after runs as one Lua script, so exactly one node observes (and
+ * publishes) each join or leave however many nodes sweep at once.
+ */
+
+const UPSERT = `
+local prev = redis.call('HGET', KEYS[1], ARGV[1])
+local before = redis.call('HGETALL', KEYS[1])
+local entry = ARGV[2]
+if prev then
+  local e = cjson.decode(entry)
+  e.connectedAt = cjson.decode(prev).connectedAt
+  entry = cjson.encode(e)
+end
+redis.call('HSET', KEYS[1], ARGV[1], entry)
+redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[4])
+redis.call('SADD', KEYS[4], ARGV[6])
+redis.call('SADD', KEYS[6], ARGV[7])
+if ARGV[5] ~= '' then
+  redis.call('ZADD', KEYS[5], ARGV[5], ARGV[4])
+else
+  redis.call('ZREM', KEYS[5], ARGV[4])
+end
+return {before, entry}
+`;
+
+const REMOVE = `
+local prev = redis.call('HGET', KEYS[1], ARGV[1])
+if not prev then return false end
+local before = redis.call('HGETALL', KEYS[1])
+redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('HLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[2]) end
+redis.call('SREM', ARGV[3] .. cjson.decode(prev).nodeId, ARGV[4])
+redis.call('ZREM', KEYS[3], ARGV[4])
+return before
+`;
+
+const HEARTBEAT = `
+local existed = redis.call('EXISTS', KEYS[1])
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+return existed
+`;
+
+/**
+ * Presence shared by many nodes in Redis. Queries touch one workspace's keys only (never KEYS/SCAN),
+ * so they stay fast with thousands of users. Each node heartbeats; `sweep` (called by the presence
+ * service every ttl/2) removes HTTP-set entries past their expiry and every entry of nodes whose
+ * heartbeat expired, and returns the resulting changes for the service to publish. If this node's own
+ * heartbeat had lapsed (Redis restarted, or the node stalled past the TTL and was swept), its live
+ * connections' entries are written back and returned as changes too.
+ *
+ * @example
+ * const backend = createRedisPresenceBackend({ url, nodeId: config.nodeId, ttlMs: config.presence.ttlMs });
+ */
+export function createRedisPresenceBackend(
+  opts: RedisPresenceOptions,
+): PresenceBackend & SharedTyping & { heartbeat(): Promise<void> } {
+  const prefix = opts.prefix ?? 'pulse:';
+  const onError = (error: Error) => opts.onError?.(error);
+  const redis = new Redis(opts.url, {
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(50 * times, 1000),
+  });
+  redis.on('error', onError);
+
+  const key = {
+    user: (ws: string, user: string) => `${prefix}presence:u:${ws}:${user}`,
+    users: (ws: string) => `${prefix}presence:w:${ws}`,
+    workspaces: `${prefix}presence:ws`,
+    nodePrefix: `${prefix}presence:n:`,
+    node: (node: string) => `${prefix}presence:n:${node}`,
+    nodes: `${prefix}presence:nodes`,
+    heartbeat: (node: string) => `${prefix}presence:hb:${node}`,
+    expiring: `${prefix}presence:exp`,
+    typing: (ws: string) => `${prefix}typing:${ws}`,
+  };
+  const member = (ws: string, user: string, conn: string) => `${ws}|${user}|${conn}`;
+  const parseMember = (m: string) => {
+    const [ws, user] = m.split('|', 2) as [string, string];
+    return { ws, user, conn: m.slice(ws.length + user.length + 2) };
+  };
+
+  /** This node's socket-bound entries, written back if Redis lost them. */
+  const local = new Map<string, { workspaceId: string; entry: PresenceEntry }>();
+  let lostOwnEntries = false;
+  let beatOnce = false;
+  let closed = false;
+
+  const heartbeat = async () => {
+    const existed = (await redis.eval(
+      HEARTBEAT,
+      2,
+      key.heartbeat(opts.nodeId),
+      key.nodes,
+      String(Math.max(1, opts.ttlMs)),
+      opts.nodeId,
+    )) as number;
+    if (beatOnce && existed === 0 && local.size > 0) lostOwnEntries = true;
+    beatOnce = true;
+  };
+  // NOTE: the first heartbeat is written before any entry, so no other node ever sees our entries
+  // without a live heartbeat and sweeps them.
+  const started = heartbeat().catch(onError);
+  const beat = setInterval(() => void heartbeat().catch(onError), Math.max(50, Math.floor(opts.ttlMs / 3)));
+  beat.unref();
+
+  const parseEntries = (flat: string[]): PresenceEntry[] => {
+    const entries: PresenceEntry[] = [];
+    for (let i = 1; i < flat.length; i += 2) entries.push(JSON.parse(flat[i]!) as PresenceEntry);
+    return entries;
+  };
+
+  async function upsert(workspaceId: string, entry: PresenceEntry): Promise<PresenceChange> {
+    await started;
+    const m = member(workspaceId, entry.userId, entry.connectionId);
+    const [beforeFlat, stored] = (await redis.eval(
+      UPSERT,
+      6,
+      key.user(workspaceId, entry.userId),
+      key.users(workspaceId),
+      key.node(entry.nodeId),
+      key.workspaces,
+      key.expiring,
+      key.nodes,
+      entry.connectionId,
+      JSON.stringify(entry),
+      entry.userId,
+      m,
+      entry.expiresAt === null ? '' : String(entry.expiresAt),
+      workspaceId,
+      entry.nodeId,
+    )) as [string[], string];
+    const before = parseEntries(beforeFlat);
+    const saved = JSON.parse(stored) as PresenceEntry;
+    if (entry.expiresAt === null && entry.nodeId === opts.nodeId) local.set(m, { workspaceId, entry: saved });
+    const after = before.filter((e) => e.connectionId !== entry.connectionId);
+    after.push(saved);
+    return { workspaceId, userId: entry.userId, before: mergeEntries(before), after: mergeEntries(after) };
+  }
+
+  async function remove(workspaceId: string, userId: string, connectionId: string): Promise<PresenceChange> {
+    const m = member(workspaceId, userId, connectionId);
+    local.delete(m);
+    const beforeFlat = (await redis.eval(
+      REMOVE,
+      3,
+      key.user(workspaceId, userId),
+      key.users(workspaceId),
+      key.expiring,
+      connectionId,
+      userId,
+      key.nodePrefix,
+      m,
+    )) as string[] | null;
+    if (!beforeFlat) return { workspaceId, userId, before: null, after: null };
+    const before = parseEntries(beforeFlat);
+    const after = before.filter((e) => e.connectionId !== connectionId);
+    return { workspaceId, userId, before: mergeEntries(before), after: mergeEntries(after) };
+  }
+
+  const backend = {
+    upsert,
+    remove,
+    async list(workspaceId: string): Promise<UserPresence[]> {
+      const userIds = await redis.smembers(key.users(workspaceId));
+      if (userIds.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const userId of userIds) pipeline.hvals(key.user(workspaceId, userId));
+      const replies = (await pipeline.exec()) ?? [];
+      const result: UserPresence[] = [];
+      for (const [error, values] of replies) {
+        if (error) throw error;
+        const merged = mergeEntries((values as string[]).map((v) => JSON.parse(v) as PresenceEntry));
+        if (merged) result.push(merged);
+      }
+      return result.sort((a, b) => a.userId.localeCompare(b.userId));
+    },
+    async get(workspaceId: string, userId: string): Promise<UserPresence | null> {
+      const values = await redis.hvals(key.user(workspaceId, userId));
+      return mergeEntries(values.map((v) => JSON.parse(v) as PresenceEntry));
+    },
+    async sweep(now: number): Promise<PresenceChange[]> {
+      if (closed) return [];
+      const changes: PresenceChange[] = [];
+      const record = (change: PresenceChange) => {
+        if (change.before || change.after) changes.push(change);
+      };
+      if (lostOwnEntries) {
+        lostOwnEntries = false;
+        for (const { workspaceId, entry } of [...local.values()]) record(await upsert(workspaceId, entry));
+      }
+      for (const m of await redis.zrangebyscore(key.expiring, '-inf', now)) {
+        const { ws, user, conn } = parseMember(m);
+        record(await remove(ws, user, conn));
+        await redis.zrem(key.expiring, m);
+      }
+      const nodes = await redis.smembers(key.nodes);
+      const others = nodes.filter((n) => n !== opts.nodeId);
+      if (others.length === 0) return changes;
+      const alive = await redis.mget(...others.map((n) => key.heartbeat(n)));
+      for (const [i, node] of others.entries()) {
+        if (alive[i] !== null) continue;
+        for (const m of await redis.smembers(key.node(node))) {
+          const { ws, user, conn } = parseMember(m);
+          record(await remove(ws, user, conn));
+        }
+        // NOTE: a node that comes back re-adds itself with its next heartbeat and writes its entries back.
+        await redis.srem(key.nodes, node);
+      }
+      return changes;
+    },
+    async countOnline(workspaceId?: string): Promise<number> {
+      if (workspaceId) return redis.scard(key.users(workspaceId));
+      const workspaces = await redis.smembers(key.workspaces);
+      if (workspaces.length === 0) return 0;
+      const pipeline = redis.pipeline();
+      for (const ws of workspaces) pipeline.scard(key.users(ws));
+      let total = 0;
+      const empty: string[] = [];
+      for (const [i, [error, count]] of ((await pipeline.exec()) ?? []).entries()) {
+        if (error) throw error;
+        total += count as number;
+        if (count === 0) empty.push(workspaces[i]!);
+      }
+      if (empty.length > 0) await redis.srem(key.workspaces, ...empty);
+      return total;
+    },
+    async setTyping(workspaceId: string, entry: TypingEntry, ttlMs: number): Promise<void> {
+      await redis.hset(
+        key.typing(workspaceId),
+        `${entry.conversationId}|${entry.userId}`,
+        JSON.stringify({ entry, expiresAt: Date.now() + ttlMs }),
+      );
+      await redis.pexpire(key.typing(workspaceId), Math.max(1, ttlMs * 2));
+    },
+    async clearTyping(workspaceId: string, entry: Pick<TypingEntry, 'conversationId' | 'userId'>) {
+      await redis.hdel(key.typing(workspaceId), `${entry.conversationId}|${entry.userId}`);
+    },
+    async listTyping(workspaceId: string): Promise<TypingEntry[]> {
+      const all = await redis.hgetall(key.typing(workspaceId));
+      const now = Date.now();
+      const result: TypingEntry[] = [];
+      for (const raw of Object.values(all)) {
+        const { entry, expiresAt } = JSON.parse(raw) as { entry: TypingEntry; expiresAt: number };
+        if (expiresAt > now) result.push(entry);
+      }
+      return result;
+    },
+    heartbeat,
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      clearInterval(beat);
+      // A graceful stop removes this node's heartbeat: its entries (if any survived) go at the next sweep.
+      try {
+        if (redis.status === 'ready') await redis.del(key.heartbeat(opts.nodeId));
+        await redis.quit();
+      } catch {
+        redis.disconnect();
+      }
+    },
+  };
+  return backend;
+}

@@ -1,0 +1,177 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { type MintOptions, mintToken } from '../../src/auth/token.js';
+import { TEST_SECRET } from '../harness.js';
+
+/** Repository root (the nodes run from here, as `npm run cluster` does). */
+export const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+const mainTs = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+
+/** Ports the OS reports free right now (listen on 0, read, close). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, async () => {
+      const server = createServer();
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      return server;
+    }),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+export interface ClusterEnv {
+  databaseUrl: string;
+  redisUrl: string;
+  redisPrefix: string;
+  /** Extra environment for every node (timing knobs). */
+  env?: Record<string, string>;
+}
+
+/** One real Pulse node in its own process. */
+export interface NodeProcess {
+  nodeId: string;
+  port: number;
+  url: string;
+  wsUrl: string;
+  child: ChildProcess;
+  /** Everything the process printed (diagnostics when a test fails). */
+  output(): string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Spawns `src/main.ts` (through tsx, source condition) and waits until `/readyz` answers 200. */
+export async function startNode(
+  cluster: ClusterEnv,
+  opts: { nodeId: string; port?: number; env?: Record<string, string> },
+): Promise<NodeProcess> {
+  const port = opts.port ?? (await freePorts(1))[0]!;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=source', mainTs], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      NODE_ENV: 'test',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      PULSE_JWT_SECRET: TEST_SECRET,
+      DATABASE_URL: cluster.databaseUrl,
+      REDIS_URL: cluster.redisUrl,
+      PULSE_REDIS_PREFIX: cluster.redisPrefix,
+      PULSE_NODE_ID: opts.nodeId,
+      PULSE_LOG_LEVEL: 'warn',
+      PULSE_PRESENCE_GRACE_MS: '200',
+      PULSE_PRESENCE_TTL_MS: '2000',
+      PULSE_TYPING_TTL_MS: '3000',
+      ...cluster.env,
+      ...opts.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const exited = once(child, 'exit');
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`node ${opts.nodeId} exited:\n${output}`);
+    try {
+      const res = await fetch(`${url}/readyz`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`node ${opts.nodeId} not ready in 30 s:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    nodeId: opts.nodeId,
+    port,
+    url,
+    wsUrl: `ws://127.0.0.1:${port}/trpc`,
+    child,
+    output: () => output,
+    async kill(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+/** Starts `count` nodes in parallel; `await using` stops them all. */
+export async function startCluster(
+  cluster: ClusterEnv,
+  count: number,
+  env?: Record<string, string>,
+): Promise<NodeProcess[] & AsyncDisposable> {
+  const stamp = Math.random().toString(36).slice(2, 7);
+  const nodes = await Promise.all(
+    Array.from({ length: count }, (_, i) => startNode(cluster, { nodeId: `n${i + 1}-${stamp}`, env })),
+  );
+  return Object.assign(nodes, {
+    [Symbol.asyncDispose]: async () => {
+      await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
+    },
+  });
+}
+
+/** A token valid on every node (they share the test secret). */
+export const clusterToken = (opts: MintOptions) => mintToken({ secret: TEST_SECRET }, opts);
+
+/** A private `redis-server` on a free port that a test may stop and restart. */
+export async function startPrivateRedis(): Promise<{
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}> {
+  const [port] = await freePorts(1);
+  let child: ChildProcess | null = null;
+  const start = async () => {
+    child = spawn(
+      'redis-server',
+      ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'],
+      {
+        stdio: 'ignore',
+      },
+    );
+    const { Redis } = await import('ioredis');
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+      probe.on('error', () => {});
+      try {
+        await probe.connect();
+        await probe.ping();
+        probe.disconnect();
+        return;
+      } catch {
+        probe.disconnect();
+        if (Date.now() > deadline) throw new Error(`private redis-server on ${port} did not start`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  };
+  const stop = async () => {
+    const c = child;
+    child = null;
+    if (!c || c.exitCode !== null) return;
+    const exited = once(c, 'exit');
+    c.kill('SIGKILL');
+    await exited;
+  };
+  await start();
+  return { url: `redis://127.0.0.1:${port}`, port, start, stop };
+}

@@ -1,0 +1,80 @@
+import { describe, expect, it, vi } from 'vitest';
+import type { PresenceEvent, TypingEvent } from '../../src/presence/presence.schema.js';
+import { collect, connectWsOnly, sleep } from '../harness.js';
+import {
+  createTestDatabase,
+  postgresUnavailable,
+  REDIS_URL,
+  redisUnavailable,
+  uniquePrefix,
+} from '../services.js';
+import { clusterToken, startCluster } from './cluster.js';
+
+const unavailable = (await postgresUnavailable()) ?? (await redisUnavailable());
+
+describe.skipIf(unavailable)('presence across real node processes (Redis + PostgreSQL)', () => {
+  it('users on different nodes see each other and typing; a SIGKILLed node’s users leave within the TTL', async () => {
+    await using db = await createTestDatabase();
+    await using nodes = await startCluster(
+      { databaseUrl: db.url, redisUrl: REDIS_URL, redisPrefix: uniquePrefix() },
+      2,
+    );
+    const [n1, n2] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    await using alice = connectWsOnly(
+      n1.wsUrl,
+      await clusterToken({ sub: 'alice', name: 'Alice', workspaces: { acme: 'admin' } }),
+    );
+    await using bob = connectWsOnly(
+      n2.wsUrl,
+      await clusterToken({ sub: 'bob', name: 'Bob', workspaces: { acme: 'member' } }),
+    );
+
+    const bobSees = collect<PresenceEvent>();
+    const bobSub = bob.trpc.presence.onChange.subscribe({ workspaceId: 'acme' }, bobSees);
+    await vi.waitFor(() => expect(bobSees.items[0]).toMatchObject({ type: 'snapshot', users: [] }));
+
+    await alice.trpc.presence.set.mutate({ workspaceId: 'acme', status: 'online', page: '/inbox' });
+    await vi.waitFor(() =>
+      expect(bobSees.items).toContainEqual(
+        expect.objectContaining({ type: 'join', user: expect.objectContaining({ userId: 'alice' }) }),
+      ),
+    );
+    await bob.trpc.presence.set.mutate({ workspaceId: 'acme', status: 'away' });
+    // A query on either node answers from the shared store.
+    for (const client of [alice, bob]) {
+      expect(await client.trpc.presence.list.query({ workspaceId: 'acme' })).toEqual([
+        expect.objectContaining({ userId: 'alice', status: 'online', page: '/inbox' }),
+        expect.objectContaining({ userId: 'bob', status: 'away' }),
+      ]);
+    }
+
+    // Typing on node 1 is in the snapshot a new subscriber on node 2 receives.
+    await alice.trpc.presence.typing.mutate({ workspaceId: 'acme', conversationId: 'c1', isTyping: true });
+    const typing = collect<TypingEvent>();
+    const typingSub = bob.trpc.presence.onTyping.subscribe(
+      { workspaceId: 'acme', conversationId: 'c1' },
+      typing,
+    );
+    await vi.waitFor(() =>
+      expect(typing.items[0]).toMatchObject({
+        type: 'typing_snapshot',
+        typing: [{ conversationId: 'c1', userId: 'alice' }],
+      }),
+    );
+    typingSub.unsubscribe();
+
+    // Node 1 dies without a word: its heartbeat lapses and node 2 sweeps Alice exactly once.
+    await n1.kill('SIGKILL');
+    await vi.waitFor(
+      () => expect(bobSees.items).toContainEqual(expect.objectContaining({ type: 'leave', userId: 'alice' })),
+      // TTL 2 s, plus at most one sweep interval (TTL/2), plus slack for a loaded machine.
+      { timeout: 5_000, interval: 50 },
+    );
+    expect(await bob.trpc.presence.list.query({ workspaceId: 'acme' })).toEqual([
+      expect.objectContaining({ userId: 'bob' }),
+    ]);
+    await sleep(1_200);
+    expect(bobSees.items.filter((e) => e.type === 'leave')).toHaveLength(1);
+    bobSub.unsubscribe();
+  });
+});
