@@ -1,0 +1,704 @@
+import { randomUUID } from 'node:crypto';
+import { TRPCError } from '@trpc/server';
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Principal } from '../auth/auth.schema.js';
+import type { Hub } from '../infra/hub.js';
+import { type LiveItem, type LiveStream, idAfter, liveDurable } from '../infra/live.js';
+import type { Store } from '../infra/store/db.js';
+import { nextSeq } from '../infra/store/streams.js';
+import { canAccess } from '../trpc.js';
+import {
+  type Contact,
+  type Conversation,
+  type ConversationStatus,
+  type ConversationView,
+  type InboxEvent,
+  type InboxMarkReadInput,
+  type InboxMessageResult,
+  type InboxReadResult,
+  type InboxReceiveInput,
+  type InboxSendInput,
+  type InboxSubscribeInput,
+  type InboxUpdateInput,
+  inboxConversationsInput,
+  inboxMessagesInput,
+  inboxReceiveInput,
+  type InboxConversationsInput,
+  type InboxMessagesInput,
+  type Message,
+  type Page,
+} from './inbox.schema.js';
+import type { InboxTables } from './inbox.tables.js';
+
+export const inboxTopic = (workspaceId: string) => `inbox:${workspaceId}`;
+const streamKey = inboxTopic;
+
+/** What the inbox asks of whoever delivers SLA alerts (the notifications service, wired in server.ts). */
+export interface SlaAlert {
+  workspaceId: string;
+  /** The assignee, or null: the whole workspace is alerted. */
+  userId: string | null;
+  conversation: Conversation;
+  slaMs: number;
+  /** Stable per waiting period: delivering the same key twice must deliver once. */
+  idempotencyKey: string;
+}
+
+export interface InboxServiceOptions {
+  hub: Hub;
+  store: Store;
+  /** Default SLA (ms); admins override it per workspace. */
+  slaMs: number;
+  /** How often this node looks for breached SLAs; 0 disables the scheduler. */
+  slaPollMs: number;
+  /** Events per workspace kept for replay. */
+  retention: number;
+  /** Sends the `alert` notification of an escalation. */
+  alert?: (alert: SlaAlert) => Promise<void>;
+  /** Reports background failures (the poller never throws). */
+  onError?: (error: unknown) => void;
+}
+
+type Db = Kysely<InboxTables>;
+type Trx = Transaction<InboxTables>;
+type ConversationRow = InboxTables['inbox_conversations'];
+type MessageRow = InboxTables['inbox_messages'];
+
+/** Thrown inside a transaction to roll it back and hand a value out (no stream id is used up). */
+class Rollback<T> {
+  constructor(readonly value: T) {}
+}
+
+interface Pending {
+  id: string;
+  event: InboxEvent;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The later of two ISO-8601 UTC times (they compare as strings). */
+function laterIso(a: string, b: string): string {
+  if (a > b) return a;
+  return b;
+}
+const num = (value: number | string | null): number | null => (value === null ? null : Number(value));
+
+function toConversation(row: ConversationRow): Conversation {
+  const due = num(row.sla_due_at);
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    platform: row.platform as Conversation['platform'],
+    externalId: row.external_id,
+    contact: JSON.parse(row.contact) as Contact,
+    status: row.status as ConversationStatus,
+    assigneeId: row.assignee_id,
+    createdAt: row.created_at,
+    lastMessageAt: row.last_message_at,
+    slaDueAt: due === null ? null : iso(due),
+    escalatedAt: row.escalated_at,
+  };
+}
+
+function toMessage(row: MessageRow): Message {
+  return {
+    id: row.id,
+    conversationId: row.conversation_id,
+    workspaceId: row.workspace_id,
+    direction: row.direction as Message['direction'],
+    authorId: row.author_id,
+    authorName: row.author_name,
+    body: row.body,
+    at: row.at,
+    platformMessageId: row.platform_message_id,
+    clientMessageId: row.client_message_id,
+    eventId: String(row.seq),
+  };
+}
+
+const notFound = () => new TRPCError({ code: 'NOT_FOUND', message: 'Conversation not found' });
+const badCursor = () => new TRPCError({ code: 'BAD_REQUEST', message: 'Invalid cursor' });
+
+/**
+ * The shared inbox: conversations and messages in the store, a durable event stream per workspace
+ * (`inbox:<workspaceId>`), read watermarks per user, and SLA escalation claimed in the store.
+ */
+export class InboxService {
+  private readonly db: Db;
+  private readonly poller: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(private readonly opts: InboxServiceOptions) {
+    this.db = opts.store.db.withTables<InboxTables>();
+    if (opts.slaPollMs > 0) {
+      this.poller = setInterval(() => {
+        if (this.polling || this.closed) return;
+        this.polling = this.escalateDue()
+          .then(() => undefined)
+          .catch((error: unknown) => opts.onError?.(error))
+          .finally(() => {
+            this.polling = null;
+          });
+      }, opts.slaPollMs);
+      this.poller.unref();
+    }
+  }
+
+  /** An incoming platform message: creates the conversation when new and starts its SLA clock. */
+  async receive(raw: InboxReceiveInput): Promise<InboxMessageResult> {
+    const input = inboxReceiveInput.parse(raw);
+    const { workspaceId } = input;
+    const now = Date.now();
+    const at = input.at ? new Date(input.at).toISOString() : iso(now);
+    return this.write(workspaceId, async (trx, pending) => {
+      let seq = await nextSeq(trx, streamKey(workspaceId));
+      const slaMs = await this.slaFor(workspaceId, trx);
+      let row = await trx
+        .selectFrom('inbox_conversations')
+        .selectAll()
+        .where('workspace_id', '=', workspaceId)
+        .where('platform', '=', input.platform)
+        .where('external_id', '=', input.externalId)
+        .executeTakeFirst();
+      if (row && input.platformMessageId) {
+        const existing = await trx
+          .selectFrom('inbox_messages')
+          .selectAll()
+          .where('conversation_id', '=', row.id)
+          .where('platform_message_id', '=', input.platformMessageId)
+          .executeTakeFirst();
+        if (existing) {
+          throw new Rollback({
+            conversation: toConversation(row),
+            message: toMessage(existing),
+            created: false,
+          });
+        }
+      }
+      if (!row) {
+        row = {
+          id: `cv_${randomUUID()}`,
+          workspace_id: workspaceId,
+          platform: input.platform,
+          external_id: input.externalId,
+          contact: JSON.stringify(input.contact),
+          status: 'open',
+          assignee_id: null,
+          created_at: iso(now),
+          last_message_at: at,
+          sla_started_at: now,
+          sla_due_at: now + slaMs,
+          escalated_at: null,
+        };
+        await trx.insertInto('inbox_conversations').values(row).execute();
+        await this.record(trx, pending, String(seq), {
+          type: 'conversation',
+          workspaceId,
+          at: iso(now),
+          conversationId: row.id,
+          change: 'created',
+          conversation: toConversation(row),
+          byUserId: null,
+        });
+        seq = await nextSeq(trx, streamKey(workspaceId));
+      } else {
+        // NOTE: the clock runs from the oldest unanswered inbound message; later ones do not restart it.
+        const clockRuns = row.sla_due_at !== null;
+        row = await trx
+          .updateTable('inbox_conversations')
+          .set({
+            contact: JSON.stringify(input.contact),
+            status: row.status === 'closed' ? 'open' : row.status,
+            last_message_at: laterIso(at, row.last_message_at),
+            ...(clockRuns ? {} : { sla_started_at: now, sla_due_at: now + slaMs, escalated_at: null }),
+          })
+          .where('id', '=', row.id)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+      }
+      const message: MessageRow = {
+        id: `msg_${randomUUID()}`,
+        workspace_id: workspaceId,
+        conversation_id: row.id,
+        seq,
+        direction: 'inbound',
+        author_id: null,
+        author_name: input.contact.name,
+        body: input.body,
+        at,
+        platform_message_id: input.platformMessageId ?? null,
+        client_message_id: null,
+      };
+      await trx.insertInto('inbox_messages').values(message).execute();
+      const conversation = toConversation(row);
+      await this.record(trx, pending, String(seq), {
+        type: 'message',
+        workspaceId,
+        at,
+        conversationId: row.id,
+        message: toMessage(message),
+        conversation,
+      });
+      return { conversation, message: toMessage(message), created: true };
+    });
+  }
+
+  /** A member's reply, idempotent by `clientMessageId`; it stops the SLA clock. */
+  async send(principal: Principal, input: InboxSendInput): Promise<InboxMessageResult> {
+    const current = await this.conversationFor(principal, input.conversationId);
+    const workspaceId = current.workspace_id;
+    return this.write(workspaceId, async (trx, pending) => {
+      const seq = await nextSeq(trx, streamKey(workspaceId));
+      const existing = await trx
+        .selectFrom('inbox_messages')
+        .selectAll()
+        .where('conversation_id', '=', current.id)
+        .where('author_id', '=', principal.userId)
+        .where('client_message_id', '=', input.clientMessageId)
+        .executeTakeFirst();
+      if (existing) {
+        const row = await this.conversationRow(current.id, trx);
+        throw new Rollback({
+          conversation: toConversation(row!),
+          message: toMessage(existing),
+          created: false,
+        });
+      }
+      const at = iso(Date.now());
+      const row = await trx
+        .updateTable('inbox_conversations')
+        .set({ last_message_at: at, sla_started_at: null, sla_due_at: null })
+        .where('id', '=', current.id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      const message: MessageRow = {
+        id: `msg_${randomUUID()}`,
+        workspace_id: workspaceId,
+        conversation_id: current.id,
+        seq,
+        direction: 'outbound',
+        author_id: principal.userId,
+        author_name: principal.name,
+        body: input.body,
+        at,
+        platform_message_id: null,
+        client_message_id: input.clientMessageId,
+      };
+      await trx.insertInto('inbox_messages').values(message).execute();
+      const conversation = toConversation(row);
+      await this.record(trx, pending, String(seq), {
+        type: 'message',
+        workspaceId,
+        at,
+        conversationId: current.id,
+        message: toMessage(message),
+        conversation,
+      });
+      return { conversation, message: toMessage(message), created: true };
+    });
+  }
+
+  /** Conversations of a workspace, most recent first, with the caller's unread counts. */
+  async conversations(principal: Principal, raw: InboxConversationsInput): Promise<Page<ConversationView>> {
+    const input = inboxConversationsInput.parse(raw);
+    let query = this.db
+      .selectFrom('inbox_conversations as c')
+      .selectAll('c')
+      .select(unreadCount(principal.userId).as('unread_count'))
+      .where('c.workspace_id', '=', input.workspaceId);
+    if (input.status) query = query.where('c.status', '=', input.status);
+    if (input.assigneeId === null) query = query.where('c.assignee_id', 'is', null);
+    else if (input.assigneeId !== undefined) query = query.where('c.assignee_id', '=', input.assigneeId);
+    if (input.cursor) {
+      const [at, id] = decodeCursor(input.cursor);
+      query = query.where((eb) =>
+        eb.or([
+          eb('c.last_message_at', '<', at),
+          eb.and([eb('c.last_message_at', '=', at), eb('c.id', '<', id)]),
+        ]),
+      );
+    }
+    const rows = await query
+      .orderBy('c.last_message_at', 'desc')
+      .orderBy('c.id', 'desc')
+      .limit(input.limit + 1)
+      .execute();
+    const page = rows.slice(0, input.limit);
+    const last = page.at(-1);
+    return {
+      items: page.map((row) => ({ ...toConversation(row), unreadCount: Number(row.unread_count) })),
+      nextCursor: rows.length > input.limit && last ? encodeCursor(last.last_message_at, last.id) : null,
+    };
+  }
+
+  /** One conversation with the caller's unread count (NOT_FOUND outside the caller's workspaces). */
+  async conversation(principal: Principal, conversationId: string): Promise<ConversationView> {
+    const row = await this.conversationFor(principal, conversationId);
+    return { ...toConversation(row), unreadCount: await this.unread(principal.userId, row.id) };
+  }
+
+  /** The newest page of a conversation's messages in chronological order; `nextCursor` loads older ones. */
+  async messages(principal: Principal, raw: InboxMessagesInput): Promise<Page<Message>> {
+    const input = inboxMessagesInput.parse(raw);
+    const conversation = await this.conversationFor(principal, input.conversationId);
+    let query = this.db
+      .selectFrom('inbox_messages')
+      .selectAll()
+      .where('conversation_id', '=', conversation.id);
+    if (input.cursor) {
+      if (!/^[1-9]\d{0,15}$/.test(input.cursor)) throw badCursor();
+      query = query.where('seq', '<', Number(input.cursor));
+    }
+    const rows = await query
+      .orderBy('seq', 'desc')
+      .limit(input.limit + 1)
+      .execute();
+    const page = rows.slice(0, input.limit);
+    const oldest = page.at(-1);
+    return {
+      items: page.reverse().map(toMessage),
+      nextCursor: rows.length > input.limit && oldest ? String(oldest.seq) : null,
+    };
+  }
+
+  /** Changes status and/or assignee. Closing a conversation stops its SLA clock. */
+  async update(principal: Principal, input: InboxUpdateInput): Promise<Conversation> {
+    const current = await this.conversationFor(principal, input.conversationId);
+    const workspaceId = current.workspace_id;
+    return this.write(workspaceId, async (trx, pending) => {
+      const id = String(await nextSeq(trx, streamKey(workspaceId)));
+      const row = await trx
+        .updateTable('inbox_conversations')
+        .set({
+          ...(input.status ? { status: input.status } : {}),
+          ...(input.assigneeId !== undefined ? { assignee_id: input.assigneeId } : {}),
+          ...(input.status === 'closed' ? { sla_started_at: null, sla_due_at: null } : {}),
+        })
+        .where('id', '=', current.id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      const conversation = toConversation(row);
+      await this.record(trx, pending, id, {
+        type: 'conversation',
+        workspaceId,
+        at: iso(Date.now()),
+        conversationId: row.id,
+        change: 'updated',
+        conversation,
+        byUserId: principal.userId,
+      });
+      return conversation;
+    });
+  }
+
+  /** Moves the caller's read watermark forward (never back) and sends a `read` receipt. */
+  async markRead(principal: Principal, input: InboxMarkReadInput): Promise<InboxReadResult> {
+    const conversation = await this.conversationFor(principal, input.conversationId);
+    const message = await this.db
+      .selectFrom('inbox_messages')
+      .select(['id', 'seq'])
+      .where('id', '=', input.upToMessageId)
+      .where('conversation_id', '=', conversation.id)
+      .executeTakeFirst();
+    if (!message) throw new TRPCError({ code: 'NOT_FOUND', message: 'Message not found' });
+    const workspaceId = conversation.workspace_id;
+    const userId = principal.userId;
+    const readAt = iso(Date.now());
+    await this.write(workspaceId, async (trx, pending) => {
+      const id = String(await nextSeq(trx, streamKey(workspaceId)));
+      const moved = await trx
+        .insertInto('inbox_reads')
+        .values({
+          conversation_id: conversation.id,
+          user_id: userId,
+          seq: Number(message.seq),
+          message_id: message.id,
+          read_at: readAt,
+        })
+        .onConflict((oc) =>
+          oc
+            .columns(['conversation_id', 'user_id'])
+            .doUpdateSet((eb) => ({
+              seq: eb.ref('excluded.seq'),
+              message_id: eb.ref('excluded.message_id'),
+              read_at: eb.ref('excluded.read_at'),
+            }))
+            .where('inbox_reads.seq', '<', Number(message.seq)),
+        )
+        .returning('seq')
+        .executeTakeFirst();
+      if (!moved) throw new Rollback(undefined);
+      await this.record(trx, pending, id, {
+        type: 'read',
+        workspaceId,
+        at: readAt,
+        conversationId: conversation.id,
+        userId,
+        upToMessageId: message.id,
+      });
+    });
+    const watermark = await this.db
+      .selectFrom('inbox_reads')
+      .select('message_id')
+      .where('conversation_id', '=', conversation.id)
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+    return {
+      conversationId: conversation.id,
+      upToMessageId: watermark?.message_id ?? message.id,
+      unreadCount: await this.unread(userId, conversation.id),
+    };
+  }
+
+  /** Sets (or, with null, clears) a workspace's SLA. Running clocks keep the due time they started with. */
+  async setSla(workspaceId: string, slaMs: number | null): Promise<{ workspaceId: string; slaMs: number }> {
+    if (slaMs === null) {
+      await this.db.deleteFrom('inbox_settings').where('workspace_id', '=', workspaceId).execute();
+    } else {
+      await this.db
+        .insertInto('inbox_settings')
+        .values({ workspace_id: workspaceId, sla_ms: slaMs })
+        .onConflict((oc) => oc.column('workspace_id').doUpdateSet({ sla_ms: slaMs }))
+        .execute();
+    }
+    return { workspaceId, slaMs: await this.slaFor(workspaceId) };
+  }
+
+  /** The SLA in force for a workspace. */
+  async slaFor(workspaceId: string, db: Db = this.db): Promise<number> {
+    const row = await db
+      .selectFrom('inbox_settings')
+      .select('sla_ms')
+      .where('workspace_id', '=', workspaceId)
+      .executeTakeFirst();
+    return row ? Number(row.sla_ms) : this.opts.slaMs;
+  }
+
+  /** Durable, resumable events of a workspace (optionally one conversation). */
+  onEvent(input: InboxSubscribeInput, signal?: AbortSignal) {
+    const { workspaceId, conversationId } = input;
+    return liveDurable<InboxEvent>(this.opts.hub, {
+      topic: inboxTopic(workspaceId),
+      signal,
+      lastEventId: input.lastEventId ?? undefined,
+      filter: conversationId
+        ? (event) => event.type === 'reset' || event.conversationId === conversationId
+        : undefined,
+      initial: (afterId) => this.replay(workspaceId, conversationId, afterId),
+    });
+  }
+
+  /**
+   * Escalates every conversation whose SLA ran out (the per-node scheduler calls this). Each one is
+   * claimed with a conditional UPDATE in the store, so with any number of nodes exactly one wins.
+   * Returns the conversations this call escalated.
+   */
+  async escalateDue(now = Date.now()): Promise<Conversation[]> {
+    const due = await this.db
+      .selectFrom('inbox_conversations')
+      .select(['id', 'workspace_id'])
+      .where('sla_due_at', '<=', now)
+      .where('escalated_at', 'is', null)
+      .orderBy('sla_due_at')
+      .limit(100)
+      .execute();
+    const escalated: Conversation[] = [];
+    for (const candidate of due) {
+      if (this.closed) break;
+      const conversation = await this.escalate(candidate.workspace_id, candidate.id, now).catch(
+        (error: unknown) => {
+          this.opts.onError?.(error);
+          return null;
+        },
+      );
+      if (conversation) escalated.push(conversation);
+    }
+    return escalated;
+  }
+
+  /** Timers this service holds (leak checks). */
+  stats() {
+    return { poller: this.poller !== undefined && !this.closed };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.poller);
+    await this.polling;
+  }
+
+  private async escalate(
+    workspaceId: string,
+    conversationId: string,
+    now: number,
+  ): Promise<Conversation | null> {
+    const claimed = await this.write(workspaceId, async (trx, pending) => {
+      const id = String(await nextSeq(trx, streamKey(workspaceId)));
+      // NOTE: the claim. A reply (clock cleared), a new clock (due later) or another node's claim
+      // (escalated_at set) all make this update touch no row.
+      const row = await trx
+        .updateTable('inbox_conversations')
+        .set({ escalated_at: iso(now) })
+        .where('id', '=', conversationId)
+        .where('escalated_at', 'is', null)
+        .where('sla_due_at', 'is not', null)
+        .where('sla_due_at', '<=', now)
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) throw new Rollback(null);
+      const conversation = toConversation(row);
+      const slaMs = Number(row.sla_due_at) - Number(row.sla_started_at);
+      await this.record(trx, pending, id, {
+        type: 'sla_escalated',
+        workspaceId,
+        at: iso(now),
+        conversationId,
+        conversation,
+        notifiedUserId: row.assignee_id,
+        slaMs,
+      });
+      return { conversation, slaMs, startedAt: Number(row.sla_started_at) };
+    });
+    if (!claimed) return null;
+    await this.opts.alert?.({
+      workspaceId,
+      userId: claimed.conversation.assigneeId,
+      conversation: claimed.conversation,
+      slaMs: claimed.slaMs,
+      idempotencyKey: `inbox-sla:${conversationId}:${claimed.startedAt}`,
+    });
+    return claimed.conversation;
+  }
+
+  /**
+   * Runs one write transaction of a workspace's stream and publishes its events after commit.
+   * Every transaction takes a stream id first (on PostgreSQL that locks the stream row until commit),
+   * so writers of one workspace run one at a time and never deadlock on conversation rows.
+   */
+  private async write<T>(workspaceId: string, fn: (trx: Trx, pending: Pending[]) => Promise<T>): Promise<T> {
+    const pending: Pending[] = [];
+    let result: T;
+    try {
+      result = await this.db.transaction().execute(async (trx) => {
+        const value = await fn(trx, pending);
+        const head = pending.at(-1);
+        if (head) {
+          await trx
+            .deleteFrom('inbox_events')
+            .where('workspace_id', '=', workspaceId)
+            .where('seq', '<=', Number(head.id) - this.opts.retention)
+            .execute();
+        }
+        return value;
+      });
+    } catch (error) {
+      if (error instanceof Rollback) return error.value as T;
+      throw error;
+    }
+    for (const { id, event } of pending) await this.opts.hub.publish(inboxTopic(workspaceId), event, id);
+    return result;
+  }
+
+  private async record(trx: Trx, pending: Pending[], id: string, event: InboxEvent): Promise<void> {
+    await trx
+      .insertInto('inbox_events')
+      .values({
+        workspace_id: event.workspaceId,
+        seq: Number(id),
+        conversation_id: 'conversationId' in event ? event.conversationId : null,
+        event: JSON.stringify(event),
+      })
+      .execute();
+    pending.push({ id, event });
+  }
+
+  private async replay(
+    workspaceId: string,
+    conversationId: string | undefined,
+    afterId: string | undefined,
+  ): Promise<Array<LiveItem<InboxEvent>>> {
+    if (afterId === undefined) return [];
+    const head = await this.db
+      .withTables<{ pulse_streams: { stream_key: string; seq: number | string } }>()
+      .selectFrom('pulse_streams')
+      .select('seq')
+      .where('stream_key', '=', streamKey(workspaceId))
+      .executeTakeFirst();
+    const headId = String(head ? Number(head.seq) : 0);
+    const oldest = await this.db
+      .selectFrom('inbox_events')
+      .select((eb) => eb.fn.min('seq').as('seq'))
+      .where('workspace_id', '=', workspaceId)
+      .executeTakeFirst();
+    const oldestSeq = oldest?.seq === null || oldest?.seq === undefined ? null : Number(oldest.seq);
+    const after = Number(afterId);
+    if (idAfter(afterId, headId)) {
+      // NOTE: a reset cannot move a resume point back (transports drop ids at or below it).
+      throw new TRPCError({
+        code: 'BAD_REQUEST',
+        message: `lastEventId ${afterId} is ahead of this stream (head ${headId}); subscribe without it`,
+      });
+    }
+    const lost = oldestSeq === null ? after < Number(headId) : after < oldestSeq - 1;
+    if (lost) {
+      return [{ id: headId, data: { type: 'reset', workspaceId, at: iso(Date.now()), headId } }];
+    }
+    let query = this.db
+      .selectFrom('inbox_events')
+      .select(['seq', 'event'])
+      .where('workspace_id', '=', workspaceId)
+      .where('seq', '>', after);
+    if (conversationId) query = query.where('conversation_id', '=', conversationId);
+    const rows = await query.orderBy('seq').execute();
+    return rows.map((r) => ({ id: String(r.seq), data: JSON.parse(r.event) as InboxEvent }));
+  }
+
+  /** Loads a conversation the caller may see; NOT_FOUND otherwise (never reveals other workspaces). */
+  private async conversationFor(principal: Principal, conversationId: string): Promise<ConversationRow> {
+    const row = await this.conversationRow(conversationId);
+    if (!row || !canAccess(principal, row.workspace_id, 'member')) throw notFound();
+    return row;
+  }
+
+  private conversationRow(id: string, db: Db = this.db): Promise<ConversationRow | undefined> {
+    return db.selectFrom('inbox_conversations').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  private async unread(userId: string, conversationId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('inbox_conversations as c')
+      .select(unreadCount(userId).as('n'))
+      .where('c.id', '=', conversationId)
+      .executeTakeFirst();
+    return Number(row?.n ?? 0);
+  }
+}
+
+/** Messages of conversation `c` after the user's watermark that the user did not write. */
+function unreadCount(userId: string) {
+  return sql<number | string>`(
+    select count(*) from inbox_messages m
+    where m.conversation_id = c.id
+      and (m.author_id is null or m.author_id <> ${userId})
+      and m.seq > coalesce(
+        (select r.seq from inbox_reads r where r.conversation_id = c.id and r.user_id = ${userId}), 0))`;
+}
+
+function encodeCursor(at: string, id: string): string {
+  return Buffer.from(JSON.stringify([at, id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'string')) {
+      return value as [string, string];
+    }
+  } catch {
+    // falls through to the error below
+  }
+  throw badCursor();
+}
+
+export type { LiveStream };

@@ -1,0 +1,143 @@
+import type { Kysely, Migration } from 'kysely';
+
+/** The inbox's store tables. Times the SLA poller compares are epoch ms; the rest ISO-8601 text. */
+export type InboxTables = {
+  inbox_conversations: {
+    id: string;
+    workspace_id: string;
+    platform: string;
+    external_id: string;
+    /** Contact as JSON. */
+    contact: string;
+    status: string;
+    assignee_id: string | null;
+    created_at: string;
+    last_message_at: string;
+    /** Epoch ms the oldest unanswered inbound message arrived; null when no clock runs. */
+    sla_started_at: number | string | null;
+    /** Epoch ms the running clock runs out. */
+    sla_due_at: number | string | null;
+    /** ISO time the running clock was escalated (the claim: set once, conditionally). */
+    escalated_at: string | null;
+  };
+  inbox_messages: {
+    id: string;
+    workspace_id: string;
+    conversation_id: string;
+    /** Stream id of the event that delivered it. */
+    seq: number | string;
+    direction: string;
+    author_id: string | null;
+    author_name: string;
+    body: string;
+    at: string;
+    platform_message_id: string | null;
+    client_message_id: string | null;
+  };
+  inbox_reads: {
+    conversation_id: string;
+    user_id: string;
+    /** Watermark: everything up to this message's stream id is read. */
+    seq: number | string;
+    message_id: string;
+    read_at: string;
+  };
+  inbox_events: {
+    workspace_id: string;
+    seq: number | string;
+    conversation_id: string | null;
+    event: string;
+  };
+  inbox_settings: {
+    workspace_id: string;
+    sla_ms: number | string;
+  };
+};
+
+export const inboxMigrations: Record<string, Migration> = {
+  '0300_inbox': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('inbox_conversations')
+        .ifNotExists()
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('platform', 'text', (c) => c.notNull())
+        .addColumn('external_id', 'text', (c) => c.notNull())
+        .addColumn('contact', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('assignee_id', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('last_message_at', 'text', (c) => c.notNull())
+        .addColumn('sla_started_at', 'bigint')
+        .addColumn('sla_due_at', 'bigint')
+        .addColumn('escalated_at', 'text')
+        .addUniqueConstraint('inbox_conversations_external', ['workspace_id', 'platform', 'external_id'])
+        .execute();
+      await db.schema
+        .createIndex('inbox_conversations_recent')
+        .ifNotExists()
+        .on('inbox_conversations')
+        .columns(['workspace_id', 'last_message_at', 'id'])
+        .execute();
+      await db.schema
+        .createIndex('inbox_conversations_sla')
+        .ifNotExists()
+        .on('inbox_conversations')
+        .column('sla_due_at')
+        .execute();
+      await db.schema
+        .createTable('inbox_messages')
+        .ifNotExists()
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('conversation_id', 'text', (c) => c.notNull())
+        .addColumn('seq', 'bigint', (c) => c.notNull())
+        .addColumn('direction', 'text', (c) => c.notNull())
+        .addColumn('author_id', 'text')
+        .addColumn('author_name', 'text', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('platform_message_id', 'text')
+        .addColumn('client_message_id', 'text')
+        .addUniqueConstraint('inbox_messages_platform_id', ['conversation_id', 'platform_message_id'])
+        .addUniqueConstraint('inbox_messages_client_id', [
+          'conversation_id',
+          'author_id',
+          'client_message_id',
+        ])
+        .execute();
+      await db.schema
+        .createIndex('inbox_messages_order')
+        .ifNotExists()
+        .on('inbox_messages')
+        .columns(['conversation_id', 'seq'])
+        .execute();
+      await db.schema
+        .createTable('inbox_reads')
+        .ifNotExists()
+        .addColumn('conversation_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('seq', 'bigint', (c) => c.notNull())
+        .addColumn('message_id', 'text', (c) => c.notNull())
+        .addColumn('read_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('inbox_reads_pk', ['conversation_id', 'user_id'])
+        .execute();
+      await db.schema
+        .createTable('inbox_events')
+        .ifNotExists()
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('seq', 'bigint', (c) => c.notNull())
+        .addColumn('conversation_id', 'text')
+        .addColumn('event', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('inbox_events_pk', ['workspace_id', 'seq'])
+        .execute();
+      await db.schema
+        .createTable('inbox_settings')
+        .ifNotExists()
+        .addColumn('workspace_id', 'text', (c) => c.primaryKey())
+        .addColumn('sla_ms', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
+};
