@@ -35,6 +35,13 @@ export interface PulseClientOptions {
   keepAlive?: { intervalMs?: number; pongTimeoutMs?: number };
   /** Extra tRPC links placed before the transport links (logging, etc.). */
   links?: TRPCLink<AppRouter>[];
+  /**
+   * Mutation paths sent over the WebSocket instead of HTTP, e.g. `['presence.set', 'presence.typing']`:
+   * presence set over the socket lives exactly as long as that socket (no TTL expiry, gone on close).
+   */
+  wsMutations?: readonly string[];
+  /** After a refused token, how long a new socket must stay open to count as connected (ms, default 1000). */
+  authConfirmMs?: number;
   fetch?: typeof globalThis.fetch;
 }
 
@@ -42,7 +49,10 @@ export interface PulseClientOptions {
 export interface PulseClient {
   /** The typed tRPC client: `client.trpc.presence.list.query({ workspaceId })`. */
   readonly trpc: TRPCClient<AppRouter>;
-  /** The transport links, for `@trpc/react-query`'s `createClient({ links })`. */
+  /**
+   * The transport links. Do not build a second TRPCClient over them: request ids are numbered per
+   * TRPCClient and two clients on one socket collide. Pass `trpc` itself to `@trpc/react-query`.
+   */
   readonly links: TRPCLink<AppRouter>[];
   /** Current connection state. */
   getConnectionState(): ConnectionState;
@@ -97,6 +107,7 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
   };
   let closed = false;
   let everConnected = false;
+  let authConfirm: ReturnType<typeof setTimeout> | undefined;
 
   const backoff = fullJitterBackoff(opts.retry);
   const wsClient = createWSClient({
@@ -113,10 +124,22 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
       pongTimeoutMs: opts.keepAlive?.pongTimeoutMs ?? 5_000,
     },
     onOpen: () => {
+      clearTimeout(authConfirm);
+      // NOTE: the socket opens before the server has checked the token (it closes with 4401 right
+      // after). After a refused token, only call it connected once the socket survived a moment, so
+      // status and error do not flap connected/refused on every retry.
+      if (state.error?.context.type === 'AUTH') {
+        authConfirm = setTimeout(() => {
+          everConnected = true;
+          setState({ status: 'connected', error: null, attempt: 0 });
+        }, opts.authConfirmMs ?? 1_000);
+        return;
+      }
       everConnected = true;
       setState({ status: 'connected', error: null, attempt: 0 });
     },
     onClose: (cause) => {
+      clearTimeout(authConfirm);
       if (closed) {
         setState({ status: 'offline' });
         return;
@@ -139,10 +162,11 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
     },
   });
 
+  const wsMutations = new Set(opts.wsMutations ?? []);
   const links: TRPCLink<AppRouter>[] = [
     ...(opts.links ?? []),
     splitLink({
-      condition: (op) => op.type === 'subscription',
+      condition: (op) => op.type === 'subscription' || (op.type === 'mutation' && wsMutations.has(op.path)),
       true: wsLink<AppRouter>({ client: wsClient }),
       false: httpBatchLink<AppRouter>({
         url: `${base}/trpc`,
@@ -162,6 +186,7 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
     },
     async close() {
       closed = true;
+      clearTimeout(authConfirm);
       await wsClient.close();
       setState({ status: 'offline' });
     },

@@ -1,0 +1,198 @@
+import {
+  createPulseClient,
+  type PulseClient,
+  type PulseClientOptions,
+  type TokenSource,
+} from '@pulse/client';
+import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import type { TRPCClient } from '@trpc/client';
+import type { AppRouter } from '@pulse/server';
+import { createContext, type ReactNode, useContext, useEffect, useRef, useSyncExternalStore } from 'react';
+import { PresenceReporter } from './presence-reporter.js';
+import { trpc } from './trpc.js';
+import { type Viewer, viewerFromToken } from './viewer.js';
+
+/** Mutations the SDK sends over the socket: presence set there lives exactly as long as the socket. */
+export const WS_MUTATIONS = ['presence.set', 'presence.typing'] as const;
+
+export interface PulseProviderProps {
+  /** Base URL of a Pulse node, e.g. `https://pulse.example.com` (the socket is `wss://…/trpc`). */
+  url?: string;
+  /** A JWT, or a function returning a fresh one (called on every reconnect and HTTP request). */
+  token?: TokenSource;
+  /** Use your QueryClient (otherwise the provider creates one). */
+  queryClient?: QueryClient;
+  /** Use your Pulse client (then `url`/`token` are ignored and the provider never closes it). */
+  client?: PulseClient;
+  /** Options passed to `createPulseClient` when the provider creates the client. */
+  clientOptions?: Omit<PulseClientOptions, 'url' | 'token'>;
+  /** Default idle time (ms) before the viewer is shown `away`; hooks may override. Default 60 s. */
+  idleMs?: number;
+  children?: ReactNode;
+}
+
+interface Owned {
+  client: PulseClient;
+  ownsClient: boolean;
+  queryClient: QueryClient;
+  trpcClient: TRPCClient<AppRouter>;
+  context: PulseContextValue;
+  closeTimer?: ReturnType<typeof setTimeout>;
+}
+
+/** What the hooks reach through context. */
+export interface PulseContextValue {
+  client: PulseClient;
+  /** The viewer as read from the latest token (null until a token was read). */
+  viewer: ViewerStore;
+  /** The shared presence reporter of one workspace. */
+  presenceReporter(workspaceId: string): PresenceReporter;
+  defaultIdleMs: number;
+}
+
+/** A tiny external store for the viewer (who the token belongs to). */
+export class ViewerStore {
+  private viewer: Viewer | null = null;
+  private readonly listeners = new Set<() => void>();
+  set(viewer: Viewer | null) {
+    if (viewer?.userId === this.viewer?.userId && viewer?.name === this.viewer?.name) return;
+    this.viewer = viewer;
+    for (const listener of this.listeners) listener();
+  }
+  get = (): Viewer | null => this.viewer;
+  subscribe = (listener: () => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+}
+
+const PulseContext = createContext<PulseContextValue | null>(null);
+
+function createOwned(props: PulseProviderProps): Owned {
+  const viewer = new ViewerStore();
+  let client = props.client;
+  const ownsClient = !client;
+  if (!client) {
+    if (!props.url || props.token === undefined)
+      throw new Error('<PulseProvider> needs either `client` or both `url` and `token`');
+    const token = props.token;
+    client = createPulseClient({
+      ...props.clientOptions,
+      url: props.url,
+      wsMutations: [...WS_MUTATIONS, ...(props.clientOptions?.wsMutations ?? [])],
+      token: async () => {
+        const value = typeof token === 'function' ? await token() : token;
+        viewer.set(viewerFromToken(value));
+        return value;
+      },
+    });
+  } else if (typeof props.token === 'string') {
+    viewer.set(viewerFromToken(props.token));
+  }
+  const pulse = client;
+  const reporters = new Map<string, PresenceReporter>();
+  const defaultIdleMs = props.idleMs ?? 60_000;
+  const context: PulseContextValue = {
+    client: pulse,
+    viewer,
+    defaultIdleMs,
+    presenceReporter(workspaceId) {
+      let reporter = reporters.get(workspaceId);
+      if (!reporter) {
+        reporter = new PresenceReporter({
+          workspaceId,
+          idleMs: defaultIdleMs,
+          connection: pulse,
+          send: (input) => pulse.trpc.presence.set.mutate(input),
+        });
+        reporters.set(workspaceId, reporter);
+      }
+      return reporter;
+    },
+  };
+  return {
+    client: pulse,
+    ownsClient,
+    queryClient:
+      props.queryClient ??
+      new QueryClient({ defaultOptions: { queries: { staleTime: 30_000, refetchOnWindowFocus: false } } }),
+    // NOTE: the React bindings must use the client's own TRPCClient: a second client over the same
+    // links would number its requests from 1 again and collide with the first on the shared socket.
+    trpcClient: pulse.trpc,
+    context,
+  };
+}
+
+/**
+ * Owns one Pulse client (one WebSocket) and one QueryClient, or uses yours, and makes every Pulse
+ * hook available below it. Closes the client on unmount only if it created it; StrictMode's double
+ * mount reuses the same client instead of opening a second socket.
+ *
+ * @example
+ * ```tsx
+ * <PulseProvider url="https://pulse.example.com" token={() => auth.getAccessToken()}>
+ *   <App />
+ * </PulseProvider>
+ * ```
+ */
+export function PulseProvider(props: PulseProviderProps) {
+  const owned = useRef<Owned | null>(null);
+  // NOTE: created during render (not in an effect) so children render on the first pass; React 19
+  // keeps the ref across StrictMode's double render, and the deferred close below survives its
+  // simulated unmount/remount, so exactly one socket exists.
+  owned.current ??= createOwned(props);
+  const current = owned.current;
+
+  useEffect(() => {
+    clearTimeout(current.closeTimer);
+    return () => {
+      if (!current.ownsClient) return;
+      current.closeTimer = setTimeout(() => {
+        if (owned.current === current) owned.current = null;
+        void current.client.close();
+      }, 0);
+    };
+  }, [current]);
+
+  return (
+    <PulseContext.Provider value={current.context}>
+      <trpc.Provider client={current.trpcClient} queryClient={current.queryClient}>
+        <QueryClientProvider client={current.queryClient}>{props.children}</QueryClientProvider>
+      </trpc.Provider>
+    </PulseContext.Provider>
+  );
+}
+
+/** The Pulse context; throws a clear error outside `<PulseProvider>` (a programming error). */
+export function usePulseContext(): PulseContextValue {
+  const value = useContext(PulseContext);
+  if (!value) throw new Error('Pulse hooks must be used inside <PulseProvider>');
+  return value;
+}
+
+/**
+ * The Pulse client of the nearest `<PulseProvider>` (for imperative calls).
+ *
+ * @example
+ * ```tsx
+ * const pulse = usePulseClient();
+ * await pulse.trpc.notifications.markAllRead.mutate({ workspaceId: 'acme' });
+ * ```
+ */
+export function usePulseClient(): PulseClient {
+  return usePulseContext().client;
+}
+
+/**
+ * Who the current token belongs to (`sub` and `name` claims), or null before the first token read.
+ *
+ * @example
+ * ```tsx
+ * const viewer = useViewer();
+ * return <span>Signed in as {viewer?.name}</span>;
+ * ```
+ */
+export function useViewer(): Viewer | null {
+  const { viewer } = usePulseContext();
+  return useSyncExternalStore(viewer.subscribe, viewer.get, viewer.get);
+}

@@ -1,0 +1,22 @@
+/** @pulse/react: PulseProvider and typed hooks for presence, typing, notifications, dashboard, inbox. */
+export { PulseError, type PulseErrorContext, type ConnectionStatus } from '@pulse/client';
+export type { LiveStatus } from './live-status.js';
+export { type PresencePatch, PresenceReporter, type PresenceReporterState } from './presence-reporter.js';
+export {
+  PulseProvider,
+  type PulseProviderProps,
+  usePulseClient,
+  useViewer,
+  WS_MUTATIONS,
+} from './PulseProvider.js';
+export { type RouterInputs, type RouterOutputs, trpc } from './trpc.js';
+export { useConnectionStatus } from './useConnectionStatus.js';
+export {
+  applyPresenceEvent,
+  type UsePresenceOptions,
+  type UsePresenceResult,
+  usePresence,
+  usePresencePage,
+} from './usePresence.js';
+export { applyTypingEvent, TYPING_THROTTLE_MS, type UseTypingResult, useTyping } from './useTyping.js';
+export type { Viewer } from './viewer.js';
