@@ -33,6 +33,8 @@ export const envSchema = z.object({
   PULSE_PRESENCE_TTL_MS: ms(60_000),
   PULSE_TYPING_TTL_MS: ms(5_000),
   PULSE_INBOX_SLA_MS: ms(15 * 60_000),
+  PULSE_INBOX_SLA_POLL_MS: ms(1_000),
+  PULSE_INBOX_RETENTION: z.coerce.number().int().positive().default(1_000),
   PULSE_NOTIFICATION_RETENTION: z.coerce.number().int().positive().default(500),
   PULSE_MAX_PAYLOAD_BYTES: z.coerce
     .number()
@@ -78,7 +80,8 @@ export interface PulseConfig {
   redisPrefix: string;
   nodeId: string;
   presence: { graceMs: number; ttlMs: number; typingTtlMs: number };
-  inbox: { slaMs: number };
+  /** `slaMs`: default reply SLA; `slaPollMs`: how often each node looks for breaches; `retention`: replayable events per workspace. */
+  inbox: { slaMs: number; slaPollMs: number; retention: number };
   notifications: { retention: number };
   limits: {
     maxPayloadBytes: number;
@@ -141,7 +144,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PulseConfig {
       ttlMs: e.PULSE_PRESENCE_TTL_MS,
       typingTtlMs: e.PULSE_TYPING_TTL_MS,
     },
-    inbox: { slaMs: e.PULSE_INBOX_SLA_MS },
+    inbox: {
+      slaMs: e.PULSE_INBOX_SLA_MS,
+      slaPollMs: e.PULSE_INBOX_SLA_POLL_MS,
+      retention: e.PULSE_INBOX_RETENTION,
+    },
     notifications: { retention: e.PULSE_NOTIFICATION_RETENTION },
     limits: {
       maxPayloadBytes: e.PULSE_MAX_PAYLOAD_BYTES,
@@ -181,7 +188,11 @@ export function resolveConfig(input: PulseConfigInput = {}): PulseConfig {
       ttlMs: input.presence?.ttlMs ?? defaults.PULSE_PRESENCE_TTL_MS,
       typingTtlMs: input.presence?.typingTtlMs ?? defaults.PULSE_TYPING_TTL_MS,
     },
-    inbox: { slaMs: input.inbox?.slaMs ?? defaults.PULSE_INBOX_SLA_MS },
+    inbox: {
+      slaMs: input.inbox?.slaMs ?? defaults.PULSE_INBOX_SLA_MS,
+      slaPollMs: input.inbox?.slaPollMs ?? defaults.PULSE_INBOX_SLA_POLL_MS,
+      retention: input.inbox?.retention ?? defaults.PULSE_INBOX_RETENTION,
+    },
     notifications: { retention: input.notifications?.retention ?? defaults.PULSE_NOTIFICATION_RETENTION },
     limits: {
       maxPayloadBytes: input.limits?.maxPayloadBytes ?? defaults.PULSE_MAX_PAYLOAD_BYTES,

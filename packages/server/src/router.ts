@@ -1,3 +1,5 @@
+import { dashboardRouter } from './dashboard/dashboard.router.js';
+import { inboxRouter } from './inbox/inbox.router.js';
 import { notificationsRouter } from './notifications/notifications.router.js';
 import { presenceRouter } from './presence/presence.router.js';
 import { router } from './trpc.js';
@@ -6,6 +8,8 @@ import { router } from './trpc.js';
 export const appRouter = router({
   presence: presenceRouter,
   notifications: notificationsRouter,
+  dashboard: dashboardRouter,
+  inbox: inboxRouter,
 });
 
 export type AppRouter = typeof appRouter;

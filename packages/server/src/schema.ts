@@ -5,3 +5,5 @@
 export * from './auth/auth.schema.js';
 export * from './presence/presence.schema.js';
 export * from './notifications/notifications.schema.js';
+export * from './dashboard/dashboard.schema.js';
+export * from './inbox/inbox.schema.js';

@@ -17,6 +17,9 @@ import { createRedisPresenceBackend } from './presence/presence.redis.js';
 import { PresenceService } from './presence/presence.service.js';
 import { NotificationService } from './notifications/notifications.service.js';
 import { notificationMigrations } from './notifications/notifications.store.js';
+import { DashboardService, dashboardMigrations } from './dashboard/dashboard.service.js';
+import { inboxMigrations } from './inbox/inbox.tables.js';
+import { createInboxService } from './inbox/inbox.wiring.js';
 import { createServicePublisher, type ServicePublisher } from './publisher.js';
 import { appRouter } from './router.js';
 import type { PulseServices } from './services.js';
@@ -78,7 +81,7 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
   const store =
     opts.store ??
     createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteFile: opts.sqliteFile });
-  await store.migrate({ ...streamMigrations, ...notificationMigrations });
+  await store.migrate({ ...streamMigrations, ...notificationMigrations, ...dashboardMigrations, ...inboxMigrations });
   // NOTE: with Redis, presence is shared by every node (entries tagged with this node's id).
   const presenceBackend =
     opts.presenceBackend ??
@@ -99,7 +102,9 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
     typingTtlMs: config.presence.typingTtlMs,
   });
   const notifications = new NotificationService({ hub, store, retention: config.notifications.retention });
-  const services: PulseServices = { config, bus, hub, store, presence, notifications };
+  const dashboard = new DashboardService({ hub, store });
+  const inbox = createInboxService({ config, hub, store, notifications });
+  const services: PulseServices = { config, bus, hub, store, presence, notifications, dashboard, inbox };
   const verifier = createTokenVerifier(config.jwt);
 
   async function contextFor(token: string | undefined, connectionId: string | null): Promise<PulseContext> {
@@ -191,6 +196,7 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
         http.closeAllConnections();
         await new Promise<void>((resolve) => http.close(() => resolve()));
         await presence.close();
+        await inbox.close();
         if (!opts.presenceBackend) await presenceBackend.close();
         await hub.close();
         if (!opts.bus) await bus.close();
