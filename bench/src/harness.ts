@@ -1,0 +1,340 @@
+/**
+ * Runs one scenario: one server process and its load clients, then idle memory, latency of single
+ * broadcasts and sustained throughput. Every process it starts is killed before it returns.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ClientOptions } from './client.js';
+import {
+  type ClientCommand,
+  type ClientReply,
+  nowMs,
+  protocolOf,
+  type ServerCommand,
+  type ServerKind,
+  type ServerReply,
+  WORKSPACE_ID,
+} from './shared.js';
+
+const srcDir = dirname(fileURLToPath(import.meta.url));
+
+export interface ScenarioOptions {
+  kind: ServerKind;
+  /** Subscribers. */
+  n: number;
+  /** Single broadcasts to an idle server for the latency figures. */
+  latencyRounds: number;
+  /** Idle time between two latency rounds. */
+  gapMs: number;
+  /** Length of the sustained-throughput window. */
+  throughputMs: number;
+  /** Events in flight during the throughput window (bounded: no queue grows without limit). */
+  window: number;
+  /** Pin the server to core 0 and the clients to core 1 (`taskset`). */
+  pin: boolean;
+  /** Load client processes. */
+  clientProcesses?: number;
+  log?: (line: string) => void;
+}
+
+export interface ScenarioResult {
+  kind: ServerKind;
+  n: number;
+  subscribed: number;
+  failed: number;
+  /** Server RSS growth per idle subscribed connection, bytes. */
+  rssPerSubscriber: number;
+  /** Per-delivery latency of single broadcasts to an idle server, ms (max = slowest last arrival). */
+  latency: { p50: number; p99: number; max: number };
+  deliveriesPerSec: number;
+  /** Server CPU (user + system) per delivered event, µs. */
+  cpuPerDelivery: number;
+  /** Load-client CPU share during the throughput window (1 = one full core). */
+  clientCpu: number;
+  /** Events published but never received. */
+  dropped: number;
+  errors: number;
+  closed: number;
+  /** Deliveries that carried a `tracked` id (resumable streams). */
+  trackedIds: number;
+  published: number;
+}
+
+class Proc<TCommand, TReply extends { type: string }> {
+  private readonly listeners = new Set<(reply: TReply) => void>();
+  readonly exited: Promise<void>;
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+  ) {
+    child.on('message', (reply: TReply) => {
+      if (reply.type === 'error') console.error(`[${name}] ${(reply as { message?: string }).message}`);
+      for (const listener of this.listeners) listener(reply);
+    });
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+  }
+  send(command: TCommand) {
+    if (this.child.connected) this.child.send(command as object);
+  }
+  on(listener: (reply: TReply) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+  next<T extends TReply['type']>(type: T, timeoutMs: number): Promise<Extract<TReply, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`${this.name}: no "${type}" within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onExit = () => {
+        clearTimeout(timer);
+        off();
+        reject(new Error(`${this.name} exited while waiting for "${type}"`));
+      };
+      this.child.once('exit', onExit);
+      const off = this.on((reply) => {
+        if (reply.type === 'error' && type !== 'error') {
+          clearTimeout(timer);
+          off();
+          this.child.off('exit', onExit);
+          reject(new Error(`${this.name}: ${(reply as { message?: string }).message}`));
+          return;
+        }
+        if (reply.type !== type) return;
+        clearTimeout(timer);
+        off();
+        this.child.off('exit', onExit);
+        resolve(reply as Extract<TReply, { type: T }>);
+      });
+    });
+  }
+  async kill() {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.send({ cmd: 'stop' } as TCommand);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 4000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+type ServerProc = Proc<ServerCommand, ServerReply>;
+type ClientProc = Proc<ClientCommand, ClientReply>;
+
+function spawnNode(opts: { script: string; args: string[]; core: number | null; env: NodeJS.ProcessEnv }) {
+  const profile = opts.script === 'server.ts' && process.env.BENCH_PROFILE_DIR;
+  const node = [
+    process.execPath,
+    '--expose-gc',
+    ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
+    '--import',
+    'tsx',
+    '--conditions=source',
+    join(srcDir, opts.script),
+    ...opts.args,
+  ];
+  const command = opts.core === null ? node : ['taskset', '-c', String(opts.core), ...node];
+  // NOTE: 10,000 sockets need more descriptors than the usual soft limit; raise it to the hard limit.
+  return spawn('/bin/sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', ...command], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: opts.env,
+    cwd: join(srcDir, '..'),
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+const procedures: Partial<Record<ServerKind, string>> = {
+  'pulse-presence': 'presence.onChange',
+  'pulse-dashboard': 'dashboard.onUpdate',
+  'pulse-notifications': 'notifications.onNotification',
+};
+
+export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult> {
+  const log = opts.log ?? (() => {});
+  const secret = randomBytes(32).toString('base64url');
+  const env = { ...process.env, BENCH_SECRET: secret };
+  const server: ServerProc = new Proc(
+    `server ${opts.kind}`,
+    spawnNode({ script: 'server.ts', args: [opts.kind], core: opts.pin ? 0 : null, env }),
+  );
+  const clients: ClientProc[] = [];
+  try {
+    const ready = await server.next('ready', 30_000);
+    const stats = async (gc: boolean) => {
+      const reply = server.next('stats', 30_000);
+      server.send({ cmd: 'stats', gc });
+      return reply;
+    };
+    const base = await stats(true);
+
+    const processes = opts.clientProcesses ?? (opts.n >= 2000 ? 2 : 1);
+    const url = `ws://127.0.0.1:${ready.port}${ready.path}`;
+    for (let p = 0; p < processes; p++) {
+      const count = Math.floor(opts.n / processes) + (p < opts.n % processes ? 1 : 0);
+      const clientOpts: ClientOptions = {
+        protocol: protocolOf(opts.kind),
+        url,
+        count,
+        offset: p * Math.ceil(opts.n / processes),
+        workspaceId: WORKSPACE_ID,
+        procedure: procedures[opts.kind],
+        secret,
+        deflate: opts.kind === 'ws-deflate',
+      };
+      clients.push(
+        new Proc(
+          `client ${p}`,
+          spawnNode({
+            script: 'client.ts',
+            args: [JSON.stringify(clientOpts)],
+            core: opts.pin ? 1 : null,
+            env,
+          }),
+        ),
+      );
+    }
+    const readies = await Promise.all(clients.map((c) => c.next('ready', 180_000)));
+    const subscribed = readies.reduce((sum, r) => sum + r.sockets, 0);
+    const failed = readies.reduce((sum, r) => sum + r.failed, 0);
+    log(`  ${opts.kind} N=${opts.n}: ${subscribed} subscribed, ${failed} failed`);
+    if (subscribed === 0) throw new Error('no subscriber connected');
+    await sleep(500);
+    const idle = await stats(true);
+    const rssPerSubscriber = (idle.rss - base.rss) / subscribed;
+
+    // Completion of each event across all client processes.
+    const doneBy = new Map<number, { clients: number; times: number[] }>();
+    const waiters = new Map<number, () => void>();
+    for (const client of clients) {
+      client.on((reply) => {
+        if (reply.type !== 'done') return;
+        let entry = doneBy.get(reply.seq);
+        if (!entry) {
+          entry = { clients: 0, times: [] };
+          doneBy.set(reply.seq, entry);
+        }
+        entry.clients += 1;
+        if (reply.times) for (const t of reply.times) entry.times.push(t);
+        if (entry.clients === clients.length) waiters.get(reply.seq)?.();
+      });
+    }
+    let seq = 0;
+    let published = 0;
+    const publish = (): { seq: number; sentAt: number; done: Promise<boolean> } => {
+      seq += 1;
+      published += 1;
+      const current = seq;
+      const done = new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          waiters.delete(current);
+          resolve(false);
+        }, 15_000);
+        waiters.set(current, () => {
+          clearTimeout(timer);
+          waiters.delete(current);
+          resolve(true);
+        });
+      });
+      const sentAt = nowMs();
+      server.send({ cmd: 'publish', seq: current });
+      return { seq: current, sentAt, done };
+    };
+
+    // Latency: single broadcasts to an idle server.
+    for (const c of clients) c.send({ cmd: 'record', on: true });
+    const latencies: number[] = [];
+    for (let round = 0; round < opts.latencyRounds; round++) {
+      const event = publish();
+      await event.done;
+      for (const t of doneBy.get(event.seq)?.times ?? []) latencies.push(t - event.sentAt);
+      doneBy.delete(event.seq);
+      await sleep(opts.gapMs);
+    }
+    for (const c of clients) c.send({ cmd: 'record', on: false });
+    latencies.sort((a, b) => a - b);
+
+    // Sustained throughput: keep `window` events in flight for `throughputMs`.
+    const counts = async () => {
+      const replies = await Promise.all(
+        clients.map((c) => {
+          const reply = c.next('counts', 30_000);
+          c.send({ cmd: 'counts' });
+          return reply;
+        }),
+      );
+      return {
+        received: replies.reduce((s, r) => s + r.received, 0),
+        cpu: replies.reduce((s, r) => s + r.cpuMicros, 0),
+        errors: replies.reduce((s, r) => s + r.errors, 0),
+        closed: replies.reduce((s, r) => s + r.closed, 0),
+        trackedIds: replies.reduce((s, r) => s + r.trackedIds, 0),
+      };
+    };
+    const before = await counts();
+    const cpuBefore = await stats(false);
+    const startedAt = nowMs();
+    const inFlight = new Set<Promise<boolean>>();
+    let endCounts: Awaited<ReturnType<typeof counts>> | null = null;
+    let endCpu = 0;
+    let endedAt = 0;
+    await new Promise<void>((resolve) => {
+      const pump = () => {
+        if (nowMs() - startedAt >= opts.throughputMs) {
+          void Promise.all([counts(), stats(false)]).then(([c, s]) => {
+            endedAt = nowMs();
+            endCounts = c;
+            endCpu = s.cpuMicros;
+            resolve();
+          });
+          return;
+        }
+        while (inFlight.size < opts.window) {
+          const { done } = publish();
+          inFlight.add(done);
+          void done.then(() => {
+            inFlight.delete(done);
+            doneBy.clear();
+            pump();
+          });
+        }
+      };
+      pump();
+    });
+    await Promise.all(inFlight);
+    await sleep(300);
+    const after = await counts();
+    const end = endCounts as unknown as Awaited<ReturnType<typeof counts>>;
+    const deliveries = end.received - before.received;
+    const seconds = (endedAt - startedAt) / 1000;
+    const expected = published * subscribed;
+    return {
+      kind: opts.kind,
+      n: opts.n,
+      subscribed,
+      failed,
+      rssPerSubscriber,
+      latency: {
+        p50: percentile(latencies, 50),
+        p99: percentile(latencies, 99),
+        max: latencies.at(-1) ?? NaN,
+      },
+      deliveriesPerSec: deliveries / seconds,
+      cpuPerDelivery: (endCpu - cpuBefore.cpuMicros) / deliveries,
+      clientCpu: (end.cpu - before.cpu) / 1e6 / seconds,
+      dropped: Math.max(0, expected - after.received),
+      errors: after.errors,
+      closed: after.closed,
+      trackedIds: after.trackedIds,
+      published,
+    };
+  } finally {
+    await Promise.all([...clients.map((c) => c.kill()), server.kill()]);
+  }
+}

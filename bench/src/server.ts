@@ -1,0 +1,193 @@
+/**
+ * One server under test, in its own process (the runner pins it to one core). It listens on an
+ * ephemeral port, publishes one event per `publish` command and reports CPU and memory on `stats`.
+ * Usage: `node --expose-gc --import tsx --conditions=source src/server.ts <kind>`.
+ */
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pack } from 'msgpackr';
+import { WebSocketServer } from 'ws';
+import { benchEvent, type ServerCommand, type ServerKind, type ServerReply, WORKSPACE_ID } from './shared.js';
+
+interface BenchServer {
+  port: number;
+  path: string;
+  publish(seq: number): void | Promise<void>;
+  extra(): Record<string, number>;
+  close(): Promise<void>;
+}
+
+const reply = (message: ServerReply) => process.send?.(message);
+
+async function listen(http: HttpServer): Promise<number> {
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  return (http.address() as AddressInfo).port;
+}
+
+async function startRawWs(kind: ServerKind): Promise<BenchServer> {
+  const http = createServer();
+  const wss = new WebSocketServer({
+    server: http,
+    // threshold 0: without it ws skips frames under 1 KiB, and the bench event is ~400 bytes.
+    perMessageDeflate: kind === 'ws-deflate' ? { threshold: 0 } : false,
+  });
+  const binary = kind === 'ws-msgpack';
+  return {
+    port: await listen(http),
+    path: '/',
+    publish(seq) {
+      const event = benchEvent(seq);
+      // The usual ws broadcast: encode once, send the same buffer to every open client.
+      const data = binary ? pack(event) : Buffer.from(JSON.stringify(event));
+      const options = { binary };
+      for (const client of wss.clients) if (client.readyState === 1) client.send(data, options);
+    },
+    extra: () => ({}),
+    async close() {
+      for (const client of wss.clients) client.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}
+
+async function startSocketIo(): Promise<BenchServer> {
+  const { Server } = await import('socket.io');
+  const http = createServer();
+  const io = new Server(http, { transports: ['websocket'], perMessageDeflate: false, serveClient: false });
+  io.on('connection', (socket) => {
+    void socket.join(WORKSPACE_ID);
+  });
+  return {
+    port: await listen(http),
+    path: '/socket.io/',
+    publish(seq) {
+      io.to(WORKSPACE_ID).emit('update', benchEvent(seq));
+    },
+    extra: () => ({}),
+    async close() {
+      io.disconnectSockets(true);
+      await io.close();
+    },
+  };
+}
+
+async function startPulse(kind: ServerKind): Promise<BenchServer> {
+  const { startPulseServer } = await import('@pulse/server');
+  const secret = process.env.BENCH_SECRET;
+  if (!secret) throw new Error('BENCH_SECRET is not set');
+  const server = await startPulseServer({
+    sqliteFile: ':memory:',
+    config: {
+      port: 0,
+      host: '127.0.0.1',
+      logLevel: 'silent',
+      jwt: { secret },
+    },
+  });
+  const publish = await pulsePublisher(kind, server);
+  return {
+    port: server.port,
+    path: '/trpc',
+    publish,
+    extra: () => ({ ...server.stats().hub }),
+    close: () => server.close({ graceMs: 0 }),
+  };
+}
+
+type PulseNode = Awaited<ReturnType<typeof import('@pulse/server')['startPulseServer']>>;
+
+async function pulsePublisher(kind: ServerKind, server: PulseNode): Promise<(seq: number) => Promise<void>> {
+  if (kind === 'pulse-presence') {
+    // Stand-in stream: a presence-shaped event through the hub, as the presence service publishes.
+    return (seq) => server.services.hub.publish(`presence:${WORKSPACE_ID}`, benchEvent(seq));
+  }
+  // biome-ignore lint/suspicious/noExplicitAny: the domain routers may not exist in this checkout yet
+  const caller = server.caller as any;
+  if (kind === 'pulse-dashboard') {
+    if (!caller.dashboard?.publish) throw new Error('dashboard.publish is not available');
+    return async (seq) => {
+      await caller.dashboard.publish(dashboardInput(benchEvent(seq)));
+    };
+  }
+  if (!caller.notifications?.send) throw new Error('notifications.send is not available');
+  return async (seq) => {
+    const e = benchEvent(seq);
+    // Workspace-wide (no userId): every member's stream gets it, with its tracked id.
+    await caller.notifications.send({
+      workspaceId: WORKSPACE_ID,
+      type: 'alert',
+      title: e.title,
+      body: `${e.note} ${e.tags.join(' ')}`,
+      data: { alertType: 'system', severity: 'info', message: `${e.metric} ${e.value} (${e.window})` },
+    });
+  };
+}
+
+/** A `post` update of about the same size as the other servers' event (its `title` carries the marker). */
+function dashboardInput(e: ReturnType<typeof benchEvent>) {
+  return {
+    workspaceId: WORKSPACE_ID,
+    kind: 'post',
+    platform: e.platform,
+    accountId: e.accountId,
+    postId: 'post-0042',
+    status: 'published',
+    title: `${e.title} ${e.note}`,
+    url: 'https://example.com/p/post-0042',
+    metrics: { impressions: e.value, reach: 880, likes: 120, comments: 14, shares: 9, saves: 31, clicks: 57 },
+  };
+}
+
+async function main() {
+  const kind = process.argv[2] as ServerKind;
+  const server = kind.startsWith('pulse')
+    ? await startPulse(kind)
+    : kind === 'socketio'
+      ? await startSocketIo()
+      : await startRawWs(kind);
+  const gc = (globalThis as { gc?: () => void }).gc;
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await Promise.race([server.close(), new Promise((resolve) => setTimeout(resolve, 3000))]);
+    process.exit(0);
+  };
+  process.on('disconnect', () => void stop());
+  process.on('message', (message: ServerCommand) => {
+    switch (message.cmd) {
+      case 'publish':
+        void Promise.resolve(server.publish(message.seq)).catch((error: Error) =>
+          reply({ type: 'error', message: `publish ${message.seq}: ${error.message}` }),
+        );
+        return;
+      case 'stats': {
+        if (message.gc && gc) {
+          gc();
+          gc();
+        }
+        const cpu = process.cpuUsage();
+        const mem = process.memoryUsage();
+        reply({
+          type: 'stats',
+          rss: mem.rss,
+          heapUsed: mem.heapUsed,
+          cpuMicros: cpu.user + cpu.system,
+          extra: server.extra(),
+        });
+        return;
+      }
+      case 'stop':
+        void stop();
+        return;
+    }
+  });
+  reply({ type: 'ready', port: server.port, path: server.path });
+}
+
+main().catch((error: Error) => {
+  reply({ type: 'error', message: error.stack ?? error.message });
+  setTimeout(() => process.exit(1), 100);
+});
