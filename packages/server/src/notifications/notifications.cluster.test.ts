@@ -1,0 +1,87 @@
+import { describe, expect, it, vi } from 'vitest';
+import { collect, connectClient, sleep, startTestServer } from '../../test/harness.js';
+import {
+  createTestDatabase,
+  postgresUnavailable,
+  REDIS_URL,
+  redisUnavailable,
+  uniquePrefix,
+} from '../../test/services.js';
+import type { Tracked } from './notifications.engines.js';
+
+const unavailable = (await postgresUnavailable()) ?? (await redisUnavailable());
+
+const alert = (title: string) => ({
+  type: 'alert' as const,
+  title,
+  data: { alertType: 'system' as const, severity: 'info' as const, message: title },
+});
+
+describe.skipIf(unavailable)('notifications across two nodes (PostgreSQL + Redis)', () => {
+  it('concurrent senders on both nodes: every subscriber on either node gets every event once, in id order', async () => {
+    await using db = await createTestDatabase();
+    const config = { databaseUrl: db.url, redisUrl: REDIS_URL, redisPrefix: uniquePrefix() };
+    await using n1 = await startTestServer({ config: { ...config, nodeId: 'n1' } });
+    await using n2 = await startTestServer({ config: { ...config, nodeId: 'n2' } });
+    const token = await n1.token({ sub: 'bob', workspaces: { acme: 'member' } });
+    await using tab1 = connectClient(n1, token);
+    await using tab2 = connectClient(n2, token);
+    const seen1 = collect<Tracked>();
+    const seen2 = collect<Tracked>();
+    tab1.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen1);
+    tab2.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen2);
+    await vi.waitFor(() => expect(n1.stats().hub.sinks + n2.stats().hub.sinks).toBe(2));
+
+    const perNode = 20;
+    await Promise.all(
+      Array.from({ length: perNode }, (_, i) => [
+        n1.publish.sendNotification('acme', 'bob', alert(`n1-${i}`)),
+        n2.publish.sendWorkspaceNotification('acme', alert(`n2-${i}`)),
+      ]).flat(),
+    );
+    const all = Array.from({ length: 2 * perNode }, (_, i) => String(i + 1));
+    await vi.waitFor(() => expect(seen1.items.length).toBeGreaterThanOrEqual(all.length));
+    await vi.waitFor(() => expect(seen2.items.length).toBeGreaterThanOrEqual(all.length));
+    await sleep(200);
+    expect(seen1.items.map((item) => item.id)).toEqual(all);
+    expect(seen2.items.map((item) => item.id)).toEqual(all);
+
+    // A read on one node reaches the other tab; a resume on the other node replays from the store.
+    const [first] = (await tab2.trpc.notifications.list.query({ workspaceId: 'acme', limit: 1 })).items;
+    await tab2.trpc.notifications.markRead.mutate({ workspaceId: 'acme', ids: [first?.id ?? ''] });
+    await vi.waitFor(() =>
+      expect(seen1.items.at(-1)?.data).toMatchObject({ type: 'read', unreadCount: 2 * perNode - 1 }),
+    );
+    const resumed = collect<Tracked>();
+    await using tab3 = connectClient(n2, token);
+    tab3.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme', lastEventId: '30' }, resumed);
+    await vi.waitFor(() => expect(resumed.items).toHaveLength(11));
+    expect(resumed.items.map((item) => item.id)).toEqual(
+      Array.from({ length: 11 }, (_, i) => String(31 + i)),
+    );
+  });
+
+  it('five concurrent sends with one key on two nodes deliver once', async () => {
+    await using db = await createTestDatabase();
+    const config = { databaseUrl: db.url, redisUrl: REDIS_URL, redisPrefix: uniquePrefix() };
+    await using n1 = await startTestServer({ config: { ...config, nodeId: 'n1' } });
+    await using n2 = await startTestServer({ config: { ...config, nodeId: 'n2' } });
+    await using bob = connectClient(n1, await n1.token({ sub: 'bob', workspaces: { acme: 'member' } }));
+    const seen = collect<Tracked>();
+    bob.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen);
+    await vi.waitFor(() => expect(n1.stats().hub.sinks).toBe(1));
+    const send = (node: typeof n1) =>
+      node.publish.sendCrisisAlert({
+        workspaceId: 'acme',
+        idempotencyKey: 'crisis-outage-1',
+        data: { severity: 'critical', topic: 'outage', volume: 5000 },
+      });
+    const results = await Promise.all([n1, n2, n1, n2, n1].map(send));
+    expect(new Set(results.map((r) => r.notification.id)).size).toBe(1);
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    await vi.waitFor(() => expect(seen.items).toHaveLength(1));
+    await sleep(200);
+    expect(seen.items).toHaveLength(1);
+    expect(seen.items[0]?.data).toMatchObject({ notification: { priority: 'urgent', type: 'crisis' } });
+  });
+});
