@@ -7,7 +7,14 @@ export { createMemoryBus } from './infra/bus/memory-bus.js';
 export { Hub } from './infra/hub.js';
 export { createStore, type Store } from './infra/store/db.js';
 export { CloseCode } from './infra/ws.js';
+export type { NotificationSender, SendResult } from './notifications/notifications.service.js';
 export type { PresenceBackend } from './presence/presence.backend.js';
+export {
+  createServicePublisher,
+  type KindNotificationOptions,
+  type NotificationMessage,
+  type ServicePublisher,
+} from './publisher.js';
 export { type AppRouter, appRouter } from './router.js';
 export * from './schema.js';
 export { type PulseServer, type PulseServerOptions, servicePrincipal, startPulseServer } from './server.js';
