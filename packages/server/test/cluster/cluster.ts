@@ -137,7 +137,7 @@ export async function startPrivateRedis(): Promise<{
   stop(): Promise<void>;
   start(): Promise<void>;
 }> {
-  const [port] = await freePorts(1);
+  const port = (await freePorts(1))[0]!;
   let child: ChildProcess | null = null;
   const start = async () => {
     child = spawn(

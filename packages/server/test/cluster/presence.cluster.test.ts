@@ -19,7 +19,8 @@ describe.skipIf(unavailable)('presence across real node processes (Redis + Postg
       { databaseUrl: db.url, redisUrl: REDIS_URL, redisPrefix: uniquePrefix() },
       2,
     );
-    const [n1, n2] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    const n1 = nodes[0]!;
+    const n2 = nodes[1]!;
     await using alice = connectWsOnly(
       n1.wsUrl,
       await clusterToken({ sub: 'alice', name: 'Alice', workspaces: { acme: 'admin' } }),
