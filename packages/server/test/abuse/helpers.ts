@@ -1,17 +1,27 @@
 import { expect, vi } from 'vitest';
 import WebSocket from 'ws';
+import type { MintOptions } from '../../src/auth/token.js';
 import type { PulseServer } from '../../src/server.js';
 import { collect, connectClient } from '../harness.js';
+
+/** One frame from the server (a non-JSON text frame is kept as `{ text }`). */
+export interface WireMessage {
+  id?: string | number | null;
+  method?: string;
+  text?: string;
+  error?: { code?: number; message?: string; data?: { code?: string } };
+  result?: { type?: string; data?: unknown; id?: string };
+}
 
 /** A raw socket speaking Pulse's wire protocol by hand, recording every frame and the close. */
 export interface RawSocket {
   socket: WebSocket;
-  /** Parsed JSON frames (non-JSON text is kept as a string). */
-  messages: unknown[];
+  /** Parsed JSON frames. */
+  messages: WireMessage[];
   closed: Promise<{ code: number; reason: string }>;
   send(frame: unknown): void;
   /** Waits for a frame matching `predicate`. */
-  next(predicate: (message: any) => boolean): Promise<any>;
+  next(predicate: (message: WireMessage) => boolean): Promise<WireMessage>;
   close(): Promise<void>;
 }
 
@@ -28,7 +38,7 @@ export function openRaw(url: string, opts: RawOptions = {}): Promise<RawSocket> 
   const socket = new WebSocket(opts.noParamsMode ? url : `${url}?connectionParams=1`, {
     headers: opts.headers,
   });
-  const messages: unknown[] = [];
+  const messages: WireMessage[] = [];
   const closed = new Promise<{ code: number; reason: string }>((resolve) =>
     socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
   );
@@ -37,7 +47,7 @@ export function openRaw(url: string, opts: RawOptions = {}): Promise<RawSocket> 
     try {
       messages.push(JSON.parse(text));
     } catch {
-      messages.push(text);
+      messages.push({ text });
     }
   });
   return new Promise((resolve, reject) => {
@@ -56,7 +66,7 @@ export function openRaw(url: string, opts: RawOptions = {}): Promise<RawSocket> 
           socket.send(typeof frame === 'string' || Buffer.isBuffer(frame) ? frame : JSON.stringify(frame));
         },
         async next(predicate) {
-          let found: unknown;
+          let found: WireMessage | undefined;
           await vi.waitFor(
             () => {
               found = messages.find(predicate);
@@ -64,7 +74,7 @@ export function openRaw(url: string, opts: RawOptions = {}): Promise<RawSocket> 
             },
             { timeout: 5_000, interval: 10 },
           );
-          return found;
+          return found as WireMessage;
         },
         async close() {
           if (socket.readyState === WebSocket.CLOSED) return;
@@ -77,16 +87,16 @@ export function openRaw(url: string, opts: RawOptions = {}): Promise<RawSocket> 
 }
 
 /** The tRPC error code inside a wire error frame. */
-export const wireCode = (message: any): string | undefined => message?.error?.data?.code;
+export const wireCode = (message: WireMessage | undefined): string | undefined => message?.error?.data?.code;
 
 /** Proves the node still serves a fresh client end to end: subscribe, publish, receive. */
-export async function expectHealthy(server: PulseServer & { token(o: any): Promise<string> }) {
+export async function expectHealthy(server: PulseServer & { token(o: MintOptions): Promise<string> }) {
   const client = connectClient(
     server,
     await server.token({ sub: 'healthy', workspaces: { 'health-ws': 'admin' } }),
   );
   try {
-    const seen = collect<any>();
+    const seen = collect<{ type: string }>();
     const sub = client.trpc.presence.onChange.subscribe({ workspaceId: 'health-ws' }, seen);
     await vi.waitFor(() => expect(seen.items[0]).toMatchObject({ type: 'snapshot' }), { timeout: 5_000 });
     await server.caller.presence.list({ workspaceId: 'health-ws' });

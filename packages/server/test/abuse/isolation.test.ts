@@ -23,7 +23,6 @@ interface Row {
 }
 
 const W = 'acme';
-const at = () => new Date().toISOString();
 
 /**
  * Every procedure of the router. A procedure added without a row here fails the first test, so
