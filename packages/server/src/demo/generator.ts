@@ -1,0 +1,428 @@
+import type { Principal } from '../auth/auth.schema.js';
+import type { PulseServer } from '../server.js';
+
+/** What the generator needs from a running node: its service caller and a caller per user. */
+export type DemoTarget = Pick<PulseServer, 'caller' | 'callerFor'>;
+
+type DashboardPlatform = 'twitter' | 'instagram' | 'linkedin' | 'tiktok' | 'facebook' | 'youtube';
+type InboxPlatform = 'twitter' | 'instagram' | 'facebook' | 'whatsapp' | 'email' | 'linkedin';
+
+interface AccountState {
+  platform: DashboardPlatform;
+  accountId: string;
+  followers: number;
+  likes: number;
+  comments: number;
+  shares: number;
+  impressions: number;
+}
+
+/** A teammate the generator lets answer some inbound messages (so not every thread escalates). */
+interface Responder {
+  userId: string;
+  name: string;
+  role: 'member' | 'admin';
+}
+
+interface WorkspaceScript {
+  workspaceId: string;
+  brand: string;
+  accounts: AccountState[];
+  responders: Responder[];
+  /** Open threads: platform thread id -> contact. */
+  threads: Map<string, { platform: InboxPlatform; contact: { id: string; name: string; handle: string } }>;
+}
+
+export interface DemoGeneratorOptions {
+  /** Workspaces to animate (default: the demo cast's `acme` and `globex`). */
+  workspaces?: string[];
+  /** Mean time between dashboard ticks per workspace (default 1500 ms). */
+  tickMs?: number;
+  /** Random source (tests inject a seeded one). */
+  random?: () => number;
+  /** Called with anything that failed to publish (default: ignored after the first report). */
+  onError?: (error: unknown) => void;
+}
+
+export interface DemoGenerator {
+  /** Events published so far, by kind (for logs and tests). */
+  stats(): Record<string, number>;
+  /** Stops every timer and waits for in-flight publishes. */
+  stop(): Promise<void>;
+}
+
+const contacts = [
+  ['Maya Chen', 'mayac'],
+  ['Jonas Weber', 'jweber'],
+  ['Priya Raman', 'priya.r'],
+  ['Lucas Silva', 'lucas_s'],
+  ['Amara Okafor', 'amarao'],
+  ['Tom Becker', 'tbecker'],
+  ['Sofia Rossi', 'sofiarossi'],
+  ['Noah Kim', 'noahk'],
+  ['Elena Petrova', 'elenap'],
+  ['Omar Haddad', 'omarh'],
+] as const;
+
+const inboundLines = [
+  'Hi! My order #{n} still shows "processing" after 5 days. Any update?',
+  'Love the new release 😍 is dark mode coming to the mobile app too?',
+  'I was charged twice this month, can someone help?',
+  'Is the spring sale still on? The code SPRING20 does not work for me.',
+  'Can I change the delivery address on order #{n}?',
+  'Your support bot keeps looping, I just need a human please 🙏',
+  'Do you ship to Norway?',
+  'The app crashes when I upload a photo on Android 15.',
+  'Thanks for the quick fix yesterday, works perfectly now!',
+  'How do I cancel my subscription?',
+  'Any plans for an API? We would integrate this with our CRM.',
+  'Still waiting on a reply from yesterday…',
+];
+
+const replies = [
+  'Thanks for reaching out! Let me check that for you right away.',
+  'Sorry about that — I have escalated it to our billing team, you will hear back today.',
+  'Great question! Yes, it is on the roadmap for next month.',
+  'I have updated it for you. Anything else I can help with?',
+  'Could you send me your order number so I can take a look?',
+];
+
+const mentionLines = [
+  'Honestly {brand} has the best onboarding I have seen this year',
+  'Anyone else having trouble logging into {brand} today?',
+  'Shoutout to the {brand} support team, fixed my issue in 10 minutes',
+  '{brand} just announced their spring collection 👀',
+  'Not impressed with the latest {brand} update tbh',
+];
+
+const crisisTopics = ['checkout outage', 'data breach rumour', 'shipping delays', 'price increase backlash'];
+
+const scripts: Record<string, Omit<WorkspaceScript, 'threads'>> = {
+  acme: {
+    workspaceId: 'acme',
+    brand: 'Acme',
+    accounts: [
+      account('twitter', 'acme', 48_200),
+      account('instagram', 'acme.official', 126_400),
+      account('linkedin', 'acme-inc', 18_900),
+      account('tiktok', 'acme', 73_500),
+    ],
+    responders: [
+      { userId: 'bob', name: 'Bob Member', role: 'member' },
+      { userId: 'carol', name: 'Carol Member', role: 'member' },
+    ],
+  },
+  globex: {
+    workspaceId: 'globex',
+    brand: 'Globex',
+    accounts: [
+      account('facebook', 'globexcorp', 212_000),
+      account('youtube', 'globex', 88_300),
+      account('instagram', 'globex', 64_750),
+      account('twitter', 'globex', 31_400),
+    ],
+    responders: [{ userId: 'carol', name: 'Carol Member', role: 'member' }],
+  },
+};
+
+function account(platform: DashboardPlatform, accountId: string, followers: number): AccountState {
+  return {
+    platform,
+    accountId,
+    followers,
+    likes: Math.round(followers * 0.04),
+    comments: Math.round(followers * 0.006),
+    shares: Math.round(followers * 0.003),
+    impressions: followers * 6,
+  };
+}
+
+/**
+ * Publishes realistic traffic into running Pulse workspaces: follower and engagement changes every
+ * second or two, inbound messages (some answered by teammates, the rest left to escalate), mentions,
+ * published and occasionally failed posts, reviews, and a rare crisis alert. All timers are unref'd.
+ *
+ * @example
+ * ```ts
+ * const server = await startPulseServer({ config: loadConfig() });
+ * const generator = startDemoGenerator(server);
+ * process.on('SIGINT', async () => { await generator.stop(); await server.close(); });
+ * ```
+ */
+export function startDemoGenerator(target: DemoTarget, opts: DemoGeneratorOptions = {}): DemoGenerator {
+  const random = opts.random ?? Math.random;
+  const tickMs = opts.tickMs ?? 1_500;
+  const counts: Record<string, number> = {};
+  const inFlight = new Set<Promise<unknown>>();
+  const timers = new Set<NodeJS.Timeout>();
+  let stopped = false;
+  let reported = false;
+  let postSeq = 0;
+  let messageSeq = 0;
+
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const between = (min: number, max: number) => Math.round(min + random() * (max - min));
+  const onError =
+    opts.onError ??
+    ((error: unknown) => {
+      if (reported) return;
+      reported = true;
+      console.warn(`demo generator: a publish failed (further failures are silent): ${String(error)}`);
+    });
+
+  const track = (kind: string, work: () => Promise<unknown>) => {
+    if (stopped) return;
+    const p = work()
+      .then(() => {
+        counts[kind] = (counts[kind] ?? 0) + 1;
+      })
+      .catch((error: unknown) => {
+        if (!stopped) onError(error);
+      })
+      .finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  };
+
+  /** Runs `fn` again and again, each time after a jittered delay around `meanMs`. */
+  const every = (meanMs: number, fn: () => void, firstMs = meanMs) => {
+    const schedule = (delay: number) => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        if (stopped) return;
+        fn();
+        schedule(meanMs * (0.6 + random() * 0.8));
+      }, delay);
+      timer.unref();
+      timers.add(timer);
+    };
+    schedule(firstMs);
+  };
+
+  const principalFor = (ws: WorkspaceScript, r: Responder): Principal => ({
+    userId: r.userId,
+    name: r.name,
+    workspaces: { [ws.workspaceId]: r.role },
+    service: false,
+    expiresAt: Number.POSITIVE_INFINITY,
+  });
+
+  const publishAccount = (ws: WorkspaceScript, a: AccountState, change: number) => {
+    const { workspaceId } = ws;
+    track('followers', () =>
+      target.caller.dashboard.publish({
+        workspaceId,
+        kind: 'followers',
+        platform: a.platform,
+        accountId: a.accountId,
+        count: a.followers,
+        change,
+      }),
+    );
+    const rate = ((a.likes + a.comments + a.shares) / Math.max(1, a.followers)) * 100;
+    track('engagement', () =>
+      target.caller.dashboard.publish({
+        workspaceId,
+        kind: 'engagement',
+        platform: a.platform,
+        accountId: a.accountId,
+        likes: a.likes,
+        comments: a.comments,
+        shares: a.shares,
+        rate: Math.round(rate * 100) / 100,
+      }),
+    );
+    track('metric', () =>
+      target.caller.dashboard.publish({
+        workspaceId,
+        kind: 'metric',
+        platform: a.platform,
+        accountId: a.accountId,
+        metric: 'impressions',
+        value: a.impressions,
+        unit: 'count',
+      }),
+    );
+  };
+
+  const tick = (ws: WorkspaceScript) => {
+    // One or two accounts move per tick: followers drift up with noise, engagement accumulates.
+    const moving = random() < 0.5 ? [pick(ws.accounts)] : [pick(ws.accounts), pick(ws.accounts)];
+    for (const a of new Set(moving)) {
+      const change = between(-4, 18) + (random() < 0.05 ? between(40, 160) : 0);
+      a.followers = Math.max(0, a.followers + change);
+      a.likes += between(2, 40);
+      a.comments += between(0, 7);
+      a.shares += between(0, 5);
+      a.impressions += between(80, 900);
+      publishAccount(ws, a, change);
+    }
+  };
+
+  const inbound = (ws: WorkspaceScript) => {
+    const { workspaceId } = ws;
+    const reuse = ws.threads.size > 0 && random() < 0.45;
+    let threadId: string;
+    if (reuse) threadId = pick([...ws.threads.keys()]);
+    else {
+      const [name, handle] = pick(contacts);
+      threadId = `${handle}-${between(100, 999)}`;
+      ws.threads.set(threadId, {
+        platform: pick<InboxPlatform>(['twitter', 'instagram', 'facebook', 'whatsapp', 'email', 'linkedin']),
+        contact: { id: handle, name, handle: `@${handle}` },
+      });
+      if (ws.threads.size > 12) ws.threads.delete(ws.threads.keys().next().value!);
+    }
+    const thread = ws.threads.get(threadId)!;
+    const body = pick(inboundLines).replace('{n}', String(between(10_000, 99_999)));
+    messageSeq += 1;
+    track('inbound', async () => {
+      const result = await target.caller.inbox.receive({
+        workspaceId,
+        platform: thread.platform,
+        externalId: threadId,
+        contact: thread.contact,
+        body,
+        platformMessageId: `demo-${Date.now().toString(36)}-${messageSeq}`,
+      });
+      // About half the messages get a teammate's answer a little later; the rest wait (and may escalate).
+      if (random() < 0.5) {
+        const responder = pick(ws.responders);
+        const delay = between(4_000, 15_000);
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          track('reply', () =>
+            target.callerFor(principalFor(ws, responder)).inbox.send({
+              conversationId: result.conversation.id,
+              body: pick(replies),
+              clientMessageId: `demo-reply-${result.message.id}`,
+            }),
+          );
+        }, delay);
+        timer.unref();
+        timers.add(timer);
+      }
+    });
+  };
+
+  const mention = (ws: WorkspaceScript) => {
+    const [name, handle] = pick(contacts);
+    const platform = pick(['twitter', 'instagram', 'linkedin', 'reddit'] as const);
+    const text = pick(mentionLines).replaceAll('{brand}', ws.brand);
+    track('mention', () =>
+      target.caller.notifications.send({
+        workspaceId: ws.workspaceId,
+        type: 'mention',
+        title: `${name} mentioned ${ws.brand} on ${platform}`,
+        body: text,
+        data: { platform, author: `@${handle}`, text },
+      }),
+    );
+  };
+
+  const post = (ws: WorkspaceScript) => {
+    const a = pick(ws.accounts);
+    postSeq += 1;
+    const postId = `post-${ws.workspaceId}-${Date.now().toString(36)}-${postSeq}`;
+    const failed = random() < 0.2;
+    const title = pick([
+      'Spring campaign teaser',
+      'Customer story: Northwind',
+      'Product tips #12',
+      'Behind the scenes',
+      'Weekly roundup',
+    ]);
+    track('post', () =>
+      target.caller.dashboard.publish({
+        workspaceId: ws.workspaceId,
+        kind: 'post',
+        platform: a.platform,
+        accountId: a.accountId,
+        postId,
+        title,
+        status: failed ? 'failed' : 'published',
+        ...(failed ? {} : { publishedAt: new Date().toISOString() }),
+        metrics: { likes: 0, comments: 0, shares: 0 },
+      }),
+    );
+    track(failed ? 'post_failed' : 'post_published', () =>
+      failed
+        ? target.caller.notifications.send({
+            workspaceId: ws.workspaceId,
+            type: 'post_failed',
+            priority: 'high',
+            title: `Post failed on ${a.platform}: “${title}”`,
+            body: 'The platform rejected the media upload (token expired). Reconnect the account and retry.',
+            data: { postId, platform: a.platform, error: 'OAuth token expired', retryable: true },
+          })
+        : target.caller.notifications.send({
+            workspaceId: ws.workspaceId,
+            type: 'post_published',
+            priority: 'low',
+            title: `Published on ${a.platform}: “${title}”`,
+            data: { postId, platform: a.platform },
+          }),
+    );
+  };
+
+  const review = (ws: WorkspaceScript) => {
+    const [name] = pick(contacts);
+    const rating = pick([5, 5, 4, 4, 3, 2, 1]);
+    track('review', () =>
+      target.caller.notifications.send({
+        workspaceId: ws.workspaceId,
+        type: 'review',
+        title: `${'★'.repeat(rating)}${'☆'.repeat(5 - rating)} review from ${name}`,
+        body: rating >= 4 ? 'Fast delivery and a lovely product.' : 'Support took too long to answer.',
+        data: { platform: 'google', author: name, rating },
+      }),
+    );
+  };
+
+  const crisis = (ws: WorkspaceScript) => {
+    const topic = pick(crisisTopics);
+    track('crisis', () =>
+      target.caller.notifications.send({
+        workspaceId: ws.workspaceId,
+        type: 'crisis',
+        priority: 'urgent',
+        title: `Negative spike: “${topic}”`,
+        body: `Mentions of ${ws.brand} with “${topic}” are up 640% in the last 15 minutes.`,
+        data: {
+          severity: pick(['high', 'critical'] as const),
+          topic,
+          volume: between(800, 5_000),
+          sentiment: -0.72,
+        },
+      }),
+    );
+  };
+
+  for (const workspaceId of opts.workspaces ?? Object.keys(scripts)) {
+    const base = scripts[workspaceId];
+    if (!base) continue;
+    const ws: WorkspaceScript = {
+      ...base,
+      accounts: base.accounts.map((a) => ({ ...a })),
+      threads: new Map(),
+    };
+    // First paint: every account once, so the dashboard is never empty.
+    for (const a of ws.accounts) publishAccount(ws, a, 0);
+    every(tickMs, () => tick(ws), between(200, 800));
+    every(tickMs * 6, () => inbound(ws), between(1_000, 3_000));
+    every(tickMs * 14, () => mention(ws), between(3_000, 8_000));
+    every(tickMs * 20, () => post(ws), between(5_000, 12_000));
+    every(tickMs * 40, () => review(ws));
+    // NOTE: rare on purpose: a crisis every few minutes at the default tick keeps it special.
+    every(tickMs * 160, () => crisis(ws));
+  }
+
+  return {
+    stats: () => ({ ...counts }),
+    async stop() {
+      stopped = true;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      await Promise.allSettled([...inFlight]);
+    },
+  };
+}
