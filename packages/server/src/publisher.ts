@@ -1,5 +1,10 @@
 import type { z } from 'zod';
 import type {
+  DashboardKind,
+  DashboardPublishInput,
+  DashboardPublishResult,
+} from './dashboard/dashboard.schema.js';
+import type {
   NotificationContentInput,
   NotificationPriority,
   NotificationType,
@@ -58,7 +63,7 @@ const defaultTitles: { [T in NotificationType]: (data: Data<T>) => string } = {
  * });
  */
 export function createServicePublisher(services: PulseServices) {
-  const { notifications, presence } = services;
+  const { notifications, presence, dashboard } = services;
 
   function sendKind<T extends NotificationType>(
     type: T,
@@ -114,8 +119,29 @@ export function createServicePublisher(services: PulseServices) {
     isUserOnline(workspaceId: string, userId: string): Promise<boolean> {
       return presence.isOnline(workspaceId, userId);
     },
+    /** A live metric of an account (impressions, reach…); it becomes the latest value for its key. */
+    broadcastMetricUpdate: (opts: DashboardBroadcast<'metric'>): Promise<DashboardPublishResult> =>
+      dashboard.publish({ ...opts, kind: 'metric' }),
+    /** A post's status and counters. */
+    broadcastPostUpdate: (opts: DashboardBroadcast<'post'>): Promise<DashboardPublishResult> =>
+      dashboard.publish({ ...opts, kind: 'post' }),
+    /** Aggregated analytics of an account over a period. */
+    broadcastAnalyticsUpdate: (opts: DashboardBroadcast<'analytics'>): Promise<DashboardPublishResult> =>
+      dashboard.publish({ ...opts, kind: 'analytics' }),
+    /** The follower count of an account. */
+    broadcastFollowerUpdate: (opts: DashboardBroadcast<'followers'>): Promise<DashboardPublishResult> =>
+      dashboard.publish({ ...opts, kind: 'followers' }),
+    /** Engagement of an account or one post. */
+    broadcastEngagementUpdate: (opts: DashboardBroadcast<'engagement'>): Promise<DashboardPublishResult> =>
+      dashboard.publish({ ...opts, kind: 'engagement' }),
   };
 }
+
+/** Options of a dashboard `broadcast*` method: the workspace, the value's fields and an optional `at`. */
+export type DashboardBroadcast<K extends DashboardKind> = Omit<
+  Extract<DashboardPublishInput, { kind: K }>,
+  'kind'
+>;
 
 /** What `server.publish` offers. */
 export type ServicePublisher = ReturnType<typeof createServicePublisher>;

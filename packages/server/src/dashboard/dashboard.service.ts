@@ -11,7 +11,6 @@ import {
   type DashboardUpdate,
   type DashboardUpdateEvent,
   dashboardPublishInput,
-  dashboardUpdateSchema,
   dashboardValueKey,
 } from './dashboard.schema.js';
 
@@ -70,8 +69,7 @@ export class DashboardService {
    * (by `at`) is neither stored nor broadcast (`applied: false`).
    */
   async publish(input: DashboardPublishInput): Promise<DashboardPublishResult> {
-    const { workspaceId, at: rawAt, ...rest } = dashboardPublishInput.parse(input);
-    const update = dashboardUpdateSchema.parse(rest);
+    const { workspaceId, at: rawAt, ...update } = dashboardPublishInput.parse(input);
     const at = rawAt ? new Date(rawAt).toISOString() : new Date().toISOString();
     const key = dashboardValueKey(update);
     const event = { ...update, type: 'update', workspaceId, at, key } as DashboardUpdateEvent;

@@ -164,6 +164,35 @@ describe('dashboard', () => {
     sub.unsubscribe();
   });
 
+  it('the publisher speaks the seed vocabulary: broadcast* methods reach subscribers', async () => {
+    await using server = await startTestServer();
+    await using bob = connectClient(
+      server,
+      await server.token({ sub: 'bob', workspaces: { acme: 'member' } }),
+    );
+    const seen = collect<DashboardEvent>();
+    bob.trpc.dashboard.onUpdate.subscribe({ workspaceId: 'acme' }, seen);
+    await vi.waitFor(() => expect(seen.items).toHaveLength(1));
+    const source = { workspaceId: 'acme', platform: 'x', accountId: 'brand' } as const;
+    await server.publish.broadcastMetricUpdate({ ...source, metric: 'impressions', value: 10 });
+    await server.publish.broadcastPostUpdate({ ...source, postId: 'p1', status: 'scheduled' });
+    await server.publish.broadcastAnalyticsUpdate({ ...source, period: 'week', values: { reach: 5 } });
+    await server.publish.broadcastFollowerUpdate({ ...source, count: 42, change: 2 });
+    await server.publish.broadcastEngagementUpdate({ ...source, postId: 'p1', likes: 4, rate: 1.5 });
+    await vi.waitFor(() => expect(seen.items).toHaveLength(6));
+    expect(seen.items.slice(1).map((e) => (e.type === 'update' ? e.kind : e.type))).toEqual([
+      'metric',
+      'post',
+      'analytics',
+      'followers',
+      'engagement',
+    ]);
+    const invalid = await server.publish
+      .broadcastFollowerUpdate({ ...source, count: -1 })
+      .catch((e: unknown) => e);
+    expect(invalid).toBeInstanceOf(Error);
+  });
+
   it('another workspace sees nothing; a member cannot publish; a bad payload is rejected with its path', async () => {
     await using server = await startTestServer();
     await using member = connectClient(

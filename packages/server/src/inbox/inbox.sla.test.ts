@@ -1,0 +1,176 @@
+import { describe, expect, it, vi } from 'vitest';
+import { collect, connectClient, sleep, startTestServer } from '../../test/harness.js';
+import { createTestDatabase, postgresUnavailable } from '../../test/services.js';
+import type { Principal } from '../auth/auth.schema.js';
+import type { PulseServer } from '../server.js';
+import type { InboxEvent, InboxReceiveInput } from './inbox.schema.js';
+import type { InboxTables } from './inbox.tables.js';
+
+type Tracked = { id: string; data: InboxEvent };
+const pgDown = await postgresUnavailable();
+
+const SLA_MS = 300;
+const sla = { inbox: { slaMs: SLA_MS, slaPollMs: 25 } };
+
+const user = (userId: string, role: 'member' | 'admin' = 'member'): Principal => ({
+  userId,
+  name: userId,
+  workspaces: { acme: role },
+  service: false,
+  expiresAt: Number.POSITIVE_INFINITY,
+});
+
+const incoming = (over: Partial<InboxReceiveInput> = {}): InboxReceiveInput => ({
+  workspaceId: 'acme',
+  platform: 'facebook',
+  externalId: 'thread-9',
+  contact: { id: 'c-1', name: 'Dan' },
+  body: 'Anyone there?',
+  ...over,
+});
+
+async function alertsFor(server: PulseServer, userId: string) {
+  const page = await server.callerFor(user(userId)).notifications.list({ workspaceId: 'acme' });
+  return page.items.filter((n) => n.type === 'alert');
+}
+
+/** Every `sla_escalated` event in the store's inbox stream (what any resume would replay). */
+async function escalationsInStore(server: PulseServer): Promise<InboxEvent[]> {
+  const rows = await server.services.store.db
+    .withTables<InboxTables>()
+    .selectFrom('inbox_events')
+    .select('event')
+    .where('workspace_id', '=', 'acme')
+    .orderBy('seq')
+    .execute();
+  return rows.map((r) => JSON.parse(r.event) as InboxEvent).filter((e) => e.type === 'sla_escalated');
+}
+
+describe('inbox SLA escalation', () => {
+  it('an unanswered inbound message raises exactly one sla_escalated event and one alert to the assignee', async () => {
+    await using server = await startTestServer({ config: sla });
+    await using alice = connectClient(
+      server,
+      await server.token({ sub: 'alice', workspaces: { acme: 'admin' } }),
+    );
+    const seen = collect<Tracked>();
+    alice.trpc.inbox.onEvent.subscribe({ workspaceId: 'acme' }, seen);
+    await sleep(50);
+
+    const { conversation } = await server.caller.inbox.receive(incoming());
+    await server
+      .callerFor(user('alice', 'admin'))
+      .inbox.update({ conversationId: conversation.id, assigneeId: 'bob' });
+    // A second inbound message while the clock runs does not restart or duplicate it.
+    await server.caller.inbox.receive(incoming({ body: 'Hello??' }));
+
+    await vi.waitFor(() => expect(seen.items.filter((e) => e.data.type === 'sla_escalated')).toHaveLength(1));
+    const escalation = seen.items.find((e) => e.data.type === 'sla_escalated')?.data;
+    expect(escalation).toMatchObject({
+      conversationId: conversation.id,
+      notifiedUserId: 'bob',
+      slaMs: SLA_MS,
+      conversation: { assigneeId: 'bob', escalatedAt: expect.any(String) },
+    });
+    await vi.waitFor(async () => expect(await alertsFor(server, 'bob')).toHaveLength(1));
+    const [alert] = await alertsFor(server, 'bob');
+    expect(alert).toMatchObject({
+      userId: 'bob',
+      priority: 'high',
+      data: { alertType: 'sla', conversationId: conversation.id },
+    });
+    // Alice is not the assignee: no alert for her.
+    expect(await alertsFor(server, 'alice')).toHaveLength(0);
+
+    await sleep(SLA_MS * 2);
+    expect(seen.items.filter((e) => e.data.type === 'sla_escalated')).toHaveLength(1);
+    expect(await alertsFor(server, 'bob')).toHaveLength(1);
+    const listed = await server.callerFor(user('bob')).inbox.conversations({ workspaceId: 'acme' });
+    expect(listed.items[0]?.escalatedAt).not.toBeNull();
+  });
+
+  it('an unassigned conversation alerts the whole workspace once', async () => {
+    await using server = await startTestServer({ config: sla });
+    await server.caller.inbox.receive(incoming());
+    await vi.waitFor(async () => expect(await alertsFor(server, 'alice')).toHaveLength(1));
+    const [forAlice] = await alertsFor(server, 'alice');
+    expect(forAlice?.userId).toBeNull();
+    expect(await alertsFor(server, 'bob')).toHaveLength(1);
+    await sleep(SLA_MS * 2);
+    expect(await alertsFor(server, 'alice')).toHaveLength(1);
+    expect(await escalationsInStore(server)).toHaveLength(1);
+  });
+
+  it('a reply before the deadline stops the clock: no escalation; the next inbound message starts a new one', async () => {
+    await using server = await startTestServer({ config: sla });
+    const bob = server.callerFor(user('bob'));
+    const { conversation } = await server.caller.inbox.receive(incoming());
+    const reply = await bob.inbox.send({
+      conversationId: conversation.id,
+      body: 'Yes, hi!',
+      clientMessageId: 'r1',
+    });
+    expect(reply.conversation.slaDueAt).toBeNull();
+    await sleep(SLA_MS * 3);
+    expect(await escalationsInStore(server)).toHaveLength(0);
+    expect(await alertsFor(server, 'bob')).toHaveLength(0);
+
+    // Closing stops a clock too.
+    const other = await server.caller.inbox.receive(incoming({ externalId: 'thread-10' }));
+    await bob.inbox.update({ conversationId: other.conversation.id, status: 'closed' });
+
+    const again = await server.caller.inbox.receive(incoming({ body: 'Still waiting' }));
+    expect(again.conversation.slaDueAt).not.toBeNull();
+    await vi.waitFor(async () => expect(await escalationsInStore(server)).toHaveLength(1));
+    await sleep(SLA_MS * 2);
+    const escalations = await escalationsInStore(server);
+    expect(escalations).toEqual([expect.objectContaining({ conversationId: conversation.id })]);
+    expect(await alertsFor(server, 'bob')).toHaveLength(1);
+  });
+
+  it('an admin overrides the SLA per workspace', async () => {
+    await using server = await startTestServer({ config: { inbox: { slaMs: 60_000, slaPollMs: 25 } } });
+    const admin = server.callerFor(user('alice', 'admin'));
+    expect(await admin.inbox.setSla({ workspaceId: 'acme', slaMs: 200 })).toEqual({
+      workspaceId: 'acme',
+      slaMs: 200,
+    });
+    await server.caller.inbox.receive(incoming());
+    await vi.waitFor(async () => expect(await escalationsInStore(server)).toHaveLength(1));
+    expect((await escalationsInStore(server))[0]).toMatchObject({ slaMs: 200, notifiedUserId: null });
+    expect(await admin.inbox.setSla({ workspaceId: 'acme', slaMs: null })).toEqual({
+      workspaceId: 'acme',
+      slaMs: 60_000,
+    });
+  });
+
+  it.skipIf(pgDown !== null)(
+    'two server processes over one PostgreSQL database escalate exactly once',
+    async () => {
+      await using database = await createTestDatabase();
+      const config = { databaseUrl: database.url, inbox: { slaMs: SLA_MS, slaPollMs: 10 } };
+      await using a = await startTestServer({ config: { ...config, nodeId: 'node-a' } });
+      await using b = await startTestServer({ config: { ...config, nodeId: 'node-b' } });
+      const admin = a.callerFor(user('alice', 'admin'));
+      const conversations: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const node = i % 2 === 0 ? a : b;
+        const { conversation } = await node.caller.inbox.receive(incoming({ externalId: `pg-${i}` }));
+        conversations.push(conversation.id);
+      }
+      await admin.inbox.update({ conversationId: conversations[0]!, assigneeId: 'bob' });
+      await vi.waitFor(async () => expect(await escalationsInStore(a)).toHaveLength(4), { timeout: 10_000 });
+      await sleep(SLA_MS * 2);
+      const escalations = await escalationsInStore(b);
+      expect(escalations).toHaveLength(4);
+      expect(new Set(escalations.map((e) => (e.type === 'sla_escalated' ? e.conversationId : '')))).toEqual(
+        new Set(conversations),
+      );
+      // One alert per escalation: bob's own plus three workspace-wide ones.
+      const bobAlerts = await alertsFor(b, 'bob');
+      expect(bobAlerts).toHaveLength(4);
+      expect(bobAlerts.filter((n) => n.userId === 'bob')).toHaveLength(1);
+      expect(await alertsFor(a, 'carol')).toHaveLength(3);
+    },
+  );
+});
