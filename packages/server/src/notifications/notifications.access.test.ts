@@ -1,7 +1,7 @@
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { collect, connectClient, sleep, startTestServer } from '../../test/harness.js';
 import { type NotificationSendInput, notificationTypes } from './notifications.schema.js';
-import { codeOf, issuesOf, storeEngines, type Tracked } from './notifications.engines.js';
+import { codeOf, issuesOf, storeEngines, type Tracked, waitFor } from './notifications.engines.js';
 
 const engines = await storeEngines();
 
@@ -80,16 +80,16 @@ describe.each(engines)('notifications access and state on $name', (engine) => {
       bob.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, bobSees);
       carol.trpc.notifications.onNotification.subscribe({ workspaceId: 'globex' }, carolOwn);
       carol.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, carolAcme);
-      await vi.waitFor(() => expect(carolAcme.errors).toHaveLength(1));
+      await waitFor(() => expect(carolAcme.errors).toHaveLength(1));
       expect(codeOf(carolAcme.errors[0])).toBe('FORBIDDEN');
-      await vi.waitFor(() => expect(server.stats().hub.sinks).toBe(3));
+      await waitFor(() => expect(server.stats().hub.sinks).toBe(3));
 
       const sent = await alice.trpc.notifications.send.mutate({ workspaceId: 'acme', ...alert('Everyone') });
       expect(sent.created).toBe(true);
       expect(sent.notification).toMatchObject({ userId: null, priority: 'normal', type: 'alert' });
       await server.publish.sendNotification('acme', 'bob', alert('Only Bob'));
-      await vi.waitFor(() => expect(bobSees.items).toHaveLength(2));
-      await vi.waitFor(() => expect(aliceSees.items).toHaveLength(1));
+      await waitFor(() => expect(bobSees.items).toHaveLength(2));
+      await waitFor(() => expect(aliceSees.items).toHaveLength(1));
       await sleep(100);
       const titleOf = (t: Tracked) => (t.data.type === 'notification' ? t.data.notification.title : '');
       expect(bobSees.items.map(titleOf)).toEqual(['Everyone', 'Only Bob']);
@@ -180,7 +180,7 @@ describe.each(engines)('notifications access and state on $name', (engine) => {
       );
       const seen = collect<Tracked>();
       bob.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen);
-      await vi.waitFor(() => expect(server.stats().hub.sinks).toBe(1));
+      await waitFor(() => expect(server.stats().hub.sinks).toBe(1));
 
       const input: NotificationSendInput = {
         workspaceId: 'acme',
@@ -202,7 +202,7 @@ describe.each(engines)('notifications access and state on $name', (engine) => {
       });
       expect(retry).toMatchObject({ created: false, notification: { id: results[0]?.notification.id } });
 
-      await vi.waitFor(() => expect(seen.items).toHaveLength(1));
+      await waitFor(() => expect(seen.items).toHaveLength(1));
       await sleep(150);
       expect(seen.items).toHaveLength(1);
       const list = await bob.trpc.notifications.list.query({ workspaceId: 'acme' });
@@ -230,12 +230,12 @@ describe.each(engines)('notifications access and state on $name', (engine) => {
       tab1.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen1);
       tab2.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen2);
       alice.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, aliceSees);
-      await vi.waitFor(() => expect(server.stats().hub.sinks).toBe(3));
+      await waitFor(() => expect(server.stats().hub.sinks).toBe(3));
 
       const a = await server.publish.sendNotification('acme', 'bob', alert('One'));
       const b = await server.publish.sendWorkspaceNotification('acme', alert('Two'));
       await server.publish.sendNotification('acme', 'bob', alert('Three'));
-      await vi.waitFor(() => expect(seen2.items).toHaveLength(3));
+      await waitFor(() => expect(seen2.items).toHaveLength(3));
 
       const result = await tab1.trpc.notifications.markRead.mutate({
         workspaceId: 'acme',
@@ -245,7 +245,7 @@ describe.each(engines)('notifications access and state on $name', (engine) => {
         ids: expect.arrayContaining([a.notification.id, b.notification.id]),
         unreadCount: 1,
       });
-      await vi.waitFor(() => expect(seen2.items).toHaveLength(4));
+      await waitFor(() => expect(seen2.items).toHaveLength(4));
       expect(seen2.items[3]?.data).toMatchObject({
         type: 'read',
         userId: 'bob',
@@ -258,7 +258,7 @@ describe.each(engines)('notifications access and state on $name', (engine) => {
         await tab1.trpc.notifications.markRead.mutate({ workspaceId: 'acme', ids: [a.notification.id] }),
       ).toEqual({ ids: [], unreadCount: 1 });
       await tab2.trpc.notifications.markAllRead.mutate({ workspaceId: 'acme' });
-      await vi.waitFor(() => expect(seen1.items).toHaveLength(5));
+      await waitFor(() => expect(seen1.items).toHaveLength(5));
       expect(seen1.items[4]?.data).toMatchObject({ type: 'read', all: true, unreadCount: 0 });
       expect(seen1.items.map((i) => i.data.type)).toEqual(seen2.items.map((i) => i.data.type));
       // Bob's read events never reach Alice; her copy of the workspace-wide one is still unread.

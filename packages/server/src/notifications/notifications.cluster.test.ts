@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { collect, connectClient, sleep, startTestServer } from '../../test/harness.js';
 import {
   createTestDatabase,
@@ -7,7 +7,7 @@ import {
   redisUnavailable,
   uniquePrefix,
 } from '../../test/services.js';
-import type { Tracked } from './notifications.engines.js';
+import { type Tracked, waitFor } from './notifications.engines.js';
 
 const unavailable = (await postgresUnavailable()) ?? (await redisUnavailable());
 
@@ -30,7 +30,7 @@ describe.skipIf(unavailable)('notifications across two nodes (PostgreSQL + Redis
     const seen2 = collect<Tracked>();
     tab1.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen1);
     tab2.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen2);
-    await vi.waitFor(() => expect(n1.stats().hub.sinks + n2.stats().hub.sinks).toBe(2));
+    await waitFor(() => expect(n1.stats().hub.sinks + n2.stats().hub.sinks).toBe(2));
 
     const perNode = 20;
     await Promise.all(
@@ -40,8 +40,12 @@ describe.skipIf(unavailable)('notifications across two nodes (PostgreSQL + Redis
       ]).flat(),
     );
     const all = Array.from({ length: 2 * perNode }, (_, i) => String(i + 1));
-    await vi.waitFor(() => expect(seen1.items.length).toBeGreaterThanOrEqual(all.length));
-    await vi.waitFor(() => expect(seen2.items.length).toBeGreaterThanOrEqual(all.length));
+    await waitFor(() => expect(seen1.items.length).toBeGreaterThanOrEqual(all.length), {
+      timeout: 10_000,
+    });
+    await waitFor(() => expect(seen2.items.length).toBeGreaterThanOrEqual(all.length), {
+      timeout: 10_000,
+    });
     await sleep(200);
     expect(seen1.items.map((item) => item.id)).toEqual(all);
     expect(seen2.items.map((item) => item.id)).toEqual(all);
@@ -49,13 +53,13 @@ describe.skipIf(unavailable)('notifications across two nodes (PostgreSQL + Redis
     // A read on one node reaches the other tab; a resume on the other node replays from the store.
     const [first] = (await tab2.trpc.notifications.list.query({ workspaceId: 'acme', limit: 1 })).items;
     await tab2.trpc.notifications.markRead.mutate({ workspaceId: 'acme', ids: [first?.id ?? ''] });
-    await vi.waitFor(() =>
+    await waitFor(() =>
       expect(seen1.items.at(-1)?.data).toMatchObject({ type: 'read', unreadCount: 2 * perNode - 1 }),
     );
     const resumed = collect<Tracked>();
     await using tab3 = connectClient(n2, token);
     tab3.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme', lastEventId: '30' }, resumed);
-    await vi.waitFor(() => expect(resumed.items).toHaveLength(11));
+    await waitFor(() => expect(resumed.items).toHaveLength(11));
     expect(resumed.items.map((item) => item.id)).toEqual(
       Array.from({ length: 11 }, (_, i) => String(31 + i)),
     );
@@ -69,7 +73,7 @@ describe.skipIf(unavailable)('notifications across two nodes (PostgreSQL + Redis
     await using bob = connectClient(n1, await n1.token({ sub: 'bob', workspaces: { acme: 'member' } }));
     const seen = collect<Tracked>();
     bob.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen);
-    await vi.waitFor(() => expect(n1.stats().hub.sinks).toBe(1));
+    await waitFor(() => expect(n1.stats().hub.sinks).toBe(1));
     const send = (node: typeof n1) =>
       node.publish.sendCrisisAlert({
         workspaceId: 'acme',
@@ -79,7 +83,7 @@ describe.skipIf(unavailable)('notifications across two nodes (PostgreSQL + Redis
     const results = await Promise.all([n1, n2, n1, n2, n1].map(send));
     expect(new Set(results.map((r) => r.notification.id)).size).toBe(1);
     expect(results.filter((r) => r.created)).toHaveLength(1);
-    await vi.waitFor(() => expect(seen.items).toHaveLength(1));
+    await waitFor(() => expect(seen.items).toHaveLength(1));
     await sleep(200);
     expect(seen.items).toHaveLength(1);
     expect(seen.items[0]?.data).toMatchObject({ notification: { priority: 'urgent', type: 'crisis' } });

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { collect, connectClient, sleep, startTestServer } from '../../test/harness.js';
-import { codeOf, storeEngines, type Tracked } from './notifications.engines.js';
+import { codeOf, storeEngines, type Tracked, waitFor } from './notifications.engines.js';
 
 const engines = await storeEngines();
 
@@ -26,9 +26,9 @@ describe.each(engines)('notifications delivery on $name', (engine) => {
       const first = connectClient(server, token);
       const seen = collect<Tracked>();
       const sub = first.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen);
-      await vi.waitFor(() => expect(server.stats().hub.sinks).toBeGreaterThan(0));
+      await waitFor(() => expect(server.stats().hub.sinks).toBeGreaterThan(0));
       await server.publish.sendNotification('acme', 'bob', mention(1));
-      await vi.waitFor(() => expect(titles(seen.items)).toEqual(['Mention 1']));
+      await waitFor(() => expect(titles(seen.items)).toEqual(['Mention 1']));
       const lastEventId = seen.items[0]?.id;
       sub.unsubscribe();
       await first.close();
@@ -41,10 +41,10 @@ describe.each(engines)('notifications delivery on $name', (engine) => {
       await using again = connectClient(server, token);
       const resumed = collect<Tracked>();
       again.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme', lastEventId }, resumed);
-      await vi.waitFor(() => expect(resumed.items).toHaveLength(3));
+      await waitFor(() => expect(resumed.items).toHaveLength(3));
       expect(titles(resumed.items)).toEqual(['Mention 2', 'Mention 3', 'Mention 4']);
       await server.publish.sendNotification('acme', 'bob', mention(5));
-      await vi.waitFor(() => expect(resumed.items).toHaveLength(4));
+      await waitFor(() => expect(resumed.items).toHaveLength(4));
       await sleep(100);
       expect(titles(resumed.items)).toEqual(['Mention 2', 'Mention 3', 'Mention 4', 'Mention 5']);
       const ids = resumed.items.map((item) => Number(item.id));
@@ -73,7 +73,9 @@ describe.each(engines)('notifications delivery on $name', (engine) => {
           sleep(i % 5).then(() => server.publish.sendWorkspaceNotification('acme', mention(missed + i + 1))),
         ),
       );
-      await vi.waitFor(() => expect(seen.items.length).toBeGreaterThanOrEqual(missed + concurrent));
+      await waitFor(() => expect(seen.items.length).toBeGreaterThanOrEqual(missed + concurrent), {
+        timeout: 10_000,
+      });
       await sleep(150);
       expect(seen.items).toHaveLength(missed + concurrent);
       expect(seen.items.map((item) => item.id)).toEqual(
@@ -103,19 +105,19 @@ describe.each(engines)('notifications delivery on $name', (engine) => {
         { workspaceId: 'acme', lastEventId: '5' },
         recent,
       );
-      await vi.waitFor(() => expect(titles(recent.items)).toEqual(['Mention 6', 'Mention 7', 'Mention 8']));
+      await waitFor(() => expect(titles(recent.items)).toEqual(['Mention 6', 'Mention 7', 'Mention 8']));
       recentSub.unsubscribe();
 
       // Past it: a reset (the client refetches), carrying the head so the resume point moves on.
       const old = collect<Tracked>();
       bob.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme', lastEventId: '2' }, old);
-      await vi.waitFor(() => expect(old.items).toHaveLength(1));
+      await waitFor(() => expect(old.items).toHaveLength(1));
       expect(old.items[0]).toMatchObject({
         id: '8',
         data: { type: 'reset', workspaceId: 'acme', headId: '8' },
       });
       await server.publish.sendNotification('acme', 'bob', mention(9));
-      await vi.waitFor(() => expect(titles(old.items)).toEqual(['reset', 'Mention 9']));
+      await waitFor(() => expect(titles(old.items)).toEqual(['reset', 'Mention 9']));
       expect(old.items[1]?.id).toBe('9');
       const list = await bob.trpc.notifications.list.query({ workspaceId: 'acme', limit: 100 });
       expect(list.items).toHaveLength(9);
@@ -133,7 +135,7 @@ describe.each(engines)('notifications delivery on $name', (engine) => {
     for (const lastEventId of ['abc', '-1', '7']) {
       const seen = collect<Tracked>();
       bob.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme', lastEventId }, seen);
-      await vi.waitFor(() => expect(seen.errors).toHaveLength(1));
+      await waitFor(() => expect(seen.errors).toHaveLength(1));
       expect(codeOf(seen.errors[0])).toBe('BAD_REQUEST');
       expect(seen.items).toEqual([]);
     }
@@ -176,11 +178,11 @@ describe.each(engines)('notifications delivery on $name', (engine) => {
       // The stream survived too: resuming from the first event replays what followed, ids continue.
       const seen = collect<Tracked>();
       bob.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme', lastEventId: firstId }, seen);
-      await vi.waitFor(() => expect(seen.items).toHaveLength(3));
+      await waitFor(() => expect(seen.items).toHaveLength(3));
       expect(seen.items.map((item) => item.data.type)).toEqual(['notification', 'notification', 'read']);
       const next = await server.publish.sendNotification('acme', 'bob', mention(4));
       expect(next.notification.eventId).toBe('5');
-      await vi.waitFor(() => expect(seen.items.at(-1)?.id).toBe('5'));
+      await waitFor(() => expect(seen.items.at(-1)?.id).toBe('5'));
     },
   );
 
@@ -191,7 +193,7 @@ describe.each(engines)('notifications delivery on $name', (engine) => {
     await using bob = connectClient(server, token);
     const seen = collect<Tracked>();
     bob.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen);
-    await vi.waitFor(() => expect(server.stats().hub.sinks).toBeGreaterThan(0));
+    await waitFor(() => expect(server.stats().hub.sinks).toBeGreaterThan(0));
 
     // The event log disappears: the notification row is written, the event insert fails, all rolls back.
     await sql`drop table pulse_notification_events`.execute(server.services.store.db);

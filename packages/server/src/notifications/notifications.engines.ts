@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TRPCClientError } from '@trpc/client';
+import { vi } from 'vitest';
 import { createTestDatabase, postgresUnavailable } from '../../test/services.js';
 import type { PulseConfigInput } from '../config.js';
 import type { AppRouter } from '../router.js';
@@ -68,4 +69,9 @@ export function issuesOf(error: unknown): Array<{ path: string[]; message: strin
     ((error as TRPCClientError<AppRouter>).data as { issues?: Array<{ path: string[]; message: string }> })
       ?.issues ?? []
   );
+}
+
+/** `vi.waitFor` with room for a loaded CI machine (2 cores shared by parallel test files). */
+export function waitFor<T>(check: () => T | Promise<T>, opts: { timeout?: number } = {}): Promise<T> {
+  return vi.waitFor(check, { timeout: opts.timeout ?? 5_000, interval: 20 });
 }
