@@ -1,14 +1,36 @@
 import { TRPCClientError } from '@trpc/client';
 import { describe, expect, it, vi } from 'vitest';
 import { collect, connectClient, sleep, startTestServer } from '../../test/harness.js';
+import { createTestDatabase, postgresUnavailable } from '../../test/services.js';
+import type { PulseConfigInput } from '../config.js';
 import type { AppRouter } from '../router.js';
 import type { DashboardEvent } from './dashboard.schema.js';
 
 const code = (error: unknown) => (error as TRPCClientError<AppRouter>).data?.code;
 
-describe('dashboard', () => {
+const pgDown = await postgresUnavailable();
+/** Every test runs on SQLite and, when reachable (always in CI), on a private PostgreSQL database. */
+const stores = pgDown === null ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const);
+type StoreKind = (typeof stores)[number];
+
+/** A test server on the given store; disposing it also drops its PostgreSQL database. */
+async function startOn(store: StoreKind, config: PulseConfigInput = {}) {
+  const database = store === 'postgres' ? await createTestDatabase() : null;
+  const server = await startTestServer({
+    config: { ...config, ...(database ? { databaseUrl: database.url } : {}) },
+  });
+  const dispose = server[Symbol.asyncDispose];
+  return Object.assign(server, {
+    [Symbol.asyncDispose]: async () => {
+      await dispose();
+      await database?.drop();
+    },
+  });
+}
+
+describe.each(stores)('dashboard on %s', (store) => {
   it('sends a snapshot of the latest values first, then live updates; the snapshot query agrees', async () => {
-    await using server = await startTestServer();
+    await using server = await startOn(store);
     await using alice = connectClient(
       server,
       await server.token({ sub: 'alice', workspaces: { acme: 'member' } }),
@@ -81,7 +103,7 @@ describe('dashboard', () => {
   });
 
   it('filters by kinds and platforms, in the snapshot and live', async () => {
-    await using server = await startTestServer();
+    await using server = await startOn(store);
     await using bob = connectClient(
       server,
       await server.token({ sub: 'bob', workspaces: { acme: 'member' } }),
@@ -165,7 +187,7 @@ describe('dashboard', () => {
   });
 
   it('the publisher speaks the seed vocabulary: broadcast* methods reach subscribers', async () => {
-    await using server = await startTestServer();
+    await using server = await startOn(store);
     await using bob = connectClient(
       server,
       await server.token({ sub: 'bob', workspaces: { acme: 'member' } }),
@@ -194,7 +216,7 @@ describe('dashboard', () => {
   });
 
   it('another workspace sees nothing; a member cannot publish; a bad payload is rejected with its path', async () => {
-    await using server = await startTestServer();
+    await using server = await startOn(store);
     await using member = connectClient(
       server,
       await server.token({ sub: 'bob', workspaces: { acme: 'member' } }),

@@ -1,6 +1,8 @@
 import { TRPCClientError } from '@trpc/client';
 import { describe, expect, it, vi } from 'vitest';
 import { collect, connectClient, sleep, startTestServer } from '../../test/harness.js';
+import { createTestDatabase, postgresUnavailable } from '../../test/services.js';
+import type { PulseConfigInput } from '../config.js';
 import type { AppRouter } from '../router.js';
 import type { InboxEvent, InboxReceiveInput } from './inbox.schema.js';
 
@@ -21,8 +23,28 @@ const incoming = (over: Partial<InboxReceiveInput> = {}): InboxReceiveInput => (
   ...over,
 });
 
-async function setup() {
-  const server = await startTestServer();
+const pgDown = await postgresUnavailable();
+/** Every test runs on SQLite and, when reachable (always in CI), on a private PostgreSQL database. */
+const stores = pgDown === null ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const);
+type StoreKind = (typeof stores)[number];
+
+/** A test server on the given store; disposing it also drops its PostgreSQL database. */
+async function startOn(store: StoreKind, config: PulseConfigInput = {}) {
+  const database = store === 'postgres' ? await createTestDatabase() : null;
+  const server = await startTestServer({
+    config: { ...config, ...(database ? { databaseUrl: database.url } : {}) },
+  });
+  const dispose = server[Symbol.asyncDispose];
+  return Object.assign(server, {
+    [Symbol.asyncDispose]: async () => {
+      await dispose();
+      await database?.drop();
+    },
+  });
+}
+
+async function setup(store: StoreKind) {
+  const server = await startOn(store);
   const alice = connectClient(
     server,
     await server.token({ sub: 'alice', name: 'Alice', workspaces: { acme: 'admin' } }),
@@ -39,14 +61,14 @@ async function setup() {
     eve,
     async [Symbol.asyncDispose]() {
       await Promise.all([alice.close(), bob.close(), eve.close()]);
-      await server.close({ graceMs: 0 });
+      await server[Symbol.asyncDispose]();
     },
   };
 }
 
-describe('inbox', () => {
+describe.each(stores)('inbox on %s', (store) => {
   it('receive: subscribers of the workspace see the new conversation and its message; another workspace sees nothing', async () => {
-    await using t = await setup();
+    await using t = await setup(store);
     const seen = collect<Tracked>();
     t.bob.trpc.inbox.onEvent.subscribe({ workspaceId: 'acme' }, seen);
     const other = collect<Tracked>();
@@ -95,7 +117,7 @@ describe('inbox', () => {
   });
 
   it('two sends with one clientMessageId (also concurrent) store one message and deliver it once', async () => {
-    await using t = await setup();
+    await using t = await setup(store);
     const { conversation } = await t.server.caller.inbox.receive(incoming());
     const seen = collect<Tracked>();
     t.alice.trpc.inbox.onEvent.subscribe({ workspaceId: 'acme', conversationId: conversation.id }, seen);
@@ -121,7 +143,7 @@ describe('inbox', () => {
   });
 
   it('markRead sends a read receipt to the other members and moves only the reader’s unread count', async () => {
-    await using t = await setup();
+    await using t = await setup(store);
     const a = await t.server.caller.inbox.receive(incoming({ body: 'one' }));
     const b = await t.server.caller.inbox.receive(incoming({ body: 'two' }));
     const aliceSees = collect<Tracked>();
@@ -180,7 +202,7 @@ describe('inbox', () => {
   });
 
   it('resuming with lastEventId after a disconnect gets exactly the missed events, in order, then live ones', async () => {
-    await using t = await setup();
+    await using t = await setup(store);
     const bobToken = await t.server.token({ sub: 'bob', workspaces: { acme: 'member' } });
     const first = connectClient(t.server, bobToken);
     const before = collect<Tracked>();
@@ -222,7 +244,7 @@ describe('inbox', () => {
   });
 
   it('past the retention window a resume yields a reset carrying the head id', async () => {
-    await using server = await startTestServer({ config: { inbox: { retention: 2 } } });
+    await using server = await startOn(store, { inbox: { retention: 2 } });
     await using bob = connectClient(
       server,
       await server.token({ sub: 'bob', workspaces: { acme: 'member' } }),
@@ -248,7 +270,7 @@ describe('inbox', () => {
   });
 
   it('a conversation of another workspace is NOT_FOUND on every conversation procedure; roles are enforced', async () => {
-    await using t = await setup();
+    await using t = await setup(store);
     const { conversation, message } = await t.server.caller.inbox.receive(incoming());
     const id = conversation.id;
     for (const call of [
@@ -276,7 +298,7 @@ describe('inbox', () => {
   });
 
   it('lists conversations by status and assignee with cursor pagination; messages page back in time', async () => {
-    await using t = await setup();
+    await using t = await setup(store);
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
       const { conversation } = await t.server.caller.inbox.receive(
