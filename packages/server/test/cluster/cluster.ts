@@ -2,8 +2,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { createTRPCClient, createWSClient, wsLink } from '@trpc/client';
+import WebSocket from 'ws';
 import { type MintOptions, mintToken } from '../../src/auth/token.js';
-import { TEST_SECRET } from '../harness.js';
+import type { AppRouter } from '../../src/router.js';
+import { TEST_SECRET, type TestClient } from '../harness.js';
 
 /** Repository root (the nodes run from here, as `npm run cluster` does). */
 export const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -175,3 +178,36 @@ export async function startPrivateRedis(): Promise<{
   await start();
   return { url: `redis://127.0.0.1:${port}`, port, start, stop };
 }
+
+/**
+ * A real client (official wsLink, every call over the socket) that starts on `nodes[first]` and,
+ * whenever it (re)connects, picks the first node still running from there: what a client behind a
+ * load balancer sees when its node dies.
+ */
+export function connectToCluster(nodes: NodeProcess[], first: number, token: string): TestClient {
+  const alive = (n: NodeProcess) => n.child.exitCode === null && n.child.signalCode === null;
+  const client = createWSClient({
+    url: () => {
+      for (let i = 0; i < nodes.length; i++) {
+        const node = nodes[(first + i) % nodes.length]!;
+        if (alive(node)) return node.wsUrl;
+      }
+      return nodes[first]!.wsUrl;
+    },
+    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+    connectionParams: async () => ({ token }),
+    retryDelayMs: () => 100,
+  });
+  const close = () => client.close();
+  return {
+    trpc: createTRPCClient<AppRouter>({ links: [wsLink({ client })] }),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/** Ids of tracked items, as received. */
+export const idsOf = (items: Array<{ id: string }>) => items.map((item) => item.id);
+
+/** "1".."n" */
+export const range = (n: number) => Array.from({ length: n }, (_, i) => String(i + 1));
