@@ -66,11 +66,11 @@ const contacts = [
 
 const inboundLines = [
   'Hi! My order #{n} still shows "processing" after 5 days. Any update?',
-  'Love the new release 😍 is dark mode coming to the mobile app too?',
+  'Love the new release! Is dark mode coming to the mobile app too?',
   'I was charged twice this month, can someone help?',
   'Is the spring sale still on? The code SPRING20 does not work for me.',
   'Can I change the delivery address on order #{n}?',
-  'Your support bot keeps looping, I just need a human please 🙏',
+  'Your support bot keeps looping, I just need a human please',
   'Do you ship to Norway?',
   'The app crashes when I upload a photo on Android 15.',
   'Thanks for the quick fix yesterday, works perfectly now!',
@@ -91,7 +91,7 @@ const mentionLines = [
   'Honestly {brand} has the best onboarding I have seen this year',
   'Anyone else having trouble logging into {brand} today?',
   'Shoutout to the {brand} support team, fixed my issue in 10 minutes',
-  '{brand} just announced their spring collection 👀',
+  '{brand} just announced their spring collection',
   'Not impressed with the latest {brand} update tbh',
 ];
 

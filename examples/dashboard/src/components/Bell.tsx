@@ -1,0 +1,72 @@
+import { useEffect, useRef, useState } from 'react';
+import { useNotificationCenter } from '../notification-center.js';
+import { navigate } from '../router.js';
+import { Icon } from './Icon.js';
+import { NotificationRow } from './NotificationRow.js';
+
+/** The bell: unread badge and a popover with the latest notifications. */
+export function Bell() {
+  const { items, unreadCount, markRead, markAllRead } = useNotificationCenter();
+  const [open, setOpen] = useState(false);
+  const root = useRef<HTMLDivElement>(null);
+
+  useEffect(() => {
+    if (!open) return;
+    const close = (e: MouseEvent) => {
+      if (root.current && !root.current.contains(e.target as Node)) setOpen(false);
+    };
+    document.addEventListener('mousedown', close);
+    return () => document.removeEventListener('mousedown', close);
+  }, [open]);
+
+  return (
+    <div className="bell" ref={root}>
+      <button
+        type="button"
+        className="icon-btn"
+        data-testid="bell"
+        aria-label={`Notifications, ${unreadCount} unread`}
+        onClick={() => setOpen((v) => !v)}
+      >
+        <Icon name="bell" size={21} />
+        {unreadCount > 0 ? (
+          <span className="badge" data-testid="bell-badge">
+            {unreadCount > 99 ? '99+' : unreadCount}
+          </span>
+        ) : null}
+      </button>
+      {open ? (
+        <div className="popover" data-testid="bell-popover">
+          <div className="popover-head">
+            <h3>Notifications</h3>
+            <button
+              type="button"
+              className="btn link small"
+              disabled={unreadCount === 0}
+              onClick={() => markAllRead()}
+            >
+              Mark all read
+            </button>
+          </div>
+          <div className="popover-body">
+            {items.length === 0 ? <div className="empty">You're all caught up.</div> : null}
+            {items.slice(0, 12).map((n) => (
+              <NotificationRow key={n.id} notification={n} onOpen={(x) => !x.readAt && markRead([x.id])} />
+            ))}
+          </div>
+          <a
+            className="popover-foot"
+            href="#/notifications"
+            onClick={(e) => {
+              e.preventDefault();
+              setOpen(false);
+              navigate('notifications');
+            }}
+          >
+            View all
+          </a>
+        </div>
+      ) : null}
+    </div>
+  );
+}
