@@ -133,7 +133,10 @@ const insider: Record<Level, Principal> = {
 
 async function call(server: PulseServer, principal: Principal, path: string, input: unknown) {
   const procedure = (
-    appRouter._def.procedures as Record<string, { _def: { type: 'query' | 'mutation' | 'subscription' } }>
+    appRouter._def.procedures as unknown as Record<
+      string,
+      { _def: { type: 'query' | 'mutation' | 'subscription' } }
+    >
   )[path]!;
   const abort = new AbortController();
   const ctx: PulseContext = { principal, authError: null, connectionId: null, services: server.services };
