@@ -4,11 +4,14 @@ export { createTokenVerifier, type MintOptions, mintToken, type TokenVerifier } 
 export { loadConfig, type PulseConfig, type PulseConfigInput, resolveConfig } from './config.js';
 export type { Bus, BusMessage } from './infra/bus/bus.js';
 export { createMemoryBus } from './infra/bus/memory-bus.js';
+export { createRedisBus, type RedisBusOptions } from './infra/bus/redis-bus.js';
 export { Hub } from './infra/hub.js';
 export { createStore, type Store } from './infra/store/db.js';
 export { CloseCode } from './infra/ws.js';
 export type { NotificationSender, SendResult } from './notifications/notifications.service.js';
 export type { PresenceBackend } from './presence/presence.backend.js';
+export { createRedisPresenceBackend, type RedisPresenceOptions } from './presence/presence.redis.js';
+export { createPublisher, type Publisher, type PublisherOptions } from './publisher-process.js';
 export {
   createServicePublisher,
   type KindNotificationOptions,
@@ -17,6 +20,13 @@ export {
 } from './publisher.js';
 export { type AppRouter, appRouter } from './router.js';
 export * from './schema.js';
-export { type PulseServer, type PulseServerOptions, servicePrincipal, startPulseServer } from './server.js';
+export {
+  createPulseServices,
+  type PulseServer,
+  type PulseServerOptions,
+  type PulseServicesOptions,
+  servicePrincipal,
+  startPulseServer,
+} from './server.js';
 export type { PulseServices } from './services.js';
 export type { PulseContext } from './trpc.js';

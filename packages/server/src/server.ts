@@ -69,8 +69,18 @@ export function servicePrincipal(name = 'pulse-internal'): Principal {
   return { userId: name, name, workspaces: {}, service: true, expiresAt: Number.POSITIVE_INFINITY };
 }
 
-/** Starts a Pulse node: store migrated, bus connected, HTTP + WebSocket listening. */
-export async function startPulseServer(opts: PulseServerOptions = {}): Promise<PulseServer> {
+/** Options of `createPulseServices`. */
+export interface PulseServicesOptions
+  extends Pick<PulseServerOptions, 'config' | 'bus' | 'store' | 'presenceBackend' | 'sqliteFile'> {}
+
+/**
+ * One node's store (migrated), bus, hub and domain services, without any listener: the part of
+ * `startPulseServer` that `createPublisher` reuses in processes without a WebSocket server.
+ * `close()` stops the services and closes what it created (not a given bus, store or backend).
+ */
+export async function createPulseServices(
+  opts: PulseServicesOptions = {},
+): Promise<{ services: PulseServices; close(): Promise<void> }> {
   const config = resolveConfig(opts.config as PulseConfigInput);
   const bus =
     opts.bus ??
@@ -81,7 +91,12 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
   const store =
     opts.store ??
     createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteFile: opts.sqliteFile });
-  await store.migrate({ ...streamMigrations, ...notificationMigrations, ...dashboardMigrations, ...inboxMigrations });
+  await store.migrate({
+    ...streamMigrations,
+    ...notificationMigrations,
+    ...dashboardMigrations,
+    ...inboxMigrations,
+  });
   // NOTE: with Redis, presence is shared by every node (entries tagged with this node's id).
   const presenceBackend =
     opts.presenceBackend ??
@@ -105,6 +120,25 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
   const dashboard = new DashboardService({ hub, store });
   const inbox = createInboxService({ config, hub, store, notifications });
   const services: PulseServices = { config, bus, hub, store, presence, notifications, dashboard, inbox };
+  let closing: Promise<void> | null = null;
+  const close = () => {
+    closing ??= (async () => {
+      await presence.close();
+      await inbox.close();
+      if (!opts.presenceBackend) await presenceBackend.close();
+      await hub.close();
+      if (!opts.bus) await bus.close();
+      if (!opts.store) await store.close();
+    })();
+    return closing;
+  };
+  return { services, close };
+}
+
+/** Starts a Pulse node: store migrated, bus connected, HTTP + WebSocket listening. */
+export async function startPulseServer(opts: PulseServerOptions = {}): Promise<PulseServer> {
+  const { services, close: closeServices } = await createPulseServices(opts);
+  const { config, bus, hub, store, presence } = services;
   const verifier = createTokenVerifier(config.jwt);
 
   async function contextFor(token: string | undefined, connectionId: string | null): Promise<PulseContext> {
@@ -195,12 +229,7 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
         await transport.shutdown(closeOpts.graceMs ?? 500);
         http.closeAllConnections();
         await new Promise<void>((resolve) => http.close(() => resolve()));
-        await presence.close();
-        await inbox.close();
-        if (!opts.presenceBackend) await presenceBackend.close();
-        await hub.close();
-        if (!opts.bus) await bus.close();
-        if (!opts.store) await store.close();
+        await closeServices();
       })();
       return closing;
     },

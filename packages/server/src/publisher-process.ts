@@ -1,0 +1,50 @@
+import { type PulseConfigInput, resolveConfig } from './config.js';
+import { createServicePublisher, type ServicePublisher } from './publisher.js';
+import { createPulseServices } from './server.js';
+import type { PulseServices } from './services.js';
+
+export interface PublisherOptions {
+  /** The cluster's PostgreSQL (`postgres://…`); events are stored here before they are broadcast. */
+  databaseUrl: string;
+  /** The cluster's Redis: events cross it to every node's sockets. */
+  redisUrl: string;
+  /** Must match the nodes' `PULSE_REDIS_PREFIX` (default `pulse:`). */
+  redisPrefix?: string;
+  /** Anything else of the nodes' configuration the services read (SLA, retention…). */
+  config?: Omit<PulseConfigInput, 'databaseUrl' | 'redisUrl' | 'redisPrefix'>;
+}
+
+/** The seed's publishing methods for a process that runs no WebSocket server; `close()` when done. */
+export type Publisher = ServicePublisher & {
+  /** The services underneath (store, bus, domains) for anything the methods do not cover. */
+  readonly services: PulseServices;
+  close(): Promise<void>;
+} & AsyncDisposable;
+
+/**
+ * Publishes from another process (a worker, a cron job): builds the store (migrations included),
+ * the Redis bus, the hub and the domain services, with no listener. Every method stores first, then
+ * broadcasts through Redis to the sockets of every node.
+ *
+ * @example
+ * const publisher = await createPublisher({ databaseUrl: process.env.DATABASE_URL!, redisUrl: process.env.REDIS_URL! });
+ * await publisher.sendCrisisAlert({ workspaceId: 'acme', data: { severity: 'high', topic: 'outage', volume: 420 } });
+ * await publisher.close();
+ */
+export async function createPublisher(opts: PublisherOptions): Promise<Publisher> {
+  const config = resolveConfig({
+    logLevel: 'warn',
+    ...opts.config,
+    nodeId: opts.config?.nodeId ?? `publisher-${process.pid}`,
+    databaseUrl: opts.databaseUrl,
+    redisUrl: opts.redisUrl,
+    redisPrefix: opts.redisPrefix,
+  });
+  const { services, close } = await createPulseServices({ config });
+  const publisher = createServicePublisher(services);
+  return Object.assign(publisher, {
+    services,
+    close,
+    [Symbol.asyncDispose]: close,
+  });
+}
