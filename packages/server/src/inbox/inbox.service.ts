@@ -55,6 +55,12 @@ export interface InboxServiceOptions {
   retention: number;
   /** Sends the `alert` notification of an escalation. */
   alert?: (alert: SlaAlert) => Promise<void>;
+  /**
+   * An escalation whose alert is still owed this long after it was claimed (the claiming node died
+   * or the send failed) is alerted again by any node; the idempotency key keeps it to one alert.
+   * Default: 5 s or five poll intervals, whichever is longer.
+   */
+  alertRetryMs?: number;
   /** Reports background failures (the poller never throws). */
   onError?: (error: unknown) => void;
 }
@@ -190,6 +196,7 @@ export class InboxService {
           sla_started_at: now,
           sla_due_at: now + slaMs,
           escalated_at: null,
+          alerted_at: null,
         };
         await trx.insertInto('inbox_conversations').values(row).execute();
         await this.record(trx, pending, String(seq), {
@@ -211,7 +218,9 @@ export class InboxService {
             contact: JSON.stringify(input.contact),
             status: row.status === 'closed' ? 'open' : row.status,
             last_message_at: laterIso(at, row.last_message_at),
-            ...(clockRuns ? {} : { sla_started_at: now, sla_due_at: now + slaMs, escalated_at: null }),
+            ...(clockRuns
+              ? {}
+              : { sla_started_at: now, sla_due_at: now + slaMs, escalated_at: null, alerted_at: null }),
           })
           .where('id', '=', row.id)
           .returningAll()
@@ -514,6 +523,20 @@ export class InboxService {
       );
       if (conversation) escalated.push(conversation);
     }
+    const retryMs = this.opts.alertRetryMs ?? Math.max(5_000, this.opts.slaPollMs * 5);
+    const owed = await this.db
+      .selectFrom('inbox_conversations')
+      .selectAll()
+      .where('escalated_at', 'is not', null)
+      .where('alerted_at', 'is', null)
+      .where('sla_due_at', 'is not', null)
+      .where('escalated_at', '<=', iso(now - retryMs))
+      .limit(100)
+      .execute();
+    for (const row of owed) {
+      if (this.closed) break;
+      await this.deliverAlert(row).catch((error: unknown) => this.opts.onError?.(error));
+    }
     return escalated;
   }
 
@@ -558,17 +581,31 @@ export class InboxService {
         notifiedUserId: row.assignee_id,
         slaMs,
       });
-      return { conversation, slaMs, startedAt: Number(row.sla_started_at) };
+      return { conversation, row };
     });
     if (!claimed) return null;
-    await this.opts.alert?.({
-      workspaceId,
-      userId: claimed.conversation.assigneeId,
-      conversation: claimed.conversation,
-      slaMs: claimed.slaMs,
-      idempotencyKey: `inbox-sla:${conversationId}:${claimed.startedAt}`,
-    });
+    await this.deliverAlert(claimed.row);
     return claimed.conversation;
+  }
+
+  /** Sends the alert an escalation owes, then records it (left owed on failure: retried later). */
+  private async deliverAlert(row: ConversationRow): Promise<void> {
+    const conversation = toConversation(row);
+    const startedAt = Number(row.sla_started_at);
+    await this.opts.alert?.({
+      workspaceId: row.workspace_id,
+      userId: row.assignee_id,
+      conversation,
+      slaMs: Number(row.sla_due_at) - startedAt,
+      idempotencyKey: `inbox-sla:${row.id}:${startedAt}`,
+    });
+    await this.db
+      .updateTable('inbox_conversations')
+      .set({ alerted_at: iso(Date.now()) })
+      .where('id', '=', row.id)
+      .where('escalated_at', '=', row.escalated_at)
+      .where('alerted_at', 'is', null)
+      .execute();
   }
 
   /**

@@ -4,7 +4,12 @@ import { createTestDatabase, postgresUnavailable } from '../../test/services.js'
 import type { Principal } from '../auth/auth.schema.js';
 import type { PulseServer } from '../server.js';
 import type { InboxEvent, InboxReceiveInput } from './inbox.schema.js';
-import type { InboxTables } from './inbox.tables.js';
+import { inboxMigrations, type InboxTables } from './inbox.tables.js';
+import { InboxService, type SlaAlert } from './inbox.service.js';
+import { createMemoryBus } from '../infra/bus/memory-bus.js';
+import { Hub } from '../infra/hub.js';
+import { createStore, type Store } from '../infra/store/db.js';
+import { streamMigrations } from '../infra/store/streams.js';
 
 type Tracked = { id: string; data: InboxEvent };
 const pgDown = await postgresUnavailable();
@@ -35,7 +40,9 @@ async function alertsFor(server: PulseServer, userId: string) {
 }
 
 /** Every `sla_escalated` event in the store's inbox stream (what any resume would replay). */
-async function escalationsInStore(server: PulseServer): Promise<InboxEvent[]> {
+async function escalationsInStore(
+  server: PulseServer | { services: { store: Store } },
+): Promise<InboxEvent[]> {
   const rows = await server.services.store.db
     .withTables<InboxTables>()
     .selectFrom('inbox_events')
@@ -142,6 +149,42 @@ describe('inbox SLA escalation', () => {
       workspaceId: 'acme',
       slaMs: 60_000,
     });
+  });
+
+  it('an alert that could not be sent is sent again by the poller, with the same idempotency key', async () => {
+    const store = createStore({ sqliteFile: ':memory:' });
+    await store.migrate({ ...streamMigrations, ...inboxMigrations });
+    const bus = createMemoryBus();
+    const hub = new Hub(bus);
+    const attempts: SlaAlert[] = [];
+    const errors: unknown[] = [];
+    const inbox = new InboxService({
+      hub,
+      store,
+      slaMs: 100,
+      slaPollMs: 20,
+      retention: 100,
+      alertRetryMs: 150,
+      onError: (error) => errors.push(error),
+      alert: async (alert) => {
+        attempts.push(alert);
+        if (attempts.length === 1) throw new Error('notifications unavailable');
+      },
+    });
+    try {
+      await inbox.receive(incoming());
+      await vi.waitFor(() => expect(attempts).toHaveLength(2));
+      await sleep(400);
+      expect(attempts).toHaveLength(2);
+      expect(attempts[1]?.idempotencyKey).toBe(attempts[0]?.idempotencyKey);
+      expect(errors).toEqual([expect.objectContaining({ message: 'notifications unavailable' })]);
+      expect(await escalationsInStore({ services: { store } })).toHaveLength(1);
+    } finally {
+      await inbox.close();
+      await hub.close();
+      await bus.close();
+      await store.close();
+    }
   });
 
   it.skipIf(pgDown !== null)(

@@ -19,6 +19,8 @@ export type InboxTables = {
     sla_due_at: number | string | null;
     /** ISO time the running clock was escalated (the claim: set once, conditionally). */
     escalated_at: string | null;
+    /** ISO time the escalation's alert was delivered; null while it is owed (retried by any node). */
+    alerted_at: string | null;
   };
   inbox_messages: {
     id: string;
@@ -138,6 +140,11 @@ export const inboxMigrations: Record<string, Migration> = {
         .addColumn('workspace_id', 'text', (c) => c.primaryKey())
         .addColumn('sla_ms', 'bigint', (c) => c.notNull())
         .execute();
+    },
+  },
+  '0301_inbox_alerts': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('inbox_conversations').addColumn('alerted_at', 'text').execute();
     },
   },
 };
