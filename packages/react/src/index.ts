@@ -12,6 +12,25 @@ export {
 export { type RouterInputs, type RouterOutputs, trpc } from './trpc.js';
 export { useConnectionStatus } from './useConnectionStatus.js';
 export {
+  applyDashboardEvent,
+  type UseDashboardOptions,
+  type UseDashboardResult,
+  useDashboard,
+} from './useDashboard.js';
+export {
+  type PendingMessage,
+  type UseConversationResult,
+  type UseInboxOptions,
+  type UseInboxResult,
+  useConversation,
+  useInbox,
+} from './useInbox.js';
+export {
+  type UseNotificationsOptions,
+  type UseNotificationsResult,
+  useNotifications,
+} from './useNotifications.js';
+export {
   applyPresenceEvent,
   type UsePresenceOptions,
   type UsePresenceResult,

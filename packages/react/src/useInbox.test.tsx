@@ -1,0 +1,127 @@
+import { act, cleanup, renderHook, waitFor } from '@testing-library/react';
+import type { ReactNode } from 'react';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fastClientOptions, startServer } from '../test/pulse-test-server.js';
+import { PulseProvider } from './PulseProvider.js';
+import { useConversation, useInbox } from './useInbox.js';
+
+afterEach(() => cleanup());
+
+const wrapper =
+  (url: string, token: string) =>
+  ({ children }: { children: ReactNode }) => (
+    <PulseProvider url={url} token={token} clientOptions={fastClientOptions}>
+      {children}
+    </PulseProvider>
+  );
+
+describe('useInbox and useConversation', () => {
+  it('conversations and messages live; optimistic, idempotent send; markRead and read receipts', async () => {
+    await using server = await startServer();
+    const first = await server.caller.inbox.receive({
+      workspaceId: 'acme',
+      platform: 'instagram',
+      externalId: 'thread-1',
+      contact: { id: 'c1', name: 'Carla' },
+      body: 'Hi, is my order shipped?',
+    });
+    const conversationId = first.conversation.id;
+    const bobToken = await server.token({ sub: 'bob', name: 'Bob', workspaces: { acme: 'member' } });
+    const annToken = await server.token({ sub: 'ann', name: 'Ann', workspaces: { acme: 'admin' } });
+    const inbox = renderHook(() => useInbox('acme'), { wrapper: wrapper(server.url, bobToken) });
+    const bob = renderHook(() => useConversation('acme', conversationId), {
+      wrapper: wrapper(server.url, bobToken),
+    });
+    const ann = renderHook(() => useConversation('acme', conversationId), {
+      wrapper: wrapper(server.url, annToken),
+    });
+
+    await waitFor(() => expect(inbox.result.current.status).toBe('live'));
+    expect(inbox.result.current.conversations).toEqual([
+      expect.objectContaining({ id: conversationId, unreadCount: 1, contact: { id: 'c1', name: 'Carla' } }),
+    ]);
+    await waitFor(() => expect(bob.result.current.status).toBe('live'));
+    await waitFor(() => expect(ann.result.current.status).toBe('live'));
+    expect(bob.result.current.messages.map((m) => m.body)).toEqual(['Hi, is my order shipped?']);
+
+    // A new conversation arrives live and goes to the top.
+    await server.caller.inbox.receive({
+      workspaceId: 'acme',
+      platform: 'x',
+      externalId: 'thread-2',
+      contact: { id: 'd1', name: 'Dan' },
+      body: 'Hello?',
+    });
+    await waitFor(() =>
+      expect(inbox.result.current.conversations.map((c) => c.contact.name)).toEqual(['Dan', 'Carla']),
+    );
+    // Carla writes again: her conversation moves up with two unread.
+    await server.caller.inbox.receive({
+      workspaceId: 'acme',
+      platform: 'instagram',
+      externalId: 'thread-1',
+      contact: { id: 'c1', name: 'Carla' },
+      body: 'Any news?',
+    });
+    await waitFor(() =>
+      expect(inbox.result.current.conversations[0]).toMatchObject({ id: conversationId, unreadCount: 2 }),
+    );
+    await waitFor(() =>
+      expect(ann.result.current.messages.map((m) => m.body)).toEqual([
+        'Hi, is my order shipped?',
+        'Any news?',
+      ]),
+    );
+
+    // Bob replies: pending at once, then the stored message; sending the same clientMessageId again is a no-op.
+    let reply: Promise<unknown> = Promise.resolve();
+    act(() => {
+      reply = bob.result.current.send('On its way!', { clientMessageId: 'bob-1' });
+    });
+    expect(bob.result.current.pending).toEqual([
+      expect.objectContaining({ clientMessageId: 'bob-1', body: 'On its way!', status: 'sending' }),
+    ]);
+    await act(() => reply);
+    expect(bob.result.current.pending).toEqual([]);
+    await act(() => bob.result.current.send('On its way!', { clientMessageId: 'bob-1' }));
+    await waitFor(() => expect(ann.result.current.messages.map((m) => m.body)).toContain('On its way!'));
+    expect(bob.result.current.messages.filter((m) => m.clientMessageId === 'bob-1')).toHaveLength(1);
+    expect(ann.result.current.messages.filter((m) => m.clientMessageId === 'bob-1')).toHaveLength(1);
+    expect(bob.result.current.messages.at(-1)).toMatchObject({
+      direction: 'outbound',
+      authorId: 'bob',
+      authorName: 'Bob',
+    });
+
+    // Bob reads everything: his inbox shows 0 unread; Ann sees his receipt.
+    act(() => bob.result.current.markRead());
+    const lastId = bob.result.current.messages.at(-1)!.id;
+    await waitFor(() => expect(ann.result.current.readBy).toEqual({ bob: lastId }));
+    await waitFor(() =>
+      expect(inbox.result.current.conversations.find((c) => c.id === conversationId)?.unreadCount).toBe(0),
+    );
+  });
+
+  it('a failed send stays pending as failed with the error code, and retry keeps its clientMessageId', async () => {
+    await using server = await startServer();
+    const token = await server.token({ sub: 'bob', workspaces: { acme: 'member' } });
+    const view = renderHook(() => useConversation('acme', 'missing-conversation'), {
+      wrapper: wrapper(server.url, token),
+    });
+    let result: unknown = 'unset';
+    await act(async () => {
+      result = await view.result.current.send('hello', { clientMessageId: 'x-1' });
+    });
+    expect(result).toBeNull();
+    expect(view.result.current.pending).toEqual([
+      expect.objectContaining({ clientMessageId: 'x-1', status: 'failed' }),
+    ]);
+    expect(view.result.current.pending[0]?.error?.context.code).toBe('NOT_FOUND');
+    await act(async () => {
+      await view.result.current.retry('x-1');
+    });
+    expect(view.result.current.pending).toEqual([
+      expect.objectContaining({ clientMessageId: 'x-1', status: 'failed' }),
+    ]);
+  });
+});

@@ -1,0 +1,342 @@
+import { type PulseError, toPulseError } from '@pulse/client';
+import type { Conversation, ConversationView, InboxEvent, Message } from '@pulse/server/schema';
+import { skipToken } from '@tanstack/react-query';
+import { useCallback, useMemo, useRef, useState } from 'react';
+import { type LiveStatus, liveState } from './live-status.js';
+import { useViewer } from './PulseProvider.js';
+import { trpc } from './trpc.js';
+import { useConnectionState } from './useConnectionStatus.js';
+import { useTyping } from './useTyping.js';
+
+export interface UseInboxOptions {
+  /** Only conversations with this status. */
+  status?: Conversation['status'];
+  /** Page size (default 20). */
+  pageSize?: number;
+}
+
+export interface UseInboxResult {
+  /** Conversations, most recent first, with the viewer's unread counts; kept live. */
+  conversations: ConversationView[];
+  fetchMore: () => void;
+  hasMore: boolean;
+  status: LiveStatus;
+  error: PulseError | null;
+}
+
+const byRecent = (a: ConversationView, b: ConversationView) =>
+  b.lastMessageAt.localeCompare(a.lastMessageAt) || b.id.localeCompare(a.id);
+
+/**
+ * The workspace's inbox, live: new conversations and messages move conversations to the top,
+ * status/assignee changes and SLA escalations update them in place; a `reset` refetches.
+ *
+ * @example
+ * ```tsx
+ * const { conversations, hasMore, fetchMore } = useInbox('acme', { status: 'open' });
+ * return conversations.map((c) => <Row key={c.id} title={c.contact.name} unread={c.unreadCount} late={!!c.escalatedAt} />);
+ * ```
+ */
+export function useInbox(workspaceId: string, opts: UseInboxOptions = {}): UseInboxResult {
+  const utils = trpc.useUtils();
+  const connection = useConnectionState();
+  const viewer = useViewer();
+  const input = { workspaceId, status: opts.status, limit: opts.pageSize ?? 20 };
+  const list = trpc.inbox.conversations.useInfiniteQuery(input, {
+    getNextPageParam: (page) => page.nextCursor ?? undefined,
+  });
+  const inputRef = useRef(input);
+  inputRef.current = input;
+  const viewerRef = useRef(viewer);
+  viewerRef.current = viewer;
+  const seenMessages = useRef(new Set<string>());
+
+  const onEvent = useCallback(
+    (event: InboxEvent) => {
+      const query = inputRef.current;
+      if (event.type === 'reset') {
+        seenMessages.current.clear();
+        void utils.inbox.conversations.invalidate({ workspaceId: query.workspaceId });
+        return;
+      }
+      if (event.type === 'read') {
+        // The viewer read in another tab or device: unread counts come from the server.
+        if (event.userId === viewerRef.current?.userId)
+          void utils.inbox.conversations.invalidate({ workspaceId: query.workspaceId });
+        return;
+      }
+      const conversation = event.conversation;
+      const countsAsUnread =
+        event.type === 'message' &&
+        event.message.authorId !== viewerRef.current?.userId &&
+        !seenMessages.current.has(event.message.id);
+      if (event.type === 'message') seenMessages.current.add(event.message.id);
+      utils.inbox.conversations.setInfiniteData(query, (data) => {
+        if (!data) return data;
+        let existing: ConversationView | undefined;
+        const pages = data.pages.map((page) => ({
+          ...page,
+          items: page.items.filter((c) => {
+            if (c.id !== conversation.id) return true;
+            existing = c;
+            return false;
+          }),
+        }));
+        const matches = !query.status || conversation.status === query.status;
+        if (!matches) return { ...data, pages };
+        const unreadCount = (existing?.unreadCount ?? 0) + (countsAsUnread ? 1 : 0);
+        const updated: ConversationView = { ...conversation, unreadCount };
+        const [first, ...rest] = pages;
+        if (!first) return data;
+        return { ...data, pages: [{ ...first, items: [updated, ...first.items].sort(byRecent) }, ...rest] };
+      });
+    },
+    [utils],
+  );
+  const subscription = trpc.inbox.onEvent.useSubscription(
+    { workspaceId },
+    { onData: (tracked) => onEvent(tracked.data) },
+  );
+
+  const pages = list.data?.pages;
+  const conversations = useMemo(() => {
+    const seen = new Set<string>();
+    const out: ConversationView[] = [];
+    for (const page of pages ?? [])
+      for (const c of page.items) {
+        if (seen.has(c.id)) continue;
+        seen.add(c.id);
+        out.push(c);
+      }
+    return out;
+  }, [pages]);
+  const { fetchNextPage } = list;
+  const fetchMore = useCallback(() => void fetchNextPage(), [fetchNextPage]);
+  const { status, error } = liveState({
+    connection,
+    subscriptionError: subscription.status === 'error' ? subscription.error : list.error,
+    hasData: list.data !== undefined,
+  });
+  return { conversations, fetchMore, hasMore: list.hasNextPage, status, error };
+}
+
+/** A reply sent optimistically: shown at once, replaced by the stored message when it lands. */
+export interface PendingMessage {
+  clientMessageId: string;
+  conversationId: string;
+  body: string;
+  status: 'sending' | 'failed';
+  error: PulseError | null;
+}
+
+export interface UseConversationResult {
+  /** Messages in chronological order (older pages loaded with `fetchMore`), live. */
+  messages: Message[];
+  /** Replies not yet confirmed (sending or failed; `retry` resends with the same clientMessageId). */
+  pending: PendingMessage[];
+  /** Sends a reply: optimistic, idempotent by its clientMessageId (generated unless given). */
+  send: (body: string, opts?: { clientMessageId?: string }) => Promise<Message | null>;
+  /** Resends a failed reply with its original clientMessageId (never a duplicate). */
+  retry: (clientMessageId: string) => Promise<Message | null>;
+  /** Marks everything up to `upToMessageId` (default: the newest message) read. */
+  markRead: (upToMessageId?: string) => void;
+  /** Read receipts: user id → the message id they have read up to (live). */
+  readBy: Readonly<Record<string, string>>;
+  /** Others typing in this conversation, and the viewer's throttled typing reporter. */
+  typing: ReturnType<typeof useTyping>['typing'];
+  setTyping: ReturnType<typeof useTyping>['setTyping'];
+  fetchMore: () => void;
+  hasMore: boolean;
+  status: LiveStatus;
+  error: PulseError | null;
+}
+
+const newClientMessageId = () =>
+  typeof crypto !== 'undefined' && 'randomUUID' in crypto
+    ? crypto.randomUUID()
+    : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+
+/**
+ * One conversation, live: messages (chronological, paged back with `fetchMore`), optimistic and
+ * idempotent `send`, `markRead`, read receipts and typing.
+ *
+ * @example
+ * ```tsx
+ * const { messages, pending, send, markRead, typing, setTyping } = useConversation('acme', conversationId);
+ * useEffect(() => markRead(), [messages.length]);
+ * return (
+ *   <>
+ *     {messages.map((m) => <Bubble key={m.id} mine={m.direction === 'outbound'}>{m.body}</Bubble>)}
+ *     {pending.map((p) => <Bubble key={p.clientMessageId} faded>{p.body}</Bubble>)}
+ *     {typing.length > 0 && <small>{typing[0]!.name} is typing…</small>}
+ *     <Composer onChange={() => setTyping(true)} onSubmit={(text) => { setTyping(false); void send(text); }} />
+ *   </>
+ * );
+ * ```
+ */
+export function useConversation(
+  workspaceId: string,
+  conversationId: string | null | undefined,
+  opts: { pageSize?: number } = {},
+): UseConversationResult {
+  const utils = trpc.useUtils();
+  const connection = useConnectionState();
+  const typing = useTyping(workspaceId, conversationId);
+  const input = conversationId ? { conversationId, limit: opts.pageSize ?? 50 } : null;
+  const list = trpc.inbox.messages.useInfiniteQuery(input ?? skipToken, {
+    getNextPageParam: (page) => page.nextCursor ?? undefined,
+  });
+  const [pending, setPending] = useState<PendingMessage[]>([]);
+  const [readBy, setReadBy] = useState<{ conversationId: string; map: Record<string, string> } | null>(null);
+  const [actionError, setActionError] = useState<PulseError | null>(null);
+  const inputRef = useRef(input);
+  inputRef.current = input;
+
+  const insertMessage = useCallback(
+    (message: Message) => {
+      const query = inputRef.current;
+      if (!query || message.conversationId !== query.conversationId) return;
+      utils.inbox.messages.setInfiniteData(query, (data) => {
+        if (!data) return data;
+        if (data.pages.some((page) => page.items.some((m) => m.id === message.id))) return data;
+        const [newest, ...older] = data.pages;
+        if (!newest) return data;
+        const items = [...newest.items, message].sort(
+          (a, b) => Number(a.eventId) - Number(b.eventId) || a.at.localeCompare(b.at),
+        );
+        return { ...data, pages: [{ ...newest, items }, ...older] };
+      });
+      if (message.clientMessageId)
+        setPending((prev) => prev.filter((p) => p.clientMessageId !== message.clientMessageId));
+    },
+    [utils],
+  );
+
+  const subscription = trpc.inbox.onEvent.useSubscription(
+    conversationId ? { workspaceId, conversationId } : skipToken,
+    {
+      onData: ({ data: event }) => {
+        if (event.type === 'message') insertMessage(event.message);
+        else if (event.type === 'read')
+          setReadBy((prev) => ({
+            conversationId: event.conversationId,
+            map: {
+              ...(prev?.conversationId === event.conversationId ? prev.map : {}),
+              [event.userId]: event.upToMessageId,
+            },
+          }));
+        else if (event.type === 'reset' && inputRef.current)
+          void utils.inbox.messages.invalidate({ conversationId: inputRef.current.conversationId });
+      },
+    },
+  );
+
+  const sendMutation = trpc.inbox.send.useMutation();
+  const { mutateAsync: sendAsync } = sendMutation;
+  const deliver = useCallback(
+    async (entry: PendingMessage): Promise<Message | null> => {
+      setPending((prev) => [
+        ...prev.filter((p) => p.clientMessageId !== entry.clientMessageId),
+        { ...entry, status: 'sending', error: null },
+      ]);
+      try {
+        const result = await sendAsync({
+          conversationId: entry.conversationId,
+          body: entry.body,
+          clientMessageId: entry.clientMessageId,
+        });
+        insertMessage(result.message);
+        setPending((prev) => prev.filter((p) => p.clientMessageId !== entry.clientMessageId));
+        return result.message;
+      } catch (cause) {
+        const error = toPulseError(cause);
+        setPending((prev) =>
+          prev.map((p) =>
+            p.clientMessageId === entry.clientMessageId ? { ...p, status: 'failed', error } : p,
+          ),
+        );
+        return null;
+      }
+    },
+    [sendAsync, insertMessage],
+  );
+  const send = useCallback(
+    (body: string, sendOpts: { clientMessageId?: string } = {}) => {
+      if (!conversationId) return Promise.resolve(null);
+      return deliver({
+        clientMessageId: sendOpts.clientMessageId ?? newClientMessageId(),
+        conversationId,
+        body,
+        status: 'sending',
+        error: null,
+      });
+    },
+    [conversationId, deliver],
+  );
+  const pendingRef = useRef(pending);
+  pendingRef.current = pending;
+  const retry = useCallback(
+    (clientMessageId: string) => {
+      const entry = pendingRef.current.find((p) => p.clientMessageId === clientMessageId);
+      return entry ? deliver(entry) : Promise.resolve(null);
+    },
+    [deliver],
+  );
+
+  const pages = list.data?.pages;
+  const messages = useMemo(() => {
+    const seen = new Set<string>();
+    const out: Message[] = [];
+    // Pages run newest first; each page is chronological.
+    for (const page of [...(pages ?? [])].reverse())
+      for (const m of page.items) {
+        if (seen.has(m.id)) continue;
+        seen.add(m.id);
+        out.push(m);
+      }
+    return out;
+  }, [pages]);
+  const lastMessageId = messages.at(-1)?.id;
+  const markReadMutation = trpc.inbox.markRead.useMutation();
+  const { mutate: markReadMutate } = markReadMutation;
+  const markRead = useCallback(
+    (upToMessageId?: string) => {
+      const target = upToMessageId ?? lastMessageId;
+      if (!conversationId || !target) return;
+      markReadMutate(
+        { conversationId, upToMessageId: target },
+        {
+          onSuccess: () => {
+            setActionError(null);
+            void utils.inbox.conversations.invalidate({ workspaceId });
+          },
+          onError: (error) => setActionError(toPulseError(error)),
+        },
+      );
+    },
+    [conversationId, lastMessageId, markReadMutate, utils, workspaceId],
+  );
+
+  const { fetchNextPage } = list;
+  const fetchMore = useCallback(() => void fetchNextPage(), [fetchNextPage]);
+  const { status, error } = liveState({
+    connection,
+    subscriptionError: subscription.status === 'error' ? subscription.error : list.error,
+    hasData: list.data !== undefined,
+    extraError: actionError,
+  });
+  return {
+    messages,
+    pending: pending.filter((p) => p.conversationId === conversationId),
+    send,
+    retry,
+    markRead,
+    readBy: readBy && readBy.conversationId === conversationId ? readBy.map : {},
+    typing: typing.typing,
+    setTyping: typing.setTyping,
+    fetchMore,
+    hasMore: list.hasNextPage,
+    status,
+    error,
+  };
+}
