@@ -28,6 +28,8 @@ export const envSchema = z.object({
   REDIS_URL: z.string().optional(),
   /** Prefix of every Redis key and channel (several clusters or test runs on one Redis). */
   PULSE_REDIS_PREFIX: z.string().default('pulse:'),
+  /** Demo mode with a configured secret (several nodes sharing one secret, e.g. `npm run cluster`). */
+  PULSE_DEMO: z.enum(['true', 'false', '1', '0', '']).optional(),
   PULSE_NODE_ID: z.string().optional(),
   PULSE_PRESENCE_GRACE_MS: ms(5_000),
   PULSE_PRESENCE_TTL_MS: ms(60_000),
@@ -122,6 +124,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PulseConfig {
   }
   const e = parsed.data;
   const production = e.NODE_ENV === 'production';
+  if (production && (e.PULSE_DEMO === 'true' || e.PULSE_DEMO === '1')) {
+    throw new Error('PULSE_DEMO cannot be set when NODE_ENV=production.');
+  }
   if (production && !e.PULSE_JWT_SECRET) {
     throw new Error(
       'PULSE_JWT_SECRET is required when NODE_ENV=production (demo mode is for development only).',
@@ -131,7 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PulseConfig {
     host: e.HOST,
     port: e.PORT,
     production,
-    demoMode: !e.PULSE_JWT_SECRET,
+    demoMode: !e.PULSE_JWT_SECRET || e.PULSE_DEMO === 'true' || e.PULSE_DEMO === '1',
     jwt: { secret: e.PULSE_JWT_SECRET, issuer: e.PULSE_JWT_ISSUER, audience: e.PULSE_JWT_AUDIENCE },
     allowedOrigins: e.PULSE_ALLOWED_ORIGINS,
     dataDir: e.PULSE_DATA_DIR,
