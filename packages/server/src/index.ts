@@ -1,6 +1,8 @@
 /** @pulse/server public API. */
 export { type DemoToken, demoUsers, mintDemoTokens } from './auth/demo.js';
 export { createTokenVerifier, type MintOptions, mintToken, type TokenVerifier } from './auth/token.js';
+export type { DashboardService } from './dashboard/dashboard.service.js';
+export type { InboxService, SlaAlert } from './inbox/inbox.service.js';
 export { loadConfig, type PulseConfig, type PulseConfigInput, resolveConfig } from './config.js';
 export type { Bus, BusMessage } from './infra/bus/bus.js';
 export { createMemoryBus } from './infra/bus/memory-bus.js';
@@ -14,6 +16,7 @@ export { createRedisPresenceBackend, type RedisPresenceOptions } from './presenc
 export { createPublisher, type Publisher, type PublisherOptions } from './publisher-process.js';
 export {
   createServicePublisher,
+  type DashboardBroadcast,
   type KindNotificationOptions,
   type NotificationMessage,
   type ServicePublisher,
