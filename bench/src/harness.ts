@@ -46,6 +46,8 @@ export interface ScenarioResult {
   failed: number;
   /** Server RSS growth per idle subscribed connection, bytes. */
   rssPerSubscriber: number;
+  /** V8 heap growth per idle subscribed connection, bytes (part of the RSS figure). */
+  heapPerSubscriber: number;
   /** Per-delivery latency of single broadcasts to an idle server, ms (max = slowest last arrival). */
   latency: { p50: number; p99: number; max: number };
   deliveriesPerSec: number;
@@ -208,6 +210,11 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     await sleep(500);
     const idle = await stats(true);
     const rssPerSubscriber = (idle.rss - base.rss) / subscribed;
+    if (process.env.BENCH_HEAP_SNAPSHOT) {
+      const snapshot = server.next('heapSnapshot', 120_000);
+      server.send({ cmd: 'heapSnapshot', path: process.env.BENCH_HEAP_SNAPSHOT });
+      log(`  heap snapshot: ${(await snapshot).path}`);
+    }
 
     // Completion of each event across all client processes.
     const doneBy = new Map<number, { clients: number; times: number[] }>();
@@ -320,6 +327,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       subscribed,
       failed,
       rssPerSubscriber,
+      heapPerSubscriber: (idle.heapUsed - base.heapUsed) / subscribed,
       latency: {
         p50: percentile(latencies, 50),
         p99: percentile(latencies, 99),

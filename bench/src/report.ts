@@ -30,13 +30,14 @@ const columns = [
   'deliveries/s',
   'CPU µs/delivery',
   'RSS/idle sub KB',
+  'heap/sub KB',
   'dropped',
   'client CPU',
 ];
 
 function resultCells(row: Row): string[] {
   if (!isResult(row))
-    return [row.kind, `error: ${row.error.split('\n')[0]?.slice(0, 80)}`, '', '', '', '', '', '', '', ''];
+    return [row.kind, `error: ${row.error.split('\n')[0]?.slice(0, 80)}`, '', '', '', '', '', '', '', '', ''];
   return [
     row.kind,
     `${row.subscribed}${row.failed ? ` (${row.failed} failed)` : ''}`,
@@ -46,6 +47,7 @@ function resultCells(row: Row): string[] {
     fmt(row.deliveriesPerSec, 0),
     fmt(row.cpuPerDelivery, 2),
     kb(row.rssPerSubscriber),
+    kb(row.heapPerSubscriber),
     `${row.dropped}${row.errors ? ` / ${row.errors} err` : ''}`,
     fmt(row.clientCpu, 2),
   ];

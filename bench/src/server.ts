@@ -5,6 +5,7 @@
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { writeHeapSnapshot } from 'node:v8';
 import { pack } from 'msgpackr';
 import { WebSocketServer } from 'ws';
 import { benchEvent, type ServerCommand, type ServerKind, type ServerReply, WORKSPACE_ID } from './shared.js';
@@ -179,6 +180,9 @@ async function main() {
         });
         return;
       }
+      case 'heapSnapshot':
+        reply({ type: 'heapSnapshot', path: writeHeapSnapshot(message.path) });
+        return;
       case 'stop':
         void stop();
         return;

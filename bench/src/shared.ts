@@ -32,6 +32,7 @@ export type ServerCommand = { cmd: 'publish'; seq: number } | { cmd: 'stats'; gc
 export type ServerReply =
   | { type: 'ready'; port: number; path: string }
   | { type: 'stats'; rss: number; heapUsed: number; cpuMicros: number; extra: Record<string, number> }
+  | { type: 'heapSnapshot'; path: string }
   | { type: 'error'; message: string };
 
 /** Runner -> load client. */

@@ -129,6 +129,28 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
   const subscriptionsByPath = new Map<string, number>();
   let shuttingDown = false;
 
+  // Deliveries are reported once per event and transport (after the synchronous fan-out loop),
+  // not once per socket: a metrics hook must not run 10,000 times per broadcast.
+  let deliveredEvent: HubEvent | null = null;
+  let deliveredCount = 0;
+  const flushDelivered = () => {
+    const event = deliveredEvent;
+    const count = deliveredCount;
+    deliveredEvent = null;
+    deliveredCount = 0;
+    if (event && count > 0) opts.onDelivered?.(count, event);
+  };
+  const countDelivery = opts.onDelivered
+    ? (event: HubEvent) => {
+        if (event !== deliveredEvent) {
+          if (deliveredEvent) flushDelivered();
+          else queueMicrotask(flushDelivered);
+          deliveredEvent = event;
+        }
+        deliveredCount += 1;
+      }
+    : undefined;
+
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== path) {
@@ -187,6 +209,7 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
 
   function onConnection(socket: WebSocket, req: IncomingMessage, url: URL) {
     const conn = new Connection<TContext>(randomUUID(), socket, req);
+    const raw = (socket as unknown as { _socket: Duplex })._socket;
     connections.add(conn);
 
     const send = (data: string | Buffer) => {
@@ -212,6 +235,8 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
       conn.ctxPromise = (async () => {
         try {
           const ctx = await opts.createContext({ connectionId: conn.id, req, connectionParams: params });
+          // NOTE: the socket may have closed while the token was checked: count nothing for it.
+          if (conn.closed) return null;
           const who = opts.identify(ctx);
           if (who) {
             const count = (userConnections.get(who.userId) ?? 0) + 1;
@@ -405,6 +430,7 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
     ): (sendStopped: boolean) => void {
       const { spec, hub } = stream;
       const prefix = `{"id":${JSON.stringify(id)},${jsonrpc ? '"jsonrpc":"2.0",' : ''}`;
+      const prefixBytes = Buffer.from(prefix);
       let state = 'initial' as 'initial' | 'live' | 'stopped';
       let buffered: HubEvent[] = [];
       let lastId = spec.lastEventId;
@@ -413,6 +439,9 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
       let resyncPending = false;
 
       const write = (event: HubEvent) => {
+        // NOTE: once closing, the 4008 close frame waits behind the buffer; terminating on the next
+        // event would hide the reason from a client that is merely slow.
+        if (socket.readyState !== OPEN) return;
         const amount = socket.bufferedAmount;
         if (amount > limits.slowCloseBytes) {
           opts.onDropped?.('slow');
@@ -432,8 +461,11 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
           flushTimer ??= setTimeout(flushPending, 50);
           return;
         }
-        send(frameFor(event, prefix));
-        opts.onDelivered?.(1, event);
+        if (socket.readyState !== OPEN) return;
+        // NOTE: a complete WebSocket frame, written straight to the TCP socket: valid because the
+        // server never negotiates permessage-deflate, and it skips ws's per-send header and writev.
+        raw.write(frameFor(event, prefix, prefixBytes));
+        countDelivery?.(event);
       };
       const flushPending = () => {
         flushTimer = undefined;
@@ -660,7 +692,8 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
         if (left <= 0) userConnections.delete(conn.userId);
         else userConnections.set(conn.userId, left);
       }
-      opts.onClose?.(conn.id, conn.ctx);
+      // NOTE: after an in-flight createContext settles, so whatever it registered is released too.
+      void (conn.ctxPromise ?? Promise.resolve(null)).then(() => opts.onClose?.(conn.id, conn.ctx));
     });
   }
 
@@ -708,22 +741,52 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
   };
 }
 
-/** `{"id":…,"result":{"type":"data",…}}` for one event and one subscription-id prefix, built once and shared. */
-function frameFor(event: HubEvent, prefix: string): Buffer {
-  let frame = event.cache.get(prefix) as Buffer | undefined;
-  if (frame) return frame;
-  let tail = event.cache.get('\u0000tail') as string | undefined;
+/** Distinct subscription-id prefixes whose frames one event keeps (beyond it, frames are not cached). */
+const FRAME_CACHE_LIMIT = 64;
+const TAIL_KEY = '\u0000tail';
+
+/**
+ * The complete WebSocket frame of `{"id":…,"result":{"type":"data",…}}` for one event and one
+ * subscription-id prefix. The event is serialised once (`tail`); frames for common prefixes (wsLink
+ * numbers subscriptions per client, so many clients share ids) are built once and shared, others
+ * cost one small buffer and two copies.
+ */
+function frameFor(event: HubEvent, prefix: string, prefixBytes: Buffer): Buffer {
+  const cache = event.cache;
+  const cached = cache.get(prefix) as Buffer | undefined;
+  if (cached) return cached;
+  let tail = cache.get(TAIL_KEY) as Buffer | undefined;
   if (tail === undefined) {
     const json = event.json();
-    if (event.id === undefined) tail = `"result":{"type":"data","data":${json}}}`;
+    if (event.id === undefined) tail = Buffer.from(`"result":{"type":"data","data":${json}}}`);
     else {
       const idJson = JSON.stringify(event.id);
-      tail = `"result":{"type":"data","data":{"id":${idJson},"data":${json}},"id":${idJson}}}`;
+      tail = Buffer.from(`"result":{"type":"data","data":{"id":${idJson},"data":${json}},"id":${idJson}}}`);
     }
-    event.cache.set('\u0000tail', tail);
+    cache.set(TAIL_KEY, tail);
   }
-  frame = Buffer.from(prefix + tail);
-  event.cache.set(prefix, frame);
+  const frame = textFrame(prefixBytes, tail);
+  if (cache.size < FRAME_CACHE_LIMIT) cache.set(prefix, frame);
+  return frame;
+}
+
+/** An unmasked, unfragmented, uncompressed text frame (RFC 6455 §5.2) holding `head` + `body`. */
+export function textFrame(head: Buffer, body: Buffer): Buffer {
+  const length = head.length + body.length;
+  const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(headerLength + length);
+  frame[0] = 0x81; // FIN + text
+  if (headerLength === 2) frame[1] = length;
+  else if (headerLength === 4) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    frame.writeUInt32BE(length >>> 0, 6);
+  }
+  head.copy(frame, headerLength);
+  body.copy(frame, headerLength + head.length);
   return frame;
 }
 
