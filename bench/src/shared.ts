@@ -26,7 +26,11 @@ export function protocolOf(kind: ServerKind): ClientProtocol {
 }
 
 /** Runner -> server process. */
-export type ServerCommand = { cmd: 'publish'; seq: number } | { cmd: 'stats'; gc: boolean } | { cmd: 'stop' };
+export type ServerCommand =
+  | { cmd: 'publish'; seq: number }
+  | { cmd: 'stats'; gc: boolean }
+  | { cmd: 'heapSnapshot'; path: string }
+  | { cmd: 'stop' };
 
 /** Server process -> runner. */
 export type ServerReply =
