@@ -122,6 +122,8 @@ export function createRedisPresenceBackend(
   /** This node's socket-bound entries, written back if Redis lost them. */
   const local = new Map<string, { workspaceId: string; entry: PresenceEntry }>();
   let lostOwnEntries = false;
+  /** Entries a previous process with this node id left behind are removed at the first sweep. */
+  let leftoversChecked = false;
   let beatOnce = false;
   let closed = false;
 
@@ -224,6 +226,14 @@ export function createRedisPresenceBackend(
       const record = (change: PresenceChange) => {
         if (change.before || change.after) changes.push(change);
       };
+      if (!leftoversChecked) {
+        leftoversChecked = true;
+        for (const m of await redis.smembers(key.node(opts.nodeId))) {
+          const { ws, user, conn } = parseMember(m);
+          // NOTE: every socket entry this process wrote is in `local`; HTTP-set ones expire by themselves.
+          if (!local.has(m) && !conn.startsWith('http:')) record(await remove(ws, user, conn));
+        }
+      }
       if (lostOwnEntries) {
         lostOwnEntries = false;
         for (const { workspaceId, entry } of [...local.values()]) record(await upsert(workspaceId, entry));

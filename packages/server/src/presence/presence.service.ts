@@ -37,12 +37,16 @@ export class PresenceService {
   /** workspaceId -> "conversationId\u0000userId" -> typing state. */
   private readonly typing = new Map<string, Map<string, { entry: TypingEntry; timer: NodeJS.Timeout }>>();
   private readonly sweeper: NodeJS.Timeout;
+  private readonly firstSweep: NodeJS.Timeout;
   private closed = false;
 
   constructor(private readonly opts: PresenceServiceOptions) {
     const every = Math.max(250, Math.min(30_000, Math.floor(opts.ttlMs / 2)));
     this.sweeper = setInterval(() => void this.sweep(), every);
     this.sweeper.unref();
+    // NOTE: one sweep at start-up, so entries a crashed predecessor with this node id left go at once.
+    this.firstSweep = setTimeout(() => void this.sweep(), 0);
+    this.firstSweep.unref();
   }
 
   /** Sets the caller's presence for one connection (or, over HTTP, a presence that expires after the TTL). */
@@ -208,6 +212,7 @@ export class PresenceService {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.sweeper);
+    clearTimeout(this.firstSweep);
     for (const timer of this.graceTimers) clearTimeout(timer);
     this.graceTimers.clear();
     for (const states of this.typing.values()) for (const s of states.values()) clearTimeout(s.timer);

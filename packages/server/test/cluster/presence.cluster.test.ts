@@ -8,7 +8,7 @@ import {
   redisUnavailable,
   uniquePrefix,
 } from '../services.js';
-import { clusterToken, startCluster } from './cluster.js';
+import { clusterToken, startCluster, startNode } from './cluster.js';
 
 const unavailable = (await postgresUnavailable()) ?? (await redisUnavailable());
 
@@ -77,5 +77,38 @@ describe.skipIf(unavailable)('presence across real node processes (Redis + Postg
     await sleep(1_200);
     expect(bobSees.items.filter((e) => e.type === 'leave')).toHaveLength(1);
     bobSub.unsubscribe();
+  });
+
+  it('a node restarted under the same id right away drops the entries its previous process left', async () => {
+    await using db = await createTestDatabase();
+    const cluster = { databaseUrl: db.url, redisUrl: REDIS_URL, redisPrefix: uniquePrefix() };
+    await using nodes = await startCluster(cluster, 1);
+    const watcher = nodes[0]!;
+    const first = await startNode(cluster, { nodeId: 'stable-id', env: { PULSE_PRESENCE_TTL_MS: '60000' } });
+    await using carol = connectWsOnly(
+      first.wsUrl,
+      await clusterToken({ sub: 'carol', workspaces: { acme: 'member' } }),
+    );
+    await using dave = connectWsOnly(
+      watcher.wsUrl,
+      await clusterToken({ sub: 'dave', workspaces: { acme: 'member' } }),
+    );
+    const seen = collect<PresenceEvent>();
+    dave.trpc.presence.onChange.subscribe({ workspaceId: 'acme' }, seen);
+    await vi.waitFor(() => expect(seen.items[0]).toMatchObject({ type: 'snapshot' }));
+    await carol.trpc.presence.set.mutate({ workspaceId: 'acme', status: 'online' });
+    await vi.waitFor(() => expect(seen.items).toContainEqual(expect.objectContaining({ type: 'join' })));
+    // Killed and back under the same id long before its 60 s heartbeat TTL: nobody else would sweep it.
+    await first.kill('SIGKILL');
+    const second = await startNode(cluster, { nodeId: 'stable-id', env: { PULSE_PRESENCE_TTL_MS: '60000' } });
+    try {
+      await vi.waitFor(
+        () => expect(seen.items).toContainEqual(expect.objectContaining({ type: 'leave', userId: 'carol' })),
+        { timeout: 5_000 },
+      );
+      expect(await dave.trpc.presence.list.query({ workspaceId: 'acme' })).toEqual([]);
+    } finally {
+      await second.kill('SIGKILL');
+    }
   });
 });
