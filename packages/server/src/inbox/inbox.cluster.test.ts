@@ -1,0 +1,82 @@
+import { describe, expect, it, vi } from 'vitest';
+import { collect, connectClient, sleep, startTestServer } from '../../test/harness.js';
+import {
+  createTestDatabase,
+  postgresUnavailable,
+  REDIS_URL,
+  redisUnavailable,
+  uniquePrefix,
+} from '../../test/services.js';
+import type { InboxEvent } from './inbox.schema.js';
+
+type Tracked = { id: string; data: InboxEvent };
+const unavailable = (await postgresUnavailable()) ?? (await redisUnavailable());
+
+describe.skipIf(unavailable)('inbox across two nodes (PostgreSQL + Redis)', () => {
+  it('concurrent writes on both nodes reach subscribers on either node once, in id order; one live escalation', async () => {
+    await using db = await createTestDatabase();
+    const config = {
+      databaseUrl: db.url,
+      redisUrl: REDIS_URL,
+      redisPrefix: uniquePrefix(),
+      inbox: { slaMs: 60_000, slaPollMs: 20 },
+    };
+    await using n1 = await startTestServer({ config: { ...config, nodeId: 'n1' } });
+    await using n2 = await startTestServer({ config: { ...config, nodeId: 'n2' } });
+    const token = await n1.token({ sub: 'bob', name: 'Bob', workspaces: { acme: 'admin' } });
+    await using tab1 = connectClient(n1, token);
+    await using tab2 = connectClient(n2, token);
+    const seen1 = collect<Tracked>();
+    const seen2 = collect<Tracked>();
+    tab1.trpc.inbox.onEvent.subscribe({ workspaceId: 'acme' }, seen1);
+    tab2.trpc.inbox.onEvent.subscribe({ workspaceId: 'acme' }, seen2);
+    await vi.waitFor(() => expect(n1.stats().hub.sinks + n2.stats().hub.sinks).toBe(2));
+
+    // Ten messages per node into one conversation (created by whichever node comes first).
+    const perNode = 10;
+    const base = {
+      workspaceId: 'acme',
+      platform: 'x',
+      externalId: 'dm-1',
+      contact: { id: 'u1', name: 'Uma' },
+    } as const;
+    await Promise.all(
+      Array.from({ length: perNode }, (_, i) => [
+        n1.caller.inbox.receive({ ...base, body: `n1-${i}`, platformMessageId: `n1-${i}` }),
+        n2.caller.inbox.receive({ ...base, body: `n2-${i}`, platformMessageId: `n2-${i}` }),
+      ]).flat(),
+    );
+    const total = 2 * perNode + 1; // one `conversation` (created) event, then every message
+    const ids = Array.from({ length: total }, (_, i) => String(i + 1));
+    await vi.waitFor(() => expect(seen1.items.length).toBeGreaterThanOrEqual(total), { timeout: 10_000 });
+    await vi.waitFor(() => expect(seen2.items.length).toBeGreaterThanOrEqual(total), { timeout: 10_000 });
+    await sleep(200);
+    expect(seen1.items.map((e) => e.id)).toEqual(ids);
+    expect(seen2.items.map((e) => e.id)).toEqual(ids);
+    expect(seen1.items.filter((e) => e.data.type === 'conversation')).toHaveLength(1);
+    const conversationId =
+      seen1.items[0]?.data.type === 'conversation' ? seen1.items[0].data.conversationId : '';
+
+    // An escalation claimed by one of the two schedulers reaches both tabs once.
+    await tab1.trpc.inbox.setSla.mutate({ workspaceId: 'acme', slaMs: 1 });
+    await tab2.trpc.inbox.send.mutate({ conversationId, body: 'Hi Uma', clientMessageId: 'r1' });
+    await n1.caller.inbox.receive({ ...base, body: 'still there?' });
+    await vi.waitFor(() =>
+      expect(seen1.items.filter((e) => e.data.type === 'sla_escalated')).toHaveLength(1),
+    );
+    await vi.waitFor(() =>
+      expect(seen2.items.filter((e) => e.data.type === 'sla_escalated')).toHaveLength(1),
+    );
+    await sleep(300);
+    expect(seen1.items.filter((e) => e.data.type === 'sla_escalated')).toHaveLength(1);
+    expect(seen2.items.map((e) => e.id)).toEqual(seen1.items.map((e) => e.id));
+    expect(seen2.items.map((e) => e.data.type).slice(total)).toEqual(['message', 'message', 'sla_escalated']);
+
+    // A resume on the other node replays from the store.
+    await using tab3 = connectClient(n2, token);
+    const resumed = collect<Tracked>();
+    tab3.trpc.inbox.onEvent.subscribe({ workspaceId: 'acme', lastEventId: String(total) }, resumed);
+    await vi.waitFor(() => expect(resumed.items).toHaveLength(3));
+    expect(resumed.items.map((e) => e.id)).toEqual(seen1.items.slice(total).map((e) => e.id));
+  });
+});
