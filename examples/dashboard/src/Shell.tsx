@@ -149,7 +149,7 @@ function Frame({
           </span>
           <Bell />
         </header>
-        <main className="content">
+        <main className={`content ${page === 'inbox' ? 'fill' : ''}`}>
           <CrisisBanner />
           {page === 'dashboard' ? <DashboardPage /> : null}
           {page === 'inbox' ? <InboxPage conversationId={route.param} /> : null}

@@ -42,7 +42,8 @@ export function NotificationCenter({ workspaceId, children }: { workspaceId: str
     const arrived = state.items.filter((n) => !seen.current!.has(n.id));
     if (arrived.length === 0) return;
     for (const n of arrived) seen.current.add(n.id);
-    setFresh((prev) => [...arrived.filter((n) => !n.readAt), ...prev].slice(0, 3));
+    // Low-priority news (a post went live) only moves the badge; everything else pops up.
+    setFresh((prev) => [...arrived.filter((n) => !n.readAt && n.priority !== 'low'), ...prev].slice(0, 3));
   }, [state.items, state.status]);
 
   const dismiss = useCallback((id: string) => setFresh((prev) => prev.filter((n) => n.id !== id)), []);

@@ -118,7 +118,7 @@ function Thread({ conversation, now }: { conversation: ConversationItem; now: nu
     return () => presence.set({ activity: undefined });
   }, [presence.set, conversation.contact.name]);
 
-  const count = messages.length;
+  const count = messages.length + thread.pending.length;
   useEffect(() => {
     if (count > 0) bottom.current?.scrollIntoView({ block: 'end' });
   }, [count]);
@@ -128,15 +128,14 @@ function Thread({ conversation, now }: { conversation: ConversationItem; now: nu
   markRead.current = thread.markRead;
   const lastId = lastMessage?.id;
   useEffect(() => {
-    if (lastId && !lastId.startsWith('pending:') && document.visibilityState === 'visible')
-      markRead.current(lastId);
+    if (lastId && document.visibilityState === 'visible') markRead.current(lastId);
   }, [lastId]);
 
   const readers = useMemo(() => {
     // For each message id, who has read up to it (the newest message each reader reached).
     const positions = new Map(messages.map((m, i) => [m.id, i]));
     const result = new Map<string, string[]>();
-    for (const [userId, upTo] of Object.entries(thread.reads)) {
+    for (const [userId, upTo] of Object.entries(thread.readBy)) {
       if (userId === user.sub) continue;
       const at = positions.get(upTo);
       if (at === undefined) continue;
@@ -144,12 +143,12 @@ function Thread({ conversation, now }: { conversation: ConversationItem; now: nu
       result.set(id, [...(result.get(id) ?? []), userId]);
     }
     return result;
-  }, [messages, thread.reads, user.sub]);
+  }, [messages, thread.readBy, user.sub]);
 
   const send = () => {
     const body = draft.trim();
     if (!body) return;
-    thread.send(body);
+    void thread.send(body);
     thread.setTyping(false);
     presence.set({ activity: { kind: 'viewing', target: conversation.contact.name } });
     setDraft('');
@@ -221,11 +220,7 @@ function Thread({ conversation, now }: { conversation: ConversationItem; now: nu
           const out = m.direction === 'outbound';
           const readBy = readers.get(m.id) ?? [];
           return (
-            <div
-              key={m.id}
-              className={`msg ${out ? 'out' : ''} ${m.id.startsWith('pending:') ? 'pending' : ''}`}
-              data-testid="message"
-            >
+            <div key={m.id} className={`msg ${out ? 'out' : ''}`} data-testid="message">
               <div className="bubble">{m.body}</div>
               <div className="meta">
                 {out ? `${m.authorName} · ` : ''}
@@ -244,6 +239,27 @@ function Thread({ conversation, now }: { conversation: ConversationItem; now: nu
             </div>
           );
         })}
+        {thread.pending.map((p) => (
+          <div key={p.clientMessageId} className="msg out pending" data-testid="message">
+            <div className="bubble">{p.body}</div>
+            <div className="meta">
+              {p.status === 'failed' ? (
+                <>
+                  <span style={{ color: 'var(--red)' }}>Not sent{p.error ? `: ${p.error.message}` : ''}</span>
+                  <button
+                    type="button"
+                    className="btn link small"
+                    onClick={() => void thread.retry(p.clientMessageId)}
+                  >
+                    Retry
+                  </button>
+                </>
+              ) : (
+                'Sending…'
+              )}
+            </div>
+          </div>
+        ))}
         <div ref={bottom} />
       </div>
       <div className="typing-line" data-testid="typing-indicator">
