@@ -134,9 +134,8 @@ describe.skipIf(unavailable)('three real node processes on Redis + PostgreSQL', 
       workspaceId: 'globex',
       data: { severity: 'high', topic: 'outage', volume: 420 },
     });
-    await publisher.services.dashboard.publish({
+    await publisher.broadcastMetricUpdate({
       workspaceId: 'globex',
-      kind: 'metric',
       platform: 'instagram',
       accountId: 'brand',
       metric: 'reach',
