@@ -41,7 +41,7 @@ function label(value: string): string {
 export function createMetrics(opts: MetricsOptions): PulseMetrics {
   const registry = new Registry();
   registry.setDefaultLabels({ node: opts.nodeId });
-  collectDefaultMetrics({ register: registry, prefix: 'pulse_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'pulse_' });
 
   new Gauge({
     name: 'pulse_connections',
