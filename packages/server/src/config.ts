@@ -61,6 +61,11 @@ export const envSchema = z.object({
     .default(1024 * 1024),
   PULSE_RATE_LIMIT_PER_SEC: z.coerce.number().int().positive().default(20),
   PULSE_RATE_LIMIT_BURST: z.coerce.number().int().positive().default(50),
+  PULSE_RATE_LIMIT_USER_PER_SEC: z.coerce.number().int().positive().default(50),
+  PULSE_RATE_LIMIT_USER_BURST: z.coerce.number().int().positive().default(100),
+  PULSE_PRESENCE_RATE_PER_SEC: z.coerce.number().int().positive().default(2),
+  PULSE_PRESENCE_BURST: z.coerce.number().int().positive().default(10),
+  PULSE_TYPING_INTERVAL_MS: ms(2_000),
   PULSE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -97,6 +102,11 @@ export interface PulseConfig {
     slowCloseBytes: number;
     rateLimitPerSec: number;
     rateLimitBurst: number;
+    rateLimitUserPerSec: number;
+    rateLimitUserBurst: number;
+    presenceRatePerSec: number;
+    presenceBurst: number;
+    typingIntervalMs: number;
   };
   logLevel: PulseEnv['PULSE_LOG_LEVEL'];
 }
@@ -167,6 +177,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PulseConfig {
       slowCloseBytes: e.PULSE_SLOW_CLOSE_BYTES,
       rateLimitPerSec: e.PULSE_RATE_LIMIT_PER_SEC,
       rateLimitBurst: e.PULSE_RATE_LIMIT_BURST,
+      rateLimitUserPerSec: e.PULSE_RATE_LIMIT_USER_PER_SEC,
+      rateLimitUserBurst: e.PULSE_RATE_LIMIT_USER_BURST,
+      presenceRatePerSec: e.PULSE_PRESENCE_RATE_PER_SEC,
+      presenceBurst: e.PULSE_PRESENCE_BURST,
+      typingIntervalMs: e.PULSE_TYPING_INTERVAL_MS,
     },
     logLevel: e.PULSE_LOG_LEVEL,
   });
@@ -211,6 +226,11 @@ export function resolveConfig(input: PulseConfigInput = {}): PulseConfig {
       slowCloseBytes: input.limits?.slowCloseBytes ?? defaults.PULSE_SLOW_CLOSE_BYTES,
       rateLimitPerSec: input.limits?.rateLimitPerSec ?? defaults.PULSE_RATE_LIMIT_PER_SEC,
       rateLimitBurst: input.limits?.rateLimitBurst ?? defaults.PULSE_RATE_LIMIT_BURST,
+      rateLimitUserPerSec: input.limits?.rateLimitUserPerSec ?? defaults.PULSE_RATE_LIMIT_USER_PER_SEC,
+      rateLimitUserBurst: input.limits?.rateLimitUserBurst ?? defaults.PULSE_RATE_LIMIT_USER_BURST,
+      presenceRatePerSec: input.limits?.presenceRatePerSec ?? defaults.PULSE_PRESENCE_RATE_PER_SEC,
+      presenceBurst: input.limits?.presenceBurst ?? defaults.PULSE_PRESENCE_BURST,
+      typingIntervalMs: input.limits?.typingIntervalMs ?? defaults.PULSE_TYPING_INTERVAL_MS,
     },
     logLevel: input.logLevel ?? defaults.PULSE_LOG_LEVEL,
   };

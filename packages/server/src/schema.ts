@@ -7,3 +7,4 @@ export * from './presence/presence.schema.js';
 export * from './notifications/notifications.schema.js';
 export * from './dashboard/dashboard.schema.js';
 export * from './inbox/inbox.schema.js';
+export * from './stats/stats.schema.js';

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TRPCError } from '@trpc/server';
 import type { Principal } from './auth/auth.schema.js';
@@ -9,17 +11,24 @@ import { createMemoryBus } from './infra/bus/memory-bus.js';
 import { createRedisBus } from './infra/bus/redis-bus.js';
 import { createHttpServer, type HttpRoute, sendJson } from './infra/http.js';
 import { Hub } from './infra/hub.js';
+import { createLogger, type Logger } from './infra/log.js';
+import { authFailureReason, createMetrics } from './infra/metrics.js';
+import { createOpenApiDocument } from './infra/openapi.js';
+import { createRateLimiter } from './infra/rate-limit.js';
+import { createRestRoute } from './infra/rest.js';
+import { restEndpoints } from './stats/stats.rest.js';
+import { StatsService, statsMigrations } from './stats/stats.service.js';
 import { createStore, type Store } from './infra/store/db.js';
 import { streamMigrations } from './infra/store/streams.js';
+import { DashboardService, dashboardMigrations } from './dashboard/dashboard.service.js';
+import { createInboxService } from './inbox/inbox.wiring.js';
+import { inboxMigrations } from './inbox/inbox.tables.js';
 import { attachWebSocket, type WsTransportStats } from './infra/ws.js';
 import { createMemoryPresenceBackend, type PresenceBackend } from './presence/presence.backend.js';
 import { createRedisPresenceBackend } from './presence/presence.redis.js';
 import { PresenceService } from './presence/presence.service.js';
 import { NotificationService } from './notifications/notifications.service.js';
 import { notificationMigrations } from './notifications/notifications.store.js';
-import { DashboardService, dashboardMigrations } from './dashboard/dashboard.service.js';
-import { inboxMigrations } from './inbox/inbox.tables.js';
-import { createInboxService } from './inbox/inbox.wiring.js';
 import { createServicePublisher, type ServicePublisher } from './publisher.js';
 import { appRouter } from './router.js';
 import type { PulseServices } from './services.js';
@@ -34,6 +43,8 @@ export interface PulseServerOptions {
   presenceBackend?: PresenceBackend;
   /** SQLite file name in the data dir (default `pulse.db`); `:memory:` for a throwaway store. */
   sqliteFile?: string;
+  /** Structured logger (default: pino JSON on stdout at `config.logLevel`). */
+  logger?: Logger;
   /** Extra HTTP routes tried after Pulse's own (e.g. the demo's static app files). */
   routes?: HttpRoute[];
 }
@@ -59,6 +70,7 @@ export interface PulseServer {
     transport: WsTransportStats;
     hub: ReturnType<Hub['stats']>;
     presence: ReturnType<PresenceService['stats']>;
+    operations: ReturnType<StatsService['stats']>;
   };
   /** Graceful stop: tell clients to reconnect, drain, close the store and bus. */
   close(opts?: { graceMs?: number }): Promise<void>;
@@ -71,7 +83,10 @@ export function servicePrincipal(name = 'pulse-internal'): Principal {
 
 /** Options of `createPulseServices`. */
 export interface PulseServicesOptions
-  extends Pick<PulseServerOptions, 'config' | 'bus' | 'store' | 'presenceBackend' | 'sqliteFile'> {}
+  extends Pick<PulseServerOptions, 'config' | 'bus' | 'store' | 'presenceBackend' | 'sqliteFile' | 'logger'> {
+  /** Connection counts of the transport, when one runs (stats and metrics read them). */
+  transportStats?: () => WsTransportStats;
+}
 
 /**
  * One node's store (migrated), bus, hub and domain services, without any listener: the part of
@@ -87,11 +102,20 @@ export async function createPulseServices(
     (config.redisUrl
       ? createRedisBus({ url: config.redisUrl, prefix: config.redisPrefix })
       : createMemoryBus());
-  const hub = new Hub(bus);
+  const logger = opts.logger ?? createLogger({ level: config.logLevel, nodeId: config.nodeId });
+  const transportStats = (): WsTransportStats =>
+    opts.transportStats?.() ?? { connections: 0, subscriptions: 0, subscriptionsByPath: {}, users: 0 };
+  const metrics = createMetrics({
+    nodeId: config.nodeId,
+    transport: () => transportStats(),
+    hub: () => hub.stats(),
+  });
+  const hub = new Hub(metrics.instrumentBus(bus));
   const store =
     opts.store ??
     createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteFile: opts.sqliteFile });
   await store.migrate({
+    ...statsMigrations,
     ...streamMigrations,
     ...notificationMigrations,
     ...dashboardMigrations,
@@ -116,16 +140,60 @@ export async function createPulseServices(
     ttlMs: config.presence.ttlMs,
     typingTtlMs: config.presence.typingTtlMs,
   });
-  const notifications = new NotificationService({ hub, store, retention: config.notifications.retention });
   const dashboard = new DashboardService({ hub, store });
-  const inbox = createInboxService({ config, hub, store, notifications });
-  const services: PulseServices = { config, bus, hub, store, presence, notifications, dashboard, inbox };
+  const notifications = new NotificationService({
+    hub,
+    store,
+    retention: config.notifications.retention,
+    onError: (error, context) =>
+      logger.warn({ err: error }, `${context}: publication deferred to the next write`),
+  });
+  const inbox = createInboxService({ config, hub, store, notifications, logger });
+  const operations = {
+    logger,
+    metrics,
+    // NOTE: limits are per node in memory; give the scale-out Redis client here to share them.
+    rateLimiter: createRateLimiter({
+      settings: config.limits,
+      onLimited: (limit) => {
+        metrics.rateLimited(limit);
+        logger.debug({ limit }, 'rate limited');
+      },
+    }),
+    stats: new StatsService({
+      nodeId: config.nodeId,
+      store,
+      counts: () => {
+        const t = transportStats();
+        return {
+          connections: t.connections,
+          users: t.users,
+          subscriptions: t.subscriptions,
+          subscriptionsByPath: t.subscriptionsByPath,
+          topics: hub.stats().topics,
+        };
+      },
+      countOnline: (workspaceId) => presence.countOnline(workspaceId),
+    }),
+  };
+  const services: PulseServices = {
+    ...operations,
+    config,
+    bus,
+    hub,
+    store,
+    presence,
+    dashboard,
+    notifications,
+    inbox,
+  };
   let closing: Promise<void> | null = null;
   const close = () => {
     closing ??= (async () => {
       await presence.close();
       await inbox.close();
       if (!opts.presenceBackend) await presenceBackend.close();
+      await operations.stats.close();
       await hub.close();
       if (!opts.bus) await bus.close();
       if (!opts.store) await store.close();
@@ -137,8 +205,18 @@ export async function createPulseServices(
 
 /** Starts a Pulse node: store migrated, bus connected, HTTP + WebSocket listening. */
 export async function startPulseServer(opts: PulseServerOptions = {}): Promise<PulseServer> {
-  const { services, close: closeServices } = await createPulseServices(opts);
-  const { config, bus, hub, store, presence } = services;
+  let transportStats = (): WsTransportStats => ({
+    connections: 0,
+    subscriptions: 0,
+    subscriptionsByPath: {},
+    users: 0,
+  });
+  const { services, close: closeServices } = await createPulseServices({
+    ...opts,
+    transportStats: () => transportStats(),
+  });
+  const { config, bus, hub, store, presence, logger, metrics } = services;
+  const operations = { stats: services.stats };
   const verifier = createTokenVerifier(config.jwt);
 
   async function contextFor(token: string | undefined, connectionId: string | null): Promise<PulseContext> {
@@ -150,10 +228,19 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
         cause instanceof TRPCError
           ? cause
           : new TRPCError({ code: 'UNAUTHORIZED', message: 'Invalid token' });
+      metrics.authFailure(connectionId ? 'ws' : 'http', authFailureReason(authError.message));
+      logger.info({ connectionId, reason: authError.message }, 'token refused');
       return { principal: null, authError, connectionId, services };
     }
   }
 
+  let openapi: ReturnType<typeof createOpenApiDocument> | undefined;
+  const httpContext = async (req: IncomingMessage): Promise<PulseContext> => {
+    const header = req.headers.authorization;
+    const token = header ? (/^Bearer (.+)$/i.exec(header)?.[1] ?? '') : undefined;
+    const ctx = await contextFor(token, null);
+    return { ...ctx, requestId: randomUUID() };
+  };
   const routes: HttpRoute[] = [
     (req, res, url) => {
       if (req.method !== 'GET' || url.pathname !== '/healthz') return false;
@@ -170,6 +257,27 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
       }
       return true;
     },
+    async (req, res, url) => {
+      if (req.method !== 'GET' || url.pathname !== '/metrics') return false;
+      const { contentType, body } = await metrics.render();
+      res.writeHead(200, { 'content-type': contentType }).end(body);
+      return true;
+    },
+    (req, res, url) => {
+      if (req.method !== 'GET' || url.pathname !== '/openapi.json') return false;
+      openapi ??= createOpenApiDocument({ router: appRouter, endpoints: restEndpoints });
+      sendJson(res, 200, openapi);
+      return true;
+    },
+    createRestRoute({
+      router: appRouter,
+      endpoints: restEndpoints,
+      maxBodyBytes: config.limits.maxPayloadBytes,
+      createContext: (req) => httpContext(req),
+      onError: (error, info) => {
+        if (info.status >= 500) logger.error({ err: error, ...info }, 'REST call failed');
+      },
+    }),
     ...(config.demoMode ? [demoTokensRoute(config)] : []),
     ...(opts.routes ?? []),
   ];
@@ -179,11 +287,8 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
     routes,
     maxBodySize: config.limits.maxPayloadBytes,
     allowedOrigins: config.allowedOrigins,
-    createContext: async (req) => {
-      const header = req.headers.authorization;
-      const token = header ? (/^Bearer (.+)$/i.exec(header)?.[1] ?? '') : undefined;
-      return contextFor(token, null);
-    },
+    createContext: httpContext,
+    onError: (error, path) => logger.error({ err: error, path }, 'HTTP request failed'),
   });
 
   const transport = attachWebSocket<PulseContext>(http, {
@@ -193,14 +298,31 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
     async createContext({ connectionParams, connectionId }) {
       const ctx = await contextFor(connectionParams?.token, connectionId);
       // NOTE: a socket without a valid token is refused outright (FIELD-NOTES: createContext must reject).
-      if (!ctx.principal)
+      if (!ctx.principal) {
+        if (!ctx.authError) metrics.authFailure('ws', 'missing');
         throw ctx.authError ?? new TRPCError({ code: 'UNAUTHORIZED', message: 'Missing token' });
+      }
+      operations.stats.connectionOpened(connectionId, ctx.principal);
+      logger.debug({ connectionId, userId: ctx.principal.userId }, 'connection authenticated');
       return ctx;
     },
     identify: (ctx) =>
       ctx.principal ? { userId: ctx.principal.userId, expiresAt: ctx.principal.expiresAt } : null,
-    onClose: (connectionId) => presence.connectionClosed(connectionId),
+    onClose: (connectionId) => {
+      presence.connectionClosed(connectionId);
+      operations.stats.connectionClosed(connectionId);
+      logger.debug({ connectionId }, 'connection closed');
+    },
+    onDelivered: (count, event) => metrics.delivered(count, event),
+    onDropped: (reason) => metrics.dropped(reason),
+    onError: (error, info) => {
+      if (error.code === 'INTERNAL_SERVER_ERROR')
+        logger.error({ err: error, ...info }, 'WebSocket call failed');
+      else logger.debug({ code: error.code, ...info }, 'WebSocket call refused');
+    },
   });
+
+  transportStats = () => transport.stats();
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
@@ -223,7 +345,12 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
     caller: createCaller({ principal: servicePrincipal(), authError: null, connectionId: null, services }),
     publish: createServicePublisher(services),
     callerFor: (principal) => createCaller({ principal, authError: null, connectionId: null, services }),
-    stats: () => ({ transport: transport.stats(), hub: hub.stats(), presence: presence.stats() }),
+    stats: () => ({
+      transport: transport.stats(),
+      hub: hub.stats(),
+      presence: presence.stats(),
+      operations: operations.stats.stats(),
+    }),
     close(closeOpts = {}) {
       closing ??= (async () => {
         await transport.shutdown(closeOpts.graceMs ?? 500);

@@ -11,6 +11,8 @@ export interface PulseContext {
   authError: TRPCError | null;
   /** Set for WebSocket connections: presence and limits are tracked per connection. */
   connectionId: string | null;
+  /** Set for HTTP requests (logs). */
+  requestId?: string;
   services: PulseServices;
 }
 
@@ -35,17 +37,68 @@ export const middleware = t.middleware;
 export const createCallerFactory = t.createCallerFactory;
 export const publicProcedure = t.procedure;
 
-/** Requires a valid, unexpired token. */
-export const authedProcedure = t.procedure.use(({ ctx, next }) => {
-  const principal = ctx.principal;
-  if (!principal) {
-    throw ctx.authError ?? new TRPCError({ code: 'UNAUTHORIZED', message: 'Missing token' });
+/** Logs unexpected failures with the connection or request id (never the input: it may hold secrets). */
+const loggedProcedure = t.procedure.use(async ({ ctx, path, type, next }) => {
+  const result = await next();
+  if (!result.ok && result.error.code === 'INTERNAL_SERVER_ERROR') {
+    ctx.services.logger.error(
+      {
+        err: result.error.cause ?? result.error,
+        path,
+        type,
+        connectionId: ctx.connectionId,
+        requestId: ctx.requestId,
+      },
+      'procedure failed',
+    );
   }
-  if (principal.expiresAt <= Date.now()) {
-    throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Token expired' });
-  }
-  return next({ ctx: { ...ctx, principal } });
+  return result;
 });
+
+/** Requires a valid, unexpired token; mutations are rate limited (docs/security.md). */
+export const authedProcedure = loggedProcedure
+  .use(({ ctx, next }) => {
+    const principal = ctx.principal;
+    if (!principal) {
+      throw ctx.authError ?? new TRPCError({ code: 'UNAUTHORIZED', message: 'Missing token' });
+    }
+    if (principal.expiresAt <= Date.now()) {
+      throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Token expired' });
+    }
+    return next({ ctx: { ...ctx, principal } });
+  })
+  .use(async ({ ctx, type, path, getRawInput, next }) => {
+    // NOTE: mutations only (subscribing again after a reconnect must never trip a limit); backend
+    // services are trusted publishers and exempt.
+    if (type !== 'mutation' || ctx.principal.service) return next();
+    const limiter = ctx.services.rateLimiter;
+    const userId = ctx.principal.userId;
+    await limiter.consume('connection', ctx.connectionId ?? `http:${userId}`);
+    await limiter.consume('user', userId);
+    if (path !== 'presence.set' && path !== 'presence.typing') return next();
+    const raw = (await getRawInput()) as {
+      workspaceId?: unknown;
+      conversationId?: unknown;
+      isTyping?: unknown;
+    };
+    const workspaceId = typeof raw?.workspaceId === 'string' ? raw.workspaceId.slice(0, 128) : '';
+    if (path === 'presence.set') {
+      await limiter.consume('presence', `${userId}:${workspaceId}`);
+      return next();
+    }
+    const conversationId = raw?.conversationId;
+    if (
+      raw?.isTyping === true &&
+      idSchema.safeParse(conversationId).success &&
+      canAccess(ctx.principal, workspaceId, 'member') &&
+      (await limiter.typingThrottled(`${userId}:${workspaceId}:${conversationId}`))
+    ) {
+      // NOTE: a typing refresh inside the interval is accepted as a no-op (the indicator is already
+      // shown and expires by itself); `isTyping: false` always passes.
+      return { ok: true as const, data: { ok: true as const }, marker: 'middlewareMarker' as never, ctx };
+    }
+    return next();
+  });
 
 export type Access = 'member' | 'admin' | 'service';
 
@@ -72,8 +125,9 @@ export function assertAccess(principal: Principal, workspaceId: string, level: A
 export const workspaceInput = z.object({ workspaceId: idSchema });
 
 function workspaceProcedure(level: Access) {
-  return authedProcedure.input(workspaceInput).use(({ ctx, input, next }) => {
+  return authedProcedure.input(workspaceInput).use(({ ctx, input, type, signal, next }) => {
     assertAccess(ctx.principal, input.workspaceId, level);
+    if (type === 'subscription') ctx.services.stats.subscriptionStarted(input.workspaceId, signal);
     return next();
   });
 }
