@@ -178,7 +178,9 @@ export class PresenceReporter {
         (me) => this.setState({ me, error: null }),
         (error: unknown) => {
           this.lastSent = null;
-          this.setState({ ...this.state, error: toPulseError(error) });
+          const pulseError = toPulseError(error);
+          // NOTE: a socket that dropped mid-send is not the caller's error: the reconnect re-sends.
+          if (pulseError.context.type !== 'CONNECTION') this.setState({ ...this.state, error: pulseError });
         },
       )
       .finally(() => {

@@ -1,7 +1,7 @@
 import type { PulseError } from '@pulse/client';
 import type { DashboardEvent, DashboardFilter, DashboardUpdateEvent } from '@pulse/server/schema';
 import { useState } from 'react';
-import { type LiveStatus, liveState } from './live-status.js';
+import { type LiveStatus, liveState, useSubscriptionRecovery } from './live-status.js';
 import { trpc } from './trpc.js';
 import { useConnectionState } from './useConnectionStatus.js';
 
@@ -61,9 +61,10 @@ export function useDashboard(workspaceId: string, opts: UseDashboardOptions = {}
       }),
   });
   const current = state?.filterKey === filterKey ? state : null;
+  const subscriptionError = useSubscriptionRecovery(subscription, connection);
   const { status, error } = liveState({
     connection,
-    subscriptionError: subscription.status === 'error' ? subscription.error : null,
+    subscriptionError,
     hasData: current !== null,
   });
   return { values: current?.values ?? {}, lastUpdate: current?.lastUpdate ?? null, status, error };

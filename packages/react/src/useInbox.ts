@@ -2,7 +2,7 @@ import { type PulseError, toPulseError } from '@pulse/client';
 import type { Conversation, ConversationView, InboxEvent, Message } from '@pulse/server/schema';
 import { skipToken } from '@tanstack/react-query';
 import { useCallback, useMemo, useRef, useState } from 'react';
-import { type LiveStatus, liveState } from './live-status.js';
+import { type LiveStatus, liveState, useSubscriptionRecovery } from './live-status.js';
 import { useViewer } from './PulseProvider.js';
 import { trpc } from './trpc.js';
 import { useConnectionState } from './useConnectionStatus.js';
@@ -42,8 +42,11 @@ export function useInbox(workspaceId: string, opts: UseInboxOptions = {}): UseIn
   const connection = useConnectionState();
   const viewer = useViewer();
   const input = { workspaceId, status: opts.status, limit: opts.pageSize ?? 20 };
+  // NOTE: read once the subscription is live, so nothing published in between is missed.
+  const [liveFor, setLiveFor] = useState<string | null>(null);
   const list = trpc.inbox.conversations.useInfiniteQuery(input, {
     getNextPageParam: (page) => page.nextCursor ?? undefined,
+    enabled: liveFor === workspaceId,
   });
   const inputRef = useRef(input);
   inputRef.current = input;
@@ -95,7 +98,7 @@ export function useInbox(workspaceId: string, opts: UseInboxOptions = {}): UseIn
   );
   const subscription = trpc.inbox.onEvent.useSubscription(
     { workspaceId },
-    { onData: (tracked) => onEvent(tracked.data) },
+    { onStarted: () => setLiveFor(workspaceId), onData: (tracked) => onEvent(tracked.data) },
   );
 
   const pages = list.data?.pages;
@@ -112,9 +115,12 @@ export function useInbox(workspaceId: string, opts: UseInboxOptions = {}): UseIn
   }, [pages]);
   const { fetchNextPage } = list;
   const fetchMore = useCallback(() => void fetchNextPage(), [fetchNextPage]);
+  const subscriptionError = useSubscriptionRecovery(subscription, connection, () => {
+    void utils.inbox.conversations.invalidate({ workspaceId });
+  });
   const { status, error } = liveState({
     connection,
-    subscriptionError: subscription.status === 'error' ? subscription.error : list.error,
+    subscriptionError: subscriptionError ?? list.error,
     hasData: list.data !== undefined,
   });
   return { conversations, fetchMore, hasMore: list.hasNextPage, status, error };
@@ -183,8 +189,10 @@ export function useConversation(
   const connection = useConnectionState();
   const typing = useTyping(workspaceId, conversationId);
   const input = conversationId ? { conversationId, limit: opts.pageSize ?? 50 } : null;
+  const [liveFor, setLiveFor] = useState<string | null>(null);
   const list = trpc.inbox.messages.useInfiniteQuery(input ?? skipToken, {
     getNextPageParam: (page) => page.nextCursor ?? undefined,
+    enabled: !!conversationId && liveFor === conversationId,
   });
   const [pending, setPending] = useState<PendingMessage[]>([]);
   const [readBy, setReadBy] = useState<{ conversationId: string; map: Record<string, string> } | null>(null);
@@ -215,6 +223,7 @@ export function useConversation(
   const subscription = trpc.inbox.onEvent.useSubscription(
     conversationId ? { workspaceId, conversationId } : skipToken,
     {
+      onStarted: () => setLiveFor(conversationId ?? null),
       onData: ({ data: event }) => {
         if (event.type === 'message') insertMessage(event.message);
         else if (event.type === 'read')
@@ -319,9 +328,12 @@ export function useConversation(
 
   const { fetchNextPage } = list;
   const fetchMore = useCallback(() => void fetchNextPage(), [fetchNextPage]);
+  const subscriptionError = useSubscriptionRecovery(subscription, connection, () => {
+    if (conversationId) void utils.inbox.messages.invalidate({ conversationId });
+  });
   const { status, error } = liveState({
     connection,
-    subscriptionError: subscription.status === 'error' ? subscription.error : list.error,
+    subscriptionError: subscriptionError ?? list.error,
     hasData: list.data !== undefined,
     extraError: actionError,
   });

@@ -2,7 +2,7 @@ import { type PulseError, toPulseError } from '@pulse/client';
 import type { Notification, NotificationEvent } from '@pulse/server/schema';
 import type { InfiniteData } from '@tanstack/react-query';
 import { useCallback, useMemo, useRef, useState } from 'react';
-import { type LiveStatus, liveState } from './live-status.js';
+import { type LiveStatus, liveState, useSubscriptionRecovery } from './live-status.js';
 import { type RouterOutputs, trpc } from './trpc.js';
 import { useConnectionState } from './useConnectionStatus.js';
 
@@ -70,10 +70,17 @@ export function useNotifications(
   const utils = trpc.useUtils();
   const connection = useConnectionState();
   const listInput = { workspaceId, limit: opts.pageSize ?? 20 };
+  // NOTE: the list and count are read only once the subscription is live, so a notification sent
+  // in between is either in the first page or arrives as an event (deduplicated by id), never lost.
+  const [liveFor, setLiveFor] = useState<string | null>(null);
   const list = trpc.notifications.list.useInfiniteQuery(listInput, {
     getNextPageParam: (page) => page.nextCursor ?? undefined,
+    enabled: liveFor === workspaceId,
   });
-  const unread = trpc.notifications.unreadCount.useQuery({ workspaceId });
+  const unread = trpc.notifications.unreadCount.useQuery(
+    { workspaceId },
+    { enabled: liveFor === workspaceId },
+  );
   const [actionError, setActionError] = useState<PulseError | null>(null);
 
   const inputRef = useRef(listInput);
@@ -117,7 +124,7 @@ export function useNotifications(
   );
   const subscription = trpc.notifications.onNotification.useSubscription(
     { workspaceId },
-    { onData: (tracked) => onEvent(tracked.data) },
+    { onStarted: () => setLiveFor(workspaceId), onData: (tracked) => onEvent(tracked.data) },
   );
 
   const markReadMutation = trpc.notifications.markRead.useMutation();
@@ -181,9 +188,13 @@ export function useNotifications(
   const fetchMore = useCallback(() => void fetchNextPage(), [fetchNextPage]);
 
   const queryError = list.error ?? unread.error;
+  const subscriptionError = useSubscriptionRecovery(subscription, connection, () => {
+    void utils.notifications.list.invalidate({ workspaceId });
+    void utils.notifications.unreadCount.invalidate({ workspaceId });
+  });
   const { status, error } = liveState({
     connection,
-    subscriptionError: subscription.status === 'error' ? subscription.error : queryError,
+    subscriptionError: subscriptionError ?? queryError,
     hasData: list.data !== undefined && unread.data !== undefined,
     extraError: actionError,
   });

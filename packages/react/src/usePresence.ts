@@ -2,7 +2,7 @@ import type { PulseError } from '@pulse/client';
 import type { PresenceEvent, UserPresence } from '@pulse/server/schema';
 import { skipToken } from '@tanstack/react-query';
 import { useCallback, useEffect, useMemo, useState, useSyncExternalStore } from 'react';
-import { type LiveStatus, liveState } from './live-status.js';
+import { type LiveStatus, liveState, useSubscriptionRecovery } from './live-status.js';
 import type { PresencePatch } from './presence-reporter.js';
 import { usePulseContext, useViewer } from './PulseProvider.js';
 import { trpc } from './trpc.js';
@@ -104,9 +104,10 @@ export function usePresence(workspaceId: string, opts: UsePresenceOptions = {}):
   const meUserId = reported.me?.userId ?? viewer?.userId;
   const me = (meUserId ? current?.get(meUserId) : undefined) ?? reported.me;
   const set = useCallback((patch: PresencePatch) => reporter.update(patch), [reporter]);
+  const subscriptionError = useSubscriptionRecovery(subscription, connection);
   const { status, error } = liveState({
     connection,
-    subscriptionError: subscription.status === 'error' ? subscription.error : null,
+    subscriptionError,
     hasData: current !== null,
     extraError: reported.error,
   });

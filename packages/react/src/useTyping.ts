@@ -2,7 +2,7 @@ import { type PulseError, toPulseError } from '@pulse/client';
 import type { TypingEntry, TypingEvent } from '@pulse/server/schema';
 import { skipToken } from '@tanstack/react-query';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { type LiveStatus, liveState } from './live-status.js';
+import { type LiveStatus, liveState, useSubscriptionRecovery } from './live-status.js';
 import { usePulseContext, useViewer } from './PulseProvider.js';
 import { trpc } from './trpc.js';
 import { useConnectionState } from './useConnectionStatus.js';
@@ -103,9 +103,10 @@ export function useTyping(workspaceId: string, conversationId: string | null | u
     () => [...(current?.values() ?? [])].filter((t) => t.userId !== viewer?.userId),
     [current, viewer?.userId],
   );
+  const subscriptionError = useSubscriptionRecovery(subscription, connection);
   const { status, error } = liveState({
     connection,
-    subscriptionError: subscription.status === 'error' ? subscription.error : null,
+    subscriptionError,
     hasData: current !== null,
     extraError: sendError,
   });

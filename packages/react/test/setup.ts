@@ -5,3 +5,8 @@ import { TextDecoder, TextEncoder } from 'node:util';
 // checks `instanceof Uint8Array` and refuses the key. Restore Node's constructors for the test.
 const NodeUint8Array = Object.getPrototypeOf(Buffer.prototype).constructor as typeof Uint8Array;
 Object.assign(globalThis, { TextEncoder, TextDecoder, Uint8Array: NodeUint8Array });
+
+import { configure } from '@testing-library/react';
+
+// A patient bound for waitFor on a loaded 2-core CI machine (it returns as soon as the check passes).
+configure({ asyncUtilTimeout: 5_000 });
