@@ -12,7 +12,7 @@ import { InboxPage } from './pages/InboxPage.js';
 import { NotificationsPage } from './pages/NotificationsPage.js';
 import { TeamPage } from './pages/TeamPage.js';
 import { href, type Page, routePath, useRoute } from './router.js';
-import type { DemoUser } from './session.js';
+import { type DemoUser, invalidateDemoTokens } from './session.js';
 import { WorkspaceContext } from './workspace.js';
 
 const titles: Record<Page, string> = {
@@ -73,6 +73,11 @@ function Frame({
   // The user's own presence follows the route: teammates see which screen they are on.
   usePresencePage(workspaceId, routePath(route));
   const page = route.page === 'admin' && role !== 'admin' ? 'dashboard' : route.page;
+
+  // A restarted demo server signs with a new secret: drop the cached tokens so the reconnect gets fresh ones.
+  useEffect(() => {
+    if (connection.error?.context.type === 'AUTH') invalidateDemoTokens();
+  }, [connection.error]);
 
   useEffect(() => {
     document.title = `${unreadCount > 0 ? `(${unreadCount}) ` : ''}${titles[page]} · ${workspaceId} · Pulse`;

@@ -30,6 +30,11 @@ export function fetchDemoTokens(force = false): Promise<DemoTokensResponse> {
   return promise;
 }
 
+/** Forgets cached tokens (after the server refused one: a restarted demo server has a new secret). */
+export function invalidateDemoTokens(): void {
+  tokensCache = null;
+}
+
 /** A token source for `<PulseProvider token>`: re-read on every (re)connect, so a restarted demo server works. */
 export function demoTokenFor(userId: string): () => Promise<string> {
   return async () => {

@@ -147,6 +147,28 @@ describe('dashboard app in Chromium', () => {
     expect(await dave.page.getByTestId('conversation-list').textContent()).not.toContain('Maya Chen');
   });
 
+  it('switches workspace: Carol moves from acme to globex, and presence follows her', async () => {
+    const carol = await signIn(browser, demo.server.url, 'carol', 'acme');
+    try {
+      await go(alice.page, 'team');
+      await go(dave.page, 'team');
+      await go(carol.page, 'inbox');
+      await alice.page.locator('[data-testid="presence-user"][data-user="carol"]').waitFor();
+      await carol.page.getByTestId('conversation').filter({ hasText: 'Maya Chen' }).waitFor();
+
+      await carol.page.getByTestId('workspace-switch').selectOption('globex');
+      await carol.page.locator('.shell[data-user="carol"][data-workspace="globex"]').waitFor();
+      await carol.page.getByTestId('conversation').filter({ hasText: 'Jonas Weber' }).waitFor();
+      expect(await carol.page.getByTestId('conversation-list').textContent()).not.toContain('Maya Chen');
+      // Dave now sees Carol in globex; the admin-only screen is not offered to a member.
+      await dave.page.locator('[data-testid="presence-user"][data-user="carol"]').waitFor();
+      expect(await carol.page.getByTestId('nav-admin').count()).toBe(0);
+      expect(carol.errors).toEqual([]);
+    } finally {
+      await carol.context.close();
+    }
+  });
+
   it('renders the live dashboard with cards and charts, without errors in any page', async () => {
     await go(alice.page, 'dashboard');
     await expect.poll(() => alice.page.getByTestId('platform-card').count()).toBe(3);
