@@ -13,8 +13,8 @@ import {
 } from '@trpc/server';
 import { parseTRPCMessage, type TRPCClientOutgoingMessage } from '@trpc/server/rpc';
 import { type WebSocket, WebSocketServer } from 'ws';
-import type { HubEvent, HubSink } from './hub.js';
-import { idAfter, type LiveItem, LiveStream } from './live.js';
+import type { Hub, HubAttachment, HubEvent, HubSink } from './hub.js';
+import { idAfter, type LiveItem, type LiveSpec, LiveStream } from './live.js';
 
 /**
  * Pulse's WebSocket transport: tRPC's wire protocol (the official `wsLink` talks to it unchanged),
@@ -92,13 +92,303 @@ const TEXT = { binary: false } as const;
 
 type RequestId = string | number;
 
-interface Subscription {
-  path: string;
-  stop(sendStopped: boolean): void;
+type ErrorExtra = { type?: TRPCProcedureType | 'unknown'; path?: string; input?: unknown };
+
+/**
+ * Transport-wide state. Connections and subscriptions are class instances whose methods live on
+ * the prototype: an idle subscribed socket costs a few small objects, not dozens of closures.
+ */
+class Transport<TContext> {
+  readonly limits: WsLimits;
+  readonly config: AnyTRPCRouter['_def']['_config'];
+  readonly connections = new Set<Connection<TContext>>();
+  readonly userConnections = new Map<string, number>();
+  readonly subscriptionsByPath = new Map<string, number>();
+  shuttingDown = false;
+  // Deliveries are reported once per event (after the synchronous fan-out loop), not once per
+  // socket: a metrics hook must not run 10,000 times per broadcast.
+  private deliveredEvent: HubEvent | null = null;
+  private deliveredCount = 0;
+  private readonly flushDelivered = () => {
+    const event = this.deliveredEvent;
+    const count = this.deliveredCount;
+    this.deliveredEvent = null;
+    this.deliveredCount = 0;
+    if (event && count > 0) this.opts.onDelivered?.(count, event);
+  };
+
+  constructor(readonly opts: WsHandlerOptions<TContext>) {
+    this.limits = opts.limits;
+    this.config = opts.router._def._config;
+  }
+
+  countDelivery(event: HubEvent): void {
+    if (!this.opts.onDelivered) return;
+    if (event !== this.deliveredEvent) {
+      if (this.deliveredEvent) this.flushDelivered();
+      else queueMicrotask(this.flushDelivered);
+      this.deliveredEvent = event;
+    }
+    this.deliveredCount += 1;
+  }
+
+  errorMessage(
+    id: RequestId | null,
+    cause: unknown,
+    extra: ErrorExtra,
+    ctx: TContext | null,
+    jsonrpc?: '2.0',
+  ): string {
+    const error = getTRPCErrorFromUnknown(cause);
+    return JSON.stringify({
+      id,
+      jsonrpc,
+      error: getErrorShape({
+        config: this.config,
+        error,
+        type: extra.type ?? 'unknown',
+        path: extra.path,
+        input: extra.input,
+        ctx: ctx ?? undefined,
+      }),
+    });
+  }
+
+  incrementPath(procPath: string): void {
+    this.subscriptionsByPath.set(procPath, (this.subscriptionsByPath.get(procPath) ?? 0) + 1);
+  }
+
+  decrementPath(procPath: string): void {
+    const n = (this.subscriptionsByPath.get(procPath) ?? 1) - 1;
+    if (n <= 0) this.subscriptionsByPath.delete(procPath);
+    else this.subscriptionsByPath.set(procPath, n);
+  }
+
+  /** One pass over every socket: send PING after `pingMs` of silence, terminate after `pongWaitMs`. */
+  keepAlive(): void {
+    const now = Date.now();
+    for (const conn of this.connections) {
+      if (conn.pingSentAt) {
+        if (now - conn.pingSentAt >= this.limits.pongWaitMs) conn.socket.terminate();
+      } else if (now - conn.lastSeen >= this.limits.pingMs) {
+        conn.pingSentAt = now;
+        if (conn.socket.readyState === OPEN) conn.socket.send('PING');
+      }
+    }
+  }
+}
+
+/** One request id on a connection: a query, a mutation or a subscription until it stops. */
+class Request<TContext> {
+  stopped = false;
+  readonly abort = new AbortController();
+  live: LiveSubscription<TContext> | null = null;
+  constructor(
+    readonly conn: Connection<TContext>,
+    readonly id: RequestId,
+    readonly jsonrpc: '2.0' | undefined,
+    readonly extra: { type: TRPCProcedureType; path: string; input: unknown },
+  ) {}
+
+  stop(sendStopped: boolean): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.abort.abort();
+    this.live?.stop();
+    const conn = this.conn;
+    if (conn.subs.get(this.id) === this) {
+      conn.subs.delete(this.id);
+      conn.transport.decrementPath(this.extra.path);
+    }
+    if (sendStopped)
+      conn.send(JSON.stringify({ id: this.id, jsonrpc: this.jsonrpc, result: { type: 'stopped' } }));
+  }
+
+  fail(cause: unknown): void {
+    this.conn.fail(this.id, cause, this.extra, this.jsonrpc);
+  }
+}
+
+/**
+ * Fast path: a subscription whose resolver returned a `LiveStream` is a hub sink. Each event is
+ * serialised once and framed once per distinct subscription id (see `frameFor`), and the frame is
+ * written straight to the socket.
+ */
+class LiveSubscription<TContext> implements HubSink {
+  state: 'initial' | 'live' | 'stopped' = 'initial';
+  private buffered: HubEvent[] | null = null;
+  private lastId: string | undefined;
+  private pending: Map<string, HubEvent> | null = null;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private resyncPending = false;
+  private readonly prefix: string;
+  private readonly prefixBytes: Buffer;
+  private readonly attachment: HubAttachment;
+
+  constructor(
+    private readonly request: Request<TContext>,
+    // biome-ignore lint/suspicious/noExplicitAny: the stream's event type is erased at the transport
+    private readonly spec: LiveSpec<any>,
+    hub: Hub,
+  ) {
+    this.lastId = spec.lastEventId;
+    this.prefix = `{"id":${JSON.stringify(request.id)},${request.jsonrpc ? '"jsonrpc":"2.0",' : ''}`;
+    this.prefixBytes = Buffer.from(this.prefix);
+    // Attached before `started` is sent: nothing published after the client sees it is missed.
+    this.attachment = hub.attach(spec.topic, this);
+    request.conn.send(
+      JSON.stringify({ id: request.id, jsonrpc: request.jsonrpc, result: { type: 'started' } }),
+    );
+    void this.start();
+  }
+
+  private isStopped(): boolean {
+    return this.state === 'stopped';
+  }
+
+  private async start(): Promise<void> {
+    try {
+      await this.attachment.ready;
+      if (this.isStopped()) return;
+      const items = await this.spec.initial(this.spec.lastEventId);
+      if (this.isStopped()) return;
+      this.sendItems(items);
+      await this.catchUp();
+    } catch (cause) {
+      if (this.isStopped()) return;
+      this.stop();
+      this.request.stop(false);
+      this.request.fail(cause);
+    }
+  }
+
+  deliver(event: HubEvent): void {
+    if (this.state === 'live') {
+      if (this.accept(event)) this.write(event);
+    } else if (this.state === 'initial') {
+      this.buffered ??= [];
+      if (this.buffered.length >= 10_000) {
+        this.request.conn.closeWith(CloseCode.slowConsumer, 'Too many events during replay');
+        return;
+      }
+      this.buffered.push(event);
+    }
+  }
+
+  resync(): void {
+    // The bus may have lost events (or a durable topic had a gap): replay (durable) or resend a
+    // snapshot (ephemeral). Live events wait in the buffer meanwhile, so none overtakes the replay.
+    if (this.state === 'stopped') return;
+    this.resyncPending = true;
+    if (this.state === 'initial') return; // the running replay repeats itself before going live
+    this.state = 'initial';
+    void this.catchUp().catch(() => {});
+  }
+
+  /** Replays while a resync is pending, then delivers what was buffered and goes live. */
+  private async catchUp(): Promise<void> {
+    try {
+      while (this.resyncPending) {
+        this.resyncPending = false;
+        const items = await this.spec.initial(this.spec.durable ? this.lastId : undefined);
+        if (this.state !== 'initial') return;
+        this.sendItems(items);
+      }
+    } catch {
+      // the next resync (or the client's resume) recovers
+    }
+    if (this.state !== 'initial') return;
+    const queued = this.buffered;
+    this.buffered = null;
+    this.state = 'live';
+    if (queued) for (const event of queued) if (this.accept(event)) this.write(event);
+  }
+
+  private accept(event: HubEvent): boolean {
+    const spec = this.spec;
+    if (spec.filter && !spec.filter(event.data)) return false;
+    if (spec.durable && event.id !== undefined) {
+      if (!idAfter(event.id, this.lastId)) return false;
+      this.lastId = event.id;
+    }
+    return true;
+  }
+
+  private write(event: HubEvent): void {
+    const conn = this.request.conn;
+    const socket = conn.socket;
+    // NOTE: once closing, the 4008 close frame waits behind the buffer; terminating on the next
+    // event would hide the reason from a client that is merely slow.
+    if (socket.readyState !== OPEN) return;
+    const { limits, opts } = conn.transport;
+    const amount = conn.raw.writableLength;
+    if (amount > limits.slowCloseBytes) {
+      opts.onDropped?.('slow');
+      conn.closeWith(CloseCode.slowConsumer, 'Slow consumer');
+      return;
+    }
+    if (amount > limits.slowDropBytes && !this.spec.durable) {
+      this.hold(event);
+      return;
+    }
+    // NOTE: a complete WebSocket frame written straight to the TCP socket. Valid because the server
+    // never negotiates permessage-deflate and sends nothing through ws's queue (no Blobs): it skips
+    // ws's per-send header allocation, options object and corked two-buffer write.
+    conn.raw.write(frameFor(event, this.prefix, this.prefixBytes));
+    conn.transport.countDelivery(event);
+  }
+
+  /** Slow consumer, ephemeral stream: keep only the latest event per coalesce key. */
+  private hold(event: HubEvent): void {
+    const onDropped = this.request.conn.transport.opts.onDropped;
+    const key = this.spec.coalesceKey?.(event.data);
+    if (key === undefined) {
+      onDropped?.('slow');
+      return;
+    }
+    this.pending ??= new Map();
+    if (this.pending.has(key)) onDropped?.('coalesced');
+    this.pending.delete(key);
+    this.pending.set(key, event);
+    this.flushTimer ??= setTimeout(() => this.flushPending(), 50);
+  }
+
+  private flushPending(): void {
+    this.flushTimer = undefined;
+    if (this.state === 'stopped' || !this.pending) return;
+    if (this.request.conn.raw.writableLength > this.request.conn.transport.limits.slowDropBytes) {
+      this.flushTimer = setTimeout(() => this.flushPending(), 50);
+      return;
+    }
+    const events = [...this.pending.values()];
+    this.pending = null;
+    for (const event of events) this.write(event);
+  }
+
+  private sendItems(items: Array<LiveItem<unknown>>): void {
+    for (const item of items) {
+      if (this.spec.durable && item.id !== undefined) {
+        if (!idAfter(item.id, this.lastId)) continue;
+        this.lastId = item.id;
+      }
+      this.request.conn.send(itemFrame(this.prefix, item));
+    }
+  }
+
+  stop(): void {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    this.buffered = null;
+    this.pending = null;
+    clearTimeout(this.flushTimer);
+    this.attachment.detach();
+  }
 }
 
 class Connection<TContext> {
-  readonly subs = new Map<RequestId, Subscription>();
+  readonly subs = new Map<RequestId, Request<TContext>>();
+  /** The TCP socket under the WebSocket (fan-out frames are written to it directly). */
+  readonly raw: Duplex;
   ctx: TContext | null = null;
   ctxPromise: Promise<TContext | null> | null = null;
   lastSeen = Date.now();
@@ -107,49 +397,369 @@ class Connection<TContext> {
   expiryTimer: NodeJS.Timeout | undefined;
   authTimer: NodeJS.Timeout | undefined;
   closed = false;
+  /** The upgrade request, kept only until `createContext` has seen it. */
+  private req: IncomingMessage | null;
+
   constructor(
+    readonly transport: Transport<TContext>,
     readonly id: string,
     readonly socket: WebSocket,
-    readonly req: IncomingMessage,
-  ) {}
+    req: IncomingMessage,
+  ) {
+    this.req = req;
+    this.raw = (socket as unknown as { _socket: Duplex })._socket;
+  }
+
+  send(data: string | Buffer): void {
+    if (this.socket.readyState === OPEN) this.socket.send(data, TEXT);
+  }
+
+  fail(id: RequestId | null, cause: unknown, extra: ErrorExtra = {}, jsonrpc?: '2.0'): void {
+    const error = getTRPCErrorFromUnknown(cause);
+    this.transport.opts.onError?.(error, { path: extra.path, connectionId: this.id });
+    this.send(this.transport.errorMessage(id, error, extra, this.ctx, jsonrpc));
+  }
+
+  closeWith(code: number, reason: string): void {
+    if (this.socket.readyState === OPEN) this.socket.close(code, reason.slice(0, 120));
+    else this.socket.terminate();
+  }
+
+  /** Waits for connection params when the client announced them, else authenticates at once. */
+  open(url: URL): void {
+    const req = this.req as IncomingMessage;
+    if (url.searchParams.get('connectionParams') !== '1') {
+      const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      this.startContext(bearer ? { token: bearer } : null);
+      return;
+    }
+    this.authTimer = setTimeout(() => {
+      this.authTimer = undefined;
+      if (this.ctxPromise) return;
+      this.fail(
+        null,
+        new TRPCErrorClass({ code: 'UNAUTHORIZED', message: 'No connection params received in time' }),
+      );
+      this.closeWith(CloseCode.authTimeout, 'Authentication timeout');
+    }, this.transport.limits.authTimeoutMs);
+    this.authTimer.unref();
+  }
+
+  startContext(params: Record<string, string> | null): void {
+    clearTimeout(this.authTimer);
+    this.authTimer = undefined;
+    const req = this.req as IncomingMessage;
+    this.req = null;
+    this.ctxPromise = this.createContext(req, params);
+  }
+
+  private async createContext(
+    req: IncomingMessage,
+    params: Record<string, string> | null,
+  ): Promise<TContext | null> {
+    const { opts, limits, userConnections } = this.transport;
+    try {
+      const ctx = await opts.createContext({ connectionId: this.id, req, connectionParams: params });
+      // NOTE: the socket may have closed while the token was checked: count nothing for it.
+      if (this.closed) return null;
+      const who = opts.identify(ctx);
+      if (who) {
+        const count = (userConnections.get(who.userId) ?? 0) + 1;
+        if (count > limits.maxConnectionsPerUser) {
+          throw new TRPCErrorClass({
+            code: 'TOO_MANY_REQUESTS',
+            message: `Connection limit (${limits.maxConnectionsPerUser}) reached for this user`,
+          });
+        }
+        userConnections.set(who.userId, count);
+        this.userId = who.userId;
+        const remaining = who.expiresAt - Date.now();
+        // NOTE: the socket's rights end with the token; wsLink reconnects and re-reads connectionParams.
+        this.expiryTimer = setTimeout(
+          () => this.closeWith(CloseCode.unauthorized, 'Token expired'),
+          Math.min(Math.max(remaining, 0), 2 ** 31 - 1),
+        );
+        this.expiryTimer.unref();
+      }
+      if (this.closed) return null;
+      this.ctx = ctx;
+      return ctx;
+    } catch (cause) {
+      const error = getTRPCErrorFromUnknown(cause);
+      this.fail(null, error);
+      setImmediate(() =>
+        this.closeWith(
+          error.code === 'TOO_MANY_REQUESTS' ? CloseCode.tooManyConnections : CloseCode.unauthorized,
+          error.message,
+        ),
+      );
+      return null;
+    }
+  }
+
+  onMessage(data: Buffer, isBinary: boolean): void {
+    this.lastSeen = Date.now();
+    this.pingSentAt = 0;
+    if (isBinary) {
+      this.fail(
+        null,
+        new TRPCErrorClass({ code: 'PARSE_ERROR', message: 'Binary frames are not supported' }),
+      );
+      return;
+    }
+    const text = data.toString('utf8');
+    if (text === 'PONG') return;
+    if (text === 'PING') {
+      this.send('PONG');
+      return;
+    }
+    if (!this.ctxPromise) {
+      let params: Record<string, string> | null;
+      try {
+        params = parseConnectionParams(JSON.parse(text));
+      } catch (cause) {
+        this.fail(
+          null,
+          new TRPCErrorClass({
+            code: 'PARSE_ERROR',
+            message: `Malformed connectionParams message: ${(cause as Error).message}`,
+            cause,
+          }),
+        );
+        setImmediate(() => this.closeWith(CloseCode.unauthorized, 'Malformed connectionParams'));
+        this.ctxPromise = Promise.resolve(null);
+        return;
+      }
+      this.startContext(params);
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (cause) {
+      this.fail(null, new TRPCErrorClass({ code: 'PARSE_ERROR', message: 'Invalid JSON', cause }));
+      return;
+    }
+    const items = Array.isArray(parsed) ? parsed : [parsed];
+    const { maxBatch } = this.transport.limits;
+    if (items.length === 0 || items.length > maxBatch) {
+      this.fail(
+        null,
+        new TRPCErrorClass({
+          code: items.length === 0 ? 'BAD_REQUEST' : 'PAYLOAD_TOO_LARGE',
+          message:
+            items.length === 0
+              ? 'Empty batch'
+              : `Batch of ${items.length} requests exceeds the limit of ${maxBatch}`,
+        }),
+      );
+      return;
+    }
+    for (let index = 0; index < items.length; index++) {
+      const item: unknown = items[index];
+      let msg: TRPCClientOutgoingMessage;
+      try {
+        msg = parseTRPCMessage(item, this.transport.config.transformer);
+      } catch (cause) {
+        const rawId = (item as { id?: unknown } | null)?.id;
+        const id = typeof rawId === 'string' || typeof rawId === 'number' ? rawId : null;
+        this.fail(
+          id,
+          new TRPCErrorClass({
+            code: 'PARSE_ERROR',
+            message: `Invalid request: ${(cause as Error).message}`,
+            cause,
+          }),
+        );
+        continue;
+      }
+      this.handleRequest(msg, index);
+    }
+  }
+
+  private handleRequest(msg: TRPCClientOutgoingMessage, batchIndex: number): void {
+    const { id, jsonrpc } = msg;
+    if (id === null || id === undefined) {
+      this.fail(null, new TRPCErrorClass({ code: 'PARSE_ERROR', message: '`id` is required' }), {}, jsonrpc);
+      return;
+    }
+    if (msg.method === 'subscription.stop') {
+      this.subs.get(id)?.stop(true);
+      return;
+    }
+    const { path: procPath, lastEventId } = msg.params;
+    let { input } = msg.params;
+    const type = msg.method;
+    if (lastEventId !== undefined) {
+      if (input !== null && typeof input === 'object' && !Array.isArray(input))
+        input = { ...input, lastEventId };
+      else input ??= { lastEventId };
+    }
+    const extra = { type, path: procPath, input };
+
+    if (type === 'subscription') {
+      if (this.subs.has(id)) {
+        this.fail(
+          id,
+          new TRPCErrorClass({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }),
+          extra,
+          jsonrpc,
+        );
+        return;
+      }
+      const { maxSubscriptions } = this.transport.limits;
+      if (this.subs.size >= maxSubscriptions) {
+        this.fail(
+          id,
+          new TRPCErrorClass({
+            code: 'TOO_MANY_REQUESTS',
+            message: `Subscription limit (${maxSubscriptions}) reached on this connection`,
+          }),
+          extra,
+          jsonrpc,
+        );
+        return;
+      }
+    }
+    const request = new Request(this, id, jsonrpc, extra);
+    if (type === 'subscription') {
+      // Reserve the id at once so a duplicate in the same frame is refused.
+      this.subs.set(id, request);
+      this.transport.incrementPath(procPath);
+    }
+    void this.run(request, batchIndex);
+  }
+
+  private async run(request: Request<TContext>, batchIndex: number): Promise<void> {
+    const ctx = await (this.ctxPromise ?? Promise.resolve(null));
+    if (!ctx) {
+      request.stop(false);
+      return;
+    }
+    const { type, path: procPath, input } = request.extra;
+    let result: unknown;
+    try {
+      result = await callTRPCProcedure({
+        router: this.transport.opts.router,
+        path: procPath,
+        getRawInput: async () => input,
+        ctx,
+        type,
+        signal: request.abort.signal,
+        batchIndex,
+      });
+    } catch (cause) {
+      request.stop(false);
+      request.fail(cause);
+      return;
+    }
+    if (type !== 'subscription') {
+      if (isAsyncIterableLike(result)) {
+        request.fail(
+          new TRPCErrorClass({
+            code: 'UNSUPPORTED_MEDIA_TYPE',
+            message: `Cannot return an async iterable from a ${type} procedure with WebSockets`,
+          }),
+        );
+        return;
+      }
+      this.send(
+        JSON.stringify({ id: request.id, jsonrpc: request.jsonrpc, result: { type: 'data', data: result } }),
+      );
+      return;
+    }
+    if (request.stopped || this.closed) {
+      request.stop(false);
+      return;
+    }
+    if (result instanceof LiveStream) {
+      request.live = new LiveSubscription(request, result.spec, result.hub);
+      return;
+    }
+    if (!isAsyncIterableLike(result)) {
+      request.stop(false);
+      request.fail(
+        new TRPCErrorClass({
+          code: 'INTERNAL_SERVER_ERROR',
+          message: `Subscription ${procPath} did not return an AsyncIterable`,
+        }),
+      );
+      return;
+    }
+    this.send(JSON.stringify({ id: request.id, jsonrpc: request.jsonrpc, result: { type: 'started' } }));
+    void this.iterate(request, result);
+  }
+
+  /** Generic path for any other AsyncIterable (an async generator resolver), as the stock adapter does. */
+  private async iterate(request: Request<TContext>, iterable: AsyncIterable<unknown>): Promise<void> {
+    const iterator = iterable[Symbol.asyncIterator]();
+    const signal = request.abort.signal;
+    const aborted = new Promise<'abort'>((resolve) =>
+      signal.addEventListener('abort', () => resolve('abort')),
+    );
+    try {
+      while (true) {
+        const next = await Promise.race([iterator.next(), aborted]);
+        if (next === 'abort') break;
+        if (next.done) {
+          request.stop(true);
+          break;
+        }
+        const value = next.value;
+        const result = isTrackedEnvelope(value)
+          ? { type: 'data', data: { id: value[0], data: value[1] }, id: value[0] }
+          : { type: 'data', data: value };
+        this.send(JSON.stringify({ id: request.id, jsonrpc: request.jsonrpc, result }));
+      }
+    } catch (cause) {
+      request.stop(false);
+      request.fail(cause);
+    } finally {
+      void iterator.return?.()?.catch(() => {});
+    }
+  }
+
+  onClose(): void {
+    const transport = this.transport;
+    this.closed = true;
+    this.req = null;
+    transport.connections.delete(this);
+    clearTimeout(this.authTimer);
+    clearTimeout(this.expiryTimer);
+    for (const sub of [...this.subs.values()]) sub.stop(false);
+    this.subs.clear();
+    if (this.userId) {
+      const left = (transport.userConnections.get(this.userId) ?? 1) - 1;
+      if (left <= 0) transport.userConnections.delete(this.userId);
+      else transport.userConnections.set(this.userId, left);
+    }
+    // NOTE: after an in-flight createContext settles, so whatever it registered is released too.
+    void (this.ctxPromise ?? Promise.resolve(null)).then(() => transport.opts.onClose?.(this.id, this.ctx));
+  }
 }
 
 export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions<TContext>): WsTransport {
-  const { router, limits } = opts;
-  const config = router._def._config;
+  const transport = new Transport(opts);
+  const { connections, userConnections, subscriptionsByPath } = transport;
   const path = opts.path ?? '/trpc';
   const wss = new WebSocketServer({
     noServer: true,
-    maxPayload: limits.maxPayloadBytes,
+    maxPayload: opts.limits.maxPayloadBytes,
+    // NOTE: must stay off: fan-out frames are pre-built uncompressed frames (see LiveSubscription.write).
     perMessageDeflate: false,
     clientTracking: true,
   });
-  const connections = new Set<Connection<TContext>>();
-  const userConnections = new Map<string, number>();
-  const subscriptionsByPath = new Map<string, number>();
-  let shuttingDown = false;
 
-  // Deliveries are reported once per event and transport (after the synchronous fan-out loop),
-  // not once per socket: a metrics hook must not run 10,000 times per broadcast.
-  let deliveredEvent: HubEvent | null = null;
-  let deliveredCount = 0;
-  const flushDelivered = () => {
-    const event = deliveredEvent;
-    const count = deliveredCount;
-    deliveredEvent = null;
-    deliveredCount = 0;
-    if (event && count > 0) opts.onDelivered?.(count, event);
+  const onConnection = (socket: WebSocket, req: IncomingMessage, url: URL) => {
+    const conn = new Connection<TContext>(transport, randomUUID(), socket, req);
+    connections.add(conn);
+    socket.on('message', (data: Buffer, isBinary: boolean) => conn.onMessage(data, isBinary));
+    socket.on('error', (cause) => {
+      opts.onError?.(getTRPCErrorFromUnknown(cause), { connectionId: conn.id });
+    });
+    socket.once('close', () => conn.onClose());
+    conn.open(url);
   };
-  const countDelivery = opts.onDelivered
-    ? (event: HubEvent) => {
-        if (event !== deliveredEvent) {
-          if (deliveredEvent) flushDelivered();
-          else queueMicrotask(flushDelivered);
-          deliveredEvent = event;
-        }
-        deliveredCount += 1;
-      }
-    : undefined;
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -162,7 +772,7 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
       rejectUpgrade(socket, 403, 'Origin not allowed');
       return;
     }
-    if (shuttingDown) {
+    if (transport.shuttingDown) {
       rejectUpgrade(socket, 503, 'Shutting down');
       return;
     }
@@ -171,537 +781,10 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
 
   // NOTE: one interval for every socket's keep-alive instead of two timers per socket.
   const keepAlive = setInterval(
-    () => {
-      const now = Date.now();
-      for (const conn of connections) {
-        if (conn.pingSentAt) {
-          if (now - conn.pingSentAt >= limits.pongWaitMs) conn.socket.terminate();
-        } else if (now - conn.lastSeen >= limits.pingMs) {
-          conn.pingSentAt = now;
-          if (conn.socket.readyState === OPEN) conn.socket.send('PING');
-        }
-      }
-    },
-    Math.max(50, Math.min(limits.pingMs, limits.pongWaitMs) / 4),
+    () => transport.keepAlive(),
+    Math.max(50, Math.min(opts.limits.pingMs, opts.limits.pongWaitMs) / 4),
   );
   keepAlive.unref();
-
-  function errorMessage(
-    id: RequestId | null,
-    cause: unknown,
-    extra: { type?: TRPCProcedureType | 'unknown'; path?: string; input?: unknown; ctx?: TContext | null },
-    jsonrpc?: '2.0',
-  ): string {
-    const error = getTRPCErrorFromUnknown(cause);
-    return JSON.stringify({
-      id,
-      jsonrpc,
-      error: getErrorShape({
-        config,
-        error,
-        type: extra.type ?? 'unknown',
-        path: extra.path,
-        input: extra.input,
-        ctx: extra.ctx ?? undefined,
-      }),
-    });
-  }
-
-  function onConnection(socket: WebSocket, req: IncomingMessage, url: URL) {
-    const conn = new Connection<TContext>(randomUUID(), socket, req);
-    const raw = (socket as unknown as { _socket: Duplex })._socket;
-    connections.add(conn);
-
-    const send = (data: string | Buffer) => {
-      if (socket.readyState === OPEN) socket.send(data, TEXT);
-    };
-    const fail = (
-      id: RequestId | null,
-      cause: unknown,
-      extra: Parameters<typeof errorMessage>[2] = {},
-      jsonrpc?: '2.0',
-    ) => {
-      const error = getTRPCErrorFromUnknown(cause);
-      opts.onError?.(error, { path: extra.path, connectionId: conn.id });
-      send(errorMessage(id, error, { ...extra, ctx: conn.ctx }, jsonrpc));
-    };
-    const closeWith = (code: number, reason: string) => {
-      if (socket.readyState === OPEN) socket.close(code, reason.slice(0, 120));
-      else socket.terminate();
-    };
-
-    const startContext = (params: Record<string, string> | null) => {
-      clearTimeout(conn.authTimer);
-      conn.ctxPromise = (async () => {
-        try {
-          const ctx = await opts.createContext({ connectionId: conn.id, req, connectionParams: params });
-          // NOTE: the socket may have closed while the token was checked: count nothing for it.
-          if (conn.closed) return null;
-          const who = opts.identify(ctx);
-          if (who) {
-            const count = (userConnections.get(who.userId) ?? 0) + 1;
-            if (count > limits.maxConnectionsPerUser) {
-              throw new TRPCErrorClass({
-                code: 'TOO_MANY_REQUESTS',
-                message: `Connection limit (${limits.maxConnectionsPerUser}) reached for this user`,
-              });
-            }
-            userConnections.set(who.userId, count);
-            conn.userId = who.userId;
-            const remaining = who.expiresAt - Date.now();
-            // NOTE: the socket's rights end with the token; wsLink reconnects and re-reads connectionParams.
-            conn.expiryTimer = setTimeout(
-              () => closeWith(CloseCode.unauthorized, 'Token expired'),
-              Math.min(Math.max(remaining, 0), 2 ** 31 - 1),
-            );
-            conn.expiryTimer.unref();
-          }
-          if (conn.closed) return null;
-          conn.ctx = ctx;
-          return ctx;
-        } catch (cause) {
-          const error = getTRPCErrorFromUnknown(cause);
-          fail(null, error);
-          setImmediate(() =>
-            closeWith(
-              error.code === 'TOO_MANY_REQUESTS' ? CloseCode.tooManyConnections : CloseCode.unauthorized,
-              error.message,
-            ),
-          );
-          return null;
-        }
-      })();
-    };
-
-    const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
-    if (url.searchParams.get('connectionParams') !== '1') {
-      startContext(bearer ? { token: bearer } : null);
-    } else {
-      conn.authTimer = setTimeout(() => {
-        if (!conn.ctxPromise) {
-          fail(
-            null,
-            new TRPCErrorClass({ code: 'UNAUTHORIZED', message: 'No connection params received in time' }),
-          );
-          closeWith(CloseCode.authTimeout, 'Authentication timeout');
-        }
-      }, limits.authTimeoutMs);
-      conn.authTimer.unref();
-    }
-
-    function handleRequest(msg: TRPCClientOutgoingMessage, batchIndex: number) {
-      const { id, jsonrpc } = msg;
-      if (id === null || id === undefined) {
-        fail(null, new TRPCErrorClass({ code: 'PARSE_ERROR', message: '`id` is required' }), {}, jsonrpc);
-        return;
-      }
-      if (msg.method === 'subscription.stop') {
-        conn.subs.get(id)?.stop(true);
-        return;
-      }
-      const { path: procPath, lastEventId } = msg.params;
-      let { input } = msg.params;
-      const type = msg.method;
-      if (lastEventId !== undefined) {
-        if (input !== null && typeof input === 'object' && !Array.isArray(input))
-          input = { ...input, lastEventId };
-        else input ??= { lastEventId };
-      }
-      const errorExtra = { type, path: procPath, input };
-
-      if (type === 'subscription') {
-        if (conn.subs.has(id)) {
-          fail(
-            id,
-            new TRPCErrorClass({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }),
-            errorExtra,
-            jsonrpc,
-          );
-          return;
-        }
-        if (conn.subs.size >= limits.maxSubscriptions) {
-          fail(
-            id,
-            new TRPCErrorClass({
-              code: 'TOO_MANY_REQUESTS',
-              message: `Subscription limit (${limits.maxSubscriptions}) reached on this connection`,
-            }),
-            errorExtra,
-            jsonrpc,
-          );
-          return;
-        }
-      }
-
-      const abort = new AbortController();
-      // Reserve the id at once so a duplicate in the same frame is refused.
-      let detach: ((sendStopped: boolean) => void) | null = null;
-      let stopped = false;
-      const sub: Subscription = {
-        path: procPath,
-        stop(sendStopped) {
-          if (stopped) return;
-          stopped = true;
-          abort.abort();
-          detach?.(false);
-          if (conn.subs.get(id) === sub) {
-            conn.subs.delete(id);
-            decrementPath(procPath);
-          }
-          if (sendStopped) send(JSON.stringify({ id, jsonrpc, result: { type: 'stopped' } }));
-        },
-      };
-      if (type === 'subscription') {
-        conn.subs.set(id, sub);
-        subscriptionsByPath.set(procPath, (subscriptionsByPath.get(procPath) ?? 0) + 1);
-      }
-
-      void (async () => {
-        const ctx = await (conn.ctxPromise ?? Promise.resolve(null));
-        if (!ctx) {
-          sub.stop(false);
-          return;
-        }
-        let result: unknown;
-        try {
-          result = await callTRPCProcedure({
-            router,
-            path: procPath,
-            getRawInput: async () => input,
-            ctx,
-            type,
-            signal: abort.signal,
-            batchIndex,
-          });
-        } catch (cause) {
-          sub.stop(false);
-          fail(id, cause, errorExtra, jsonrpc);
-          return;
-        }
-        if (type !== 'subscription') {
-          if (isAsyncIterableLike(result)) {
-            fail(
-              id,
-              new TRPCErrorClass({
-                code: 'UNSUPPORTED_MEDIA_TYPE',
-                message: `Cannot return an async iterable from a ${type} procedure with WebSockets`,
-              }),
-              errorExtra,
-              jsonrpc,
-            );
-            return;
-          }
-          send(JSON.stringify({ id, jsonrpc, result: { type: 'data', data: result } }));
-          return;
-        }
-        if (stopped || conn.closed) {
-          sub.stop(false);
-          return;
-        }
-        if (result instanceof LiveStream) {
-          detach = runLive(result, id, jsonrpc, sub, errorExtra);
-          return;
-        }
-        if (!isAsyncIterableLike(result)) {
-          sub.stop(false);
-          fail(
-            id,
-            new TRPCErrorClass({
-              code: 'INTERNAL_SERVER_ERROR',
-              message: `Subscription ${procPath} did not return an AsyncIterable`,
-            }),
-            errorExtra,
-            jsonrpc,
-          );
-          return;
-        }
-        send(JSON.stringify({ id, jsonrpc, result: { type: 'started' } }));
-        detach = runIterable(result, id, jsonrpc, sub, abort.signal, errorExtra);
-      })();
-    }
-
-    /** Fast path: the socket is a hub sink; frames are built once per event and subscription id. */
-    function runLive(
-      stream: LiveStream<unknown>,
-      id: RequestId,
-      jsonrpc: '2.0' | undefined,
-      sub: Subscription,
-      errorExtra: Parameters<typeof errorMessage>[2],
-    ): (sendStopped: boolean) => void {
-      const { spec, hub } = stream;
-      const prefix = `{"id":${JSON.stringify(id)},${jsonrpc ? '"jsonrpc":"2.0",' : ''}`;
-      const prefixBytes = Buffer.from(prefix);
-      let state = 'initial' as 'initial' | 'live' | 'stopped';
-      let buffered: HubEvent[] = [];
-      let lastId = spec.lastEventId;
-      let pending: Map<string, HubEvent> | null = null;
-      let flushTimer: NodeJS.Timeout | undefined;
-      let resyncPending = false;
-
-      const write = (event: HubEvent) => {
-        // NOTE: once closing, the 4008 close frame waits behind the buffer; terminating on the next
-        // event would hide the reason from a client that is merely slow.
-        if (socket.readyState !== OPEN) return;
-        const amount = socket.bufferedAmount;
-        if (amount > limits.slowCloseBytes) {
-          opts.onDropped?.('slow');
-          closeWith(CloseCode.slowConsumer, 'Slow consumer');
-          return;
-        }
-        if (!spec.durable && amount > limits.slowDropBytes) {
-          const key = spec.coalesceKey?.(event.data);
-          if (key === undefined) {
-            opts.onDropped?.('slow');
-            return;
-          }
-          pending ??= new Map();
-          if (pending.has(key)) opts.onDropped?.('coalesced');
-          pending.delete(key);
-          pending.set(key, event);
-          flushTimer ??= setTimeout(flushPending, 50);
-          return;
-        }
-        if (socket.readyState !== OPEN) return;
-        // NOTE: a complete WebSocket frame, written straight to the TCP socket: valid because the
-        // server never negotiates permessage-deflate, and it skips ws's per-send header and writev.
-        raw.write(frameFor(event, prefix, prefixBytes));
-        countDelivery?.(event);
-      };
-      const flushPending = () => {
-        flushTimer = undefined;
-        if (state === 'stopped' || !pending) return;
-        if (socket.bufferedAmount > limits.slowDropBytes) {
-          flushTimer = setTimeout(flushPending, 50);
-          return;
-        }
-        const events = [...pending.values()];
-        pending = null;
-        for (const event of events) write(event);
-      };
-      const accept = (event: HubEvent): boolean => {
-        if (spec.filter && !spec.filter(event.data)) return false;
-        if (spec.durable && event.id !== undefined) {
-          if (!idAfter(event.id, lastId)) return false;
-          lastId = event.id;
-        }
-        return true;
-      };
-      const sink: HubSink = {
-        deliver(event) {
-          if (state === 'live') {
-            if (accept(event)) write(event);
-          } else if (state === 'initial') {
-            if (buffered.length >= 10_000) {
-              closeWith(CloseCode.slowConsumer, 'Too many events during replay');
-              return;
-            }
-            buffered.push(event);
-          }
-        },
-        resync() {
-          // The bus may have lost events (or a durable topic had a gap): replay (durable) or resend a
-          // snapshot (ephemeral). Live events wait in the buffer meanwhile, so none overtakes the replay.
-          if (state === 'stopped') return;
-          resyncPending = true;
-          if (state === 'initial') return; // the running replay repeats itself before going live
-          state = 'initial';
-          void catchUp().catch(() => {});
-        },
-      };
-      /** Replays while a resync is pending, then delivers what was buffered and goes live. */
-      const catchUp = async () => {
-        try {
-          while (resyncPending) {
-            resyncPending = false;
-            const items = await spec.initial(spec.durable ? lastId : undefined);
-            if (state !== 'initial') return;
-            sendItems(items);
-          }
-        } catch {
-          // the next resync (or the client's resume) recovers
-        }
-        if (state !== 'initial') return;
-        const queued = buffered;
-        buffered = [];
-        state = 'live';
-        for (const event of queued) if (accept(event)) write(event);
-      };
-      const sendItems = (items: Array<LiveItem<unknown>>) => {
-        for (const item of items) {
-          if (spec.durable && item.id !== undefined) {
-            if (!idAfter(item.id, lastId)) continue;
-            lastId = item.id;
-          }
-          send(itemFrame(prefix, item));
-        }
-      };
-
-      const attachment = hub.attach(spec.topic, sink);
-      send(JSON.stringify({ id, jsonrpc, result: { type: 'started' } }));
-      const isStopped = () => state === 'stopped';
-      void (async () => {
-        try {
-          await attachment.ready;
-          if (isStopped()) return;
-          const items = await spec.initial(spec.lastEventId);
-          if (isStopped()) return;
-          sendItems(items);
-          await catchUp();
-        } catch (cause) {
-          if (isStopped()) return;
-          state = 'stopped';
-          attachment.detach();
-          sub.stop(false);
-          fail(id, cause, errorExtra, jsonrpc);
-        }
-      })();
-      return () => {
-        state = 'stopped';
-        buffered = [];
-        pending = null;
-        clearTimeout(flushTimer);
-        attachment.detach();
-      };
-    }
-
-    function runIterable(
-      iterable: AsyncIterable<unknown>,
-      id: RequestId,
-      jsonrpc: '2.0' | undefined,
-      sub: Subscription,
-      signal: AbortSignal,
-      errorExtra: Parameters<typeof errorMessage>[2],
-    ): (sendStopped: boolean) => void {
-      const iterator = iterable[Symbol.asyncIterator]();
-      const aborted = new Promise<'abort'>((resolve) =>
-        signal.addEventListener('abort', () => resolve('abort')),
-      );
-      void (async () => {
-        try {
-          while (true) {
-            const next = await Promise.race([iterator.next(), aborted]);
-            if (next === 'abort') break;
-            if (next.done) {
-              sub.stop(true);
-              break;
-            }
-            const value = next.value;
-            const result = isTrackedEnvelope(value)
-              ? { type: 'data', data: { id: value[0], data: value[1] }, id: value[0] }
-              : { type: 'data', data: value };
-            send(JSON.stringify({ id, jsonrpc, result }));
-          }
-        } catch (cause) {
-          sub.stop(false);
-          fail(id, cause, errorExtra, jsonrpc);
-        } finally {
-          void iterator.return?.()?.catch(() => {});
-        }
-      })();
-      return () => {};
-    }
-
-    socket.on('message', (raw: Buffer, isBinary: boolean) => {
-      conn.lastSeen = Date.now();
-      conn.pingSentAt = 0;
-      if (isBinary) {
-        fail(null, new TRPCErrorClass({ code: 'PARSE_ERROR', message: 'Binary frames are not supported' }));
-        return;
-      }
-      const text = raw.toString('utf8');
-      if (text === 'PONG') return;
-      if (text === 'PING') {
-        send('PONG');
-        return;
-      }
-      if (!conn.ctxPromise) {
-        let params: Record<string, string> | null;
-        try {
-          params = parseConnectionParams(JSON.parse(text));
-        } catch (cause) {
-          fail(
-            null,
-            new TRPCErrorClass({
-              code: 'PARSE_ERROR',
-              message: `Malformed connectionParams message: ${(cause as Error).message}`,
-              cause,
-            }),
-          );
-          setImmediate(() => closeWith(CloseCode.unauthorized, 'Malformed connectionParams'));
-          conn.ctxPromise = Promise.resolve(null);
-          return;
-        }
-        startContext(params);
-        return;
-      }
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch (cause) {
-        fail(null, new TRPCErrorClass({ code: 'PARSE_ERROR', message: 'Invalid JSON', cause }));
-        return;
-      }
-      const items = Array.isArray(parsed) ? parsed : [parsed];
-      if (items.length === 0 || items.length > limits.maxBatch) {
-        fail(
-          null,
-          new TRPCErrorClass({
-            code: items.length === 0 ? 'BAD_REQUEST' : 'PAYLOAD_TOO_LARGE',
-            message:
-              items.length === 0
-                ? 'Empty batch'
-                : `Batch of ${items.length} requests exceeds the limit of ${limits.maxBatch}`,
-          }),
-        );
-        return;
-      }
-      items.forEach((item, index) => {
-        let msg: TRPCClientOutgoingMessage;
-        try {
-          msg = parseTRPCMessage(item, config.transformer);
-        } catch (cause) {
-          const rawId = (item as { id?: unknown } | null)?.id;
-          const id = typeof rawId === 'string' || typeof rawId === 'number' ? rawId : null;
-          fail(
-            id,
-            new TRPCErrorClass({
-              code: 'PARSE_ERROR',
-              message: `Invalid request: ${(cause as Error).message}`,
-              cause,
-            }),
-          );
-          return;
-        }
-        handleRequest(msg, index);
-      });
-    });
-
-    socket.on('error', (cause) => {
-      opts.onError?.(getTRPCErrorFromUnknown(cause), { connectionId: conn.id });
-    });
-
-    socket.once('close', () => {
-      conn.closed = true;
-      connections.delete(conn);
-      clearTimeout(conn.authTimer);
-      clearTimeout(conn.expiryTimer);
-      for (const sub of [...conn.subs.values()]) sub.stop(false);
-      conn.subs.clear();
-      if (conn.userId) {
-        const left = (userConnections.get(conn.userId) ?? 1) - 1;
-        if (left <= 0) userConnections.delete(conn.userId);
-        else userConnections.set(conn.userId, left);
-      }
-      // NOTE: after an in-flight createContext settles, so whatever it registered is released too.
-      void (conn.ctxPromise ?? Promise.resolve(null)).then(() => opts.onClose?.(conn.id, conn.ctx));
-    });
-  }
-
-  function decrementPath(procPath: string) {
-    const n = (subscriptionsByPath.get(procPath) ?? 1) - 1;
-    if (n <= 0) subscriptionsByPath.delete(procPath);
-    else subscriptionsByPath.set(procPath, n);
-  }
 
   return {
     wss,
@@ -716,7 +799,7 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
       };
     },
     async shutdown(graceMs = 1000) {
-      shuttingDown = true;
+      transport.shuttingDown = true;
       clearInterval(keepAlive);
       const notice = JSON.stringify({ id: null, method: 'reconnect' });
       for (const conn of connections) if (conn.socket.readyState === OPEN) conn.socket.send(notice);
