@@ -1,8 +1,11 @@
 import type { Principal } from '../auth/auth.schema.js';
 import type { PulseServer } from '../server.js';
 
-/** What the generator needs from a running node: its service caller and a caller per user. */
-export type DemoTarget = Pick<PulseServer, 'caller' | 'callerFor'>;
+/**
+ * What the generator needs from a running node: the publisher (`server.publish`) for dashboard values and
+ * notifications, the service caller for inbound inbox messages, and a caller per teammate for replies.
+ */
+export type DemoTarget = Pick<PulseServer, 'publish' | 'caller' | 'callerFor'>;
 
 type DashboardPlatform = 'twitter' | 'instagram' | 'linkedin' | 'tiktok' | 'facebook' | 'youtube';
 type InboxPlatform = 'twitter' | 'instagram' | 'facebook' | 'whatsapp' | 'email' | 'linkedin';
@@ -209,9 +212,8 @@ export function startDemoGenerator(target: DemoTarget, opts: DemoGeneratorOption
   const publishAccount = (ws: WorkspaceScript, a: AccountState, change: number) => {
     const { workspaceId } = ws;
     track('followers', () =>
-      target.caller.dashboard.publish({
+      target.publish.broadcastFollowerUpdate({
         workspaceId,
-        kind: 'followers',
         platform: a.platform,
         accountId: a.accountId,
         count: a.followers,
@@ -220,9 +222,8 @@ export function startDemoGenerator(target: DemoTarget, opts: DemoGeneratorOption
     );
     const rate = ((a.likes + a.comments + a.shares) / Math.max(1, a.followers)) * 100;
     track('engagement', () =>
-      target.caller.dashboard.publish({
+      target.publish.broadcastEngagementUpdate({
         workspaceId,
-        kind: 'engagement',
         platform: a.platform,
         accountId: a.accountId,
         likes: a.likes,
@@ -232,9 +233,8 @@ export function startDemoGenerator(target: DemoTarget, opts: DemoGeneratorOption
       }),
     );
     track('metric', () =>
-      target.caller.dashboard.publish({
+      target.publish.broadcastMetricUpdate({
         workspaceId,
-        kind: 'metric',
         platform: a.platform,
         accountId: a.accountId,
         metric: 'impressions',
@@ -309,9 +309,8 @@ export function startDemoGenerator(target: DemoTarget, opts: DemoGeneratorOption
     const platform = pick(['twitter', 'instagram', 'linkedin', 'reddit'] as const);
     const text = pick(mentionLines).replaceAll('{brand}', ws.brand);
     track('mention', () =>
-      target.caller.notifications.send({
+      target.publish.sendMentionNotification({
         workspaceId: ws.workspaceId,
-        type: 'mention',
         title: `${name} mentioned ${ws.brand} on ${platform}`,
         body: text,
         data: { platform, author: `@${handle}`, text },
@@ -332,9 +331,8 @@ export function startDemoGenerator(target: DemoTarget, opts: DemoGeneratorOption
       'Weekly roundup',
     ]);
     track('post', () =>
-      target.caller.dashboard.publish({
+      target.publish.broadcastPostUpdate({
         workspaceId: ws.workspaceId,
-        kind: 'post',
         platform: a.platform,
         accountId: a.accountId,
         postId,
@@ -346,17 +344,15 @@ export function startDemoGenerator(target: DemoTarget, opts: DemoGeneratorOption
     );
     track(failed ? 'post_failed' : 'post_published', () =>
       failed
-        ? target.caller.notifications.send({
+        ? target.publish.sendPostFailedNotification({
             workspaceId: ws.workspaceId,
-            type: 'post_failed',
             priority: 'high',
             title: `Post failed on ${a.platform}: “${title}”`,
             body: 'The platform rejected the media upload (token expired). Reconnect the account and retry.',
             data: { postId, platform: a.platform, error: 'OAuth token expired', retryable: true },
           })
-        : target.caller.notifications.send({
+        : target.publish.sendPostPublishedNotification({
             workspaceId: ws.workspaceId,
-            type: 'post_published',
             priority: 'low',
             title: `Published on ${a.platform}: “${title}”`,
             data: { postId, platform: a.platform },
@@ -368,9 +364,8 @@ export function startDemoGenerator(target: DemoTarget, opts: DemoGeneratorOption
     const [name] = pick(contacts);
     const rating = pick([5, 5, 4, 4, 3, 2, 1]);
     track('review', () =>
-      target.caller.notifications.send({
+      target.publish.sendReviewNotification({
         workspaceId: ws.workspaceId,
-        type: 'review',
         title: `${'★'.repeat(rating)}${'☆'.repeat(5 - rating)} review from ${name}`,
         body: rating >= 4 ? 'Fast delivery and a lovely product.' : 'Support took too long to answer.',
         data: { platform: 'google', author: name, rating },
@@ -381,9 +376,8 @@ export function startDemoGenerator(target: DemoTarget, opts: DemoGeneratorOption
   const crisis = (ws: WorkspaceScript) => {
     const topic = pick(crisisTopics);
     track('crisis', () =>
-      target.caller.notifications.send({
+      target.publish.sendCrisisAlert({
         workspaceId: ws.workspaceId,
-        type: 'crisis',
         priority: 'urgent',
         title: `Negative spike: “${topic}”`,
         body: `Mentions of ${ws.brand} with “${topic}” are up 640% in the last 15 minutes.`,
