@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TRPCError } from '@trpc/server';
+import { Redis } from 'ioredis';
 import type { Principal } from './auth/auth.schema.js';
 import { createTokenVerifier } from './auth/token.js';
 import { type PulseConfig, type PulseConfigInput, resolveConfig } from './config.js';
@@ -149,12 +150,18 @@ export async function createPulseServices(
       logger.warn({ err: error }, `${context}: publication deferred to the next write`),
   });
   const inbox = createInboxService({ config, hub, store, notifications, logger });
+  // NOTE: with Redis, rate limits hold cluster-wide; while Redis is down each node falls back to memory.
+  const rateLimitRedis = config.redisUrl
+    ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+    : undefined;
+  rateLimitRedis?.on('error', () => {});
   const operations = {
     logger,
     metrics,
-    // NOTE: limits are per node in memory; give the scale-out Redis client here to share them.
     rateLimiter: createRateLimiter({
       settings: config.limits,
+      redis: rateLimitRedis,
+      keyPrefix: `${config.redisPrefix}rl`,
       onLimited: (limit) => {
         metrics.rateLimited(limit);
         logger.debug({ limit }, 'rate limited');
@@ -193,6 +200,7 @@ export async function createPulseServices(
       await presence.close();
       await inbox.close();
       if (!opts.presenceBackend) await presenceBackend.close();
+      rateLimitRedis?.disconnect();
       await operations.stats.close();
       await hub.close();
       if (!opts.bus) await bus.close();

@@ -212,6 +212,27 @@ describe('abuse: bad tokens', () => {
     await expectDrained(server);
   });
 
+  it('an upgrade from an Origin outside PULSE_ALLOWED_ORIGINS is refused with 403', async () => {
+    await using server = await startTestServer({ config: { allowedOrigins: ['https://app.example'] } });
+    const token = await server.token({ sub: 'alice', workspaces: { acme: 'member' } });
+    await expect(
+      openRaw(server.wsUrl, { params: { token }, headers: { origin: 'https://evil.example' } }),
+    ).rejects.toThrow('HTTP 403');
+    const allowed = await openRaw(server.wsUrl, {
+      params: { token },
+      headers: { origin: 'https://app.example' },
+    });
+    allowed.send({
+      id: 1,
+      method: 'query',
+      params: { path: 'presence.list', input: { workspaceId: 'acme' } },
+    });
+    expect(await allowed.next((m) => m.id === 1)).toMatchObject({ result: { type: 'data' } });
+    await allowed.close();
+    await expectHealthy(server);
+    await expectDrained(server);
+  });
+
   it('over HTTP a bad Bearer token is 401 UNAUTHORIZED on tRPC and REST alike', async () => {
     await using server = await startTestServer();
     const expired = await signed()

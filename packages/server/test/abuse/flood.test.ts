@@ -180,6 +180,28 @@ describe('abuse: floods', () => {
     await expectDrained(server);
   });
 
+  it('a client that never answers the server PING is terminated; one that answers stays', async () => {
+    await using server = await startTestServer({ config: { limits: { pingMs: 100, pongWaitMs: 150 } } });
+    const token = await server.token({ sub: 'mute', workspaces: { acme: 'member' } });
+    const mute = await openRaw(server.wsUrl, { params: { token } });
+    const polite = await openRaw(server.wsUrl, { params: { token } });
+    polite.socket.on('message', (raw) => {
+      if (raw.toString() === 'PING') polite.send('PONG');
+    });
+    await mute.next((m) => m.text === 'PING');
+    expect((await mute.closed).code).toBe(1006);
+    await vi.waitFor(() => expect(server.stats().transport.connections).toBe(1));
+    await polite.next((m) => m.text === 'PING');
+    polite.send({
+      id: 1,
+      method: 'query',
+      params: { path: 'presence.list', input: { workspaceId: 'acme' } },
+    });
+    expect(await polite.next((m) => m.id === 1)).toMatchObject({ result: { type: 'data' } });
+    await polite.close();
+    await expectDrained(server);
+  });
+
   it('many users connecting and leaving at once drain to zero', async () => {
     await using server = await startTestServer();
     const clients = await Promise.all(
