@@ -69,7 +69,7 @@ describe.skipIf(unavailable)('three real node processes on Redis + PostgreSQL', 
       user.trpc.inbox.onEvent.subscribe({ workspaceId: 'acme', lastEventId: '0' }, inbox[i]!);
     }
     const [s1, s2] = await Promise.all([service(0), service(1)]);
-    const perNode = 15;
+    const perNode = 25;
     await Promise.all(
       [s1!, s2!].flatMap((s, node) =>
         Array.from({ length: perNode }, (_, i) => [
