@@ -1,0 +1,71 @@
+import type { PulseError } from '@pulse/client';
+import type { AppRouter } from '@pulse/server';
+import type { inferRouterOutputs } from '@trpc/server';
+import { describe, expectTypeOf, it } from 'vitest';
+import type { LiveStatus } from './live-status.js';
+import { useConnectionStatus } from './useConnectionStatus.js';
+import { useDashboard } from './useDashboard.js';
+import { useConversation, useInbox } from './useInbox.js';
+import { useNotifications } from './useNotifications.js';
+import { usePresence } from './usePresence.js';
+import { useTyping } from './useTyping.js';
+
+// Hook results carry the server's own types (inferred from AppRouter), never copies.
+type Out = inferRouterOutputs<AppRouter>;
+type Tracked<T> = T extends AsyncIterable<infer U> ? (U extends { data: infer D } ? D : U) : never;
+
+describe('hook result types come from the server router', () => {
+  it('usePresence', () => {
+    const r = usePresence('acme');
+    expectTypeOf(r.users).toEqualTypeOf<Out['presence']['list']>();
+    expectTypeOf(r.me).toEqualTypeOf<Out['presence']['list'][number] | null>();
+    expectTypeOf(r.status).toEqualTypeOf<LiveStatus>();
+    expectTypeOf(r.error).toEqualTypeOf<PulseError | null>();
+    expectTypeOf(r.set).parameter(0).toHaveProperty('status').toEqualTypeOf<'online' | 'away' | undefined>();
+    // @ts-expect-error "offline" is not something a client may claim
+    r.set({ status: 'offline' });
+    // @ts-expect-error activity kinds are the server's enum
+    r.set({ activity: { kind: 'sleeping' } });
+  });
+
+  it('useTyping', () => {
+    const r = useTyping('acme', 'c1');
+    type TypingEvent = Tracked<Out['presence']['onTyping']>;
+    expectTypeOf(r.typing).toEqualTypeOf<Extract<TypingEvent, { type: 'typing_snapshot' }>['typing']>();
+    expectTypeOf(r.setTyping).parameters.toEqualTypeOf<[boolean]>();
+  });
+
+  it('useNotifications', () => {
+    const r = useNotifications('acme');
+    expectTypeOf(r.items).toEqualTypeOf<Out['notifications']['list']['items']>();
+    expectTypeOf(r.unreadCount).toEqualTypeOf<Out['notifications']['unreadCount']>();
+    expectTypeOf(r.markRead).parameters.toEqualTypeOf<[string[]]>();
+    const first = r.items[0]!;
+    if (first.type === 'review') expectTypeOf(first.data.rating).toEqualTypeOf<number>();
+    if (first.type === 'approval')
+      expectTypeOf(first.data.status).toEqualTypeOf<'pending' | 'approved' | 'rejected'>();
+  });
+
+  it('useDashboard', () => {
+    const r = useDashboard('acme', { kinds: ['followers'], platforms: ['instagram'] });
+    type Update = Exclude<Tracked<Out['dashboard']['onUpdate']>, { type: 'snapshot' }>;
+    expectTypeOf(r.lastUpdate).toEqualTypeOf<Update | null>();
+    expectTypeOf(r.values).toEqualTypeOf<Readonly<Record<string, Update>>>();
+    // @ts-expect-error kinds are the server's enum
+    useDashboard('acme', { kinds: ['weather'] });
+  });
+
+  it('useInbox and useConversation', () => {
+    const inbox = useInbox('acme');
+    expectTypeOf(inbox.conversations).toEqualTypeOf<Out['inbox']['conversations']['items']>();
+    const c = useConversation('acme', 'c1');
+    expectTypeOf(c.messages).toEqualTypeOf<Out['inbox']['messages']['items']>();
+    expectTypeOf(c.send).returns.toEqualTypeOf<Promise<Out['inbox']['send']['message'] | null>>();
+  });
+
+  it('useConnectionStatus', () => {
+    expectTypeOf(useConnectionStatus().status).toEqualTypeOf<
+      'connecting' | 'connected' | 'reconnecting' | 'offline'
+    >();
+  });
+});
