@@ -2,6 +2,7 @@ import { useNotifications } from '@pulse/react';
 import type { NotificationType } from '@pulse/server/schema';
 import { createContext, type ReactNode, useCallback, useContext, useEffect, useRef, useState } from 'react';
 import type { IconName } from './components/Icon.js';
+import { navigate } from './router.js';
 
 type NotificationsState = ReturnType<typeof useNotifications>;
 export type NotificationItem = NotificationsState['items'][number];
@@ -54,4 +55,24 @@ export function useNotificationCenter(): NotificationCenterValue {
   const value = useContext(Context);
   if (!value) throw new Error('useNotificationCenter must be used inside <NotificationCenter>');
   return value;
+}
+
+/** Where a notification leads: its conversation when it has one. */
+export function notificationTarget(n: NotificationItem): string | null {
+  if (n.type === 'message') return n.data.conversationId;
+  if (n.type === 'alert') return n.data.conversationId ?? null;
+  return null;
+}
+
+/** Opening a notification marks it read and follows it to its conversation, if any. */
+export function useOpenNotification(): (n: NotificationItem) => void {
+  const { markRead } = useNotificationCenter();
+  return useCallback(
+    (n: NotificationItem) => {
+      if (!n.readAt) markRead([n.id]);
+      const conversationId = notificationTarget(n);
+      if (conversationId) navigate('inbox', conversationId);
+    },
+    [markRead],
+  );
 }

@@ -1,23 +1,24 @@
 import { useEffect, useRef, useState } from 'react';
-import { useNotificationCenter } from '../notification-center.js';
+import { notificationTarget, useNotificationCenter, useOpenNotification } from '../notification-center.js';
 import { navigate } from '../router.js';
 import { Icon } from './Icon.js';
 import { NotificationRow } from './NotificationRow.js';
 
 /** The bell: unread badge and a popover with the latest notifications. */
 export function Bell() {
-  const { items, unreadCount, markRead, markAllRead } = useNotificationCenter();
-  const [open, setOpen] = useState(false);
+  const { items, unreadCount, markAllRead } = useNotificationCenter();
+  const open = useOpenNotification();
+  const [isOpen, setOpen] = useState(false);
   const root = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
-    if (!open) return;
+    if (!isOpen) return;
     const close = (e: MouseEvent) => {
       if (root.current && !root.current.contains(e.target as Node)) setOpen(false);
     };
     document.addEventListener('mousedown', close);
     return () => document.removeEventListener('mousedown', close);
-  }, [open]);
+  }, [isOpen]);
 
   return (
     <div className="bell" ref={root}>
@@ -35,7 +36,7 @@ export function Bell() {
           </span>
         ) : null}
       </button>
-      {open ? (
+      {isOpen ? (
         <div className="popover" data-testid="bell-popover">
           <div className="popover-head">
             <h3>Notifications</h3>
@@ -51,7 +52,14 @@ export function Bell() {
           <div className="popover-body">
             {items.length === 0 ? <div className="empty">You're all caught up.</div> : null}
             {items.slice(0, 12).map((n) => (
-              <NotificationRow key={n.id} notification={n} onOpen={(x) => !x.readAt && markRead([x.id])} />
+              <NotificationRow
+                key={n.id}
+                notification={n}
+                onOpen={(x) => {
+                  open(x);
+                  if (notificationTarget(x)) setOpen(false);
+                }}
+              />
             ))}
           </div>
           <a

@@ -219,7 +219,7 @@ export function DashboardPage() {
         </div>
         <div className="panel stat">
           <span className="label">
-            <Icon name="file" size={15} /> Posts
+            <Icon name="file" size={15} /> Recent posts
           </span>
           <span className="value">{posts.length}</span>
           <span className="meta">

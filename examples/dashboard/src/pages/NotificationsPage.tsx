@@ -2,15 +2,15 @@ import type { NotificationType } from '@pulse/server/schema';
 import { useState } from 'react';
 import { Icon } from '../components/Icon.js';
 import { NotificationRow } from '../components/NotificationRow.js';
-import { notificationKinds, useNotificationCenter } from '../notification-center.js';
+import { notificationKinds, useNotificationCenter, useOpenNotification } from '../notification-center.js';
 
 type Filter = 'all' | 'unread' | NotificationType;
 
 /** Every notification, filterable by kind, with mark read / mark all read and older pages. */
 export function NotificationsPage() {
-  const { items, unreadCount, markRead, markAllRead, hasMore, fetchMore, status, error } =
-    useNotificationCenter();
+  const { items, unreadCount, markAllRead, hasMore, fetchMore, status, error } = useNotificationCenter();
   const [filter, setFilter] = useState<Filter>('all');
+  const open = useOpenNotification();
   const shown = items.filter((n) =>
     filter === 'all' ? true : filter === 'unread' ? !n.readAt : n.type === filter,
   );
@@ -67,7 +67,7 @@ export function NotificationsPage() {
       <div data-testid="notification-list">
         {shown.length === 0 ? <div className="empty">Nothing here.</div> : null}
         {shown.map((n) => (
-          <NotificationRow key={n.id} notification={n} onOpen={(x) => !x.readAt && markRead([x.id])} />
+          <NotificationRow key={n.id} notification={n} onOpen={open} />
         ))}
       </div>
       {hasMore ? (
