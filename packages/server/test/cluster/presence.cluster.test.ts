@@ -69,7 +69,7 @@ describe.skipIf(unavailable)('presence across real node processes (Redis + Postg
     await vi.waitFor(
       () => expect(bobSees.items).toContainEqual(expect.objectContaining({ type: 'leave', userId: 'alice' })),
       // TTL 2 s, plus at most one sweep interval (TTL/2), plus slack for a loaded machine.
-      { timeout: 5_000, interval: 50 },
+      { timeout: 6_000, interval: 50 },
     );
     expect(await bob.trpc.presence.list.query({ workspaceId: 'acme' })).toEqual([
       expect.objectContaining({ userId: 'bob' }),
