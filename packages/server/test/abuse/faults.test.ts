@@ -6,7 +6,13 @@ import pg from 'pg';
 import { describe, expect, it, vi } from 'vitest';
 import type { AppRouter } from '../../src/router.js';
 import { collect, connectClient, connectWsOnly, startTestServer } from '../harness.js';
-import { createTestDatabase, POSTGRES_ADMIN_URL, postgresUnavailable } from '../services.js';
+import { startPrivateRedis } from '../cluster/cluster.js';
+import {
+  createTestDatabase,
+  POSTGRES_ADMIN_URL,
+  postgresUnavailable,
+  redisUnavailable,
+} from '../services.js';
 import { expectDrained, expectHealthy } from './helpers.js';
 
 const codeOf = (error: unknown) => (error as TRPCClientError<AppRouter>).data?.code;
@@ -33,6 +39,7 @@ async function setReachable(url: string, reachable: boolean) {
 }
 
 const pgDown = await postgresUnavailable();
+const redisDown = await redisUnavailable();
 
 describe('faults', () => {
   it.skipIf(pgDown)(
@@ -97,6 +104,57 @@ describe('faults', () => {
       await alice.close();
       await expectDrained(server);
       await server.close();
+    },
+  );
+
+  it.skipIf(redisDown)(
+    'bus unreachable: readyz is red, nothing crashes, live events flow again after',
+    async () => {
+      const redis = await startPrivateRedis();
+      try {
+        await using server = await startTestServer({
+          config: { redisUrl: redis.url, redisPrefix: 'faults:' },
+        });
+        const token = await server.token({ sub: 'alice', workspaces: { acme: 'admin' } });
+        await using alice = connectWsOnly(server.wsUrl, token);
+        const seen = collect<{ data: { type: string; notification?: { title: string } } }>();
+        alice.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen);
+        await alice.trpc.notifications.send.mutate(alert('before'));
+        await vi.waitFor(() => expect(seen.items).toHaveLength(1));
+
+        await redis.stop();
+        await vi.waitFor(async () => expect((await fetch(`${server.url}/readyz`)).status).toBe(503), {
+          timeout: 10_000,
+        });
+        // Durable writes still commit to the store; every call answers (no hang, no crash).
+        const during = await Promise.allSettled([
+          alice.trpc.notifications.send.mutate(alert('during')),
+          alice.trpc.notifications.list.query({ workspaceId: 'acme' }),
+        ]);
+        for (const r of during)
+          if (r.status === 'rejected') expect(codeOf(r.reason)).toBe('INTERNAL_SERVER_ERROR');
+
+        await redis.start();
+        await vi.waitFor(async () => expect((await fetch(`${server.url}/readyz`)).status).toBe(200), {
+          timeout: 15_000,
+        });
+        await vi.waitFor(() => alice.trpc.notifications.send.mutate(alert('after')), { timeout: 10_000 });
+        // An accepted event is never lost: what committed while the bus was down arrives, in order.
+        const accepted =
+          during[0]!.status === 'fulfilled' ? ['before', 'during', 'after'] : ['before', 'after'];
+        await vi.waitFor(
+          () =>
+            expect(
+              seen.items.filter((i) => i.data.type === 'notification').map((i) => i.data.notification?.title),
+            ).toEqual(accepted),
+          { timeout: 10_000 },
+        );
+        await alice.close();
+        await expectHealthy(server);
+        await expectDrained(server);
+      } finally {
+        await redis.stop();
+      }
     },
   );
 
