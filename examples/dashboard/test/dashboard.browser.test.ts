@@ -107,6 +107,8 @@ describe('dashboard app in Chromium', () => {
     // Opening it marks it read: the badge goes away.
     await item.click();
     await expect.poll(() => bob.page.getByTestId('bell-badge').count()).toBe(0);
+    await bob.page.keyboard.press('Escape');
+    await bob.page.getByTestId('bell-popover').waitFor({ state: 'detached' });
 
     // A workspace-wide crisis from the admin panel reaches Bob too and stands out.
     await alice.page.getByTestId('notify-target').selectOption('');
