@@ -26,6 +26,14 @@ export interface SharedTyping {
   listTyping(workspaceId: string): Promise<TypingEntry[]>;
 }
 
+/**
+ * Tells the presence service that this node's own entries vanished from the backend (Redis restarted):
+ * it sweeps at once, which writes them back and publishes the joins.
+ */
+export interface LostEntriesSignal {
+  onEntriesLost(listener: () => void): () => void;
+}
+
 /*
  * Keys (after the prefix):
  *   presence:u:<ws>:<user>   hash  connectionId -> entry JSON   (one user's connections in a workspace)
@@ -93,7 +101,7 @@ return existed
  */
 export function createRedisPresenceBackend(
   opts: RedisPresenceOptions,
-): PresenceBackend & SharedTyping & { heartbeat(): Promise<void> } {
+): PresenceBackend & SharedTyping & LostEntriesSignal & { heartbeat(): Promise<void> } {
   const prefix = opts.prefix ?? 'pulse:';
   const onError = (error: Error) => opts.onError?.(error);
   const redis = new Redis(opts.url, {
@@ -125,6 +133,7 @@ export function createRedisPresenceBackend(
   /** Entries a previous process with this node id left behind are removed at the first sweep. */
   let leftoversChecked = false;
   let beatOnce = false;
+  const lostListeners = new Set<() => void>();
   let closed = false;
 
   const heartbeat = async () => {
@@ -136,9 +145,17 @@ export function createRedisPresenceBackend(
       String(Math.max(1, opts.ttlMs)),
       opts.nodeId,
     )) as number;
-    if (beatOnce && existed === 0 && local.size > 0) lostOwnEntries = true;
+    const wasBeating = beatOnce;
     beatOnce = true;
+    if (wasBeating && existed === 0 && local.size > 0) {
+      lostOwnEntries = true;
+      for (const listener of lostListeners) listener();
+    }
   };
+  // After a reconnect (Redis restarted?) check at once instead of at the next beat.
+  redis.on('ready', () => {
+    if (beatOnce && !closed) void heartbeat().catch(onError);
+  });
   // NOTE: the first heartbeat is written before any entry, so no other node ever sees our entries
   // without a live heartbeat and sweeps them.
   const started = heartbeat().catch(onError);
@@ -296,6 +313,10 @@ export function createRedisPresenceBackend(
       return result;
     },
     heartbeat,
+    onEntriesLost(listener: () => void) {
+      lostListeners.add(listener);
+      return () => lostListeners.delete(listener);
+    },
     async close(): Promise<void> {
       if (closed) return;
       closed = true;

@@ -2,7 +2,7 @@ import type { Principal } from '../auth/auth.schema.js';
 import type { Hub } from '../infra/hub.js';
 import { type LiveStream, liveEphemeral } from '../infra/live.js';
 import { type PresenceBackend, type PresenceChange, presenceDiffers } from './presence.backend.js';
-import type { SharedTyping } from './presence.redis.js';
+import type { LostEntriesSignal, SharedTyping } from './presence.redis.js';
 import type {
   PresenceEvent,
   PresenceSetInput,
@@ -38,6 +38,7 @@ export class PresenceService {
   private readonly typing = new Map<string, Map<string, { entry: TypingEntry; timer: NodeJS.Timeout }>>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly firstSweep: NodeJS.Timeout;
+  private readonly unsubscribeLost: (() => void) | undefined;
   private closed = false;
 
   constructor(private readonly opts: PresenceServiceOptions) {
@@ -47,6 +48,8 @@ export class PresenceService {
     // NOTE: one sweep at start-up, so entries a crashed predecessor with this node id left go at once.
     this.firstSweep = setTimeout(() => void this.sweep(), 0);
     this.firstSweep.unref();
+    const signal = opts.backend as PresenceBackend & Partial<LostEntriesSignal>;
+    this.unsubscribeLost = signal.onEntriesLost?.(() => void this.sweep());
   }
 
   /** Sets the caller's presence for one connection (or, over HTTP, a presence that expires after the TTL). */
@@ -213,6 +216,7 @@ export class PresenceService {
     this.closed = true;
     clearInterval(this.sweeper);
     clearTimeout(this.firstSweep);
+    this.unsubscribeLost?.();
     for (const timer of this.graceTimers) clearTimeout(timer);
     this.graceTimers.clear();
     for (const states of this.typing.values()) for (const s of states.values()) clearTimeout(s.timer);

@@ -18,6 +18,8 @@ describe.skipIf(unavailable)('Redis restarts under traffic', () => {
     await using nodes = await startCluster(
       { databaseUrl: db.url, redisUrl: redis.url, redisPrefix: uniquePrefix() },
       2,
+      // A long TTL: presence must come back at once after the restart, not at a sweep 30 s later.
+      { PULSE_PRESENCE_TTL_MS: '60000' },
     );
     try {
       const token = await clusterToken({ sub: 'bob', workspaces: { acme: 'member' } });
@@ -30,6 +32,12 @@ describe.skipIf(unavailable)('Redis restarts under traffic', () => {
       onN2.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme', lastEventId: '0' }, notes[1]!);
       onN2.trpc.dashboard.onUpdate.subscribe({ workspaceId: 'acme' }, dash);
       await vi.waitFor(() => expect(dash.items[0]).toMatchObject({ type: 'snapshot' }));
+      await using carol = connectToCluster(
+        nodes,
+        0,
+        await clusterToken({ sub: 'carol', workspaces: { acme: 'member' } }),
+      );
+      await carol.trpc.presence.set.mutate({ workspaceId: 'acme', status: 'online', page: '/inbox' });
 
       const send = (i: number) =>
         backend.trpc.notifications.send.mutate({
@@ -68,6 +76,14 @@ describe.skipIf(unavailable)('Redis restarts under traffic', () => {
         value: 99,
       });
       await vi.waitFor(() => expect(dash.items.at(-1)).toMatchObject({ type: 'update', value: 99 }));
+      // Redis lost every presence entry; node 1 writes Carol's back as soon as it reconnects.
+      await vi.waitFor(
+        async () =>
+          expect(await onN2.trpc.presence.list.query({ workspaceId: 'acme' })).toEqual([
+            expect.objectContaining({ userId: 'carol', page: '/inbox' }),
+          ]),
+        { timeout: 5_000 },
+      );
       await sleep(300);
       for (const c of notes) {
         expect(idsOf(c.items)).toEqual(range(30));
