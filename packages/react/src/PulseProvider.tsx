@@ -16,7 +16,10 @@ import { type Viewer, viewerFromToken } from './viewer.js';
 export const WS_MUTATIONS = ['presence.set', 'presence.typing'] as const;
 
 export interface PulseProviderProps {
-  /** Base URL of a Pulse node, e.g. `https://pulse.example.com` (the socket is `wss://…/trpc`). */
+  /**
+   * Base URL of a Pulse node, e.g. `https://pulse.example.com` (the socket is `wss://…/trpc`). Read
+   * once: to switch servers, remount the provider (`key={url}`).
+   */
   url?: string;
   /** A JWT, or a function returning a fresh one (called on every reconnect and HTTP request). */
   token?: TokenSource;
@@ -37,6 +40,8 @@ interface Owned {
   queryClient: QueryClient;
   trpcClient: TRPCClient<AppRouter>;
   context: PulseContextValue;
+  /** Stops every presence reporter (timers, DOM listeners). */
+  dispose(): void;
   closeTimer?: ReturnType<typeof setTimeout>;
 }
 
@@ -68,19 +73,21 @@ export class ViewerStore {
 
 const PulseContext = createContext<PulseContextValue | null>(null);
 
-function createOwned(props: PulseProviderProps): Owned {
+function createOwned(props: PulseProviderProps, tokenRef: { current: TokenSource | undefined }): Owned {
   const viewer = new ViewerStore();
   let client = props.client;
   const ownsClient = !client;
   if (!client) {
     if (!props.url || props.token === undefined)
       throw new Error('<PulseProvider> needs either `client` or both `url` and `token`');
-    const token = props.token;
     client = createPulseClient({
       ...props.clientOptions,
       url: props.url,
       wsMutations: [...WS_MUTATIONS, ...(props.clientOptions?.wsMutations ?? [])],
+      // NOTE: read through a ref, so a new `token` prop (a refreshed string) is used at the next
+      // reconnect or request without tearing the socket down.
       token: async () => {
+        const token = tokenRef.current!;
         const value = typeof token === 'function' ? await token() : token;
         viewer.set(viewerFromToken(value));
         return value;
@@ -120,6 +127,10 @@ function createOwned(props: PulseProviderProps): Owned {
     // links would number its requests from 1 again and collide with the first on the shared socket.
     trpcClient: pulse.trpc,
     context,
+    dispose: () => {
+      for (const reporter of reporters.values()) reporter.dispose();
+      reporters.clear();
+    },
   };
 }
 
@@ -137,19 +148,21 @@ function createOwned(props: PulseProviderProps): Owned {
  */
 export function PulseProvider(props: PulseProviderProps) {
   const owned = useRef<Owned | null>(null);
+  const tokenRef = useRef(props.token);
+  tokenRef.current = props.token;
   // NOTE: created during render (not in an effect) so children render on the first pass; React 19
   // keeps the ref across StrictMode's double render, and the deferred close below survives its
   // simulated unmount/remount, so exactly one socket exists.
-  owned.current ??= createOwned(props);
+  owned.current ??= createOwned(props, tokenRef);
   const current = owned.current;
 
   useEffect(() => {
     clearTimeout(current.closeTimer);
     return () => {
-      if (!current.ownsClient) return;
       current.closeTimer = setTimeout(() => {
         if (owned.current === current) owned.current = null;
-        void current.client.close();
+        current.dispose();
+        if (current.ownsClient) void current.client.close();
       }, 0);
     };
   }, [current]);
