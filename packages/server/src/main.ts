@@ -8,6 +8,7 @@ async function main() {
   const server = await startPulseServer({ config });
   console.log(`Pulse ${config.nodeId} listening on ${server.url} (WebSocket ${server.wsUrl})`);
   console.log(`  store: ${server.services.store.dialect}   bus: ${server.services.bus.kind}`);
+  console.log(`  ops: ${server.url}/readyz  ${server.url}/metrics  ${server.url}/openapi.json`);
   if (config.demoMode) {
     const tokens = await mintDemoTokens(config.jwt);
     console.log('\n  ************************************************************************');
