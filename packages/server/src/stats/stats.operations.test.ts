@@ -1,19 +1,6 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
 import { collect, connectWsOnly, startTestServer } from '../../test/harness.js';
-import { openRaw } from '../../test/abuse/helpers.js';
-import { createLogger } from '../infra/log.js';
-
-function memoryLog() {
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(...String(chunk).split('\n').filter(Boolean));
-      done();
-    },
-  });
-  return { lines, logger: createLogger({ level: 'debug', nodeId: 'node-log', destination }) };
-}
+import { memoryLog, openRaw } from '../../test/abuse/helpers.js';
 
 describe('operations', () => {
   it('GET /metrics exposes connections, subscriptions, events, lag, drops, limits and auth failures', async () => {

@@ -13,7 +13,7 @@ import {
   postgresUnavailable,
   redisUnavailable,
 } from '../services.js';
-import { expectDrained, expectHealthy } from './helpers.js';
+import { expectDrained, expectHealthy, memoryLog } from './helpers.js';
 
 const codeOf = (error: unknown) => (error as TRPCClientError<AppRouter>).data?.code;
 
@@ -46,7 +46,8 @@ describe('faults', () => {
     'store unreachable: calls fail with INTERNAL_SERVER_ERROR, readyz is red, the node recovers after',
     async () => {
       await using db = await createTestDatabase();
-      await using server = await startTestServer({ config: { databaseUrl: db.url } });
+      const { lines, logger } = memoryLog();
+      await using server = await startTestServer({ config: { databaseUrl: db.url }, logger });
       const token = await server.token({ sub: 'alice', workspaces: { acme: 'admin' } });
       await using alice = connectClient(server, token);
       const seen = collect<{ data: { type: string; notification?: { title: string } } }>();
@@ -76,6 +77,12 @@ describe('faults', () => {
         expect(await rest.json()).toEqual({
           error: { code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error' },
         });
+        // The failure is logged with its request id and procedure, never with the token.
+        const failures = lines.map((l) => JSON.parse(l)).filter((r) => r.msg === 'procedure failed');
+        expect(failures).toContainEqual(
+          expect.objectContaining({ level: 50, path: 'notifications.send', requestId: expect.any(String) }),
+        );
+        expect(lines.join('\n')).not.toContain(token);
         // Resuming a durable stream needs the store: it fails cleanly; the socket and everything in
         // memory keep working.
         await using bob = connectWsOnly(

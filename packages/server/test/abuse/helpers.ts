@@ -1,6 +1,8 @@
+import { Writable } from 'node:stream';
 import { expect, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { MintOptions } from '../../src/auth/token.js';
+import { createLogger } from '../../src/infra/log.js';
 import type { PulseServer } from '../../src/server.js';
 import { collect, connectClient } from '../harness.js';
 
@@ -128,4 +130,16 @@ export async function expectDrained(server: PulseServer) {
     },
     { timeout: 8_000, interval: 25 },
   );
+}
+
+/** A debug-level logger whose JSON lines land in `lines` (log assertions). */
+export function memoryLog() {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return { lines, logger: createLogger({ level: 'debug', nodeId: 'node-log', destination }) };
 }
