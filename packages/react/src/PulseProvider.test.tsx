@@ -20,6 +20,24 @@ function Status() {
   );
 }
 
+const tokenSetter = { current: (_token: string) => {} };
+
+/** Bob's app: a provider whose `token` prop the test changes. */
+function Bob({ url, initialToken }: { url: string; initialToken: string }) {
+  const [token, setToken] = useState(initialToken);
+  tokenSetter.current = setToken;
+  return (
+    <PulseProvider url={url} token={token} clientOptions={fastClientOptions}>
+      <BobPresence />
+    </PulseProvider>
+  );
+}
+
+function BobPresence() {
+  usePresence('acme');
+  return null;
+}
+
 describe('PulseProvider', () => {
   it('owns one socket under StrictMode, reports connection states, and closes it on unmount', async () => {
     await using server = await startServer();
@@ -68,24 +86,10 @@ describe('PulseProvider', () => {
     });
     const first = await server.token({ sub: 'bob', name: 'Bob', workspaces: { acme: 'member' } });
     const second = await server.token({ sub: 'bob', name: 'Bob B.', workspaces: { acme: 'member' } });
-    let setToken: (token: string) => void = () => {};
-    function Bob() {
-      const [token, set] = useState(first);
-      setToken = set;
-      return (
-        <PulseProvider url={proxy.url} token={token} clientOptions={fastClientOptions}>
-          <BobPresence />
-        </PulseProvider>
-      );
-    }
-    function BobPresence() {
-      usePresence('acme');
-      return null;
-    }
-    render(<Bob />);
+    render(<Bob url={proxy.url} initialToken={first} />);
     const bobSeen = () => watcher.result.current.users.find((u) => u.userId === 'bob');
     await waitFor(() => expect(bobSeen()?.name).toBe('Bob'));
-    act(() => setToken(second));
+    act(() => tokenSetter.current(second));
     proxy.drop();
     // The server removes Bob after the grace period, then the reconnected socket announces him again
     // (with the name from the new token).
