@@ -137,6 +137,10 @@ describe('dashboard app in Chromium', () => {
       .poll(() => bob.page.getByTestId('typing-indicator').textContent())
       .toContain('Alice Admin is typing');
     await screenshot(bob.page, 'inbox-typing');
+    // Presence says what Alice is doing: replying in that thread.
+    await expect
+      .poll(async () => (await demo.server.publish.getUserPresence('acme', 'alice'))?.activity)
+      .toEqual({ kind: 'commenting', target: 'Maya Chen' });
 
     // The reply lands in Bob's thread; Bob reading it shows a read receipt to Alice.
     await alice.page.getByTestId('send-reply').click();

@@ -112,11 +112,13 @@ function Thread({ conversation, now }: { conversation: ConversationItem; now: nu
   const { messages, typing } = thread;
   const lastMessage = messages[messages.length - 1];
 
-  // Teammates see what this user is looking at.
+  // Teammates see what this user is doing: viewing the thread, or writing a reply to it.
+  const composing = draft.trim().length > 0;
+  const contactName = conversation.contact.name;
   useEffect(() => {
-    presence.set({ activity: { kind: 'viewing', target: conversation.contact.name } });
-    return () => presence.set({ activity: undefined });
-  }, [presence.set, conversation.contact.name]);
+    presence.set({ activity: { kind: composing ? 'commenting' : 'viewing', target: contactName } });
+  }, [presence.set, composing, contactName]);
+  useEffect(() => () => presence.set({ activity: undefined }), [presence.set]);
 
   const count = messages.length + thread.pending.length;
   useEffect(() => {
@@ -150,7 +152,6 @@ function Thread({ conversation, now }: { conversation: ConversationItem; now: nu
     if (!body) return;
     void thread.send(body);
     thread.setTyping(false);
-    presence.set({ activity: { kind: 'viewing', target: conversation.contact.name } });
     setDraft('');
   };
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {

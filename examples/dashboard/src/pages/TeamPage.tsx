@@ -23,7 +23,7 @@ export function describePage(page: string | null): string {
 
 function describeActivity(user: UserPresence): string {
   if (!user.activity) return user.status === 'away' ? 'Idle' : 'Active';
-  const verb = { viewing: 'Viewing', editing: 'Editing', commenting: 'Commenting on' }[user.activity.kind];
+  const verb = { viewing: 'Viewing', editing: 'Editing', commenting: 'Replying to' }[user.activity.kind];
   return user.activity.target ? `${verb} ${user.activity.target}` : verb;
 }
 
