@@ -24,6 +24,11 @@ export interface SharedTyping {
   setTyping(workspaceId: string, entry: TypingEntry, ttlMs: number): Promise<void>;
   clearTyping(workspaceId: string, entry: Pick<TypingEntry, 'conversationId' | 'userId'>): Promise<void>;
   listTyping(workspaceId: string): Promise<TypingEntry[]>;
+  /**
+   * Claims typers whose indicator outlived its expiry by `graceMs` (their node died before clearing
+   * it): each is returned to exactly one caller, which publishes the "stopped typing" event.
+   */
+  sweepTyping(now: number, graceMs: number): Promise<Array<{ workspaceId: string; entry: TypingEntry }>>;
 }
 
 /**
@@ -81,6 +86,15 @@ redis.call('ZREM', KEYS[3], ARGV[4])
 return before
 `;
 
+const CLAIM_TYPING = `
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[2]) then return false end
+redis.call('ZREM', KEYS[1], ARGV[1])
+local value = redis.call('HGET', KEYS[2], ARGV[3])
+if value then redis.call('HDEL', KEYS[2], ARGV[3]) end
+return value
+`;
+
 const HEARTBEAT = `
 local existed = redis.call('EXISTS', KEYS[1])
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
@@ -120,6 +134,7 @@ export function createRedisPresenceBackend(
     heartbeat: (node: string) => `${prefix}presence:hb:${node}`,
     expiring: `${prefix}presence:exp`,
     typing: (ws: string) => `${prefix}typing:${ws}`,
+    typingExpiry: `${prefix}typing:exp`,
   };
   const member = (ws: string, user: string, conn: string) => `${ws}|${user}|${conn}`;
   const parseMember = (m: string) => {
@@ -292,15 +307,42 @@ export function createRedisPresenceBackend(
       return total;
     },
     async setTyping(workspaceId: string, entry: TypingEntry, ttlMs: number): Promise<void> {
-      await redis.hset(
-        key.typing(workspaceId),
-        `${entry.conversationId}|${entry.userId}`,
-        JSON.stringify({ entry, expiresAt: Date.now() + ttlMs }),
-      );
-      await redis.pexpire(key.typing(workspaceId), Math.max(1, ttlMs * 2));
+      const expiresAt = Date.now() + ttlMs;
+      const field = `${entry.conversationId}|${entry.userId}`;
+      await redis
+        .multi()
+        .hset(key.typing(workspaceId), field, JSON.stringify({ entry, expiresAt }))
+        // Outlives any claim by a sweep (expiry + grace + one sweep interval).
+        .pexpire(key.typing(workspaceId), Math.max(1, ttlMs * 4))
+        .zadd(key.typingExpiry, expiresAt, `${workspaceId}|${field}`)
+        .exec();
     },
     async clearTyping(workspaceId: string, entry: Pick<TypingEntry, 'conversationId' | 'userId'>) {
-      await redis.hdel(key.typing(workspaceId), `${entry.conversationId}|${entry.userId}`);
+      const field = `${entry.conversationId}|${entry.userId}`;
+      await redis
+        .multi()
+        .hdel(key.typing(workspaceId), field)
+        .zrem(key.typingExpiry, `${workspaceId}|${field}`)
+        .exec();
+    },
+    async sweepTyping(now: number, graceMs: number) {
+      const claimed: Array<{ workspaceId: string; entry: TypingEntry }> = [];
+      const due = await redis.zrangebyscore(key.typingExpiry, '-inf', now - graceMs);
+      for (const member of due) {
+        const workspaceId = member.slice(0, member.indexOf('|'));
+        const field = member.slice(workspaceId.length + 1);
+        const raw = (await redis.eval(
+          CLAIM_TYPING,
+          2,
+          key.typingExpiry,
+          key.typing(workspaceId),
+          member,
+          String(now - graceMs),
+          field,
+        )) as string | null;
+        if (raw) claimed.push({ workspaceId, entry: (JSON.parse(raw) as { entry: TypingEntry }).entry });
+      }
+      return claimed;
     },
     async listTyping(workspaceId: string): Promise<TypingEntry[]> {
       const all = await redis.hgetall(key.typing(workspaceId));

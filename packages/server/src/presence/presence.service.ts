@@ -39,6 +39,7 @@ export class PresenceService {
   private readonly sweeper: NodeJS.Timeout;
   private readonly firstSweep: NodeJS.Timeout;
   private readonly unsubscribeLost: (() => void) | undefined;
+  private readonly typingSweeper: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(private readonly opts: PresenceServiceOptions) {
@@ -48,6 +49,11 @@ export class PresenceService {
     // NOTE: one sweep at start-up, so entries a crashed predecessor with this node id left go at once.
     this.firstSweep = setTimeout(() => void this.sweep(), 0);
     this.firstSweep.unref();
+    // NOTE: typers whose node died are cleared by whichever node claims them first (shared typing only).
+    this.typingSweeper = this.sharedTyping()
+      ? setInterval(() => void this.sweepTyping(), Math.max(250, Math.floor(opts.typingTtlMs / 2)))
+      : undefined;
+    this.typingSweeper?.unref();
     const signal = opts.backend as PresenceBackend & Partial<LostEntriesSignal>;
     this.unsubscribeLost = signal.onEntriesLost?.(() => void this.sweep());
   }
@@ -217,6 +223,7 @@ export class PresenceService {
     clearInterval(this.sweeper);
     clearTimeout(this.firstSweep);
     this.unsubscribeLost?.();
+    clearInterval(this.typingSweeper);
     for (const timer of this.graceTimers) clearTimeout(timer);
     this.graceTimers.clear();
     for (const states of this.typing.values()) for (const s of states.values()) clearTimeout(s.timer);
@@ -227,6 +234,17 @@ export class PresenceService {
   private async sweep(): Promise<void> {
     try {
       for (const change of await this.opts.backend.sweep(Date.now())) await this.publishChange(change);
+    } catch {
+      // the next sweep retries
+    }
+  }
+
+  private async sweepTyping(): Promise<void> {
+    try {
+      // The typer's own node clears its indicator at the TTL; only ones left a while past it are orphans.
+      const grace = Math.min(this.opts.typingTtlMs, 1_000);
+      for (const { workspaceId, entry } of (await this.sharedTyping()?.sweepTyping(Date.now(), grace)) ?? [])
+        await this.publishTyping(workspaceId, entry, false);
     } catch {
       // the next sweep retries
     }

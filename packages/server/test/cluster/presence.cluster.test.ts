@@ -62,7 +62,6 @@ describe.skipIf(unavailable)('presence across real node processes (Redis + Postg
         typing: [{ conversationId: 'c1', userId: 'alice' }],
       }),
     );
-    typingSub.unsubscribe();
 
     // Node 1 dies without a word: its heartbeat lapses and node 2 sweeps Alice exactly once.
     await n1.kill('SIGKILL');
@@ -74,9 +73,19 @@ describe.skipIf(unavailable)('presence across real node processes (Redis + Postg
     expect(await bob.trpc.presence.list.query({ workspaceId: 'acme' })).toEqual([
       expect.objectContaining({ userId: 'bob' }),
     ]);
+    // Alice's indicator can no longer be cleared by her node: another node claims and clears it, once.
+    await vi.waitFor(
+      () =>
+        expect(typing.items).toContainEqual(
+          expect.objectContaining({ type: 'typing', userId: 'alice', isTyping: false }),
+        ),
+      { timeout: 8_000, interval: 50 },
+    );
     await sleep(1_200);
     expect(bobSees.items.filter((e) => e.type === 'leave')).toHaveLength(1);
+    expect(typing.items.filter((e) => e.type === 'typing' && !e.isTyping)).toHaveLength(1);
     bobSub.unsubscribe();
+    typingSub.unsubscribe();
   });
 
   it('a node restarted under the same id right away drops the entries its previous process left', async () => {
