@@ -282,6 +282,7 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
       endpoints: restEndpoints,
       maxBodyBytes: config.limits.maxPayloadBytes,
       createContext: (req) => httpContext(req),
+      requestIdOf: (ctx) => ctx.requestId,
       onError: (error, info) => {
         if (info.status >= 500) logger.error({ err: error, ...info }, 'REST call failed');
       },

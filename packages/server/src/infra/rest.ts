@@ -31,7 +31,9 @@ export interface RestOptions<TContext> {
   endpoints: RestEndpoint[];
   createContext(req: IncomingMessage): Promise<TContext>;
   maxBodyBytes: number;
-  onError?(error: TRPCError, info: { procedure: string; status: number }): void;
+  /** The request id a context carries; sent back as `x-request-id` and passed to `onError`. */
+  requestIdOf?(ctx: TContext): string | undefined;
+  onError?(error: TRPCError, info: { procedure: string; status: number; requestId?: string }): void;
 }
 
 /** The JSON error body every REST path returns. */
@@ -124,6 +126,8 @@ export function createRestRoute<TContext>(opts: RestOptions<TContext>): HttpRout
       }
       input = endpoint.input(params, body);
       ctx = await opts.createContext(req);
+      const requestId = opts.requestIdOf?.(ctx);
+      if (requestId) res.setHeader('x-request-id', requestId);
       const data = await callTRPCProcedure({
         router: opts.router,
         path: endpoint.procedure,
@@ -147,7 +151,8 @@ export function createRestRoute<TContext>(opts: RestOptions<TContext>): HttpRout
       context?: TContext,
     ) {
       const status = getHTTPStatusCodeFromError(error);
-      opts.onError?.(error, { procedure, status });
+      const requestId = context === undefined ? undefined : opts.requestIdOf?.(context);
+      opts.onError?.(error, { procedure, status, ...(requestId ? { requestId } : {}) });
       const shape = getErrorShape({ config, error, type, path: procedure, input: rawInput, ctx: context });
       const issues = (shape.data as { issues?: RestErrorBody['error']['issues'] }).issues;
       // NOTE: internal failures (a store error's text may name hosts or queries) never reach clients.

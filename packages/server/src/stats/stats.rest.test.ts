@@ -30,6 +30,7 @@ describe('REST parity', () => {
 
     const list = await get('/realtime/presence/workspace/acme', admin);
     expect(list.status).toBe(200);
+    expect(list.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     expect(await list.json()).toEqual([
       expect.objectContaining({ userId: 'bob', name: 'Bob', page: '/inbox' }),
     ]);

@@ -84,6 +84,18 @@ describe('abuse: floods', () => {
     await bob.trpc.presence.typing.mutate({ workspaceId: 'acme', conversationId: 'c1', isTyping: false });
     await vi.waitFor(() => expect(seen.items.at(-1)).toMatchObject({ type: 'typing', isTyping: false }));
     expect(await metric(server.url, /^pulse_rate_limited_total\{.*limit="typing"/)).toBe(29);
+    // The no-op never hides a refusal: an outsider's typing spam is FORBIDDEN every time.
+    await using eve = connectWsOnly(
+      server.wsUrl,
+      await server.token({ sub: 'eve', workspaces: { globex: 'admin' } }),
+    );
+    const outsider = await settle(
+      Array.from({ length: 3 }, () =>
+        eve.trpc.presence.typing.mutate({ workspaceId: 'acme', conversationId: 'c1', isTyping: true }),
+      ),
+    );
+    expect(outsider).toEqual({ ok: 0, codes: ['FORBIDDEN', 'FORBIDDEN', 'FORBIDDEN'] });
+    await eve.close();
     await alice.close();
     await bob.close();
     await expectDrained(server);
