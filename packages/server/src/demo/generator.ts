@@ -406,8 +406,9 @@ export function startDemoGenerator(target: DemoTarget, opts: DemoGeneratorOption
     every(tickMs * 14, () => mention(ws), between(3_000, 8_000));
     every(tickMs * 20, () => post(ws), between(5_000, 12_000));
     every(tickMs * 40, () => review(ws));
-    // NOTE: rare on purpose: a crisis every few minutes at the default tick keeps it special.
-    every(tickMs * 160, () => crisis(ws));
+    // NOTE: rare on purpose (every few minutes keeps it special), but the first comes within the
+    // first two minutes so a newcomer sees how a crisis stands out.
+    every(tickMs * 160, () => crisis(ws), tickMs * between(45, 70));
   }
 
   return {
