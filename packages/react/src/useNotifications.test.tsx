@@ -1,6 +1,6 @@
 import { act, cleanup, render, renderHook, waitFor } from '@testing-library/react';
 import { type ReactNode, StrictMode } from 'react';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fastClientOptions, startServer } from '../test/pulse-test-server.js';
 import { startProxy } from '../test/tcp-proxy.js';
 import { PulseProvider } from './PulseProvider.js';
@@ -119,6 +119,8 @@ describe('useNotifications', () => {
     await send(server, 'before');
     await waitFor(() => expect(bob.result.current.n.items.map((n) => n.title)).toEqual(['before']));
 
+    // Proof that the gap is filled by resuming the stream (lastEventId), not by refetching the list.
+    const listCalls = vi.spyOn(server.services.notifications, 'list');
     proxy.refuse(true);
     proxy.drop();
     await waitFor(() => expect(bob.result.current.connection.status).toBe('reconnecting'));
@@ -146,6 +148,7 @@ describe('useNotifications', () => {
     expect(new Set(bob.result.current.n.items.map((n) => n.id)).size).toBe(4);
     expect(bob.result.current.n.unreadCount).toBe(4);
     expect(bob.result.current.n.status).toBe('live');
+    expect(listCalls).not.toHaveBeenCalled();
   });
 
   it('StrictMode leaves one socket and one live notification subscription', async () => {

@@ -90,7 +90,7 @@ export function useNotifications(
       const input = inputRef.current;
       switch (event.type) {
         case 'notification': {
-          const incoming = event.notification as Notification;
+          const incoming: Notification = event.notification;
           let known = false;
           utils.notifications.list.setInfiniteData(input, (data) => {
             if (!data) return data;
