@@ -1,5 +1,5 @@
 import { trpc } from '@pulse/react';
-import type { NotificationSendInput } from '@pulse/server/schema';
+import type { NotificationSendInput, NotificationType } from '@pulse/server/schema';
 import { type FormEvent, useState } from 'react';
 import { Avatar } from '../components/Avatar.js';
 import { Icon } from '../components/Icon.js';
@@ -7,7 +7,8 @@ import { useTeamPresence } from '../presence-context.js';
 import { clock } from '../time.js';
 import { useWorkspace } from '../workspace.js';
 
-type SendKind = 'alert' | 'mention' | 'approval' | 'crisis' | 'review';
+/** The kinds the form offers (the rest are sent by integrations: messages, posts). */
+type SendKind = Extract<NotificationType, 'alert' | 'mention' | 'approval' | 'crisis' | 'review'>;
 
 const kindLabels: Record<SendKind, string> = {
   alert: 'Alert',
