@@ -256,9 +256,10 @@ class LiveSubscription<TContext> implements HubSink {
       await this.catchUp();
     } catch (cause) {
       if (this.isStopped()) return;
+      // As the stock adapter ends a failing subscription: its error, then `stopped`.
       this.stop();
-      this.request.stop(false);
       this.request.fail(cause);
+      this.request.stop(true);
     }
   }
 
@@ -712,8 +713,11 @@ class Connection<TContext> {
         this.send(JSON.stringify({ id: request.id, jsonrpc: request.jsonrpc, result }));
       }
     } catch (cause) {
-      request.stop(false);
-      request.fail(cause);
+      // As the stock adapter: the error, then `stopped` (the socket stays open).
+      if (!request.stopped) {
+        request.fail(cause);
+        request.stop(true);
+      }
     } finally {
       void iterator.return?.()?.catch(() => {});
     }
