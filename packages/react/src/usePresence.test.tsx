@@ -85,14 +85,19 @@ describe('usePresence', () => {
     const watcher = renderHook(() => usePresence('acme', { announce: false }), {
       wrapper: wrapper(server.url, await server.token({ sub: 'watcher', workspaces: { acme: 'member' } })),
     });
-    const bob = renderHook(() => usePresence('acme', { idleMs: 300 }), {
+    const bob = renderHook(({ idleMs }) => usePresence('acme', { idleMs }), {
+      initialProps: { idleMs: 60_000 },
       wrapper: wrapper(server.url, await server.token({ sub: 'bob', workspaces: { acme: 'member' } })),
     });
     const bobSeen = () => watcher.result.current.users.find((u) => u.userId === 'bob')?.status;
     await waitFor(() => expect(bobSeen()).toBe('online'));
     // The watcher only watches.
     expect(watcher.result.current.users.map((u) => u.userId)).toEqual(['bob']);
+    // A short idle threshold: Bob has been idle longer than that, so he goes away.
+    bob.rerender({ idleMs: 100 });
     await waitFor(() => expect(bobSeen()).toBe('away'));
+    // Back to a long threshold; input brings him back online (and keeps him there).
+    bob.rerender({ idleMs: 60_000 });
     act(() => {
       window.dispatchEvent(new Event('keydown'));
     });
