@@ -60,6 +60,8 @@ export const authedProcedure = loggedProcedure
   .use(({ ctx, next }) => {
     const principal = ctx.principal;
     if (!principal) {
+      // NOTE: refused tokens were counted when verified; a missing one is counted here.
+      if (!ctx.authError) ctx.services.metrics.authFailure(ctx.connectionId ? 'ws' : 'http', 'missing');
       throw ctx.authError ?? new TRPCError({ code: 'UNAUTHORIZED', message: 'Missing token' });
     }
     if (principal.expiresAt <= Date.now()) {

@@ -17,6 +17,7 @@ describe('operations', () => {
     const bad = await openRaw(server.wsUrl, { params: { token: 'nope' } });
     await bad.closed;
 
+    expect((await fetch(`${server.url}/realtime/stats/workspace/acme`)).status).toBe(401);
     const res = await fetch(`${server.url}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/plain');
@@ -27,6 +28,7 @@ describe('operations', () => {
     expect(text).toContain('pulse_events_delivered_total{kind="presence",type="join",node="node-m"} 1');
     expect(text).toMatch(/pulse_delivery_lag_seconds_count\{node="node-m"\} [1-9]/);
     expect(text).toContain('pulse_auth_failures_total{transport="ws",reason="malformed",node="node-m"} 1');
+    expect(text).toContain('pulse_auth_failures_total{transport="http",reason="missing",node="node-m"} 1');
     expect(text).toContain('# TYPE pulse_events_dropped_total counter');
     expect(text).toContain('# TYPE pulse_rate_limited_total counter');
     expect(text).toContain('pulse_process_cpu_user_seconds_total');
