@@ -70,7 +70,7 @@ describe('dashboard app in Chromium', () => {
     await app?.[Symbol.asyncDispose]();
   });
 
-  it('shows each acme user the other online, and globex sees neither', async () => {
+  it('shows each acme user the other online, on which screen, away when hidden; globex sees neither', async () => {
     await go(alice.page, 'team');
     await go(bob.page, 'team');
     await go(dave.page, 'team');
@@ -80,6 +80,17 @@ describe('dashboard app in Chromium', () => {
     await expect
       .poll(() => alice.page.locator('[data-testid="presence-user"][data-user="bob"]').textContent())
       .toContain('Team');
+    // Bob's tab goes to the background: Alice sees him away; back in front, online again.
+    const setVisibility = (state: 'hidden' | 'visible') =>
+      bob.page.evaluate((value) => {
+        Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => value });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, state);
+    const bobOnAlicesScreen = alice.page.locator('[data-testid="presence-user"][data-user="bob"]');
+    await setVisibility('hidden');
+    await expect.poll(() => bobOnAlicesScreen.getAttribute('data-status')).toBe('away');
+    await setVisibility('visible');
+    await expect.poll(() => bobOnAlicesScreen.getAttribute('data-status')).toBe('online');
     await dave.page.locator('[data-testid="presence-user"][data-user="dave"]').waitFor();
     expect(await dave.page.locator('[data-testid="presence-user"][data-user="alice"]').count()).toBe(0);
     expect(await dave.page.locator('[data-testid="presence-user"][data-user="bob"]').count()).toBe(0);
