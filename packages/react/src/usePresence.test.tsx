@@ -127,6 +127,23 @@ describe('usePresence', () => {
     expect(eve.result.current.users).toEqual([]);
   });
 
+  it('a rejected set is an INPUT error with the zod issues, and the next valid set clears it', async () => {
+    await using server = await startServer();
+    const bob = renderHook(() => usePresence('acme'), {
+      wrapper: wrapper(server.url, await server.token({ sub: 'bob', workspaces: { acme: 'member' } })),
+    });
+    await waitFor(() => expect(bob.result.current.me?.status).toBe('online'));
+    act(() => bob.result.current.set({ page: 'x'.repeat(600) }));
+    await waitFor(() => expect(bob.result.current.error?.context.type).toBe('INPUT'));
+    const context = bob.result.current.error!.context;
+    expect(context).toMatchObject({ code: 'BAD_REQUEST' });
+    expect(context.type === 'INPUT' && context.issues.map((i) => i.path)).toEqual([['page']]);
+    expect(bob.result.current.status).toBe('live');
+    act(() => bob.result.current.set({ page: '/ok' }));
+    await waitFor(() => expect(bob.result.current.me?.page).toBe('/ok'));
+    expect(bob.result.current.error).toBeNull();
+  });
+
   it('StrictMode leaves one socket and one live subscription per hook', async () => {
     await using server = await startServer();
     const token = await server.token({ sub: 'alice', workspaces: { acme: 'admin' } });
