@@ -223,6 +223,8 @@ class LiveSubscription<TContext> implements HubSink {
   private resyncPending = false;
   private readonly prefix: string;
   private readonly prefixBytes: Buffer;
+  private head: Buffer | null = null;
+  private headFor = -1;
   private readonly attachment: HubAttachment;
 
   constructor(
@@ -332,10 +334,25 @@ class LiveSubscription<TContext> implements HubSink {
       this.hold(event);
       return;
     }
-    // NOTE: a complete WebSocket frame written straight to the TCP socket. Valid because the server
-    // never negotiates permessage-deflate and sends nothing through ws's queue (no Blobs): it skips
-    // ws's per-send header allocation, options object and corked two-buffer write.
-    conn.raw.write(frameFor(event, this.prefix, this.prefixBytes));
+    // NOTE: WebSocket frames written straight to the TCP socket. Valid because the server never
+    // negotiates permessage-deflate and sends nothing through ws's queue (no Blobs); it skips ws's
+    // per-send header allocation and options handling.
+    const shared = sharedFrame(event, this.prefix, this.prefixBytes);
+    if (shared) conn.raw.write(shared);
+    else {
+      // This subscription id is not shared: its own header + id (rebuilt only when the event's
+      // length changes, never mutated: a queued write may still hold it) and the shared tail.
+      const tail = tailFor(event);
+      const length = this.prefixBytes.length + tail.length;
+      if (this.headFor !== length) {
+        this.head = frameHead(this.prefixBytes, length);
+        this.headFor = length;
+      }
+      conn.raw.cork();
+      conn.raw.write(this.head as Buffer);
+      conn.raw.write(tail);
+      conn.raw.uncork();
+    }
     conn.transport.countDelivery(event);
   }
 
@@ -835,16 +852,24 @@ const FRAME_CACHE_LIMIT = 64;
 const TAIL_KEY = '\u0000tail';
 
 /**
- * The complete WebSocket frame of `{"id":…,"result":{"type":"data",…}}` for one event and one
- * subscription-id prefix. The event is serialised once (`tail`); frames for common prefixes (wsLink
- * numbers subscriptions per client, so many clients share ids) are built once and shared, others
- * cost one small buffer and two copies.
+ * The complete frame of `{"id":…,"result":{"type":"data",…}}` for one event and one subscription-id
+ * prefix, shared by every subscription with that id (wsLink numbers subscriptions per client, so
+ * many clients share ids). Only the first `FRAME_CACHE_LIMIT` prefixes of an event get one; the
+ * others return null and write their own header + id before the shared tail.
  */
-function frameFor(event: HubEvent, prefix: string, prefixBytes: Buffer): Buffer {
+function sharedFrame(event: HubEvent, prefix: string, prefixBytes: Buffer): Buffer | null {
   const cache = event.cache;
   const cached = cache.get(prefix) as Buffer | undefined;
   if (cached) return cached;
-  let tail = cache.get(TAIL_KEY) as Buffer | undefined;
+  if (cache.size >= FRAME_CACHE_LIMIT) return null;
+  const frame = textFrame(prefixBytes, tailFor(event));
+  cache.set(prefix, frame);
+  return frame;
+}
+
+/** `"result":{"type":"data",…}}`: the event serialised once, tracked id included. */
+function tailFor(event: HubEvent): Buffer {
+  let tail = event.cache.get(TAIL_KEY) as Buffer | undefined;
   if (tail === undefined) {
     const json = event.json();
     if (event.id === undefined) tail = Buffer.from(`"result":{"type":"data","data":${json}}}`);
@@ -852,11 +877,27 @@ function frameFor(event: HubEvent, prefix: string, prefixBytes: Buffer): Buffer 
       const idJson = JSON.stringify(event.id);
       tail = Buffer.from(`"result":{"type":"data","data":{"id":${idJson},"data":${json}},"id":${idJson}}}`);
     }
-    cache.set(TAIL_KEY, tail);
+    event.cache.set(TAIL_KEY, tail);
   }
-  const frame = textFrame(prefixBytes, tail);
-  if (cache.size < FRAME_CACHE_LIMIT) cache.set(prefix, frame);
-  return frame;
+  return tail;
+}
+
+/** A frame header for a payload of `length` bytes, followed by `prefix` (the payload's start). */
+function frameHead(prefix: Buffer, length: number): Buffer {
+  const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const head = Buffer.alloc(headerLength + prefix.length);
+  head[0] = 0x81;
+  if (headerLength === 2) head[1] = length;
+  else if (headerLength === 4) {
+    head[1] = 126;
+    head.writeUInt16BE(length, 2);
+  } else {
+    head[1] = 127;
+    head.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    head.writeUInt32BE(length >>> 0, 6);
+  }
+  prefix.copy(head, headerLength);
+  return head;
 }
 
 /** An unmasked, unfragmented, uncompressed text frame (RFC 6455 §5.2) holding `head` + `body`. */
