@@ -303,11 +303,12 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
           return;
         }
         while (inFlight.size < opts.window) {
-          const { done } = publish();
+          const { seq: current, done } = publish();
           inFlight.add(done);
           void done.then(() => {
             inFlight.delete(done);
-            doneBy.clear();
+            // Only this event's entry: others in flight may be half counted.
+            doneBy.delete(current);
             pump();
           });
         }
