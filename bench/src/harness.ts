@@ -30,6 +30,10 @@ export interface ScenarioOptions {
   gapMs: number;
   /** Length of the sustained-throughput window. */
   throughputMs: number;
+  /** Offered load of the paced window that measures CPU per delivery, deliveries per second. */
+  pacedRate: number;
+  /** Length of the paced window. */
+  pacedMs: number;
   /** Events in flight during the throughput window (bounded: no queue grows without limit). */
   window: number;
   /** Pin the server to core 0 and the clients to core 1 (`taskset`). */
@@ -49,10 +53,12 @@ export interface ScenarioResult {
   /** V8 heap growth per idle subscribed connection, bytes (part of the RSS figure). */
   heapPerSubscriber: number;
   /** Per-delivery latency of single broadcasts to an idle server, ms (max = slowest last arrival). */
-  latency: { p50: number; p99: number; max: number };
+  latency: { p50: number; p99: number; max: number; lastMedian: number };
   deliveriesPerSec: number;
-  /** Server CPU (user + system) per delivered event, µs. */
+  /** Server CPU (user + system) per delivered event at the paced load, µs. */
   cpuPerDelivery: number;
+  /** Server CPU per delivered event in the saturated throughput window, µs. */
+  cpuPerDeliverySaturated: number;
   /** Load-client CPU share during the throughput window (1 = one full core). */
   clientCpu: number;
   /** Events published but never received. */
@@ -254,18 +260,30 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       return { seq: current, sentAt, done };
     };
 
-    // Latency: single broadcasts to an idle server.
+    // Latency: single broadcasts to an idle server, after one unrecorded warm-up broadcast (the same
+    // for every server: it pays for lazy compilation and first-use allocations).
+    const warmUp = publish();
+    await warmUp.done;
+    doneBy.delete(warmUp.seq);
+    await sleep(opts.gapMs);
     for (const c of clients) c.send({ cmd: 'record', on: true });
     const latencies: number[] = [];
+    const lasts: number[] = [];
     for (let round = 0; round < opts.latencyRounds; round++) {
       const event = publish();
       await event.done;
-      for (const t of doneBy.get(event.seq)?.times ?? []) latencies.push(t - event.sentAt);
+      let last = 0;
+      for (const t of doneBy.get(event.seq)?.times ?? []) {
+        latencies.push(t - event.sentAt);
+        last = Math.max(last, t - event.sentAt);
+      }
+      lasts.push(last);
       doneBy.delete(event.seq);
       await sleep(opts.gapMs);
     }
     for (const c of clients) c.send({ cmd: 'record', on: false });
     latencies.sort((a, b) => a - b);
+    lasts.sort((a, b) => a - b);
 
     // Sustained throughput: keep `window` events in flight for `throughputMs`.
     const counts = async () => {
@@ -284,6 +302,24 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
         trackedIds: replies.reduce((s, r) => s + r.trackedIds, 0),
       };
     };
+    // CPU per delivery at the same offered load for every server, below every server's capacity:
+    // a saturated window also measures how much each one's writes get coalesced under
+    // backpressure, which depends on the load generator.
+    const pacedEventsPerSec = Math.max(1, opts.pacedRate / subscribed);
+    const pacedBefore = await counts();
+    const pacedCpuBefore = await stats(false);
+    const pacedStart = nowMs();
+    const paced: Array<Promise<boolean>> = [];
+    for (let k = 0; nowMs() - pacedStart < opts.pacedMs; k++) {
+      const due = pacedStart + (k * 1000) / pacedEventsPerSec;
+      if (due > nowMs()) await sleep(due - nowMs());
+      paced.push(publish().done);
+    }
+    await Promise.all(paced);
+    const pacedAfter = await counts();
+    const pacedCpuAfter = await stats(false);
+    doneBy.clear();
+
     const before = await counts();
     const cpuBefore = await stats(false);
     const startedAt = nowMs();
@@ -333,9 +369,12 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
         p50: percentile(latencies, 50),
         p99: percentile(latencies, 99),
         max: latencies.at(-1) ?? NaN,
+        lastMedian: percentile(lasts, 50),
       },
       deliveriesPerSec: deliveries / seconds,
-      cpuPerDelivery: (endCpu - cpuBefore.cpuMicros) / deliveries,
+      cpuPerDelivery:
+        (pacedCpuAfter.cpuMicros - pacedCpuBefore.cpuMicros) / (pacedAfter.received - pacedBefore.received),
+      cpuPerDeliverySaturated: (endCpu - cpuBefore.cpuMicros) / deliveries,
       clientCpu: (end.cpu - before.cpu) / 1e6 / seconds,
       dropped: Math.max(0, expected - after.received),
       errors: after.errors,

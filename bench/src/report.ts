@@ -16,6 +16,8 @@ export interface RunMeta {
 export type Row = ScenarioResult | { kind: ServerKind; n: number; error: string };
 
 const isResult = (row: Row): row is ScenarioResult => !('error' in row);
+/** Deliveries per second one server core could sustain at the saturated CPU cost (derived). */
+const capacity = (row: ScenarioResult) => 1e6 / row.cpuPerDeliverySaturated;
 const fmt = (value: number, digits = 1) =>
   Number.isFinite(value) ? value.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a';
 const kb = (bytes: number) => fmt(bytes / 1024, 1);
@@ -27,8 +29,11 @@ const columns = [
   'p50 ms',
   'p99 ms',
   'max ms',
+  'last ms (median)',
   'deliveries/s',
   'CPU µs/delivery',
+  'CPU µs/deliv. saturated',
+  'server capacity/s',
   'RSS/idle sub KB',
   'heap/sub KB',
   'dropped',
@@ -37,15 +42,18 @@ const columns = [
 
 function resultCells(row: Row): string[] {
   if (!isResult(row))
-    return [row.kind, `error: ${row.error.split('\n')[0]?.slice(0, 80)}`, '', '', '', '', '', '', '', '', ''];
+    return [row.kind, `error: ${row.error.split('\n')[0]?.slice(0, 80)}`, ...columns.slice(2).map(() => '')];
   return [
     row.kind,
     `${row.subscribed}${row.failed ? ` (${row.failed} failed)` : ''}`,
     fmt(row.latency.p50),
     fmt(row.latency.p99),
     fmt(row.latency.max),
+    fmt(row.latency.lastMedian),
     fmt(row.deliveriesPerSec, 0),
     fmt(row.cpuPerDelivery, 2),
+    fmt(row.cpuPerDeliverySaturated, 2),
+    fmt(capacity(row), 0),
     kb(row.rssPerSubscriber),
     kb(row.heapPerSubscriber),
     `${row.dropped}${row.errors ? ` / ${row.errors} err` : ''}`,
@@ -79,6 +87,11 @@ export function comparisons(rows: Row[]): Check[] {
           name: 'deliveries/s ≥ 1.1× Socket.IO',
           ok: pulse.deliveriesPerSec >= 1.1 * sio.deliveriesPerSec,
           detail: ratio(pulse.deliveriesPerSec, sio.deliveriesPerSec),
+        });
+        targets.push({
+          name: 'server capacity ≥ 1.1× Socket.IO (derived: 1e6 / saturated CPU µs)',
+          ok: capacity(pulse) >= 1.1 * capacity(sio),
+          detail: ratio(capacity(pulse), capacity(sio)),
         });
         targets.push({
           name: 'max latency ≤ Socket.IO and ≤ 200 ms',

@@ -17,6 +17,8 @@ describe('bench harness', () => {
       gapMs: 10,
       throughputMs: 300,
       window: 2,
+      pacedRate: 200,
+      pacedMs: 200,
       pin: false,
     });
     expect(result.subscribed).toBe(20);
