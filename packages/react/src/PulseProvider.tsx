@@ -13,7 +13,7 @@ import { trpc } from './trpc.js';
 import { type Viewer, viewerFromToken } from './viewer.js';
 
 /** Mutations the SDK sends over the socket: presence set there lives exactly as long as the socket. */
-export const WS_MUTATIONS = ['presence.set', 'presence.typing'] as const;
+export const WS_MUTATIONS = ['presence.set', 'presence.leave', 'presence.typing'] as const;
 
 export interface PulseProviderProps {
   /**
@@ -111,6 +111,7 @@ function createOwned(props: PulseProviderProps, tokenRef: { current: TokenSource
           idleMs: defaultIdleMs,
           connection: pulse,
           send: (input) => pulse.trpc.presence.set.mutate(input),
+          leave: (id) => pulse.trpc.presence.leave.mutate({ workspaceId: id }),
         });
         reporters.set(workspaceId, reporter);
       }

@@ -14,6 +14,8 @@ export interface PresenceReporterState {
 export interface PresenceReporterOptions {
   workspaceId: string;
   send(input: PresenceSetInput): Promise<UserPresence>;
+  /** Leaves the workspace on this socket at once (`presence.leave`) when the last hook lets go. */
+  leave?(workspaceId: string): Promise<unknown>;
   connection: {
     getConnectionState(): ConnectionState;
     onConnectionState(listener: (state: ConnectionState) => void): () => void;
@@ -41,6 +43,7 @@ export class PresenceReporter {
   private readonly cleanups: Array<() => void> = [];
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private retainers = 0;
+  private leaveTimer: ReturnType<typeof setTimeout> | undefined;
   private disposed = false;
 
   constructor(private readonly opts: PresenceReporterOptions) {}
@@ -84,12 +87,15 @@ export class PresenceReporter {
 
   /** Stops timers and listeners for good. */
   dispose(): void {
+    clearTimeout(this.leaveTimer);
     this.disposed = true;
     this.stop();
     this.listeners.clear();
   }
 
   private start() {
+    clearTimeout(this.leaveTimer);
+    this.leaveTimer = undefined;
     this.lastActivity = Date.now();
     this.autoAway = typeof document !== 'undefined' && document.visibilityState === 'hidden';
     if (typeof window !== 'undefined') {
@@ -127,6 +133,16 @@ export class PresenceReporter {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     for (const cleanup of this.cleanups.splice(0)) cleanup();
+    // NOTE: leave a moment later, so StrictMode's unmount/remount (or a quick re-mount on navigation)
+    // does not show others a leave and a join; a re-retain cancels it.
+    if (this.opts.leave && this.lastSent !== null && !this.disposed) {
+      this.leaveTimer = setTimeout(() => {
+        this.leaveTimer = undefined;
+        this.lastSent = null;
+        this.setState({ me: null, error: null });
+        void this.opts.leave?.(this.opts.workspaceId).catch(() => {});
+      }, 250);
+    }
   }
 
   private onActivity() {

@@ -80,6 +80,26 @@ describe('usePresence', () => {
     await waitFor(() => expect(alice.result.current.users.map((u) => u.userId)).toEqual(['alice']));
   });
 
+  it('switching workspace leaves the old one at once while the socket stays open', async () => {
+    await using server = await startServer({ presence: { graceMs: 60_000 } });
+    const alice = renderHook(() => usePresence('acme'), {
+      wrapper: wrapper(server.url, await server.token({ sub: 'alice', workspaces: { acme: 'admin' } })),
+    });
+    const carol = renderHook(({ workspaceId }) => usePresence(workspaceId), {
+      initialProps: { workspaceId: 'acme' },
+      wrapper: wrapper(
+        server.url,
+        await server.token({ sub: 'carol', workspaces: { acme: 'member', globex: 'member' } }),
+      ),
+    });
+    await waitFor(() => expect(alice.result.current.users.map((u) => u.userId)).toEqual(['alice', 'carol']));
+    carol.rerender({ workspaceId: 'globex' });
+    // With a 60 s grace, only an explicit leave can make Carol disappear this soon.
+    await waitFor(() => expect(alice.result.current.users.map((u) => u.userId)).toEqual(['alice']));
+    await waitFor(() => expect(carol.result.current.me).toMatchObject({ userId: 'carol' }));
+    expect(server.stats().transport.connections).toBe(2);
+  });
+
   it('goes away after the idle time and on a hidden tab, back online on activity', async () => {
     await using server = await startServer();
     const watcher = renderHook(() => usePresence('acme', { announce: false }), {

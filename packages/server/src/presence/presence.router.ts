@@ -12,6 +12,11 @@ export const presenceRouter = {
   set: memberProcedure
     .input(presenceSetInput)
     .mutation(({ ctx, input }) => ctx.services.presence.set(ctx.principal, ctx.connectionId, input)),
+  /** Leaves the workspace on this connection at once (no grace); the user's other tabs keep them present. */
+  leave: memberProcedure.mutation(async ({ ctx, input }) => {
+    await ctx.services.presence.leave(ctx.principal, ctx.connectionId, input.workspaceId);
+    return { ok: true as const };
+  }),
   /** Reports typing in a conversation; it expires by itself. */
   typing: memberProcedure.input(typingSetInput).mutation(async ({ ctx, input }) => {
     await ctx.services.presence.setTyping(ctx.principal, input);

@@ -90,6 +90,16 @@ export class PresenceService {
     return change.after!;
   }
 
+  /**
+   * The caller leaves one workspace now (switched workspace in the app) while its socket stays open:
+   * this connection's entry goes without a grace period; other tabs of the user keep them present.
+   */
+  async leave(principal: Principal, connectionId: string | null, workspaceId: string): Promise<void> {
+    const connection = connectionId ?? `http:${principal.userId}`;
+    this.connections.get(connection)?.delete(`${workspaceId}\u0000${principal.userId}`);
+    await this.publishChange(await this.opts.backend.remove(workspaceId, principal.userId, connection));
+  }
+
   /** A socket closed: its presence entries go after the grace period (a reload within it shows nothing). */
   connectionClosed(connectionId: string): void {
     const keys = this.connections.get(connectionId);

@@ -129,6 +129,29 @@ describe('presence', () => {
     await second.close();
   });
 
+  it('leave removes this connection at once; another tab of the user keeps them present', async () => {
+    await using server = await startTestServer({ config: { presence: { graceMs: 60_000 } } });
+    await using watcher = connectClient(
+      server,
+      await server.token({ sub: 'alice', workspaces: { acme: 'admin' } }),
+    );
+    const seen = collect<PresenceEvent>();
+    watcher.trpc.presence.onChange.subscribe({ workspaceId: 'acme' }, seen);
+    await vi.waitFor(() => expect(seen.items).toHaveLength(1));
+    const bobToken = await server.token({ sub: 'bob', workspaces: { acme: 'member' } });
+    await using tab1 = connectWsOnly(server.wsUrl, bobToken);
+    await using tab2 = connectWsOnly(server.wsUrl, bobToken);
+    await tab1.trpc.presence.set.mutate({ workspaceId: 'acme', status: 'online', page: '/a' });
+    await tab2.trpc.presence.set.mutate({ workspaceId: 'acme', status: 'online', page: '/b' });
+    await tab1.trpc.presence.leave.mutate({ workspaceId: 'acme' });
+    await sleep(150);
+    expect(seen.items.filter((e) => e.type === 'leave')).toHaveLength(0);
+    await tab2.trpc.presence.leave.mutate({ workspaceId: 'acme' });
+    // No grace: the leave comes at once although the sockets stay open.
+    await vi.waitFor(() => expect(seen.items.at(-1)).toMatchObject({ type: 'leave', userId: 'bob' }));
+    expect(await watcher.trpc.presence.isOnline.query({ workspaceId: 'acme', userId: 'bob' })).toBe(false);
+  });
+
   it('typing expires by itself without a stop', async () => {
     await using server = await startTestServer({ config: { presence: { typingTtlMs: 200 } } });
     await using alice = connectClient(

@@ -34,6 +34,7 @@ const table: Record<string, Row> = {
     level: 'member',
     input: () => ({ workspaceId: W, conversationId: 'c1', isTyping: false }),
   },
+  'presence.leave': { level: 'member', input: () => ({ workspaceId: W }) },
   'presence.list': { level: 'member', input: () => ({ workspaceId: W }) },
   'presence.get': { level: 'member', input: () => ({ workspaceId: W, userId: 'alice' }) },
   'presence.isOnline': { level: 'member', input: () => ({ workspaceId: W, userId: 'alice' }) },
