@@ -142,6 +142,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PulseConfig {
       'PULSE_JWT_SECRET is required when NODE_ENV=production (demo mode is for development only).',
     );
   }
+  if (e.PULSE_MAX_BATCH < e.PULSE_MAX_SUBSCRIPTIONS) {
+    // NOTE: wsLink re-sends every pending request in ONE frame after a reconnect; a batch cap below
+    // the subscription cap would refuse that frame and the client's subscriptions would never resume.
+    throw new Error(
+      `PULSE_MAX_BATCH (${e.PULSE_MAX_BATCH}) must be at least PULSE_MAX_SUBSCRIPTIONS (${e.PULSE_MAX_SUBSCRIPTIONS}): clients re-send all their subscriptions in one frame when they reconnect.`,
+    );
+  }
   return resolveConfig({
     host: e.HOST,
     port: e.PORT,
