@@ -4,7 +4,7 @@ import WebSocket from 'ws';
 import { type ConnectionStatus, createPulseClient, fullJitterBackoff, type PulseClient } from './index.js';
 
 const SECRET = 'client-test-secret-long-enough-for-hs256-0123456789';
-const NodeWebSocket = WebSocket as unknown as typeof globalThis.WebSocket;
+const NodeWebSocket = WebSocket;
 
 async function startServer(port = 0) {
   return startPulseServer({

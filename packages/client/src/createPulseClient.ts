@@ -10,6 +10,9 @@ import {
 import type { AppRouter } from '@pulse/server';
 import { PulseError } from './errors.js';
 
+/** Any WebSocket class with the browser's API: the global one, or `ws`'s in Node. */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => object;
+
 /** A token, or a function returning a fresh one (called on every (re)connect and HTTP request). */
 export type TokenSource = string | (() => string | Promise<string>);
 
@@ -27,8 +30,8 @@ export interface PulseClientOptions {
   /** Base URL of a Pulse node, e.g. `http://localhost:3001` (`ws(s)://…/trpc` is derived). */
   url: string;
   token: TokenSource;
-  /** WebSocket implementation (Node 20 has none built in: pass `WebSocket` from `ws`). */
-  WebSocket?: typeof globalThis.WebSocket;
+  /** WebSocket implementation (Node 20 has none built in: pass `WebSocket` from `ws`, no cast needed). */
+  WebSocket?: WebSocketConstructor;
   /** Backoff: base and cap in ms for full-jitter reconnect delays (defaults 500 ms / 30 s). */
   retry?: { baseMs?: number; maxMs?: number; random?: () => number };
   /** Client keep-alive: ping every `intervalMs`, reconnect if no pong in `pongTimeoutMs`. */
@@ -112,7 +115,8 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
   const backoff = fullJitterBackoff(opts.retry);
   const wsClient = createWSClient({
     url: wsUrl,
-    WebSocket: opts.WebSocket,
+    // NOTE: `ws`'s class speaks the same API as the browser's; tRPC only types the browser one.
+    WebSocket: opts.WebSocket as typeof globalThis.WebSocket | undefined,
     connectionParams: async () => ({ token: await getToken() }),
     retryDelayMs: (attempt) => {
       setState({ status: 'reconnecting', attempt: attempt + 1 });

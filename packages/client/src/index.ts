@@ -7,6 +7,7 @@ export {
   type PulseClient,
   type PulseClientOptions,
   type TokenSource,
+  type WebSocketConstructor,
 } from './createPulseClient.js';
 export { PulseError, type PulseErrorContext, toPulseError } from './errors.js';
 export type { AppRouter } from '@pulse/server';
