@@ -1,4 +1,5 @@
 import { mintDemoTokens } from './auth/demo.js';
+import { runMain, stopOnSignals } from './cli/signals.js';
 import { loadConfig } from './config.js';
 import { startPulseServer } from './server.js';
 
@@ -27,21 +28,10 @@ async function main() {
       `\n  try: curl -H "Authorization: Bearer ${alice.slice(0, 16)}…" '${server.url}/trpc/presence.list?input=${encodeURIComponent(JSON.stringify({ workspaceId: 'acme' }))}'`,
     );
   }
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`\n${signal}: telling clients to reconnect and draining…`);
-    const force = setTimeout(() => process.exit(1), 10_000);
-    force.unref();
-    await server.close({ graceMs: 2000 });
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  stopOnSignals(
+    () => server.close({ graceMs: 2000 }),
+    (signal) => `${signal}: telling clients to reconnect and draining…`,
+  );
 }
 
-main().catch((error) => {
-  console.error(error instanceof Error ? error.message : error);
-  process.exit(1);
-});
+runMain(main);

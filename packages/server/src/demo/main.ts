@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { runMain, stopOnSignals } from '../cli/signals.js';
 import { loadConfig } from '../config.js';
 import { startDemoServer } from './demo-server.js';
 
@@ -38,21 +39,10 @@ async function main() {
   console.log(`\n  Open ${server.url}/ and sign in as Alice; open a second window as Bob.`);
   console.log('  Tokens for scripts: GET /demo/tokens.   Ctrl-C stops everything.\n');
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`\n${signal}: stopping the demo…`);
-    const force = setTimeout(() => process.exit(1), 10_000);
-    force.unref();
-    await demo.close({ graceMs: 1000 });
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  stopOnSignals(
+    () => demo.close({ graceMs: 1000 }),
+    (signal) => `${signal}: stopping the demo…`,
+  );
 }
 
-main().catch((error) => {
-  console.error(error instanceof Error ? error.message : error);
-  process.exit(1);
-});
+runMain(main);
