@@ -107,6 +107,8 @@ class Transport<TContext> {
   shuttingDown = false;
   // Deliveries are reported once per event (after the synchronous fan-out loop), not once per
   // socket: a metrics hook must not run 10,000 times per broadcast.
+  /** Subscriptions by id prefix: frames are shared between subscriptions with the same id. */
+  private readonly prefixGroups = new Map<string, PrefixGroup>();
   private deliveredEvent: HubEvent | null = null;
   private deliveredCount = 0;
   private readonly flushDelivered = () => {
@@ -120,6 +122,22 @@ class Transport<TContext> {
   constructor(readonly opts: WsHandlerOptions<TContext>) {
     this.limits = opts.limits;
     this.config = opts.router._def._config;
+  }
+
+  acquirePrefix(prefix: string): PrefixGroup {
+    let group = this.prefixGroups.get(prefix);
+    if (!group) {
+      group = new PrefixGroup(prefix);
+      this.prefixGroups.set(prefix, group);
+    }
+    group.count += 1;
+    return group;
+  }
+
+  releasePrefix(group: PrefixGroup): void {
+    group.count -= 1;
+    if (group.count <= 0 && this.prefixGroups.get(group.prefix) === group)
+      this.prefixGroups.delete(group.prefix);
   }
 
   countDelivery(event: HubEvent): void {
@@ -222,10 +240,17 @@ class LiveSubscription<TContext> implements HubSink {
   private flushTimer: NodeJS.Timeout | undefined;
   private resyncPending = false;
   private readonly prefix: string;
-  private readonly prefixBytes: Buffer;
-  private head: Buffer | null = null;
-  private headFor = -1;
+  private readonly group: PrefixGroup;
   private readonly attachment: HubAttachment;
+  // NOTE: what the per-event path reads is copied here, so a delivery touches this object, the
+  // socket pair and the event, not a chain of request → connection → transport → spec objects.
+  private readonly transport: Transport<TContext>;
+  private readonly socket: WebSocket;
+  private readonly raw: Duplex;
+  private readonly filter: ((data: unknown) => boolean) | undefined;
+  private readonly durable: boolean;
+  private readonly slowDropBytes: number;
+  private readonly slowCloseBytes: number;
 
   constructor(
     private readonly request: Request<TContext>,
@@ -233,9 +258,19 @@ class LiveSubscription<TContext> implements HubSink {
     private readonly spec: LiveSpec<any>,
     hub: Hub,
   ) {
+    const conn = request.conn;
+    this.transport = conn.transport;
+    this.socket = conn.socket;
+    this.raw = conn.raw;
+    this.filter = spec.filter;
+    this.durable = spec.durable;
+    this.slowDropBytes = conn.transport.limits.slowDropBytes;
+    this.slowCloseBytes = conn.transport.limits.slowCloseBytes;
     this.lastId = spec.lastEventId;
-    this.prefix = `{"id":${JSON.stringify(request.id)},${request.jsonrpc ? '"jsonrpc":"2.0",' : ''}`;
-    this.prefixBytes = Buffer.from(this.prefix);
+    this.group = conn.transport.acquirePrefix(
+      `{"id":${JSON.stringify(request.id)},${request.jsonrpc ? '"jsonrpc":"2.0",' : ''}`,
+    );
+    this.prefix = this.group.prefix;
     // Attached before `started` is sent: nothing published after the client sees it is missed.
     this.attachment = hub.attach(spec.topic, this);
     request.conn.send(
@@ -308,9 +343,8 @@ class LiveSubscription<TContext> implements HubSink {
   }
 
   private accept(event: HubEvent): boolean {
-    const spec = this.spec;
-    if (spec.filter && !spec.filter(event.data)) return false;
-    if (spec.durable && event.id !== undefined) {
+    if (this.filter && !this.filter(event.data)) return false;
+    if (this.durable && event.id !== undefined) {
       if (!idAfter(event.id, this.lastId)) return false;
       this.lastId = event.id;
     }
@@ -318,42 +352,36 @@ class LiveSubscription<TContext> implements HubSink {
   }
 
   private write(event: HubEvent): void {
-    const conn = this.request.conn;
-    const socket = conn.socket;
     // NOTE: once closing, the 4008 close frame waits behind the buffer; terminating on the next
     // event would hide the reason from a client that is merely slow.
-    if (socket.readyState !== OPEN) return;
-    const { limits, opts } = conn.transport;
-    const amount = conn.raw.writableLength;
-    if (amount > limits.slowCloseBytes) {
-      opts.onDropped?.('slow');
-      conn.closeWith(CloseCode.slowConsumer, 'Slow consumer');
+    if (this.socket.readyState !== OPEN) return;
+    const raw = this.raw;
+    const amount = raw.writableLength;
+    if (amount > this.slowCloseBytes) {
+      this.transport.opts.onDropped?.('slow');
+      this.request.conn.closeWith(CloseCode.slowConsumer, 'Slow consumer');
       return;
     }
-    if (amount > limits.slowDropBytes && !this.spec.durable) {
+    if (amount > this.slowDropBytes && !this.durable) {
       this.hold(event);
       return;
     }
     // NOTE: WebSocket frames written straight to the TCP socket. Valid because the server never
     // negotiates permessage-deflate and sends nothing through ws's queue (no Blobs); it skips ws's
     // per-send header allocation and options handling.
-    const shared = sharedFrame(event, this.prefix, this.prefixBytes);
-    if (shared) conn.raw.write(shared);
+    const group = this.group;
+    const shared = group.count > 1 ? sharedFrame(event, group) : null;
+    if (shared) raw.write(shared);
     else {
-      // This subscription id is not shared: its own header + id (rebuilt only when the event's
-      // length changes, never mutated: a queued write may still hold it) and the shared tail.
+      // An id no one else uses (or too many distinct shared ones): the group's header + id,
+      // then the event's shared tail.
       const tail = tailFor(event);
-      const length = this.prefixBytes.length + tail.length;
-      if (this.headFor !== length) {
-        this.head = frameHead(this.prefixBytes, length);
-        this.headFor = length;
-      }
-      conn.raw.cork();
-      conn.raw.write(this.head as Buffer);
-      conn.raw.write(tail);
-      conn.raw.uncork();
+      raw.cork();
+      raw.write(group.headFor(tail.length));
+      raw.write(tail);
+      raw.uncork();
     }
-    conn.transport.countDelivery(event);
+    this.transport.countDelivery(event);
   }
 
   /** Slow consumer, ephemeral stream: keep only the latest event per coalesce key. */
@@ -374,7 +402,7 @@ class LiveSubscription<TContext> implements HubSink {
   private flushPending(): void {
     this.flushTimer = undefined;
     if (this.state === 'stopped' || !this.pending) return;
-    if (this.request.conn.raw.writableLength > this.request.conn.transport.limits.slowDropBytes) {
+    if (this.raw.writableLength > this.slowDropBytes) {
       this.flushTimer = setTimeout(() => this.flushPending(), 50);
       return;
     }
@@ -396,6 +424,7 @@ class LiveSubscription<TContext> implements HubSink {
   stop(): void {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
+    this.transport.releasePrefix(this.group);
     this.buffered = null;
     this.pending = null;
     clearTimeout(this.flushTimer);
@@ -857,14 +886,36 @@ const TAIL_KEY = '\u0000tail';
  * many clients share ids). Only the first `FRAME_CACHE_LIMIT` prefixes of an event get one; the
  * others return null and write their own header + id before the shared tail.
  */
-function sharedFrame(event: HubEvent, prefix: string, prefixBytes: Buffer): Buffer | null {
+function sharedFrame(event: HubEvent, group: PrefixGroup): Buffer | null {
   const cache = event.cache;
-  const cached = cache.get(prefix) as Buffer | undefined;
+  const cached = cache.get(group.prefix) as Buffer | undefined;
   if (cached) return cached;
   if (cache.size >= FRAME_CACHE_LIMIT) return null;
-  const frame = textFrame(prefixBytes, tailFor(event));
-  cache.set(prefix, frame);
+  const frame = textFrame(group.bytes, tailFor(event));
+  cache.set(group.prefix, frame);
   return frame;
+}
+
+/** The subscriptions of a transport that share one id prefix `{"id":…,`, and its frame header. */
+class PrefixGroup {
+  count = 0;
+  readonly bytes: Buffer;
+  private head: Buffer | null = null;
+  private headLength = -1;
+  constructor(readonly prefix: string) {
+    this.bytes = Buffer.from(prefix);
+  }
+  /**
+   * Frame header + prefix for a tail of `tailLength` bytes. Rebuilt only when the length changes and
+   * never mutated, since a write still queued on some socket may hold it.
+   */
+  headFor(tailLength: number): Buffer {
+    if (this.headLength !== tailLength || !this.head) {
+      this.head = frameHead(this.bytes, this.bytes.length + tailLength);
+      this.headLength = tailLength;
+    }
+    return this.head;
+  }
 }
 
 /** `"result":{"type":"data",…}}`: the event serialised once, tracked id included. */
