@@ -57,6 +57,8 @@ export function useInbox(workspaceId: string, opts: UseInboxOptions = {}): UseIn
   const onEvent = useCallback(
     (event: InboxEvent) => {
       const query = inputRef.current;
+      // A sync only carries the resume point (the client keeps it); nothing to show.
+      if (event.type === 'sync') return;
       if (event.type === 'reset') {
         seenMessages.current.clear();
         void utils.inbox.conversations.invalidate({ workspaceId: query.workspaceId });

@@ -112,6 +112,9 @@ export function useNotifications(
           );
           utils.notifications.unreadCount.setData({ workspaceId: input.workspaceId }, event.unreadCount);
           return;
+        case 'sync':
+          // The stream's resume point (kept by the client); nothing to show.
+          return;
         case 'reset':
           void utils.notifications.list.invalidate({ workspaceId: input.workspaceId });
           void utils.notifications.unreadCount.invalidate({ workspaceId: input.workspaceId });

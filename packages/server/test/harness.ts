@@ -68,15 +68,27 @@ export function connectClient(
   return { trpc, close, [Symbol.asyncDispose]: close };
 }
 
-/** Collects what a subscription yields, with its errors. */
+/** A durable stream's `sync` event (its head, sent first to a subscription without lastEventId). */
+export function isSyncEvent(item: unknown): boolean {
+  const data = (item as { data?: { type?: unknown } } | null)?.data;
+  return data?.type === 'sync';
+}
+
+/**
+ * Collects what a subscription yields, with its errors. `items` leaves out durable streams' `sync`
+ * bookkeeping event (it only hands the client its resume point); `all` keeps everything.
+ */
 export function collect<T>() {
   const items: T[] = [];
+  const all: T[] = [];
   const errors: unknown[] = [];
   return {
     items,
+    all,
     errors,
     onData: (item: T) => {
-      items.push(item);
+      all.push(item);
+      if (!isSyncEvent(item)) items.push(item);
     },
     onError: (error: unknown) => {
       errors.push(error);

@@ -217,6 +217,15 @@ export const inboxEventSchema = z.discriminatedUnion('type', [
     notifiedUserId: z.string().nullable(),
     slaMs: z.number(),
   }),
+  /**
+   * First event of a subscription started without `lastEventId`: the stream's head. Its tracked id
+   * becomes the client's resume point, so a disconnect before any other event still resumes exactly.
+   */
+  z.object({
+    type: z.literal('sync'),
+    ...base,
+    headId: z.string(),
+  }),
   /** The resume point is older than the retention window: refetch (conversations, messages), then carry on. */
   z.object({
     type: z.literal('reset'),

@@ -492,7 +492,8 @@ export class InboxService {
       signal,
       lastEventId: input.lastEventId ?? undefined,
       filter: conversationId
-        ? (event) => event.type === 'reset' || event.conversationId === conversationId
+        ? (event) =>
+            event.type === 'reset' || event.type === 'sync' || event.conversationId === conversationId
         : undefined,
       initial: (afterId) => this.replay(workspaceId, conversationId, afterId),
     });
@@ -655,7 +656,6 @@ export class InboxService {
     conversationId: string | undefined,
     afterId: string | undefined,
   ): Promise<Array<LiveItem<InboxEvent>>> {
-    if (afterId === undefined) return [];
     const head = await this.db
       .withTables<{ pulse_streams: { stream_key: string; seq: number | string } }>()
       .selectFrom('pulse_streams')
@@ -663,6 +663,11 @@ export class InboxService {
       .where('stream_key', '=', streamKey(workspaceId))
       .executeTakeFirst();
     const headId = String(head ? Number(head.seq) : 0);
+    if (afterId === undefined) {
+      // NOTE: without a resume point the client would have none until its first event, and a drop
+      // before it would lose what came meanwhile: hand it the head as its resume point.
+      return [{ id: headId, data: { type: 'sync', workspaceId, at: iso(Date.now()), headId } }];
+    }
     const oldest = await this.db
       .selectFrom('inbox_events')
       .select((eb) => eb.fn.min('seq').as('seq'))

@@ -239,6 +239,7 @@ class LiveSubscription<TContext> implements HubSink {
   private pending: Map<string, HubEvent> | null = null;
   private flushTimer: NodeJS.Timeout | undefined;
   private resyncPending = false;
+  private startedSent = false;
   private readonly prefix: string;
   private readonly group: PrefixGroup;
   private readonly attachment: HubAttachment;
@@ -271,12 +272,17 @@ class LiveSubscription<TContext> implements HubSink {
       `{"id":${JSON.stringify(request.id)},${request.jsonrpc ? '"jsonrpc":"2.0",' : ''}`,
     );
     this.prefix = this.group.prefix;
-    // Attached before `started` is sent: nothing published after the client sees it is missed.
+    // Attached before the initial items are read: nothing published meanwhile is missed.
     this.attachment = hub.attach(spec.topic, this);
-    request.conn.send(
-      JSON.stringify({ id: request.id, jsonrpc: request.jsonrpc, result: { type: 'started' } }),
-    );
     void this.start();
+  }
+
+  private sendStarted(): void {
+    if (this.startedSent) return;
+    this.startedSent = true;
+    this.request.conn.send(
+      JSON.stringify({ id: this.request.id, jsonrpc: this.request.jsonrpc, result: { type: 'started' } }),
+    );
   }
 
   private isStopped(): boolean {
@@ -289,11 +295,16 @@ class LiveSubscription<TContext> implements HubSink {
       if (this.isStopped()) return;
       const items = await this.spec.initial(this.spec.lastEventId);
       if (this.isStopped()) return;
+      // NOTE: `started` goes out only after the initial read (a durable stream's head, a snapshot):
+      // a client that loads history when it sees `started` then reads at least up to that point,
+      // and every later event arrives live, so nothing falls between the two.
+      this.sendStarted();
       this.sendItems(items);
       await this.catchUp();
     } catch (cause) {
       if (this.isStopped()) return;
-      // As the stock adapter ends a failing subscription: its error, then `stopped`.
+      // As the stock adapter ends a failing subscription: `started`, its error, then `stopped`.
+      this.sendStarted();
       this.stop();
       this.request.fail(cause);
       this.request.stop(true);

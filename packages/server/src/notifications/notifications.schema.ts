@@ -240,6 +240,15 @@ export const notificationEventSchema = z.discriminatedUnion('type', [
     all: z.boolean(),
     unreadCount: z.number().int().nonnegative(),
   }),
+  /**
+   * First event of a subscription started without `lastEventId`: the stream's head. Its tracked id
+   * becomes the client's resume point, so a disconnect before any other event still resumes exactly.
+   */
+  z.object({
+    type: z.literal('sync'),
+    ...eventBase,
+    headId: z.string(),
+  }),
   /** The resume point is older than the retention window: refetch (list, unreadCount), then carry on. */
   z.object({
     type: z.literal('reset'),

@@ -219,7 +219,8 @@ export class NotificationService {
     return liveDurable<NotificationEvent>(this.opts.hub, {
       topic: notificationsTopic(workspaceId),
       // NOTE: read events are addressed to their user; notifications to their recipient or everyone.
-      filter: (event) => event.type === 'reset' || event.userId === null || event.userId === userId,
+      filter: (event) =>
+        event.type === 'reset' || event.type === 'sync' || event.userId === null || event.userId === userId,
       initial: (afterId) => this.replay(userId, workspaceId, afterId),
       lastEventId,
       signal: opts.signal,
@@ -241,9 +242,14 @@ export class NotificationService {
     workspaceId: string,
     afterId: string | undefined,
   ): Promise<Array<LiveItem<NotificationEvent>>> {
-    if (afterId === undefined) return [];
-    const after = Number(afterId);
     const head = Number(await this.headId(workspaceId));
+    if (afterId === undefined) {
+      // NOTE: without a resume point the client would have none until its first event, and a drop
+      // before it would lose what came meanwhile: hand it the head as its resume point.
+      const sync: NotificationEvent = { type: 'sync', workspaceId, at: now(), headId: String(head) };
+      return [{ id: String(head), data: sync }];
+    }
+    const after = Number(afterId);
     if (after > head) {
       throw new TRPCError({
         code: 'BAD_REQUEST',
