@@ -1,0 +1,57 @@
+/**
+ * `npm run bench:presence -w @pulse/bench`: how long a presence change takes to reach another
+ * client (official tRPC client over the socket, one real Pulse node on embedded parts). Prints
+ * p50 / p99 / max over ROUNDS changes; not part of `npm test`.
+ */
+import { createTRPCClient, createWSClient, wsLink } from '@trpc/client';
+import { type AppRouter, mintToken, startPulseServer } from '@pulse/server';
+import WebSocket from 'ws';
+
+const ROUNDS = Number(process.env.ROUNDS ?? 80);
+const server = await startPulseServer({
+  sqliteFile: ':memory:',
+  config: { port: 0, logLevel: 'silent', jwt: { secret: 'presence-latency-secret-0123456789abcdef' } },
+});
+const client = async (sub: string) => {
+  const token = await mintToken(server.config.jwt, { sub, workspaces: { acme: 'member' } });
+  const ws = createWSClient({
+    url: server.wsUrl,
+    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+    connectionParams: { token },
+  });
+  return { ws, trpc: createTRPCClient<AppRouter>({ links: [wsLink({ client: ws })] }) };
+};
+const watcher = await client('alice');
+const mover = await client('bob');
+const waiting = new Map<string, (at: number) => void>();
+await new Promise<void>((ready) => {
+  watcher.trpc.presence.onChange.subscribe(
+    { workspaceId: 'acme' },
+    {
+      onData: (event) => {
+        if (event.type === 'snapshot') ready();
+        if (event.type === 'join' || event.type === 'update')
+          waiting.get(event.user.page ?? '')?.(performance.now());
+      },
+    },
+  );
+});
+const samples: number[] = [];
+for (let i = 0; i < ROUNDS; i++) {
+  const page = `/page/${i}`;
+  const seen = new Promise<number>((resolve) => waiting.set(page, resolve));
+  const start = performance.now();
+  await mover.trpc.presence.set.mutate({ workspaceId: 'acme', status: 'online', page });
+  samples.push((await seen) - start);
+  waiting.delete(page);
+  // Stay under presence.set's rate limit (2/s, burst 10 per user and workspace).
+  if (i % 8 === 7) await new Promise((r) => setTimeout(r, 4_100));
+}
+samples.sort((a, b) => a - b);
+const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]!.toFixed(2);
+console.log(
+  `presence change -> other client, ${ROUNDS} rounds over one socket each: p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${samples.at(-1)!.toFixed(2)} ms`,
+);
+await watcher.ws.close();
+await mover.ws.close();
+await server.close({ graceMs: 0 });
