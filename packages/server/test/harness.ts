@@ -114,3 +114,14 @@ export function connectWsOnly(url: string, token: string | (() => Promise<string
     [Symbol.asyncDispose]: close,
   };
 }
+
+/**
+ * Resolves once each durable subscription is live: its `sync` (the stream head) has arrived.
+ * Events committed before that are history (for `list`); every later one arrives live.
+ */
+export async function synced(...collectors: Array<{ all: unknown[] }>): Promise<void> {
+  const { vi, expect } = await import('vitest');
+  await vi.waitFor(() => {
+    for (const c of collectors) expect(c.all.some(isSyncEvent)).toBe(true);
+  });
+}

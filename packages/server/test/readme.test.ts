@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { NotificationEvent } from '../src/schema.js';
-import { collect, connectClient, startTestServer } from './harness.js';
+import { collect, connectClient, startTestServer, synced } from './harness.js';
 
 // The README's examples, run for real so the docs cannot drift from the API.
 describe('README examples', () => {
@@ -12,7 +12,7 @@ describe('README examples', () => {
     );
     const seen = collect<{ id: string; data: NotificationEvent }>();
     pulse.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen);
-    await vi.waitFor(() => expect(server.stats().transport.subscriptions).toBe(1));
+    await synced(seen);
 
     await server.publish.broadcastFollowerUpdate({
       workspaceId: 'acme',

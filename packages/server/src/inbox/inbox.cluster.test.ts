@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { collect, connectClient, sleep, startTestServer } from '../../test/harness.js';
+import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
 import {
   createTestDatabase,
   postgresUnavailable,
@@ -30,7 +30,7 @@ describe.skipIf(unavailable)('inbox across two nodes (PostgreSQL + Redis)', () =
     const seen2 = collect<Tracked>();
     tab1.trpc.inbox.onEvent.subscribe({ workspaceId: 'acme' }, seen1);
     tab2.trpc.inbox.onEvent.subscribe({ workspaceId: 'acme' }, seen2);
-    await vi.waitFor(() => expect(n1.stats().hub.sinks + n2.stats().hub.sinks).toBe(2));
+    await synced(seen1, seen2);
 
     // Ten messages per node into one conversation (created by whichever node comes first).
     const perNode = 10;

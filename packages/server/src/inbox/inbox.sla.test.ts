@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { collect, connectClient, sleep, startTestServer } from '../../test/harness.js';
+import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
 import { createTestDatabase, postgresUnavailable } from '../../test/services.js';
 import type { Principal } from '../auth/auth.schema.js';
 import type { PulseServer } from '../server.js';
@@ -62,7 +62,7 @@ describe('inbox SLA escalation', () => {
     );
     const seen = collect<Tracked>();
     alice.trpc.inbox.onEvent.subscribe({ workspaceId: 'acme' }, seen);
-    await sleep(50);
+    await synced(seen);
 
     const { conversation } = await server.caller.inbox.receive(incoming());
     await server

@@ -1,6 +1,6 @@
 import { TRPCClientError } from '@trpc/client';
 import { describe, expect, it, vi } from 'vitest';
-import { collect, connectClient, sleep, startTestServer } from '../../test/harness.js';
+import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
 import { createTestDatabase, postgresUnavailable } from '../../test/services.js';
 import type { PulseConfigInput } from '../config.js';
 import type { AppRouter } from '../router.js';
@@ -77,7 +77,7 @@ describe.each(stores)('inbox on %s', (store) => {
     t.eve.trpc.inbox.onEvent.subscribe({ workspaceId: 'acme' }, sneak);
     await vi.waitFor(() => expect(sneak.errors).toHaveLength(1));
     expect(code(sneak.errors[0])).toBe('FORBIDDEN');
-    await sleep(50);
+    await synced(seen, other);
 
     const first = await t.server.caller.inbox.receive(incoming({ platformMessageId: 'ig-1' }));
     expect(first.created).toBe(true);
@@ -121,7 +121,7 @@ describe.each(stores)('inbox on %s', (store) => {
     const { conversation } = await t.server.caller.inbox.receive(incoming());
     const seen = collect<Tracked>();
     t.alice.trpc.inbox.onEvent.subscribe({ workspaceId: 'acme', conversationId: conversation.id }, seen);
-    await sleep(50);
+    await synced(seen);
     const reply = { conversationId: conversation.id, body: 'Sorry! Checking now.', clientMessageId: 'tmp-1' };
     const results = await Promise.all([
       t.bob.trpc.inbox.send.mutate(reply),
@@ -148,7 +148,7 @@ describe.each(stores)('inbox on %s', (store) => {
     const b = await t.server.caller.inbox.receive(incoming({ body: 'two' }));
     const aliceSees = collect<Tracked>();
     t.alice.trpc.inbox.onEvent.subscribe({ workspaceId: 'acme' }, aliceSees);
-    await sleep(50);
+    await synced(aliceSees);
 
     const result = await t.bob.trpc.inbox.markRead.mutate({
       conversationId: a.conversation.id,
@@ -207,7 +207,7 @@ describe.each(stores)('inbox on %s', (store) => {
     const first = connectClient(t.server, bobToken);
     const before = collect<Tracked>();
     first.trpc.inbox.onEvent.subscribe({ workspaceId: 'acme' }, before);
-    await sleep(50);
+    await synced(before);
     const { conversation } = await t.server.caller.inbox.receive(incoming({ body: 'seen' }));
     await vi.waitFor(() => expect(before.items).toHaveLength(2));
     await first.close();

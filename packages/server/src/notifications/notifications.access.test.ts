@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { collect, connectClient, sleep, startTestServer } from '../../test/harness.js';
+import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
 import { type NotificationSendInput, notificationTypes } from './notifications.schema.js';
 import { codeOf, issuesOf, storeEngines, type Tracked, waitFor } from './notifications.engines.js';
 
@@ -82,7 +82,7 @@ describe.each(engines)('notifications access and state on $name', (engine) => {
       carol.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, carolAcme);
       await waitFor(() => expect(carolAcme.errors).toHaveLength(1));
       expect(codeOf(carolAcme.errors[0])).toBe('FORBIDDEN');
-      await waitFor(() => expect(server.stats().hub.sinks).toBe(3));
+      await synced(aliceSees, bobSees, carolOwn);
 
       const sent = await alice.trpc.notifications.send.mutate({ workspaceId: 'acme', ...alert('Everyone') });
       expect(sent.created).toBe(true);
@@ -180,7 +180,7 @@ describe.each(engines)('notifications access and state on $name', (engine) => {
       );
       const seen = collect<Tracked>();
       bob.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen);
-      await waitFor(() => expect(server.stats().hub.sinks).toBe(1));
+      await synced(seen);
 
       const input: NotificationSendInput = {
         workspaceId: 'acme',
@@ -230,7 +230,7 @@ describe.each(engines)('notifications access and state on $name', (engine) => {
       tab1.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen1);
       tab2.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen2);
       alice.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, aliceSees);
-      await waitFor(() => expect(server.stats().hub.sinks).toBe(3));
+      await synced(seen1, seen2, aliceSees);
 
       const a = await server.publish.sendNotification('acme', 'bob', alert('One'));
       const b = await server.publish.sendWorkspaceNotification('acme', alert('Two'));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { collect, connectClient, sleep, startTestServer } from '../../test/harness.js';
+import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
 import {
   createTestDatabase,
   postgresUnavailable,
@@ -31,7 +31,7 @@ describe.skipIf(unavailable)('notifications across two nodes (PostgreSQL + Redis
     tab1.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen1);
     tab2.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen2);
     // Both subscriptions are live once their sync (the stream's head) arrived.
-    await waitFor(() => expect([seen1.all.length, seen2.all.length]).toEqual([1, 1]));
+    await synced(seen1, seen2);
 
     const perNode = 20;
     await Promise.all(
@@ -74,7 +74,7 @@ describe.skipIf(unavailable)('notifications across two nodes (PostgreSQL + Redis
     await using bob = connectClient(n1, await n1.token({ sub: 'bob', workspaces: { acme: 'member' } }));
     const seen = collect<Tracked>();
     bob.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen);
-    await waitFor(() => expect(n1.stats().hub.sinks).toBe(1));
+    await synced(seen);
     const send = (node: typeof n1) =>
       node.publish.sendCrisisAlert({
         workspaceId: 'acme',

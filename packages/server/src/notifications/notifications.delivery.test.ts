@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { collect, connectClient, sleep, startTestServer } from '../../test/harness.js';
+import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
 import { codeOf, storeEngines, type Tracked, waitFor } from './notifications.engines.js';
 
 const engines = await storeEngines();
@@ -26,7 +26,7 @@ describe.each(engines)('notifications delivery on $name', (engine) => {
       const first = connectClient(server, token);
       const seen = collect<Tracked>();
       const sub = first.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen);
-      await waitFor(() => expect(server.stats().hub.sinks).toBeGreaterThan(0));
+      await synced(seen);
       await server.publish.sendNotification('acme', 'bob', mention(1));
       await waitFor(() => expect(titles(seen.items)).toEqual(['Mention 1']));
       const lastEventId = seen.items[0]?.id;
@@ -193,7 +193,7 @@ describe.each(engines)('notifications delivery on $name', (engine) => {
     await using bob = connectClient(server, token);
     const seen = collect<Tracked>();
     bob.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen);
-    await waitFor(() => expect(server.stats().hub.sinks).toBeGreaterThan(0));
+    await synced(seen);
 
     // The event log disappears: the notification row is written, the event insert fails, all rolls back.
     await sql`drop table pulse_notification_events`.execute(server.services.store.db);

@@ -5,7 +5,7 @@ import type { TRPCClientError } from '@trpc/client';
 import pg from 'pg';
 import { describe, expect, it, vi } from 'vitest';
 import type { AppRouter } from '../../src/router.js';
-import { collect, connectClient, connectWsOnly, startTestServer } from '../harness.js';
+import { collect, connectClient, connectWsOnly, startTestServer, synced } from '../harness.js';
 import { startPrivateRedis } from '../cluster/cluster.js';
 import {
   createTestDatabase,
@@ -52,6 +52,7 @@ describe('faults', () => {
       await using alice = connectClient(server, token);
       const seen = collect<{ data: { type: string; notification?: { title: string } } }>();
       alice.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen);
+      await synced(seen);
       await alice.trpc.notifications.send.mutate(alert('before'));
       await vi.waitFor(() => expect(seen.items).toHaveLength(1));
       expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
@@ -126,6 +127,7 @@ describe('faults', () => {
         await using alice = connectWsOnly(server.wsUrl, token);
         const seen = collect<{ data: { type: string; notification?: { title: string } } }>();
         alice.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen);
+        await synced(seen);
         await alice.trpc.notifications.send.mutate(alert('before'));
         await vi.waitFor(() => expect(seen.items).toHaveLength(1));
 
@@ -181,7 +183,7 @@ describe('faults', () => {
           return { client, seen };
         }),
       );
-      await vi.waitFor(() => expect(first.stats().transport.subscriptions).toBe(12));
+      await synced(...clients.map((c) => c.seen));
 
       const titles: string[] = [];
       const sendBatch = async (from: number, to: number) => {
