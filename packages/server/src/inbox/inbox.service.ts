@@ -226,11 +226,7 @@ export class InboxService {
           .returningAll()
           .executeTakeFirstOrThrow();
       }
-      const message: MessageRow = {
-        id: `msg_${randomUUID()}`,
-        workspace_id: workspaceId,
-        conversation_id: row.id,
-        seq,
+      return this.appendMessage(trx, pending, seq, row, {
         direction: 'inbound',
         author_id: null,
         author_name: input.contact.name,
@@ -238,18 +234,7 @@ export class InboxService {
         at,
         platform_message_id: input.platformMessageId ?? null,
         client_message_id: null,
-      };
-      await trx.insertInto('inbox_messages').values(message).execute();
-      const conversation = toConversation(row);
-      await this.record(trx, pending, String(seq), {
-        type: 'message',
-        workspaceId,
-        at,
-        conversationId: row.id,
-        message: toMessage(message),
-        conversation,
       });
-      return { conversation, message: toMessage(message), created: true };
     });
   }
 
@@ -281,11 +266,7 @@ export class InboxService {
         .where('id', '=', current.id)
         .returningAll()
         .executeTakeFirstOrThrow();
-      const message: MessageRow = {
-        id: `msg_${randomUUID()}`,
-        workspace_id: workspaceId,
-        conversation_id: current.id,
-        seq,
+      return this.appendMessage(trx, pending, seq, row, {
         direction: 'outbound',
         author_id: principal.userId,
         author_name: principal.name,
@@ -293,18 +274,7 @@ export class InboxService {
         at,
         platform_message_id: null,
         client_message_id: input.clientMessageId,
-      };
-      await trx.insertInto('inbox_messages').values(message).execute();
-      const conversation = toConversation(row);
-      await this.record(trx, pending, String(seq), {
-        type: 'message',
-        workspaceId,
-        at,
-        conversationId: current.id,
-        message: toMessage(message),
-        conversation,
       });
-      return { conversation, message: toMessage(message), created: true };
     });
   }
 
@@ -636,6 +606,35 @@ export class InboxService {
     }
     for (const { id, event } of pending) await this.opts.hub.publish(inboxTopic(workspaceId), event, id);
     return result;
+  }
+
+  /** Stores one message of `row`'s conversation and records its `message` event (same transaction). */
+  private async appendMessage(
+    trx: Trx,
+    pending: Pending[],
+    seq: number,
+    row: ConversationRow,
+    fields: Omit<MessageRow, 'id' | 'workspace_id' | 'conversation_id' | 'seq'>,
+  ): Promise<InboxMessageResult> {
+    const stored: MessageRow = {
+      id: `msg_${randomUUID()}`,
+      workspace_id: row.workspace_id,
+      conversation_id: row.id,
+      seq,
+      ...fields,
+    };
+    await trx.insertInto('inbox_messages').values(stored).execute();
+    const conversation = toConversation(row);
+    const message = toMessage(stored);
+    await this.record(trx, pending, String(seq), {
+      type: 'message',
+      workspaceId: row.workspace_id,
+      at: fields.at,
+      conversationId: row.id,
+      message,
+      conversation,
+    });
+    return { conversation, message, created: true };
   }
 
   private async record(trx: Trx, pending: Pending[], id: string, event: InboxEvent): Promise<void> {
