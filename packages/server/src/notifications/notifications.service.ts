@@ -355,24 +355,9 @@ export class NotificationService {
   }
 
   private async countUnread(db: Db | Trx, userId: string, workspaceId: string): Promise<number> {
-    const row = await db
-      .selectFrom('pulse_notifications as n')
+    const row = await this.visibleUnread(db, userId, workspaceId)
+      .clearSelect()
       .select((eb) => eb.fn.countAll().as('count'))
-      .where('n.workspace_id', '=', workspaceId)
-      .where((eb) =>
-        eb.and([
-          eb.or([eb('n.user_id', 'is', null), eb('n.user_id', '=', userId)]),
-          eb.not(
-            eb.exists(
-              eb
-                .selectFrom('pulse_notification_reads as r')
-                .select('r.notification_id')
-                .whereRef('r.notification_id', '=', 'n.id')
-                .where('r.user_id', '=', userId),
-            ),
-          ),
-        ]),
-      )
       .executeTakeFirst();
     return Number(row?.count ?? 0);
   }
