@@ -193,13 +193,16 @@ describe.each(engines)('notifications access and state on $name', (engine) => {
       const results = await Promise.all(admins.map((admin) => admin.trpc.notifications.send.mutate(input)));
       expect(new Set(results.map((r) => r.notification.id)).size).toBe(1);
       expect(results.filter((r) => r.created)).toHaveLength(1);
-      // Later retries (also through the publisher) return the same notification too.
-      const retry = await server.publish.sendPostFailedNotification({
-        workspaceId: 'acme',
-        userId: 'bob',
-        idempotencyKey: 'post-42-failed',
-        data: { postId: 'p42', platform: 'instagram', error: 'Token expired' },
-      });
+      // Later retries by the same sender return the same notification too (keys are per sender).
+      const retry = await server
+        .callerFor({
+          userId: 'alice',
+          name: 'alice',
+          workspaces: { acme: 'admin' },
+          service: false,
+          expiresAt: Date.now() + 60_000,
+        })
+        .notifications.send(input);
       expect(retry).toMatchObject({ created: false, notification: { id: results[0]?.notification.id } });
 
       await waitFor(() => expect(seen.items).toHaveLength(1));

@@ -34,6 +34,16 @@ export interface NotificationServiceOptions {
 /** Who sends: a verified principal (checked for admin/service access) or trusted server code. */
 export type NotificationSender = Principal | 'system';
 
+/**
+ * The namespace of a sender's idempotency keys: `user:<id>`, `service:<name>`, or `system` for
+ * trusted server code (the publisher, SLA alerts). No token maps to `system`, so a client can never
+ * claim (or read back) a key that server code uses.
+ */
+export function senderKeyOf(sender: NotificationSender): string {
+  if (sender === 'system') return 'system';
+  return `${sender.service ? 'service' : 'user'}:${sender.userId}`;
+}
+
 export interface SendResult {
   notification: StoredNotification;
   /** false when `idempotencyKey` matched an earlier notification: nothing new was delivered. */
@@ -75,7 +85,9 @@ export class NotificationService {
   /**
    * Accepts one notification: validates it, checks the sender (admin of the workspace or a service;
    * `'system'` for trusted server code), stores it with its event in one transaction, then publishes.
-   * With an `idempotencyKey` already used in the workspace, returns that notification and delivers nothing.
+   * With an `idempotencyKey` this sender already used in the workspace, returns that notification and
+   * delivers nothing. Keys are scoped per sender: another sender's key is a different key, so a repeat
+   * only ever returns a notification the caller sent itself.
    */
   async send(
     sender: NotificationSender,
@@ -85,8 +97,9 @@ export class NotificationService {
     if (sender !== 'system') assertAccess(sender, workspaceId, 'admin');
     const content = parseOrThrow(notificationContentSchema, input);
 
+    const senderKey = senderKeyOf(sender);
     if (content.idempotencyKey) {
-      const existing = await this.findByKey(this.db, workspaceId, content.idempotencyKey);
+      const existing = await this.findByKey(this.db, workspaceId, senderKey, content.idempotencyKey);
       if (existing) return { notification: existing, created: false };
     }
 
@@ -121,10 +134,11 @@ export class NotificationService {
             body: notification.body,
             data: JSON.stringify(notification.data),
             priority: notification.priority,
+            sender: senderKey,
             idempotency_key: content.idempotencyKey ?? null,
             created_at: createdAt,
           })
-          .onConflict((oc) => oc.columns(['workspace_id', 'idempotency_key']).doNothing())
+          .onConflict((oc) => oc.columns(['workspace_id', 'sender', 'idempotency_key']).doNothing())
           .returning('id')
           .executeTakeFirst();
         if (!inserted) throw new DuplicateKey();
@@ -140,7 +154,7 @@ export class NotificationService {
       });
     } catch (error) {
       if (error instanceof DuplicateKey && content.idempotencyKey) {
-        const existing = await this.findByKey(this.db, workspaceId, content.idempotencyKey);
+        const existing = await this.findByKey(this.db, workspaceId, senderKey, content.idempotencyKey);
         if (existing) return { notification: existing, created: false };
       }
       throw storeError(error, 'Could not store the notification');
@@ -365,12 +379,14 @@ export class NotificationService {
   private async findByKey(
     db: Db | Trx,
     workspaceId: string,
+    senderKey: string,
     key: string,
   ): Promise<StoredNotification | null> {
     const row = await db
       .selectFrom('pulse_notifications')
       .selectAll()
       .where('workspace_id', '=', workspaceId)
+      .where('sender', '=', senderKey)
       .where('idempotency_key', '=', key)
       .executeTakeFirst();
     return row ? toNotification(row) : null;

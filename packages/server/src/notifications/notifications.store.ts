@@ -1,4 +1,4 @@
-import type { Kysely, Migration } from 'kysely';
+import { type Kysely, type Migration, PostgresAdapter, sql } from 'kysely';
 
 /** Stream sequence numbers: `bigint` comes back as a string from PostgreSQL, a number from SQLite. */
 type Seq = number | string;
@@ -21,6 +21,11 @@ export type NotificationTables = {
     /** JSON of the kind's payload. */
     data: string;
     priority: string;
+    /**
+     * Who sent it (`senderKeyOf`): idempotency keys are unique per (workspace, sender, key).
+     * `''` for rows stored before migration `1000_notification_sender_keys` (sender unknown).
+     */
+    sender: string;
     idempotency_key: string | null;
     created_at: string;
   };
@@ -104,4 +109,69 @@ export const notificationMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '1000_notification_sender_keys': {
+    // biome-ignore lint/suspicious/noExplicitAny: migrations run before the typed schema exists
+    async up(db: Kysely<any>) {
+      // NOTE: idempotency keys were unique per workspace, shared by every sender (issue 12 item 9):
+      // they become unique per (workspace, sender, key). Rows stored before get sender '' (unknown),
+      // which no caller maps to, so a retry of such an old key by its sender creates a new one.
+      if (isPostgres(db)) {
+        await sql`alter table pulse_notifications add column if not exists sender text not null default ''`.execute(
+          db,
+        );
+        await sql`alter table pulse_notifications drop constraint if exists pulse_notifications_ws_key`.execute(
+          db,
+        );
+        await sql`create unique index if not exists pulse_notifications_sender_key
+          on pulse_notifications (workspace_id, sender, idempotency_key)`.execute(db);
+        return;
+      }
+      // SQLite cannot drop a table constraint: rebuild the table (the documented 12-step procedure).
+      // The migrator runs SQLite migrations outside a transaction, so foreign keys can be switched
+      // off here (dropping the old table must not cascade to the read rows that point at it).
+      await sql`pragma foreign_keys = off`.execute(db);
+      try {
+        await sql`begin immediate`.execute(db);
+        try {
+          await sql`create table pulse_notifications_v2 (
+            id text primary key,
+            workspace_id text not null,
+            seq bigint not null,
+            user_id text,
+            type text not null,
+            title text not null,
+            body text,
+            data text not null,
+            priority text not null,
+            idempotency_key text,
+            created_at text not null,
+            sender text not null default '',
+            constraint pulse_notifications_ws_seq unique (workspace_id, seq),
+            constraint pulse_notifications_sender_key unique (workspace_id, sender, idempotency_key)
+          )`.execute(db);
+          await sql`insert into pulse_notifications_v2
+              (id, workspace_id, seq, user_id, type, title, body, data, priority, idempotency_key, created_at, sender)
+            select id, workspace_id, seq, user_id, type, title, body, data, priority, idempotency_key, created_at, ''
+            from pulse_notifications`.execute(db);
+          await sql`drop table pulse_notifications`.execute(db);
+          await sql`alter table pulse_notifications_v2 rename to pulse_notifications`.execute(db);
+          const broken = await sql`pragma foreign_key_check`.execute(db);
+          if (broken.rows.length > 0)
+            throw new Error('foreign key check failed after rebuilding pulse_notifications');
+          await sql`commit`.execute(db);
+        } catch (error) {
+          await sql`rollback`.execute(db);
+          throw error;
+        }
+      } finally {
+        await sql`pragma foreign_keys = on`.execute(db);
+      }
+    },
+  },
 };
+
+// biome-ignore lint/suspicious/noExplicitAny: any Kysely instance
+function isPostgres(db: Kysely<any>): boolean {
+  // NOTE: migrations get a bare Kysely (no Store): the dialect shows in its adapter.
+  return db.getExecutor().adapter instanceof PostgresAdapter;
+}
