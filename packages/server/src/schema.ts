@@ -8,3 +8,4 @@ export * from './notifications/notifications.schema.js';
 export * from './dashboard/dashboard.schema.js';
 export * from './inbox/inbox.schema.js';
 export * from './stats/stats.schema.js';
+export * from './streams/stream.schema.js';

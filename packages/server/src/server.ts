@@ -31,6 +31,7 @@ import { PresenceService } from './presence/presence.service.js';
 import { NotificationService } from './notifications/notifications.service.js';
 import { notificationMigrations } from './notifications/notifications.store.js';
 import { createServicePublisher, type ServicePublisher } from './publisher.js';
+import { type StreamFaults, StreamKernel } from './streams/stream-kernel.js';
 import { appRouter } from './router.js';
 import type { PulseServices } from './services.js';
 import { createCallerFactory, type PulseContext } from './trpc.js';
@@ -87,6 +88,8 @@ export interface PulseServicesOptions
   extends Pick<PulseServerOptions, 'config' | 'bus' | 'store' | 'presenceBackend' | 'sqliteFile' | 'logger'> {
   /** Connection counts of the transport, when one runs (stats and metrics read them). */
   transportStats?: () => WsTransportStats;
+  /** The durable-stream relay: poll interval and lease (defaults 250 / 1,000 ms); `faults` in tests only. */
+  streams?: { relayPollMs?: number; relayLeaseMs?: number; faults?: StreamFaults };
 }
 
 /**
@@ -142,14 +145,24 @@ export async function createPulseServices(
     typingTtlMs: config.presence.typingTtlMs,
   });
   const dashboard = new DashboardService({ hub, store });
+  // NOTE: one durable-stream kernel per node: every durable domain's ids, replay and relay.
+  const streams = new StreamKernel({
+    store,
+    hub,
+    nodeId: config.nodeId,
+    relayPollMs: opts.streams?.relayPollMs,
+    relayLeaseMs: opts.streams?.relayLeaseMs,
+    faults: opts.streams?.faults,
+    onError: (error, context) => logger.warn({ err: error }, `${context}: left to the relay`),
+  });
   const notifications = new NotificationService({
     hub,
     store,
+    streams,
     retention: config.notifications.retention,
-    onError: (error, context) =>
-      logger.warn({ err: error }, `${context}: publication deferred to the next write`),
+    onError: (error, context) => logger.warn({ err: error }, `${context}: left to the relay`),
   });
-  const inbox = createInboxService({ config, hub, store, notifications, logger });
+  const inbox = createInboxService({ config, hub, store, streams, notifications, logger });
   // NOTE: with Redis, rate limits hold cluster-wide; while Redis is down each node falls back to memory.
   const rateLimitRedis = config.redisUrl
     ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
@@ -199,6 +212,7 @@ export async function createPulseServices(
     closing ??= (async () => {
       await presence.close();
       await inbox.close();
+      await streams.close();
       if (!opts.presenceBackend) await presenceBackend.close();
       rateLimitRedis?.disconnect();
       await operations.stats.close();

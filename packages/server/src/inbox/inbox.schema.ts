@@ -1,5 +1,11 @@
 import { z } from 'zod';
 import { idSchema } from '../auth/auth.schema.js';
+import {
+  streamEventBase,
+  streamEventIdSchema,
+  streamResetEventSchema,
+  streamSyncEventSchema,
+} from '../streams/stream.schema.js';
 
 /** Platforms a conversation can come from. */
 export const inboxPlatformSchema = z.enum([
@@ -164,9 +170,7 @@ export const inboxSetSlaInput = z.object({
 export type InboxSetSlaInput = z.input<typeof inboxSetSlaInput>;
 
 /** A durable stream id: the decimal sequence number of an event in the workspace's inbox stream. */
-export const inboxEventIdSchema = z
-  .string()
-  .regex(/^(0|[1-9]\d{0,15})$/, 'must be an event id from this stream');
+export const inboxEventIdSchema = streamEventIdSchema;
 
 export const inboxSubscribeInput = z.object({
   workspaceId: idSchema,
@@ -177,7 +181,7 @@ export const inboxSubscribeInput = z.object({
 });
 export type InboxSubscribeInput = z.input<typeof inboxSubscribeInput>;
 
-const base = { workspaceId: z.string(), at: z.string() };
+const base = streamEventBase;
 
 /** What `inbox.onEvent` yields (each wrapped in `tracked(id, event)`). */
 export const inboxEventSchema = z.discriminatedUnion('type', [
@@ -217,22 +221,10 @@ export const inboxEventSchema = z.discriminatedUnion('type', [
     notifiedUserId: z.string().nullable(),
     slaMs: z.number(),
   }),
-  /**
-   * First event of a subscription started without `lastEventId`: the stream's head. Its tracked id
-   * becomes the client's resume point, so a disconnect before any other event still resumes exactly.
-   */
-  z.object({
-    type: z.literal('sync'),
-    ...base,
-    headId: z.string(),
-  }),
+  /** The stream's head, first to a subscription without `lastEventId` (the kernel's `sync`). */
+  streamSyncEventSchema,
   /** The resume point is older than the retention window: refetch (conversations, messages), then carry on. */
-  z.object({
-    type: z.literal('reset'),
-    ...base,
-    /** The stream's newest id; the subscription continues after it. */
-    headId: z.string(),
-  }),
+  streamResetEventSchema,
 ]);
 export type InboxEvent = z.infer<typeof inboxEventSchema>;
 export type InboxEventType = InboxEvent['type'];

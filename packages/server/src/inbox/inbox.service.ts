@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { TRPCError } from '@trpc/server';
+import { type TrackedEnvelope, TRPCError } from '@trpc/server';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Principal } from '../auth/auth.schema.js';
 import type { Hub } from '../infra/hub.js';
-import { type LiveItem, type LiveStream, idAfter, liveDurable } from '../infra/live.js';
+import type { LiveStream } from '../infra/live.js';
 import type { Store } from '../infra/store/db.js';
-import { nextSeq } from '../infra/store/streams.js';
+import type { DurableStream } from '../streams/durable-stream.js';
+import { StreamKernel } from '../streams/stream-kernel.js';
 import { canAccess } from '../trpc.js';
 import {
   type Contact,
@@ -31,7 +32,22 @@ import {
 import type { InboxTables } from './inbox.tables.js';
 
 export const inboxTopic = (workspaceId: string) => `inbox:${workspaceId}`;
-const streamKey = inboxTopic;
+
+/** The inbox stream on a kernel: events in `inbox_events`, filtered by conversation. */
+export function defineInboxStream(kernel: StreamKernel, retention: number): DurableStream<InboxEvent> {
+  return kernel.define<InboxEvent>({
+    name: 'inbox',
+    retention,
+    recipientOf: (event) => ('conversationId' in event ? event.conversationId : null),
+    table: {
+      table: 'inbox_events',
+      keyColumn: 'workspace_id',
+      keyValue: 'workspace',
+      recipientColumn: 'conversation_id',
+      payloadColumn: 'event',
+    },
+  });
+}
 
 /** What the inbox asks of whoever delivers SLA alerts (the notifications service, wired in server.ts). */
 export interface SlaAlert {
@@ -63,6 +79,8 @@ export interface InboxServiceOptions {
   alertRetryMs?: number;
   /** Reports background failures (the poller never throws). */
   onError?: (error: unknown) => void;
+  /** The node's durable-stream kernel (default: one of its own, closed by `close()`). */
+  streams?: StreamKernel;
 }
 
 type Db = Kysely<InboxTables>;
@@ -73,11 +91,6 @@ type MessageRow = InboxTables['inbox_messages'];
 /** Thrown inside a transaction to roll it back and hand a value out (no stream id is used up). */
 class Rollback<T> {
   constructor(readonly value: T) {}
-}
-
-interface Pending {
-  id: string;
-  event: InboxEvent;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -131,12 +144,20 @@ const badCursor = () => new TRPCError({ code: 'BAD_REQUEST', message: 'Invalid c
  */
 export class InboxService {
   private readonly db: Db;
+  private readonly kernel: StreamKernel;
+  private readonly ownsKernel: boolean;
+  private readonly stream: DurableStream<InboxEvent>;
   private readonly poller: NodeJS.Timeout | undefined;
   private polling: Promise<void> | null = null;
   private closed = false;
 
   constructor(private readonly opts: InboxServiceOptions) {
     this.db = opts.store.db.withTables<InboxTables>();
+    this.ownsKernel = !opts.streams;
+    this.kernel =
+      opts.streams ??
+      new StreamKernel({ store: opts.store, hub: opts.hub, onError: (error) => opts.onError?.(error) });
+    this.stream = defineInboxStream(this.kernel, opts.retention);
     if (opts.slaPollMs > 0) {
       this.poller = setInterval(() => {
         if (this.polling || this.closed) return;
@@ -157,8 +178,8 @@ export class InboxService {
     const { workspaceId } = input;
     const now = Date.now();
     const at = input.at ? new Date(input.at).toISOString() : iso(now);
-    return this.write(workspaceId, async (trx, pending) => {
-      let seq = await nextSeq(trx, streamKey(workspaceId));
+    return this.write(async (trx) => {
+      let seq = await this.stream.nextId(trx, workspaceId);
       const slaMs = await this.slaFor(workspaceId, trx);
       let row = await trx
         .selectFrom('inbox_conversations')
@@ -199,7 +220,7 @@ export class InboxService {
           alerted_at: null,
         };
         await trx.insertInto('inbox_conversations').values(row).execute();
-        await this.record(trx, pending, String(seq), {
+        await this.record(trx, String(seq), {
           type: 'conversation',
           workspaceId,
           at: iso(now),
@@ -208,7 +229,7 @@ export class InboxService {
           conversation: toConversation(row),
           byUserId: null,
         });
-        seq = await nextSeq(trx, streamKey(workspaceId));
+        seq = await this.stream.nextId(trx, workspaceId);
       } else {
         // NOTE: the clock runs from the oldest unanswered inbound message; later ones do not restart it.
         const clockRuns = row.sla_due_at !== null;
@@ -226,7 +247,7 @@ export class InboxService {
           .returningAll()
           .executeTakeFirstOrThrow();
       }
-      return this.appendMessage(trx, pending, seq, row, {
+      return this.appendMessage(trx, seq, row, {
         direction: 'inbound',
         author_id: null,
         author_name: input.contact.name,
@@ -242,8 +263,8 @@ export class InboxService {
   async send(principal: Principal, input: InboxSendInput): Promise<InboxMessageResult> {
     const current = await this.conversationFor(principal, input.conversationId);
     const workspaceId = current.workspace_id;
-    return this.write(workspaceId, async (trx, pending) => {
-      const seq = await nextSeq(trx, streamKey(workspaceId));
+    return this.write(async (trx) => {
+      const seq = await this.stream.nextId(trx, workspaceId);
       const existing = await trx
         .selectFrom('inbox_messages')
         .selectAll()
@@ -266,7 +287,7 @@ export class InboxService {
         .where('id', '=', current.id)
         .returningAll()
         .executeTakeFirstOrThrow();
-      return this.appendMessage(trx, pending, seq, row, {
+      return this.appendMessage(trx, seq, row, {
         direction: 'outbound',
         author_id: principal.userId,
         author_name: principal.name,
@@ -345,8 +366,8 @@ export class InboxService {
   async update(principal: Principal, input: InboxUpdateInput): Promise<Conversation> {
     const current = await this.conversationFor(principal, input.conversationId);
     const workspaceId = current.workspace_id;
-    return this.write(workspaceId, async (trx, pending) => {
-      const id = String(await nextSeq(trx, streamKey(workspaceId)));
+    return this.write(async (trx) => {
+      const id = String(await this.stream.nextId(trx, workspaceId));
       const row = await trx
         .updateTable('inbox_conversations')
         .set({
@@ -358,7 +379,7 @@ export class InboxService {
         .returningAll()
         .executeTakeFirstOrThrow();
       const conversation = toConversation(row);
-      await this.record(trx, pending, id, {
+      await this.record(trx, id, {
         type: 'conversation',
         workspaceId,
         at: iso(Date.now()),
@@ -384,8 +405,8 @@ export class InboxService {
     const workspaceId = conversation.workspace_id;
     const userId = principal.userId;
     const readAt = iso(Date.now());
-    await this.write(workspaceId, async (trx, pending) => {
-      const id = String(await nextSeq(trx, streamKey(workspaceId)));
+    await this.write(async (trx) => {
+      const id = String(await this.stream.nextId(trx, workspaceId));
       const moved = await trx
         .insertInto('inbox_reads')
         .values({
@@ -408,7 +429,7 @@ export class InboxService {
         .returning('seq')
         .executeTakeFirst();
       if (!moved) throw new Rollback(undefined);
-      await this.record(trx, pending, id, {
+      await this.record(trx, id, {
         type: 'read',
         workspaceId,
         at: readAt,
@@ -457,16 +478,12 @@ export class InboxService {
   /** Durable, resumable events of a workspace (optionally one conversation). */
   onEvent(input: InboxSubscribeInput, signal?: AbortSignal) {
     const { workspaceId, conversationId } = input;
-    return liveDurable<InboxEvent>(this.opts.hub, {
-      topic: inboxTopic(workspaceId),
+    return this.stream.subscribe({
+      workspaceId,
+      lastEventId: input.lastEventId,
+      filter: conversationId ? { recipient: conversationId } : {},
       signal,
-      lastEventId: input.lastEventId ?? undefined,
-      filter: conversationId
-        ? (event) =>
-            event.type === 'reset' || event.type === 'sync' || event.conversationId === conversationId
-        : undefined,
-      initial: (afterId) => this.replay(workspaceId, conversationId, afterId),
-    });
+    }) as LiveStream<TrackedEnvelope<InboxEvent>>;
   }
 
   /**
@@ -520,6 +537,7 @@ export class InboxService {
     this.closed = true;
     clearInterval(this.poller);
     await this.polling;
+    if (this.ownsKernel) await this.kernel.close();
   }
 
   private async escalate(
@@ -527,8 +545,8 @@ export class InboxService {
     conversationId: string,
     now: number,
   ): Promise<Conversation | null> {
-    const claimed = await this.write(workspaceId, async (trx, pending) => {
-      const id = String(await nextSeq(trx, streamKey(workspaceId)));
+    const claimed = await this.write(async (trx) => {
+      const id = String(await this.stream.nextId(trx, workspaceId));
       // NOTE: the claim. A reply (clock cleared), a new clock (due later) or another node's claim
       // (escalated_at set) all make this update touch no row.
       const row = await trx
@@ -543,7 +561,7 @@ export class InboxService {
       if (!row) throw new Rollback(null);
       const conversation = toConversation(row);
       const slaMs = Number(row.sla_due_at) - Number(row.sla_started_at);
-      await this.record(trx, pending, id, {
+      await this.record(trx, id, {
         type: 'sla_escalated',
         workspaceId,
         at: iso(now),
@@ -580,38 +598,22 @@ export class InboxService {
   }
 
   /**
-   * Runs one write transaction of a workspace's stream and publishes its events after commit.
+   * Runs one write transaction of a workspace's stream; the kernel publishes its events after commit.
    * Every transaction takes a stream id first (on PostgreSQL that locks the stream row until commit),
    * so writers of one workspace run one at a time and never deadlock on conversation rows.
    */
-  private async write<T>(workspaceId: string, fn: (trx: Trx, pending: Pending[]) => Promise<T>): Promise<T> {
-    const pending: Pending[] = [];
-    let result: T;
+  private async write<T>(fn: (trx: Trx) => Promise<T>): Promise<T> {
     try {
-      result = await this.db.transaction().execute(async (trx) => {
-        const value = await fn(trx, pending);
-        const head = pending.at(-1);
-        if (head) {
-          await trx
-            .deleteFrom('inbox_events')
-            .where('workspace_id', '=', workspaceId)
-            .where('seq', '<=', Number(head.id) - this.opts.retention)
-            .execute();
-        }
-        return value;
-      });
+      return await this.kernel.transaction(this.db, fn);
     } catch (error) {
       if (error instanceof Rollback) return error.value as T;
       throw error;
     }
-    for (const { id, event } of pending) await this.opts.hub.publish(inboxTopic(workspaceId), event, id);
-    return result;
   }
 
   /** Stores one message of `row`'s conversation and records its `message` event (same transaction). */
   private async appendMessage(
     trx: Trx,
-    pending: Pending[],
     seq: number,
     row: ConversationRow,
     fields: Omit<MessageRow, 'id' | 'workspace_id' | 'conversation_id' | 'seq'>,
@@ -626,7 +628,7 @@ export class InboxService {
     await trx.insertInto('inbox_messages').values(stored).execute();
     const conversation = toConversation(row);
     const message = toMessage(stored);
-    await this.record(trx, pending, String(seq), {
+    await this.record(trx, String(seq), {
       type: 'message',
       workspaceId: row.workspace_id,
       at: fields.at,
@@ -637,62 +639,9 @@ export class InboxService {
     return { conversation, message, created: true };
   }
 
-  private async record(trx: Trx, pending: Pending[], id: string, event: InboxEvent): Promise<void> {
-    await trx
-      .insertInto('inbox_events')
-      .values({
-        workspace_id: event.workspaceId,
-        seq: Number(id),
-        conversation_id: 'conversationId' in event ? event.conversationId : null,
-        event: JSON.stringify(event),
-      })
-      .execute();
-    pending.push({ id, event });
-  }
-
-  private async replay(
-    workspaceId: string,
-    conversationId: string | undefined,
-    afterId: string | undefined,
-  ): Promise<Array<LiveItem<InboxEvent>>> {
-    const head = await this.db
-      .withTables<{ pulse_streams: { stream_key: string; seq: number | string } }>()
-      .selectFrom('pulse_streams')
-      .select('seq')
-      .where('stream_key', '=', streamKey(workspaceId))
-      .executeTakeFirst();
-    const headId = String(head ? Number(head.seq) : 0);
-    if (afterId === undefined) {
-      // NOTE: without a resume point the client would have none until its first event, and a drop
-      // before it would lose what came meanwhile: hand it the head as its resume point.
-      return [{ id: headId, data: { type: 'sync', workspaceId, at: iso(Date.now()), headId } }];
-    }
-    const oldest = await this.db
-      .selectFrom('inbox_events')
-      .select((eb) => eb.fn.min('seq').as('seq'))
-      .where('workspace_id', '=', workspaceId)
-      .executeTakeFirst();
-    const oldestSeq = oldest?.seq === null || oldest?.seq === undefined ? null : Number(oldest.seq);
-    const after = Number(afterId);
-    if (idAfter(afterId, headId)) {
-      // NOTE: a reset cannot move a resume point back (transports drop ids at or below it).
-      throw new TRPCError({
-        code: 'BAD_REQUEST',
-        message: `lastEventId ${afterId} is ahead of this stream (head ${headId}); subscribe without it`,
-      });
-    }
-    const lost = oldestSeq === null ? after < Number(headId) : after < oldestSeq - 1;
-    if (lost) {
-      return [{ id: headId, data: { type: 'reset', workspaceId, at: iso(Date.now()), headId } }];
-    }
-    let query = this.db
-      .selectFrom('inbox_events')
-      .select(['seq', 'event'])
-      .where('workspace_id', '=', workspaceId)
-      .where('seq', '>', after);
-    if (conversationId) query = query.where('conversation_id', '=', conversationId);
-    const rows = await query.orderBy('seq').execute();
-    return rows.map((r) => ({ id: String(r.seq), data: JSON.parse(r.event) as InboxEvent }));
+  /** Appends one event with the stream id `id` taken earlier in the same transaction. */
+  private async record(trx: Trx, id: string, event: InboxEvent): Promise<void> {
+    await this.stream.append(trx, event.workspaceId, event, { seq: Number(id) });
   }
 
   /** Loads a conversation the caller may see; NOT_FOUND otherwise (never reveals other workspaces). */

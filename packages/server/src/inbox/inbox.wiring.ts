@@ -3,6 +3,7 @@ import type { Hub } from '../infra/hub.js';
 import type { Logger } from '../infra/log.js';
 import type { Store } from '../infra/store/db.js';
 import type { NotificationService } from '../notifications/notifications.service.js';
+import type { StreamKernel } from '../streams/stream-kernel.js';
 import { InboxService, type SlaAlert } from './inbox.service.js';
 
 /** The node's inbox: SLA alerts go out as `alert` notifications through the notifications service. */
@@ -10,6 +11,8 @@ export function createInboxService(opts: {
   config: PulseConfig;
   hub: Hub;
   store: Store;
+  /** The node's durable-stream kernel. */
+  streams?: StreamKernel;
   notifications: Pick<NotificationService, 'send'>;
   logger?: Logger;
 }): InboxService {
@@ -17,6 +20,7 @@ export function createInboxService(opts: {
   return new InboxService({
     hub: opts.hub,
     store: opts.store,
+    streams: opts.streams,
     slaMs: config.inbox.slaMs,
     slaPollMs: config.inbox.slaPollMs,
     retention: config.inbox.retention,

@@ -13,7 +13,11 @@ export class HubEvent {
     readonly id: string | undefined,
     readonly data: unknown,
     readonly publishedAt: number | undefined,
-  ) {}
+    /** `JSON.stringify(data)` when the publisher already had it (durable events: the stored JSON). */
+    serialized?: string,
+  ) {
+    this.serialized = serialized;
+  }
   /** `JSON.stringify(data)`, computed once. */
   json(): string {
     if (this.serialized === undefined) this.serialized = JSON.stringify(this.data);
@@ -110,9 +114,14 @@ export class Hub {
     });
   }
 
-  /** Publishes an event to every node's subscribers of `topic`. */
-  publish(topic: string, data: unknown, id?: string): Promise<void> {
-    return this.bus.publish(topic, { id, data, publishedAt: Date.now() });
+  /**
+   * Publishes an event to every node's subscribers of `topic`. `json`, when given, must be
+   * `JSON.stringify(data)`: it travels with the event so nobody serialises it again.
+   */
+  publish(topic: string, data: unknown, id?: string, json?: string): Promise<void> {
+    const message: BusMessage = { id, data, publishedAt: Date.now() };
+    if (json !== undefined) message.json = json;
+    return this.bus.publish(topic, message);
   }
 
   attach(topic: string, sink: HubSink): HubAttachment {
@@ -122,7 +131,7 @@ export class Hub {
       const order: TopicOrder = { last: undefined, held: null, timer: undefined };
       const fanOut = (message: BusMessage) => {
         if (sinks.size === 0) return;
-        const event = new HubEvent(topic, message.id, message.data, message.publishedAt);
+        const event = new HubEvent(topic, message.id, message.data, message.publishedAt, message.json);
         for (const s of sinks) {
           try {
             s.deliver(event);

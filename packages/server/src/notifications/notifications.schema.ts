@@ -1,5 +1,11 @@
 import { z } from 'zod';
 import { idSchema } from '../auth/auth.schema.js';
+import {
+  streamEventBase,
+  streamEventIdSchema,
+  streamResetEventSchema,
+  streamSyncEventSchema,
+} from '../streams/stream.schema.js';
 
 /** Social platforms a notification can refer to. */
 export const notificationPlatformSchema = z.enum([
@@ -206,10 +212,8 @@ export interface NotificationReadResult {
   unreadCount: number;
 }
 
-/** A durable stream id: the decimal sequence number of an event in its stream. */
-export const notificationEventIdSchema = z
-  .string()
-  .regex(/^(0|[1-9]\d{0,15})$/, 'must be an event id from this stream');
+/** A durable stream id: the decimal sequence number of an event in its stream (the kernel's). */
+export const notificationEventIdSchema = streamEventIdSchema;
 
 export const notificationSubscribeInput = z.object({
   workspaceId: idSchema,
@@ -218,7 +222,7 @@ export const notificationSubscribeInput = z.object({
 });
 export type NotificationSubscribeInput = z.input<typeof notificationSubscribeInput>;
 
-const eventBase = { workspaceId: z.string(), at: z.string() };
+const eventBase = streamEventBase;
 
 /** What `notifications.onNotification` yields (each wrapped in `tracked(id, event)`). */
 export const notificationEventSchema = z.discriminatedUnion('type', [
@@ -240,22 +244,10 @@ export const notificationEventSchema = z.discriminatedUnion('type', [
     all: z.boolean(),
     unreadCount: z.number().int().nonnegative(),
   }),
-  /**
-   * First event of a subscription started without `lastEventId`: the stream's head. Its tracked id
-   * becomes the client's resume point, so a disconnect before any other event still resumes exactly.
-   */
-  z.object({
-    type: z.literal('sync'),
-    ...eventBase,
-    headId: z.string(),
-  }),
+  /** The stream's head, first to a subscription without `lastEventId` (the kernel's `sync`). */
+  streamSyncEventSchema,
   /** The resume point is older than the retention window: refetch (list, unreadCount), then carry on. */
-  z.object({
-    type: z.literal('reset'),
-    ...eventBase,
-    /** The stream's newest id; the subscription continues after it. */
-    headId: z.string(),
-  }),
+  streamResetEventSchema,
 ]);
 export type NotificationEvent = z.infer<typeof notificationEventSchema>;
 export type NotificationEventType = NotificationEvent['type'];

@@ -4,9 +4,10 @@ import type { Kysely, Transaction } from 'kysely';
 import { z } from 'zod';
 import type { Principal } from '../auth/auth.schema.js';
 import type { Hub } from '../infra/hub.js';
-import { type LiveItem, type LiveStream, liveDurable } from '../infra/live.js';
+import type { LiveStream } from '../infra/live.js';
 import type { Store } from '../infra/store/db.js';
-import { nextSeq } from '../infra/store/streams.js';
+import type { DurableStream } from '../streams/durable-stream.js';
+import { StreamKernel } from '../streams/stream-kernel.js';
 import { assertAccess } from '../trpc.js';
 import {
   notificationEventIdSchema,
@@ -29,6 +30,8 @@ export interface NotificationServiceOptions {
   retention: number;
   /** Reports failures that cannot reach a caller (e.g. the bus was down after a commit). */
   onError?: (error: unknown, context: string) => void;
+  /** The node's durable-stream kernel (default: one of its own, closed by `close()`). */
+  streams?: StreamKernel;
 }
 
 /** Who sends: a verified principal (checked for admin/service access) or trusted server code. */
@@ -53,6 +56,26 @@ export interface SendResult {
 /** Hub topic and stream key of a workspace's notification stream. */
 export const notificationsTopic = (workspaceId: string) => `notifications:${workspaceId}`;
 
+/** The notifications stream on a kernel: events in `pulse_notification_events`, addressed by user. */
+export function defineNotificationStream(
+  kernel: StreamKernel,
+  retention: number,
+): DurableStream<NotificationEvent> {
+  return kernel.define<NotificationEvent>({
+    name: 'notifications',
+    retention,
+    // NOTE: read events are addressed to their user; notifications to their recipient or everyone.
+    recipientOf: (event) => (event.type === 'notification' || event.type === 'read' ? event.userId : null),
+    table: {
+      table: 'pulse_notification_events',
+      keyColumn: 'workspace_id',
+      keyValue: 'workspace',
+      recipientColumn: 'recipient',
+      payloadColumn: 'payload',
+    },
+  });
+}
+
 type Db = Kysely<NotificationTables>;
 type Trx = Transaction<NotificationTables>;
 type NotificationRow = NotificationTables['pulse_notifications'];
@@ -65,21 +88,21 @@ class DuplicateKey extends Error {}
 /**
  * Durable notifications: one gap-free, strictly increasing event stream per workspace
  * (`notifications:<workspaceId>`), persisted before it is published, resumable with `lastEventId`.
- *
- * Publication goes through a relay: after a write commits, the relay locks the workspace's
- * publication cursor, publishes every committed event past it in id order and moves it. So events
- * reach the bus in id order even with concurrent writers on several nodes, and an event whose
- * publication was interrupted (crash, bus outage) goes out with the next write.
+ * Ids, storage, replay and publication (in id order, by any node, also after a crash) are the
+ * durable-stream kernel's (`src/streams/`).
  */
 export class NotificationService {
   private readonly db: Db;
-  private readonly relays = new Map<
-    string,
-    { running: Promise<void> | null; queued: Promise<void> | null }
-  >();
+  private readonly kernel: StreamKernel;
+  private readonly ownsKernel: boolean;
+  private readonly stream: DurableStream<NotificationEvent>;
 
-  constructor(private readonly opts: NotificationServiceOptions) {
+  constructor(opts: NotificationServiceOptions) {
     this.db = opts.store.db.withTables<NotificationTables>();
+    this.ownsKernel = !opts.streams;
+    this.kernel =
+      opts.streams ?? new StreamKernel({ store: opts.store, hub: opts.hub, onError: opts.onError });
+    this.stream = defineNotificationStream(this.kernel, opts.retention);
   }
 
   /**
@@ -107,8 +130,8 @@ export class NotificationService {
     const createdAt = now();
     let stored: StoredNotification;
     try {
-      stored = await this.db.transaction().execute(async (trx) => {
-        const seq = await nextSeq(trx, notificationsTopic(workspaceId));
+      stored = await this.kernel.transaction(this.db, async (trx) => {
+        const seq = await this.stream.nextId(trx, workspaceId);
         const eventId = String(seq);
         const notification = {
           id,
@@ -149,7 +172,7 @@ export class NotificationService {
           userId: notification.userId,
           notification: { ...notification, readAt: null },
         };
-        await this.appendEvent(trx, workspaceId, seq, notification.userId, event);
+        await this.stream.append(trx, workspaceId, event, { seq });
         return notification;
       });
     } catch (error) {
@@ -159,7 +182,6 @@ export class NotificationService {
       }
       throw storeError(error, 'Could not store the notification');
     }
-    await this.relay(workspaceId);
     return { notification: stored, created: true };
   }
 
@@ -230,66 +252,22 @@ export class NotificationService {
     const { userId, workspaceId } = opts;
     const lastEventId = opts.lastEventId ?? undefined;
     if (lastEventId !== undefined) parseOrThrow(notificationEventIdSchema, lastEventId);
-    return liveDurable<NotificationEvent>(this.opts.hub, {
-      topic: notificationsTopic(workspaceId),
-      // NOTE: read events are addressed to their user; notifications to their recipient or everyone.
-      filter: (event) =>
-        event.type === 'reset' || event.type === 'sync' || event.userId === null || event.userId === userId,
-      initial: (afterId) => this.replay(userId, workspaceId, afterId),
+    return this.stream.subscribe({
+      workspaceId,
       lastEventId,
+      filter: { recipient: userId },
       signal: opts.signal,
-    });
+    }) as LiveStream<TrackedEnvelope<NotificationEvent>>;
   }
 
   /** The stream's newest event id ("0" before the first event). */
-  async headId(workspaceId: string): Promise<string> {
-    const row = await this.db
-      .selectFrom('pulse_streams')
-      .select('seq')
-      .where('stream_key', '=', notificationsTopic(workspaceId))
-      .executeTakeFirst();
-    return String(row ? Number(row.seq) : 0);
+  headId(workspaceId: string): Promise<string> {
+    return this.stream.head(workspaceId);
   }
 
-  private async replay(
-    userId: string,
-    workspaceId: string,
-    afterId: string | undefined,
-  ): Promise<Array<LiveItem<NotificationEvent>>> {
-    const head = Number(await this.headId(workspaceId));
-    if (afterId === undefined) {
-      // NOTE: without a resume point the client would have none until its first event, and a drop
-      // before it would lose what came meanwhile: hand it the head as its resume point.
-      const sync: NotificationEvent = { type: 'sync', workspaceId, at: now(), headId: String(head) };
-      return [{ id: String(head), data: sync }];
-    }
-    const after = Number(afterId);
-    if (after > head) {
-      throw new TRPCError({
-        code: 'BAD_REQUEST',
-        message: `lastEventId ${afterId} is ahead of this stream (head ${head}); subscribe without it`,
-      });
-    }
-    if (after === head) return [];
-    const oldest = await this.db
-      .selectFrom('pulse_notification_events')
-      .select((eb) => eb.fn.min('seq').as('seq'))
-      .where('workspace_id', '=', workspaceId)
-      .executeTakeFirst();
-    const oldestSeq = oldest?.seq == null ? undefined : Number(oldest.seq);
-    if (oldestSeq === undefined || oldestSeq > after + 1) {
-      const reset: NotificationEvent = { type: 'reset', workspaceId, at: now(), headId: String(head) };
-      return [{ id: String(head), data: reset }];
-    }
-    const rows = await this.db
-      .selectFrom('pulse_notification_events')
-      .select(['seq', 'payload'])
-      .where('workspace_id', '=', workspaceId)
-      .where('seq', '>', after)
-      .where((eb) => eb.or([eb('recipient', 'is', null), eb('recipient', '=', userId)]))
-      .orderBy('seq')
-      .execute();
-    return rows.map((row) => ({ id: String(row.seq), data: JSON.parse(row.payload) as NotificationEvent }));
+  /** Stops the stream kernel when this service made its own. */
+  async close(): Promise<void> {
+    if (this.ownsKernel) await this.kernel.close();
   }
 
   private async markWith(
@@ -300,7 +278,7 @@ export class NotificationService {
   ): Promise<NotificationReadResult> {
     let result: NotificationReadResult;
     try {
-      result = await this.db.transaction().execute(async (trx) => {
+      result = await this.kernel.transaction(this.db, async (trx) => {
         const found = await candidates(trx);
         if (found.length === 0) {
           return { ids: [], unreadCount: await this.countUnread(trx, userId, workspaceId) };
@@ -326,7 +304,6 @@ export class NotificationService {
         }
         const unreadCount = await this.countUnread(trx, userId, workspaceId);
         if (ids.length > 0) {
-          const seq = await nextSeq(trx, notificationsTopic(workspaceId));
           const event: NotificationEvent = {
             type: 'read',
             workspaceId,
@@ -336,14 +313,13 @@ export class NotificationService {
             all,
             unreadCount,
           };
-          await this.appendEvent(trx, workspaceId, seq, userId, event);
+          await this.stream.append(trx, workspaceId, event);
         }
         return { ids, unreadCount };
       });
     } catch (error) {
       throw storeError(error, 'Could not store the read state');
     }
-    if (result.ids.length > 0) await this.relay(workspaceId);
     return result;
   }
 
@@ -390,93 +366,6 @@ export class NotificationService {
       .where('idempotency_key', '=', key)
       .executeTakeFirst();
     return row ? toNotification(row) : null;
-  }
-
-  /** Writes one event of the stream and prunes what fell out of the retention window. */
-  private async appendEvent(
-    trx: Trx,
-    workspaceId: string,
-    seq: number,
-    recipient: string | null,
-    event: NotificationEvent,
-  ): Promise<void> {
-    await trx
-      .insertInto('pulse_notification_events')
-      .values({ workspace_id: workspaceId, seq, recipient, payload: JSON.stringify(event) })
-      .execute();
-    const floor = seq - this.opts.retention;
-    if (floor > 0) {
-      await trx
-        .deleteFrom('pulse_notification_events')
-        .where('workspace_id', '=', workspaceId)
-        .where('seq', '<=', floor)
-        .execute();
-    }
-  }
-
-  /**
-   * Publishes every committed, unpublished event of the workspace's stream. Calls made while a
-   * relay runs share one follow-up run, which starts after the current one (and so sees their
-   * commits). Never rejects: a failure is reported and retried by the next write.
-   */
-  private relay(workspaceId: string): Promise<void> {
-    let state = this.relays.get(workspaceId);
-    if (!state) {
-      state = { running: null, queued: null };
-      this.relays.set(workspaceId, state);
-    }
-    const current = state;
-    if (current.queued) return current.queued;
-    const start = (): Promise<void> => {
-      const run = this.publishPending(workspaceId)
-        .catch((error: unknown) => this.opts.onError?.(error, `notifications relay ${workspaceId}`))
-        .finally(() => {
-          current.running = null;
-          if (!current.queued && this.relays.get(workspaceId) === current) this.relays.delete(workspaceId);
-        });
-      current.running = run;
-      return run;
-    };
-    if (!current.running) return start();
-    current.queued = current.running.then(() => {
-      current.queued = null;
-      return start();
-    });
-    return current.queued;
-  }
-
-  private async publishPending(workspaceId: string): Promise<void> {
-    const topic = notificationsTopic(workspaceId);
-    await this.db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('pulse_notification_relay')
-        .values({ workspace_id: workspaceId, published_seq: 0 })
-        .onConflict((oc) => oc.column('workspace_id').doNothing())
-        .execute();
-      let cursorQuery = trx
-        .selectFrom('pulse_notification_relay')
-        .select('published_seq')
-        .where('workspace_id', '=', workspaceId);
-      // NOTE: the row lock serialises relays of one stream across nodes, so the bus sees ids in order.
-      // SQLite needs none: its writers are serialised already.
-      if (this.opts.store.dialect === 'postgres') cursorQuery = cursorQuery.forUpdate();
-      const cursor = await cursorQuery.executeTakeFirstOrThrow();
-      const events = await trx
-        .selectFrom('pulse_notification_events')
-        .select(['seq', 'payload'])
-        .where('workspace_id', '=', workspaceId)
-        .where('seq', '>', Number(cursor.published_seq))
-        .orderBy('seq')
-        .execute();
-      const last = events.at(-1);
-      if (!last) return;
-      for (const row of events) await this.opts.hub.publish(topic, JSON.parse(row.payload), String(row.seq));
-      await trx
-        .updateTable('pulse_notification_relay')
-        .set({ published_seq: Number(last.seq) })
-        .where('workspace_id', '=', workspaceId)
-        .execute();
-    });
   }
 }
 

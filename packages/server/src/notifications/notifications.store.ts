@@ -5,8 +5,6 @@ type Seq = number | string;
 
 /** The notifications domain's tables (SQLite and PostgreSQL alike). A type, not an interface: `withTables` wants an index signature. */
 export type NotificationTables = {
-  /** Shared per-stream sequences (`infra/store/streams.ts`), read for the stream head. */
-  pulse_streams: { stream_key: string; seq: Seq };
   /** Every accepted notification, kept for `list` whatever the event retention. */
   pulse_notifications: {
     id: string;
@@ -36,7 +34,11 @@ export type NotificationTables = {
     workspace_id: string;
     read_at: string;
   };
-  /** The stream's event log: the last `retention` events per workspace, replayed on resume. */
+  /**
+   * The stream's event log: the last `retention` events per workspace, replayed on resume (written
+   * and read by the stream kernel, `src/streams/`; ids and the publication watermark live in its
+   * `pulse_streams`).
+   */
   pulse_notification_events: {
     workspace_id: string;
     seq: Seq;
@@ -44,11 +46,6 @@ export type NotificationTables = {
     recipient: string | null;
     /** JSON of the event exactly as published. */
     payload: string;
-  };
-  /** Publication cursor per stream: events up to `published_seq` are on the bus. */
-  pulse_notification_relay: {
-    workspace_id: string;
-    published_seq: Seq;
   };
 };
 
@@ -102,6 +99,8 @@ export const notificationMigrations: Record<string, Migration> = {
         .addPrimaryKeyConstraint('pulse_notification_events_pk', ['workspace_id', 'seq'])
         .execute();
       await db.schema
+        // NOTE: the old publication cursor; unused since the stream kernel keeps `published_seq` in
+        // `pulse_streams` (left in place so this migration stays what it was).
         .createTable('pulse_notification_relay')
         .ifNotExists()
         .addColumn('workspace_id', 'text', (c) => c.primaryKey())

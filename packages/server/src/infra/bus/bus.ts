@@ -6,6 +6,8 @@ export interface BusMessage {
   data: unknown;
   /** Epoch ms when it was published (delivery lag metric). */
   publishedAt?: number;
+  /** `JSON.stringify(data)` when the publisher already has it: buses and the hub reuse it as is. */
+  json?: string;
 }
 
 export type BusHandler = (message: BusMessage) => void;

@@ -116,7 +116,7 @@ export function createRedisBus(opts: RedisBusOptions): Bus & { stats(): RedisBus
     counters.received++;
     let message: BusMessage;
     try {
-      message = JSON.parse(raw) as BusMessage;
+      message = parseEnvelope(raw);
     } catch (error) {
       onError(error as Error);
       return;
@@ -129,10 +129,7 @@ export function createRedisBus(opts: RedisBusOptions): Bus & { stats(): RedisBus
     async publish(topic, message) {
       try {
         if (pub.status !== 'ready') await pubConnected;
-        await pub.publish(
-          prefix + topic,
-          JSON.stringify({ id: message.id, data: message.data, publishedAt: message.publishedAt }),
-        );
+        await pub.publish(prefix + topic, envelope(message));
         counters.published++;
       } catch (error) {
         counters.publishFailures++;
@@ -200,4 +197,36 @@ export interface RedisBusStats {
   resyncs: number;
   /** Topic channels held now (the control channel not counted). */
   channels: number;
+}
+
+/**
+ * The wire form of a message: `{"id":…,"data":…,"publishedAt":…}`, exactly what
+ * `JSON.stringify` of the message gives, so nodes of either version read each other's messages.
+ * A pre-serialised `json` is spliced in as `data` instead of stringifying the event again.
+ */
+function envelope(message: BusMessage): string {
+  if (message.json === undefined || message.id === undefined || message.publishedAt === undefined) {
+    return JSON.stringify({ id: message.id, data: message.data, publishedAt: message.publishedAt });
+  }
+  return `{"id":${JSON.stringify(message.id)},"data":${message.json},"publishedAt":${message.publishedAt}}`;
+}
+
+/** `{"id":"…","data":` … `,"publishedAt":123}`: the shape `envelope` writes for durable events. */
+const ENVELOPE_HEAD = /^\{"id":"((?:[^"\\]|\\.)*)","data":/;
+const ENVELOPE_TAIL = /,"publishedAt":(\d+)\}$/;
+
+/**
+ * Reads a wire message. For durable events the event's JSON is cut out of the envelope and kept,
+ * so the hub hands sockets the very bytes the writer stored (parsed once, for filters; never
+ * stringified again). Anything else is parsed as plain JSON.
+ */
+export function parseEnvelope(raw: string): BusMessage {
+  const head = ENVELOPE_HEAD.exec(raw);
+  const tail = head ? ENVELOPE_TAIL.exec(raw.slice(-40)) : null;
+  if (head && tail) {
+    const json = raw.slice(head[0].length, raw.length - tail[0].length);
+    const id = JSON.parse(`"${head[1]}"`) as string;
+    return { id, data: JSON.parse(json), publishedAt: Number(tail[1]), json };
+  }
+  return JSON.parse(raw) as BusMessage;
 }

@@ -1,0 +1,263 @@
+import { type TrackedEnvelope, TRPCError } from '@trpc/server';
+import type { Kysely, Transaction } from 'kysely';
+import type { Hub } from '../infra/hub.js';
+import { type LiveItem, type LiveStream, liveDurable } from '../infra/live.js';
+import { nextSeq } from '../infra/store/streams.js';
+import { type DurableEvent, type StreamControlEvent, streamEventIdSchema } from './stream.schema.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: the kernel works on tables it only knows by name
+type AnyDb = Kysely<any>;
+// biome-ignore lint/suspicious/noExplicitAny: a transaction of any domain's tables
+export type AnyTransaction = Transaction<any>;
+
+/**
+ * Where a durable stream keeps its event log. The default (`pulse_stream_events`) suits any new
+ * domain; notifications and inbox name their existing tables so stored streams stay as they are.
+ */
+export interface StreamEventTable {
+  table: string;
+  /** Column that tells streams apart. */
+  keyColumn: string;
+  /** What it holds: the full stream key (`<name>:<workspaceId>`) or only the workspace id. */
+  keyValue: 'stream' | 'workspace';
+  /** Column of the event's recipient (null = every subscriber). */
+  recipientColumn: string;
+  /** Column of the event's JSON. */
+  payloadColumn: string;
+}
+
+/** The kernel's own event log table. */
+export const defaultEventTable: StreamEventTable = {
+  table: 'pulse_stream_events',
+  keyColumn: 'stream_key',
+  keyValue: 'stream',
+  recipientColumn: 'recipient',
+  payloadColumn: 'payload',
+};
+
+/** What a durable domain declares: its name (the topic prefix), retention and who may see an event. */
+export interface DurableStreamSpec<E extends DurableEvent> {
+  /** Topic and stream key prefix: the stream of a workspace is `<name>:<workspaceId>`. */
+  name: string;
+  /** Events kept per workspace stream for replay; an older resume point gets a `reset`. */
+  retention: number;
+  /**
+   * The only subscriber filter value that may see `event` (a user id, a conversation id…), or null
+   * for every subscriber. Stored beside the event, so replays filter in SQL with the same rule.
+   */
+  recipientOf?: (event: E) => string | null;
+  /** Defaults to `pulse_stream_events`. */
+  table?: StreamEventTable;
+}
+
+/** One event appended by a transaction, kept until it is published after commit. */
+export interface AppendedEvent {
+  streamKey: string;
+  topic: string;
+  seq: number;
+  /** The stored JSON: the bus and every socket reuse it (serialised once). */
+  json: string;
+  data: unknown;
+}
+
+/** What a durable stream needs from its kernel. */
+export interface StreamHost {
+  readonly db: AnyDb;
+  readonly hub: Hub;
+  /** Remembers an event appended inside `trx`, to publish it once `trx` commits. */
+  appended(trx: AnyTransaction, event: AppendedEvent): void;
+}
+
+/** Which events of a stream one subscriber sees. */
+export interface StreamFilter {
+  /** Only events addressed to this recipient (or to everyone); undefined = every event. */
+  recipient?: string;
+}
+
+const now = () => new Date().toISOString();
+
+/**
+ * One durable domain's streams (one per workspace): gap-free ids allocated in the writer's
+ * transaction, the event stored once as JSON, replay with `sync` / `reset`, the live tail from the
+ * hub. Built by `StreamKernel.define`; publication after commit is the kernel's relay.
+ */
+export class DurableStream<E extends DurableEvent> {
+  private readonly table: StreamEventTable;
+
+  constructor(
+    private readonly host: StreamHost,
+    readonly spec: DurableStreamSpec<E>,
+  ) {
+    this.table = spec.table ?? defaultEventTable;
+  }
+
+  /** The name of this domain's streams. */
+  get name(): string {
+    return this.spec.name;
+  }
+
+  /** Hub topic and stream key of a workspace's stream. */
+  topic(workspaceId: string): string {
+    return `${this.spec.name}:${workspaceId}`;
+  }
+
+  /**
+   * Allocates the next id of the workspace's stream inside `trx` (for rows that carry the id of the
+   * event that delivers them); pass it to `append` as `seq`.
+   */
+  nextId(trx: AnyTransaction, workspaceId: string): Promise<number> {
+    return nextSeq(trx, this.topic(workspaceId));
+  }
+
+  /**
+   * Appends one event inside the caller's transaction: allocates its id (or takes `opts.seq` from
+   * `nextId`), stores its JSON, prunes what fell out of the retention window. It is published once
+   * the transaction commits (`StreamKernel.transaction`), or by the relay of any node.
+   */
+  async append(
+    trx: AnyTransaction,
+    workspaceId: string,
+    event: E,
+    opts: { seq?: number; recipient?: string | null } = {},
+  ): Promise<{ id: string; seq: number }> {
+    const streamKey = this.topic(workspaceId);
+    const seq = opts.seq ?? (await nextSeq(trx, streamKey));
+    const recipient =
+      opts.recipient !== undefined ? opts.recipient : (this.spec.recipientOf?.(event) ?? null);
+    const json = JSON.stringify(event);
+    const { table, keyColumn, recipientColumn, payloadColumn } = this.table;
+    const key = this.keyOf(workspaceId);
+    await trx
+      .insertInto(table)
+      .values({ [keyColumn]: key, seq, [recipientColumn]: recipient, [payloadColumn]: json })
+      .execute();
+    const floor = seq - this.spec.retention;
+    if (floor > 0) {
+      await trx.deleteFrom(table).where(keyColumn, '=', key).where('seq', '<=', floor).execute();
+    }
+    this.host.appended(trx, { streamKey, topic: streamKey, seq, json, data: event });
+    return { id: String(seq), seq };
+  }
+
+  /** The stream's newest committed id ("0" before the first event). */
+  async head(workspaceId: string): Promise<string> {
+    const row = await this.host.db
+      .selectFrom('pulse_streams')
+      .select('seq')
+      .where('stream_key', '=', this.topic(workspaceId))
+      .executeTakeFirst();
+    return String(row ? Number(row.seq) : 0);
+  }
+
+  /**
+   * What a subscriber resuming after `afterId` gets first: without a resume point a `sync` at the
+   * head; at the head nothing; within the retention window every retained event it may see, in
+   * order; past it one `reset` at the head. A resume point ahead of the head is a BAD_REQUEST.
+   */
+  async replay(
+    workspaceId: string,
+    afterId: string | undefined,
+    filter: StreamFilter = {},
+  ): Promise<Array<LiveItem<E | StreamControlEvent>>> {
+    const headId = await this.head(workspaceId);
+    const head = Number(headId);
+    if (afterId === undefined) {
+      // NOTE: without a resume point the client would have none until its first event, and a drop
+      // before it would lose what came meanwhile: hand it the head as its resume point.
+      return [{ id: headId, data: { type: 'sync', workspaceId, at: now(), headId } }];
+    }
+    const after = Number(afterId);
+    if (after > head) {
+      // NOTE: a reset cannot move a resume point back (transports drop ids at or below it).
+      throw new TRPCError({
+        code: 'BAD_REQUEST',
+        message: `lastEventId ${afterId} is ahead of this stream (head ${head}); subscribe without it`,
+      });
+    }
+    if (after === head) return [];
+    const { table, keyColumn, recipientColumn, payloadColumn } = this.table;
+    const key = this.keyOf(workspaceId);
+    const oldest = await this.host.db
+      .selectFrom(table)
+      .select((eb) => eb.fn.min('seq').as('seq'))
+      .where(keyColumn, '=', key)
+      .executeTakeFirst();
+    const oldestSeq = oldest?.seq == null ? undefined : Number(oldest.seq);
+    if (oldestSeq === undefined || oldestSeq > after + 1) {
+      return [{ id: headId, data: { type: 'reset', workspaceId, at: now(), headId } }];
+    }
+    let query = this.host.db
+      .selectFrom(table)
+      .select(['seq', `${payloadColumn} as payload`])
+      .where(keyColumn, '=', key)
+      .where('seq', '>', after);
+    const { recipient } = filter;
+    if (recipient !== undefined) {
+      query = query.where((eb) =>
+        eb.or([eb(recipientColumn, 'is', null), eb(recipientColumn, '=', recipient)]),
+      );
+    }
+    const rows = await query.orderBy('seq').execute();
+    return rows.map((row) => ({ id: String(row.seq), data: JSON.parse(row.payload as string) as E }));
+  }
+
+  /**
+   * A subscriber's live stream: replay after `lastEventId` (see `replay`), then live events it may
+   * see, each `tracked(id, event)`. An invalid `lastEventId` is a BAD_REQUEST.
+   */
+  subscribe(opts: {
+    workspaceId: string;
+    lastEventId?: string | null;
+    filter?: StreamFilter;
+    signal?: AbortSignal;
+  }): LiveStream<TrackedEnvelope<E | StreamControlEvent>> {
+    const { workspaceId } = opts;
+    const lastEventId = opts.lastEventId ?? undefined;
+    if (lastEventId !== undefined && !streamEventIdSchema.safeParse(lastEventId).success) {
+      throw new TRPCError({
+        code: 'BAD_REQUEST',
+        message: 'lastEventId must be an event id from this stream',
+      });
+    }
+    const filter = opts.filter ?? {};
+    const recipient = filter.recipient;
+    const recipientOf = this.spec.recipientOf;
+    return liveDurable<E | StreamControlEvent>(this.host.hub, {
+      topic: this.topic(workspaceId),
+      // NOTE: the same rule as the replay's SQL: the kernel's own events and events for everyone pass.
+      filter:
+        recipient === undefined || !recipientOf
+          ? undefined
+          : (event) => {
+              if (event.type === 'sync' || event.type === 'reset') return true;
+              const to = recipientOf(event as E);
+              return to === null || to === recipient;
+            },
+      initial: (afterId) => this.replay(workspaceId, afterId, filter),
+      lastEventId,
+      signal: opts.signal,
+    });
+  }
+
+  /** Committed events of a stream with ids in (from, to], in order (the relay's read). */
+  async committed(streamKey: string, from: number, to: number): Promise<AppendedEvent[]> {
+    const { table, keyColumn, payloadColumn } = this.table;
+    const workspaceId = streamKey.slice(this.spec.name.length + 1);
+    const rows = await this.host.db
+      .selectFrom(table)
+      .select(['seq', `${payloadColumn} as payload`])
+      .where(keyColumn, '=', this.keyOf(workspaceId))
+      .where('seq', '>', from)
+      .where('seq', '<=', to)
+      .orderBy('seq')
+      .execute();
+    return rows.map((row) => {
+      const json = row.payload as string;
+      return { streamKey, topic: streamKey, seq: Number(row.seq), json, data: JSON.parse(json) };
+    });
+  }
+
+  private keyOf(workspaceId: string): string {
+    return this.table.keyValue === 'stream' ? this.topic(workspaceId) : workspaceId;
+  }
+}
