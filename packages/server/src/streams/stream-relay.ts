@@ -100,6 +100,9 @@ export class StreamRelay {
       .selectFrom('pulse_streams')
       .select('stream_key')
       .where((eb) => eb('published_seq', '<', eb.ref('seq')))
+      // NOTE: the ORDER BY makes PostgreSQL read the partial index (an index-only scan of the few
+      // unpublished streams) instead of scanning the table, which it prefers for a bare LIMIT.
+      .orderBy('stream_key')
       .limit(100)
       .execute();
     for (const { stream_key } of due) {
@@ -139,27 +142,26 @@ export class StreamRelay {
         const upTo = Math.min(to, from + BATCH);
         const events = await this.due(stream, streamKey, state, from, upTo);
         for (const event of events) await hub.publish(event.topic, event.data, String(event.seq), event.json);
-        const renewed = await db
+        const last = upTo === to;
+        // Moves the watermark; renews the lease, or lets it go after the last batch (one statement).
+        const moved = await db
           .updateTable('pulse_streams')
-          .set({ published_seq: upTo, relay_until: Date.now() + leaseMs })
+          .set(
+            last
+              ? { published_seq: upTo, relay_owner: null, relay_until: null }
+              : { published_seq: upTo, relay_until: Date.now() + leaseMs },
+          )
           .where('stream_key', '=', streamKey)
           .where('relay_owner', '=', owner)
-          .returning('stream_key')
+          .returning(['published_seq', 'seq'])
           .executeTakeFirst();
         for (let seq = from + 1; seq <= upTo; seq += 1) state.local.delete(seq);
         // The lease ran out and another node took over: it publishes the rest.
-        if (!renewed) return;
+        if (!moved) return;
+        // Commits that landed while this node held the lease: their writers left them to it.
+        if (last && Number(moved.seq) <= Number(moved.published_seq)) return;
         from = upTo;
       }
-      const released = await db
-        .updateTable('pulse_streams')
-        .set({ relay_owner: null, relay_until: null })
-        .where('stream_key', '=', streamKey)
-        .where('relay_owner', '=', owner)
-        .returning(['published_seq', 'seq'])
-        .executeTakeFirst();
-      // Commits that landed while this node held the lease: their writers left them to it.
-      if (!released || Number(released.seq) <= Number(released.published_seq)) return;
     }
   }
 
