@@ -34,13 +34,21 @@ describe.each(engines)('notification idempotency keys are scoped per sender on $
     async () => {
       await using store = await engine.setup();
       await using server = await startTestServer(store.options);
-      const a = await server.callerFor(admin('alice')).notifications.send({
+      await using alice = connectClient(
+        server,
+        await server.token({ sub: 'alice', workspaces: { acme: 'admin' } }),
+      );
+      await using mallory = connectClient(
+        server,
+        await server.token({ sub: 'mallory', workspaces: { acme: 'admin' } }),
+      );
+      const a = await alice.trpc.notifications.send.mutate({
         ...alert('Private to Carol: salary review', 'review-1'),
         userId: 'carol',
       });
       expect(a.created).toBe(true);
 
-      const b = await server.callerFor(admin('mallory')).notifications.send({
+      const b = await mallory.trpc.notifications.send.mutate({
         ...alert('Mallory to herself', 'review-1'),
         userId: 'mallory',
       });
@@ -51,15 +59,17 @@ describe.each(engines)('notification idempotency keys are scoped per sender on $
       expect(JSON.stringify(b)).not.toContain('salary');
 
       // The same sender repeating its key still gets its own first notification back.
-      const again = await server.callerFor(admin('alice')).notifications.send({
+      const again = await alice.trpc.notifications.send.mutate({
         ...alert('Private to Carol: salary review', 'review-1'),
         userId: 'carol',
       });
       expect(again).toMatchObject({ created: false, notification: { id: a.notification.id } });
       // A service token with the same name is another sender too (its own namespace).
-      const asService = await server
-        .callerFor({ ...admin('alice'), service: true, workspaces: {} })
-        .notifications.send({ ...alert('From the alice service', 'review-1'), userId: 'alice' });
+      await using aliceService = connectClient(server, await server.token({ sub: 'alice', service: true }));
+      const asService = await aliceService.trpc.notifications.send.mutate({
+        ...alert('From the alice service', 'review-1'),
+        userId: 'alice',
+      });
       expect(asService.created).toBe(true);
       expect(asService.notification.id).not.toBe(a.notification.id);
 
@@ -87,9 +97,14 @@ describe.each(engines)('notification idempotency keys are scoped per sender on $
       });
       // The SLA clock starts when the conversation is created: its key is `inbox-sla:<id>:<start ms>`.
       const predicted = `inbox-sla:${conversation.id}:${Date.parse(conversation.createdAt)}`;
-      const claimed = await server
-        .callerFor(admin('mallory'))
-        .notifications.send({ ...alert('Nothing to see', predicted), userId: 'mallory' });
+      await using mallory = connectClient(
+        server,
+        await server.token({ sub: 'mallory', workspaces: { acme: 'admin' } }),
+      );
+      const claimed = await mallory.trpc.notifications.send.mutate({
+        ...alert('Nothing to see', predicted),
+        userId: 'mallory',
+      });
       expect(claimed.created).toBe(true);
 
       const alice = server.callerFor({ ...admin('alice'), workspaces: { acme: 'member' } });
@@ -121,12 +136,12 @@ describe.each(engines)('notification idempotency keys are scoped per sender on $
       bob.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen);
       await synced(seen);
 
-      const alice = server.callerFor(admin('alice'));
+      const aliceToken = await server.token({ sub: 'alice', workspaces: { acme: 'admin' } });
+      const tabs = Array.from({ length: 5 }, () => connectClient(server, aliceToken));
       const byAlice = await Promise.all(
-        Array.from({ length: 5 }, () =>
-          alice.notifications.send({ ...alert('From Alice', 'k'), userId: 'bob' }),
-        ),
+        tabs.map((tab) => tab.trpc.notifications.send.mutate({ ...alert('From Alice', 'k'), userId: 'bob' })),
       );
+      await Promise.all(tabs.map((tab) => tab.close()));
       const bySystem = await Promise.all(
         Array.from({ length: 5 }, () =>
           server.services.notifications.send('system', { ...alert('From the system', 'k'), userId: 'bob' }),
