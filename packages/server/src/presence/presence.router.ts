@@ -1,4 +1,6 @@
 import type { TRPCRouterRecord } from '@trpc/server';
+import { canAccess } from '../auth/access.js';
+import type { AuthedContext } from '../context.js';
 import { memberProcedure } from '../trpc.js';
 import {
   presenceSetInput,
@@ -7,18 +9,46 @@ import {
   typingSubscribeInput,
 } from './presence.schema.js';
 
+/** `presence.set` per user and workspace, after the input was parsed (docs/security.md). */
+const setThrottled = memberProcedure.input(presenceSetInput).use(async ({ ctx, input, next }) => {
+  const c = ctx as AuthedContext;
+  if (!c.principal.service)
+    await c.services.rateLimiter.consume('presence', `${c.principal.userId}:${input.workspaceId}`);
+  return next();
+});
+
+/**
+ * `presence.typing` with `isTyping: true` at most once per interval per user and conversation: a
+ * refresh inside the interval is accepted as a no-op (the indicator is shown and expires by itself);
+ * `isTyping: false` always passes.
+ */
+const typingThrottled = memberProcedure.input(typingSetInput).use(async ({ ctx, input, next }) => {
+  const c = ctx as AuthedContext;
+  if (
+    input.isTyping &&
+    !c.principal.service &&
+    canAccess(c.principal, input.workspaceId, 'member') &&
+    (await c.services.rateLimiter.typingThrottled(
+      `${c.principal.userId}:${input.workspaceId}:${input.conversationId}`,
+    ))
+  ) {
+    return { ok: true as const, data: { ok: true as const }, marker: 'middlewareMarker' as never, ctx };
+  }
+  return next();
+});
+
 export const presenceRouter = {
   /** Sets the caller's status, page and activity for this connection. */
-  set: memberProcedure
-    .input(presenceSetInput)
-    .mutation(({ ctx, input }) => ctx.services.presence.set(ctx.principal, ctx.connectionId, input)),
+  set: setThrottled.mutation(({ ctx, input }) =>
+    ctx.services.presence.set(ctx.principal, ctx.connectionId, input),
+  ),
   /** Leaves the workspace on this connection at once (no grace); the user's other tabs keep them present. */
   leave: memberProcedure.mutation(async ({ ctx, input }) => {
     await ctx.services.presence.leave(ctx.principal, ctx.connectionId, input.workspaceId);
     return { ok: true as const };
   }),
   /** Reports typing in a conversation; it expires by itself. */
-  typing: memberProcedure.input(typingSetInput).mutation(async ({ ctx, input }) => {
+  typing: typingThrottled.mutation(async ({ ctx, input }) => {
     await ctx.services.presence.setTyping(ctx.principal, input);
     return { ok: true as const };
   }),
