@@ -30,7 +30,8 @@ export function findNul(input: unknown): Array<string | number> | null {
 export function assertNoNul(input: unknown): void {
   const path = findNul(input);
   if (!path) return;
-  const cause = new z.ZodError([
+  // NOTE: ZodRealError (what `schema.parse` throws) is an Error, so tRPC keeps it as the cause.
+  const cause = new z.ZodRealError([
     { code: 'custom', path, message: 'must not contain NUL (\\u0000) characters', input: undefined },
   ]);
   throw new TRPCError({
