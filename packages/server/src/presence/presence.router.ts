@@ -1,6 +1,4 @@
 import type { TRPCRouterRecord } from '@trpc/server';
-import { canAccess } from '../auth/access.js';
-import type { AuthedContext } from '../context.js';
 import { memberProcedure } from '../trpc.js';
 import {
   presenceSetInput,
@@ -11,9 +9,8 @@ import {
 
 /** `presence.set` per user and workspace, after the input was parsed (docs/security.md). */
 const setThrottled = memberProcedure.input(presenceSetInput).use(async ({ ctx, input, next }) => {
-  const c = ctx as AuthedContext;
-  if (!c.principal.service)
-    await c.services.rateLimiter.consume('presence', `${c.principal.userId}:${input.workspaceId}`);
+  if (!ctx.principal.service)
+    await ctx.services.rateLimiter.consume('presence', `${ctx.principal.userId}:${input.workspaceId}`);
   return next();
 });
 
@@ -23,13 +20,12 @@ const setThrottled = memberProcedure.input(presenceSetInput).use(async ({ ctx, i
  * `isTyping: false` always passes.
  */
 const typingThrottled = memberProcedure.input(typingSetInput).use(async ({ ctx, input, next }) => {
-  const c = ctx as AuthedContext;
+  // NOTE: runs after memberProcedure checked access, so only members' refreshes are throttled.
   if (
     input.isTyping &&
-    !c.principal.service &&
-    canAccess(c.principal, input.workspaceId, 'member') &&
-    (await c.services.rateLimiter.typingThrottled(
-      `${c.principal.userId}:${input.workspaceId}:${input.conversationId}`,
+    !ctx.principal.service &&
+    (await ctx.services.rateLimiter.typingThrottled(
+      `${ctx.principal.userId}:${input.workspaceId}:${input.conversationId}`,
     ))
   ) {
     return { ok: true as const, data: { ok: true as const }, marker: 'middlewareMarker' as never, ctx };
