@@ -19,7 +19,7 @@ describe('config', () => {
       demoMode: false,
       secretGenerated: false,
       dataDir: './data',
-      limits: { maxPayloadBytes: 65_536, maxConnections: 10_000, headersTimeoutMs: 10_000 },
+      limits: { maxPayloadBytes: 65_536, maxConnections: 50_000, headersTimeoutMs: 10_000 },
       jwt: { secret: SECRET },
     });
   });

@@ -92,7 +92,7 @@ export const configOptions = {
     maxSubscriptions: option('PULSE_MAX_SUBSCRIPTIONS', positive(100)),
     maxConnectionsPerUser: option('PULSE_MAX_CONNECTIONS_PER_USER', positive(50)),
     /** Open TCP connections per node (HTTP and WebSocket together); past it new ones are dropped. */
-    maxConnections: option('PULSE_MAX_CONNECTIONS', positive(10_000)),
+    maxConnections: option('PULSE_MAX_CONNECTIONS', positive(50_000)),
     /** Time a client has to send its request headers. */
     headersTimeoutMs: option('PULSE_HEADERS_TIMEOUT_MS', positive(10_000)),
     /** Time a client has to send a whole request, body included (HTTP 408 after it). */

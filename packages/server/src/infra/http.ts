@@ -126,7 +126,6 @@ export function createHttpServer<TContext>(opts: HttpServerOptions<TContext>): S
       input: undefined,
       ctx: undefined,
     });
-    res.setHeader('allow', 'none');
     sendJson(res, getHTTPStatusCodeFromError(error), { error: shape });
     return true;
   }

@@ -5,7 +5,8 @@ import { TRPCClientError } from '@trpc/client';
 import { describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/infra/log.js';
 import type { AppRouter } from '../../src/router.js';
-import { connectWsOnly, startTestServer } from '../harness.js';
+import { connectWsOnly, sleep, startTestServer } from '../harness.js';
+import { openRaw } from './helpers.js';
 
 /** A raw TCP client: everything the server wrote and whether it closed the socket. */
 function rawTcp(port: number) {
@@ -115,6 +116,20 @@ describe('abuse: HTTP', () => {
     }
     // Well-behaved clients are unaffected.
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  });
+
+  it('never applies the HTTP request timeouts to an upgraded WebSocket', async () => {
+    await using server = await startTestServer({
+      config: { limits: { headersTimeoutMs: 100, requestTimeoutMs: 200, keepAliveTimeoutMs: 100 } },
+    });
+    const token = await server.token({ sub: 'alice', workspaces: { acme: 'admin' } });
+    const raw = await openRaw(server.wsUrl, { params: { token } });
+    // Several request-timeout periods (and Node's check interval) pass: the socket must still serve.
+    await sleep(800);
+    raw.send({ id: 1, method: 'query', params: { path: 'presence.list', input: { workspaceId: 'acme' } } });
+    expect((await raw.next((m) => m.id === 1)).result).toMatchObject({ type: 'data', data: [] });
+    expect(raw.socket.readyState).toBe(raw.socket.OPEN);
+    await raw.close();
   });
 
   it('drops connections past limits.maxConnections and accepts again once one closes', async () => {
