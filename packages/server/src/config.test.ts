@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TEST_SECRET } from '../test/harness.js';
 import { assertCanListen, configOptions, loadConfig, resolveConfig } from './config.js';
+import { startPulseServer } from './server.js';
 
 const SECRET = TEST_SECRET;
 
@@ -64,6 +65,13 @@ describe('config', () => {
       'Invalid Pulse configuration (in-code):\n  jwt.secret: must be at least 32 characters',
     );
     expect(() => resolveConfig({ limits: { maxBatch: -1 } })).toThrow(/limits\.maxBatch: /);
+  });
+
+  it('refuses a short secret given to startPulseServer in code, and an unknown PULSE_DEMO value', async () => {
+    await expect(
+      startPulseServer({ sqliteFile: ':memory:', config: { port: 0, jwt: { secret: 'short' } } }),
+    ).rejects.toThrow('jwt.secret: must be at least 32 characters');
+    expect(() => loadConfig({ PULSE_DEMO: 'yes' })).toThrow(/PULSE_DEMO: Invalid input: expected boolean/);
   });
 
   it('refuses production without a secret, and demo mode in production', () => {

@@ -26,7 +26,13 @@ const int = () => z.coerce.number().int();
 const ms = (fallback: number) => int().nonnegative().default(fallback);
 const positive = (fallback: number) => int().positive().default(fallback);
 const bool = (fallback: boolean) => z.boolean().default(fallback);
-const envBool = (raw: string) => (raw === '' ? undefined : raw === 'true' || raw === '1');
+/** `true`/`1`, `false`/`0`, or empty (default); anything else is left for the schema to refuse. */
+const envBool = (raw: string) => {
+  if (raw === '') return undefined;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  return raw;
+};
 const csv = (raw: string) =>
   raw
     .split(',')
