@@ -269,11 +269,19 @@ describe('abuse: HTTP', () => {
       await post('/realtime/notifications/send', '{'), // REST PARSE_ERROR
     ];
     expect(faults.map((r) => r.status)).toEqual([400, 400, 405, 405, 404, 400]);
+    // A request target that is no URL (`GET //[`) is the client's fault too: 400, not a 500.
+    const malformed = rawTcp(server.port);
+    malformed.socket.write('GET //[ HTTP/1.1\r\nHost: pulse\r\nConnection: close\r\n\r\n');
+    await malformed.closed;
+    expect(malformed.received()).toMatch(/^HTTP\/1\.1 400 /);
+    expect(malformed.received()).toContain('Malformed request target');
     const refused = await vi.waitFor(() => {
       const found = lines.filter((l) => l.msg === 'HTTP request refused');
       expect(found.map((l) => l.code)).toEqual(
         expect.arrayContaining(['PARSE_ERROR', 'BAD_REQUEST', 'METHOD_NOT_SUPPORTED', 'NOT_FOUND']),
       );
+      expect(found.filter((l) => l.message === 'Malformed request target')).toHaveLength(1);
+      expect(found.map((l) => l.code).filter((c) => c === 'BAD_REQUEST').length).toBeGreaterThanOrEqual(2);
       return found;
     });
     for (const line of refused) {
