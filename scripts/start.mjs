@@ -52,5 +52,6 @@ const serverArgs = [
   distDir,
 ];
 if (args.has('--no-generator')) serverArgs.push('--no-generator');
-const code = await run(bin('tsx'), serverArgs, { cwd: root, env: process.env });
+// Demo mode is only ever on when asked for; `npm start` is the demo, so it asks (config.ts).
+const code = await run(bin('tsx'), serverArgs, { cwd: root, env: { ...process.env, PULSE_DEMO: 'true' } });
 process.exit(code);

@@ -1,244 +1,327 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 
-const ms = (fallback: number) => z.coerce.number().int().nonnegative().default(fallback);
-const csv = z
-  .string()
-  .optional()
-  .transform((value) =>
-    value
-      ? value
-          .split(',')
-          .map((item) => item.trim())
-          .filter(Boolean)
-      : [],
-  );
-
-/** Environment variables Pulse reads; every one has a default that runs on one machine. */
-export const envSchema = z.object({
-  NODE_ENV: z.string().default('development'),
-  HOST: z.string().default('127.0.0.1'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3001),
-  PULSE_JWT_SECRET: z.string().min(32, 'PULSE_JWT_SECRET must be at least 32 characters').optional(),
-  PULSE_JWT_ISSUER: z.string().optional(),
-  PULSE_JWT_AUDIENCE: z.string().optional(),
-  PULSE_ALLOWED_ORIGINS: csv,
-  PULSE_DATA_DIR: z.string().default('./data'),
-  DATABASE_URL: z.string().optional(),
-  REDIS_URL: z.string().optional(),
-  /** Prefix of every Redis key and channel (several clusters or test runs on one Redis). */
-  PULSE_REDIS_PREFIX: z.string().default('pulse:'),
-  /** Demo mode with a configured secret (several nodes sharing one secret, e.g. `npm run cluster`). */
-  PULSE_DEMO: z.enum(['true', 'false', '1', '0', '']).optional(),
-  PULSE_NODE_ID: z.string().optional(),
-  PULSE_PRESENCE_GRACE_MS: ms(5_000),
-  PULSE_PRESENCE_TTL_MS: ms(60_000),
-  PULSE_TYPING_TTL_MS: ms(5_000),
-  PULSE_INBOX_SLA_MS: ms(15 * 60_000),
-  PULSE_INBOX_SLA_POLL_MS: ms(1_000),
-  PULSE_INBOX_RETENTION: z.coerce.number().int().positive().default(1_000),
-  PULSE_NOTIFICATION_RETENTION: z.coerce.number().int().positive().default(500),
-  PULSE_MAX_PAYLOAD_BYTES: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(64 * 1024),
-  PULSE_MAX_BATCH: z.coerce.number().int().positive().default(128),
-  PULSE_MAX_SUBSCRIPTIONS: z.coerce.number().int().positive().default(100),
-  PULSE_MAX_CONNECTIONS_PER_USER: z.coerce.number().int().positive().default(50),
-  PULSE_AUTH_TIMEOUT_MS: ms(10_000),
-  PULSE_PING_MS: ms(25_000),
-  PULSE_PONG_WAIT_MS: ms(10_000),
-  PULSE_SLOW_DROP_BYTES: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(256 * 1024),
-  PULSE_SLOW_CLOSE_BYTES: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(1024 * 1024),
-  PULSE_RATE_LIMIT_PER_SEC: z.coerce.number().int().positive().default(20),
-  PULSE_RATE_LIMIT_BURST: z.coerce.number().int().positive().default(50),
-  PULSE_RATE_LIMIT_USER_PER_SEC: z.coerce.number().int().positive().default(50),
-  PULSE_RATE_LIMIT_USER_BURST: z.coerce.number().int().positive().default(100),
-  PULSE_PRESENCE_RATE_PER_SEC: z.coerce.number().int().positive().default(2),
-  PULSE_PRESENCE_BURST: z.coerce.number().int().positive().default(10),
-  PULSE_TYPING_INTERVAL_MS: ms(2_000),
-  PULSE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-});
-
-export type PulseEnv = z.infer<typeof envSchema>;
-
-/** Typed runtime configuration of one Pulse node. */
-export interface PulseConfig {
-  host: string;
-  port: number;
-  production: boolean;
-  /** True when no secret was configured and one was generated: tokens are minted for demo users. */
-  demoMode: boolean;
-  jwt: { secret: string; issuer?: string; audience?: string };
-  allowedOrigins: string[];
-  dataDir: string;
-  databaseUrl?: string;
-  redisUrl?: string;
-  /** Prefix of every Redis key and channel. */
-  redisPrefix: string;
-  nodeId: string;
-  presence: { graceMs: number; ttlMs: number; typingTtlMs: number };
-  /** `slaMs`: default reply SLA; `slaPollMs`: how often each node looks for breaches; `retention`: replayable events per workspace. */
-  inbox: { slaMs: number; slaPollMs: number; retention: number };
-  notifications: { retention: number };
-  limits: {
-    maxPayloadBytes: number;
-    maxBatch: number;
-    maxSubscriptions: number;
-    maxConnectionsPerUser: number;
-    authTimeoutMs: number;
-    pingMs: number;
-    pongWaitMs: number;
-    slowDropBytes: number;
-    slowCloseBytes: number;
-    rateLimitPerSec: number;
-    rateLimitBurst: number;
-    rateLimitUserPerSec: number;
-    rateLimitUserBurst: number;
-    presenceRatePerSec: number;
-    presenceBurst: number;
-    typingIntervalMs: number;
-  };
-  logLevel: PulseEnv['PULSE_LOG_LEVEL'];
+/**
+ * One configuration option, written once: its environment variable, its schema (which validates
+ * environment and in-code values alike) and, through the schema's `.default()`, its default.
+ */
+interface Option<S extends z.ZodType = z.ZodType> {
+  readonly env: string;
+  readonly schema: S;
+  /** Turns the environment's string into the value the schema expects (e.g. comma-separated lists). */
+  readonly fromEnv?: (raw: string) => unknown;
 }
 
-/** Partial overrides accepted by `createPulseServer` (tests, embedding). */
-export type PulseConfigInput = Partial<
-  Omit<PulseConfig, 'jwt' | 'presence' | 'inbox' | 'limits' | 'notifications'>
-> & {
-  jwt?: Partial<PulseConfig['jwt']>;
-  presence?: Partial<PulseConfig['presence']>;
-  inbox?: Partial<PulseConfig['inbox']>;
-  notifications?: Partial<PulseConfig['notifications']>;
-  limits?: Partial<PulseConfig['limits']>;
+const option = <S extends z.ZodType>(
+  env: string,
+  schema: S,
+  fromEnv?: (raw: string) => unknown,
+): Option<S> => ({
+  env,
+  schema,
+  fromEnv,
+});
+
+const int = () => z.coerce.number().int();
+const ms = (fallback: number) => int().nonnegative().default(fallback);
+const positive = (fallback: number) => int().positive().default(fallback);
+const bool = (fallback: boolean) => z.boolean().default(fallback);
+/** `true`/`1`, `false`/`0`, or empty (default); anything else is left for the schema to refuse. */
+const envBool = (raw: string) => {
+  if (raw === '') return undefined;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  return raw;
 };
+const csv = (raw: string) =>
+  raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+
+const SECRET_MESSAGE = 'must be at least 32 characters';
+
+/**
+ * Every option of a Pulse node (see README "Configuration"). The typed config, environment parsing
+ * and `resolveConfig`'s defaults are all derived from this table.
+ */
+export const configOptions = {
+  host: option('HOST', z.string().min(1).default('127.0.0.1')),
+  port: option('PORT', int().min(0).max(65535).default(3001)),
+  /** Demo mode: a generated secret, demo tokens at `GET /demo/tokens`. Only when asked for. */
+  demoMode: option('PULSE_DEMO', bool(false), envBool),
+  /** Allow demo mode on a non-loopback host (a demo on a trusted LAN). */
+  demoForce: option('PULSE_DEMO_FORCE', bool(false), envBool),
+  jwt: {
+    /** HS256 secret, at least 32 characters (required unless demo mode). */
+    secret: option('PULSE_JWT_SECRET', z.string().min(32, SECRET_MESSAGE).optional()),
+    issuer: option('PULSE_JWT_ISSUER', z.string().optional()),
+    audience: option('PULSE_JWT_AUDIENCE', z.string().optional()),
+  },
+  allowedOrigins: option('PULSE_ALLOWED_ORIGINS', z.array(z.string()).default([]), csv),
+  dataDir: option('PULSE_DATA_DIR', z.string().default('./data')),
+  databaseUrl: option('DATABASE_URL', z.string().optional()),
+  redisUrl: option('REDIS_URL', z.string().optional()),
+  /** Prefix of every Redis key and channel (several clusters or test runs on one Redis). */
+  redisPrefix: option('PULSE_REDIS_PREFIX', z.string().default('pulse:')),
+  nodeId: option('PULSE_NODE_ID', z.string().min(1).optional()),
+  /** Ops endpoints (/metrics, /readyz): see docs/security.md "Ops endpoints". */
+  ops: {
+    /** When set, /metrics and /readyz are served on this port only (not on the public port). */
+    port: option('PULSE_OPS_PORT', int().min(0).max(65535).optional()),
+    /** Interface of the ops port (default: `host`). */
+    host: option('PULSE_OPS_HOST', z.string().min(1).optional()),
+    /** When set, /metrics needs `Authorization: Bearer <token>`; otherwise only loopback callers get it. */
+    metricsToken: option(
+      'PULSE_METRICS_TOKEN',
+      z.string().min(16, 'must be at least 16 characters').optional(),
+    ),
+  },
+  presence: {
+    graceMs: option('PULSE_PRESENCE_GRACE_MS', ms(5_000)),
+    ttlMs: option('PULSE_PRESENCE_TTL_MS', ms(60_000)),
+    typingTtlMs: option('PULSE_TYPING_TTL_MS', ms(5_000)),
+  },
+  inbox: {
+    /** Default reply SLA. */
+    slaMs: option('PULSE_INBOX_SLA_MS', ms(15 * 60_000)),
+    /** How often each node looks for breaches. */
+    slaPollMs: option('PULSE_INBOX_SLA_POLL_MS', ms(1_000)),
+    /** Replayable events per workspace. */
+    retention: option('PULSE_INBOX_RETENTION', positive(1_000)),
+  },
+  notifications: { retention: option('PULSE_NOTIFICATION_RETENTION', positive(500)) },
+  limits: {
+    maxPayloadBytes: option('PULSE_MAX_PAYLOAD_BYTES', positive(64 * 1024)),
+    /** Requests per WebSocket frame and per HTTP batch. */
+    maxBatch: option('PULSE_MAX_BATCH', positive(128)),
+    maxSubscriptions: option('PULSE_MAX_SUBSCRIPTIONS', positive(100)),
+    maxConnectionsPerUser: option('PULSE_MAX_CONNECTIONS_PER_USER', positive(50)),
+    /** Open TCP connections per node (HTTP and WebSocket together); past it new ones are dropped. */
+    maxConnections: option('PULSE_MAX_CONNECTIONS', positive(50_000)),
+    /** Time a client has to send its request headers. */
+    headersTimeoutMs: option('PULSE_HEADERS_TIMEOUT_MS', positive(10_000)),
+    /** Time a client has to send a whole request, body included (HTTP 408 after it). */
+    requestTimeoutMs: option('PULSE_REQUEST_TIMEOUT_MS', positive(30_000)),
+    /** An idle keep-alive HTTP connection is closed after this. */
+    keepAliveTimeoutMs: option('PULSE_KEEP_ALIVE_TIMEOUT_MS', positive(5_000)),
+    authTimeoutMs: option('PULSE_AUTH_TIMEOUT_MS', ms(10_000)),
+    pingMs: option('PULSE_PING_MS', ms(25_000)),
+    pongWaitMs: option('PULSE_PONG_WAIT_MS', ms(10_000)),
+    slowDropBytes: option('PULSE_SLOW_DROP_BYTES', positive(256 * 1024)),
+    slowCloseBytes: option('PULSE_SLOW_CLOSE_BYTES', positive(1024 * 1024)),
+    rateLimitPerSec: option('PULSE_RATE_LIMIT_PER_SEC', positive(20)),
+    rateLimitBurst: option('PULSE_RATE_LIMIT_BURST', positive(50)),
+    rateLimitUserPerSec: option('PULSE_RATE_LIMIT_USER_PER_SEC', positive(50)),
+    rateLimitUserBurst: option('PULSE_RATE_LIMIT_USER_BURST', positive(100)),
+    /** Queries per connection (HTTP: per user); subscriptions are never limited. */
+    queryRatePerSec: option('PULSE_QUERY_RATE_PER_SEC', positive(100)),
+    queryBurst: option('PULSE_QUERY_BURST', positive(200)),
+    presenceRatePerSec: option('PULSE_PRESENCE_RATE_PER_SEC', positive(2)),
+    presenceBurst: option('PULSE_PRESENCE_BURST', positive(10)),
+    typingIntervalMs: option('PULSE_TYPING_INTERVAL_MS', ms(2_000)),
+  },
+  logLevel: option(
+    'PULSE_LOG_LEVEL',
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ),
+};
+
+type OptionsTree = { readonly [key: string]: Option | OptionsTree };
+type OutputOf<N> = N extends Option<infer S> ? z.output<S> : ValuesOf<N>;
+type OptionalKey<T, K extends keyof T> =
+  T[K] extends Option<infer S> ? (undefined extends z.output<S> ? K : never) : never;
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+/** The values of an options tree: an option whose schema allows `undefined` is an optional field. */
+type ValuesOf<T> = Simplify<
+  { -readonly [K in keyof T as K extends OptionalKey<T, K> ? never : K]: OutputOf<T[K]> } & {
+    -readonly [K in keyof T as OptionalKey<T, K>]?: Exclude<OutputOf<T[K]>, undefined>;
+  }
+>;
+type Resolved = ValuesOf<typeof configOptions>;
+
+/** Typed runtime configuration of one Pulse node (one field per row of `configOptions`). */
+export type PulseConfig = Omit<Resolved, 'jwt' | 'nodeId'> & {
+  /** `NODE_ENV=production` (from the environment; in code: explicit). */
+  production: boolean;
+  jwt: Omit<Resolved['jwt'], 'secret'> & { secret: string };
+  /** True when no secret was configured and `jwt.secret` was generated for this process. */
+  secretGenerated: boolean;
+  nodeId: string;
+};
+
+/** Partial overrides accepted by `startPulseServer` (tests, embedding): any option, one level deep. */
+export type PulseConfigInput = {
+  [K in keyof PulseConfig]?: PulseConfig[K] extends readonly unknown[]
+    ? PulseConfig[K]
+    : PulseConfig[K] extends object
+      ? Partial<PulseConfig[K]>
+      : PulseConfig[K];
+};
+
+const isOption = (value: Option | OptionsTree): value is Option =>
+  typeof (value as Option).env === 'string' && (value as Option).schema instanceof z.ZodType;
+
+interface Issue {
+  where: string;
+  message: string;
+}
+
+/** Validates `read(option, path)` for every option of the table; collects every issue. */
+function build(
+  tree: OptionsTree,
+  read: (opt: Option, path: string[]) => unknown,
+  issues: Issue[],
+  label: (opt: Option, path: string[]) => string,
+  path: string[] = [],
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, node] of Object.entries(tree)) {
+    const here = [...path, key];
+    if (!isOption(node)) {
+      out[key] = build(node, read, issues, label, here);
+      continue;
+    }
+    const parsed = node.schema.safeParse(read(node, here));
+    if (parsed.success) out[key] = parsed.data;
+    else
+      for (const issue of parsed.error.issues)
+        issues.push({ where: label(node, here), message: issue.message });
+  }
+  return out;
+}
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|::ffff:127(\.\d{1,3}){3})$/;
+
+/** True for an interface only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK.test(host.replace(/^\[|\]$/g, ''));
+}
+
+function fail(kind: 'environment' | 'in-code', issues: Issue[]): never {
+  const lines = issues.map((issue) => `  ${issue.where}: ${issue.message}`);
+  throw new Error(`Invalid Pulse configuration (${kind}):\n${lines.join('\n')}`);
+}
+
+/** Cross-option rules, for the environment and in-code configuration alike. */
+function finish(
+  values: Record<string, unknown>,
+  production: boolean,
+  kind: 'environment' | 'in-code',
+): PulseConfig {
+  const v = values as unknown as Resolved;
+  const names =
+    kind === 'environment'
+      ? {
+          demo: 'PULSE_DEMO',
+          force: 'PULSE_DEMO_FORCE',
+          secret: 'PULSE_JWT_SECRET',
+          batch: 'PULSE_MAX_BATCH',
+          subs: 'PULSE_MAX_SUBSCRIPTIONS',
+          headers: 'PULSE_HEADERS_TIMEOUT_MS',
+          request: 'PULSE_REQUEST_TIMEOUT_MS',
+        }
+      : {
+          demo: 'demoMode',
+          force: 'demoForce',
+          secret: 'jwt.secret',
+          batch: 'limits.maxBatch',
+          subs: 'limits.maxSubscriptions',
+          headers: 'limits.headersTimeoutMs',
+          request: 'limits.requestTimeoutMs',
+        };
+  if (v.demoMode && production) throw new Error(`${names.demo} cannot be set when NODE_ENV=production.`);
+  if (v.demoMode && !v.demoForce && !isLoopbackHost(v.host)) {
+    // NOTE: demo mode hands out tokens to anyone who asks; on a reachable interface that is an open door.
+    throw new Error(
+      `Demo mode refuses to listen on the non-loopback host "${v.host}" (anyone who can reach it gets tokens). Use HOST=127.0.0.1, or set ${names.force}=true on a network you trust.`,
+    );
+  }
+  if (kind === 'environment' && v.limits.maxBatch < v.limits.maxSubscriptions) {
+    // NOTE: wsLink re-sends every pending request in ONE frame after a reconnect; a batch cap below
+    // the subscription cap would refuse that frame and the client's subscriptions would never resume.
+    // In code (tests, embedding) the caller may set both low on purpose.
+    throw new Error(
+      `${names.batch} (${v.limits.maxBatch}) must be at least ${names.subs} (${v.limits.maxSubscriptions}): clients re-send all their subscriptions in one frame when they reconnect.`,
+    );
+  }
+  if (v.limits.headersTimeoutMs > v.limits.requestTimeoutMs) {
+    throw new Error(
+      `${names.headers} (${v.limits.headersTimeoutMs}) must not exceed ${names.request} (${v.limits.requestTimeoutMs}).`,
+    );
+  }
+  return {
+    ...v,
+    production,
+    // NOTE: without a secret a random one is generated; `startPulseServer` refuses to listen with it
+    // unless demo mode was asked for (an in-process publisher verifies no token and needs none).
+    jwt: { ...v.jwt, secret: v.jwt.secret ?? randomBytes(32).toString('base64url') },
+    secretGenerated: v.jwt.secret === undefined,
+    nodeId: v.nodeId ?? `node-${randomBytes(4).toString('hex')}`,
+  };
+}
 
 /**
  * Reads the environment (the only place `process.env` is read) into a typed config.
- * Throws a readable error listing every invalid variable.
+ * Throws a readable error listing every invalid variable; refuses to run without a secret unless
+ * demo mode is asked for (`PULSE_DEMO=true`).
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): PulseConfig {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
-    throw new Error(`Invalid Pulse configuration:\n${lines.join('\n')}`);
-  }
-  const e = parsed.data;
-  const production = e.NODE_ENV === 'production';
-  if (production && (e.PULSE_DEMO === 'true' || e.PULSE_DEMO === '1')) {
-    throw new Error('PULSE_DEMO cannot be set when NODE_ENV=production.');
-  }
-  if (production && !e.PULSE_JWT_SECRET) {
+  const issues: Issue[] = [];
+  const nodeEnv = env.NODE_ENV ?? 'development';
+  const values = build(
+    configOptions,
+    (opt) => {
+      const raw = env[opt.env];
+      if (raw === undefined) return undefined;
+      return opt.fromEnv ? opt.fromEnv(raw) : raw;
+    },
+    issues,
+    (opt) => opt.env,
+  );
+  if (issues.length > 0) fail('environment', issues);
+  const production = nodeEnv === 'production';
+  const v = values as unknown as Resolved;
+  if (!v.jwt.secret && !v.demoMode) {
     throw new Error(
-      'PULSE_JWT_SECRET is required when NODE_ENV=production (demo mode is for development only).',
+      production
+        ? 'PULSE_JWT_SECRET is required when NODE_ENV=production (demo mode is for development only).'
+        : 'PULSE_JWT_SECRET is required (at least 32 characters). For a local demo with generated tokens, set PULSE_DEMO=true (`npm start` does).',
     );
   }
-  if (e.PULSE_MAX_BATCH < e.PULSE_MAX_SUBSCRIPTIONS) {
-    // NOTE: wsLink re-sends every pending request in ONE frame after a reconnect; a batch cap below
-    // the subscription cap would refuse that frame and the client's subscriptions would never resume.
-    throw new Error(
-      `PULSE_MAX_BATCH (${e.PULSE_MAX_BATCH}) must be at least PULSE_MAX_SUBSCRIPTIONS (${e.PULSE_MAX_SUBSCRIPTIONS}): clients re-send all their subscriptions in one frame when they reconnect.`,
-    );
-  }
-  return resolveConfig({
-    host: e.HOST,
-    port: e.PORT,
-    production,
-    demoMode: !e.PULSE_JWT_SECRET || e.PULSE_DEMO === 'true' || e.PULSE_DEMO === '1',
-    jwt: { secret: e.PULSE_JWT_SECRET, issuer: e.PULSE_JWT_ISSUER, audience: e.PULSE_JWT_AUDIENCE },
-    allowedOrigins: e.PULSE_ALLOWED_ORIGINS,
-    dataDir: e.PULSE_DATA_DIR,
-    databaseUrl: e.DATABASE_URL,
-    redisUrl: e.REDIS_URL,
-    redisPrefix: e.PULSE_REDIS_PREFIX,
-    nodeId: e.PULSE_NODE_ID,
-    presence: {
-      graceMs: e.PULSE_PRESENCE_GRACE_MS,
-      ttlMs: e.PULSE_PRESENCE_TTL_MS,
-      typingTtlMs: e.PULSE_TYPING_TTL_MS,
-    },
-    inbox: {
-      slaMs: e.PULSE_INBOX_SLA_MS,
-      slaPollMs: e.PULSE_INBOX_SLA_POLL_MS,
-      retention: e.PULSE_INBOX_RETENTION,
-    },
-    notifications: { retention: e.PULSE_NOTIFICATION_RETENTION },
-    limits: {
-      maxPayloadBytes: e.PULSE_MAX_PAYLOAD_BYTES,
-      maxBatch: e.PULSE_MAX_BATCH,
-      maxSubscriptions: e.PULSE_MAX_SUBSCRIPTIONS,
-      maxConnectionsPerUser: e.PULSE_MAX_CONNECTIONS_PER_USER,
-      authTimeoutMs: e.PULSE_AUTH_TIMEOUT_MS,
-      pingMs: e.PULSE_PING_MS,
-      pongWaitMs: e.PULSE_PONG_WAIT_MS,
-      slowDropBytes: e.PULSE_SLOW_DROP_BYTES,
-      slowCloseBytes: e.PULSE_SLOW_CLOSE_BYTES,
-      rateLimitPerSec: e.PULSE_RATE_LIMIT_PER_SEC,
-      rateLimitBurst: e.PULSE_RATE_LIMIT_BURST,
-      rateLimitUserPerSec: e.PULSE_RATE_LIMIT_USER_PER_SEC,
-      rateLimitUserBurst: e.PULSE_RATE_LIMIT_USER_BURST,
-      presenceRatePerSec: e.PULSE_PRESENCE_RATE_PER_SEC,
-      presenceBurst: e.PULSE_PRESENCE_BURST,
-      typingIntervalMs: e.PULSE_TYPING_INTERVAL_MS,
-    },
-    logLevel: e.PULSE_LOG_LEVEL,
-  });
+  return finish(values, production, 'environment');
 }
 
-/** Fills every missing option with its one-machine default. */
-export function resolveConfig(input: PulseConfigInput = {}): PulseConfig {
-  const defaults = envSchema.parse({});
-  const secret = input.jwt?.secret ?? randomBytes(32).toString('base64url');
-  return {
-    host: input.host ?? defaults.HOST,
-    port: input.port ?? defaults.PORT,
-    production: input.production ?? false,
-    demoMode: input.demoMode ?? !input.jwt?.secret,
-    jwt: { secret, issuer: input.jwt?.issuer, audience: input.jwt?.audience },
-    allowedOrigins: input.allowedOrigins ?? [],
-    dataDir: input.dataDir ?? defaults.PULSE_DATA_DIR,
-    databaseUrl: input.databaseUrl,
-    redisUrl: input.redisUrl,
-    redisPrefix: input.redisPrefix ?? defaults.PULSE_REDIS_PREFIX,
-    nodeId: input.nodeId ?? `node-${randomBytes(4).toString('hex')}`,
-    presence: {
-      graceMs: input.presence?.graceMs ?? defaults.PULSE_PRESENCE_GRACE_MS,
-      ttlMs: input.presence?.ttlMs ?? defaults.PULSE_PRESENCE_TTL_MS,
-      typingTtlMs: input.presence?.typingTtlMs ?? defaults.PULSE_TYPING_TTL_MS,
+/**
+ * Fills every missing option with its default and validates the given ones with the same schemas
+ * as the environment (e.g. a secret shorter than 32 characters is refused).
+ */
+export function resolveConfig(input: PulseConfigInput | PulseConfig = {}): PulseConfig {
+  const issues: Issue[] = [];
+  const given = input as Record<string, unknown>;
+  const values = build(
+    configOptions,
+    (_opt, path) => {
+      let value: unknown = given;
+      for (const key of path) {
+        if (value === null || typeof value !== 'object' || !Object.hasOwn(value, key)) return undefined;
+        value = (value as Record<string, unknown>)[key];
+      }
+      return value;
     },
-    inbox: {
-      slaMs: input.inbox?.slaMs ?? defaults.PULSE_INBOX_SLA_MS,
-      slaPollMs: input.inbox?.slaPollMs ?? defaults.PULSE_INBOX_SLA_POLL_MS,
-      retention: input.inbox?.retention ?? defaults.PULSE_INBOX_RETENTION,
-    },
-    notifications: { retention: input.notifications?.retention ?? defaults.PULSE_NOTIFICATION_RETENTION },
-    limits: {
-      maxPayloadBytes: input.limits?.maxPayloadBytes ?? defaults.PULSE_MAX_PAYLOAD_BYTES,
-      maxBatch: input.limits?.maxBatch ?? defaults.PULSE_MAX_BATCH,
-      maxSubscriptions: input.limits?.maxSubscriptions ?? defaults.PULSE_MAX_SUBSCRIPTIONS,
-      maxConnectionsPerUser: input.limits?.maxConnectionsPerUser ?? defaults.PULSE_MAX_CONNECTIONS_PER_USER,
-      authTimeoutMs: input.limits?.authTimeoutMs ?? defaults.PULSE_AUTH_TIMEOUT_MS,
-      pingMs: input.limits?.pingMs ?? defaults.PULSE_PING_MS,
-      pongWaitMs: input.limits?.pongWaitMs ?? defaults.PULSE_PONG_WAIT_MS,
-      slowDropBytes: input.limits?.slowDropBytes ?? defaults.PULSE_SLOW_DROP_BYTES,
-      slowCloseBytes: input.limits?.slowCloseBytes ?? defaults.PULSE_SLOW_CLOSE_BYTES,
-      rateLimitPerSec: input.limits?.rateLimitPerSec ?? defaults.PULSE_RATE_LIMIT_PER_SEC,
-      rateLimitBurst: input.limits?.rateLimitBurst ?? defaults.PULSE_RATE_LIMIT_BURST,
-      rateLimitUserPerSec: input.limits?.rateLimitUserPerSec ?? defaults.PULSE_RATE_LIMIT_USER_PER_SEC,
-      rateLimitUserBurst: input.limits?.rateLimitUserBurst ?? defaults.PULSE_RATE_LIMIT_USER_BURST,
-      presenceRatePerSec: input.limits?.presenceRatePerSec ?? defaults.PULSE_PRESENCE_RATE_PER_SEC,
-      presenceBurst: input.limits?.presenceBurst ?? defaults.PULSE_PRESENCE_BURST,
-      typingIntervalMs: input.limits?.typingIntervalMs ?? defaults.PULSE_TYPING_INTERVAL_MS,
-    },
-    logLevel: input.logLevel ?? defaults.PULSE_LOG_LEVEL,
-  };
+    issues,
+    (_opt, path) => path.join('.'),
+  );
+  if (issues.length > 0) fail('in-code', issues);
+  const resolved = finish(values, input.production ?? false, 'in-code');
+  // NOTE: a resolved config passed back in keeps its "generated secret" mark.
+  return input.secretGenerated ? { ...resolved, secretGenerated: true } : resolved;
+}
+
+/** Throws unless a node that verifies tokens has a configured secret or was asked for demo mode. */
+export function assertCanListen(config: PulseConfig): void {
+  if (config.demoMode || !config.secretGenerated) return;
+  throw new Error(
+    'A Pulse server needs jwt.secret (PULSE_JWT_SECRET, at least 32 characters); pass demoMode: true (PULSE_DEMO=true) for a local demo with generated tokens.',
+  );
 }

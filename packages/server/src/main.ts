@@ -13,8 +13,12 @@ async function main() {
   if (config.demoMode) {
     const tokens = await mintDemoTokens(config.jwt);
     console.log('\n  ************************************************************************');
-    console.log('  DEMO MODE: no PULSE_JWT_SECRET set; a random secret was generated and the');
-    console.log('  tokens below are valid until this process stops. Never run this in production.');
+    console.log(
+      config.secretGenerated
+        ? '  DEMO MODE (PULSE_DEMO=true): a random secret was generated and the tokens below are'
+        : '  DEMO MODE (PULSE_DEMO=true): demo tokens are signed with PULSE_JWT_SECRET; they are',
+    );
+    console.log('  valid until this process stops (7 days at most). Never run this in production.');
     console.log('  ************************************************************************\n');
     for (const t of tokens) {
       const ws =

@@ -5,7 +5,7 @@ import { TRPCError } from '@trpc/server';
 import { Redis } from 'ioredis';
 import type { Principal } from './auth/auth.schema.js';
 import { createTokenVerifier } from './auth/token.js';
-import { type PulseConfig, type PulseConfigInput, resolveConfig } from './config.js';
+import { assertCanListen, type PulseConfig, type PulseConfigInput, resolveConfig } from './config.js';
 import type { Bus } from './infra/bus/bus.js';
 import { demoTokensRoute } from './demo/demo-routes.js';
 import { createMemoryBus } from './infra/bus/memory-bus.js';
@@ -34,7 +34,9 @@ import { createServicePublisher, type ServicePublisher } from './publisher.js';
 import { type StreamFaults, StreamKernel } from './streams/stream-kernel.js';
 import { appRouter } from './router.js';
 import type { PulseServices } from './services.js';
-import { createCallerFactory, type PulseContext } from './trpc.js';
+import { createOpsServer, opsRoutes } from './infra/ops.js';
+import type { PulseContext } from './context.js';
+import { createCallerFactory } from './trpc.js';
 
 export interface PulseServerOptions {
   /** Overrides on top of defaults (use `loadConfig()` for the environment). */
@@ -61,6 +63,8 @@ export interface PulseServer {
   /** `ws://host:port/trpc` */
   readonly wsUrl: string;
   readonly port: number;
+  /** The ops listener's port (`config.ops.port`), or null when ops endpoints share the public port. */
+  readonly opsPort: number | null;
   readonly services: PulseServices;
   /** Server-side caller with a service principal for every workspace. */
   readonly caller: ReturnType<typeof createCaller>;
@@ -238,6 +242,12 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
     transportStats: () => transportStats(),
   });
   const { config, bus, hub, store, presence, logger, metrics } = services;
+  try {
+    assertCanListen(config);
+  } catch (error) {
+    await closeServices();
+    throw error;
+  }
   const operations = { stats: services.stats };
   const verifier = createTokenVerifier(config.jwt);
 
@@ -256,6 +266,20 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
     }
   }
 
+  /**
+   * Client faults (PARSE_ERROR, BAD_REQUEST, METHOD_NOT_SUPPORTED, …) at debug without a stack, so
+   * nobody can flood the log on demand; only server faults at error, with the original cause.
+   */
+  function logHttpError(error: unknown, info: { path: string | undefined; requestId?: string }) {
+    const code = error instanceof TRPCError ? error.code : 'INTERNAL_SERVER_ERROR';
+    if (code === 'INTERNAL_SERVER_ERROR') {
+      const cause = error instanceof TRPCError && error.cause ? error.cause : error;
+      logger.error({ err: cause, code, ...info }, 'HTTP request failed');
+    } else {
+      logger.debug({ code, message: (error as Error).message, ...info }, 'HTTP request refused');
+    }
+  }
+
   let openapi: ReturnType<typeof createOpenApiDocument> | undefined;
   const httpContext = async (req: IncomingMessage): Promise<PulseContext> => {
     const header = req.headers.authorization;
@@ -263,28 +287,22 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
     const ctx = await contextFor(token, null);
     return { ...ctx, requestId: randomUUID() };
   };
-  const routes: HttpRoute[] = [
-    (req, res, url) => {
-      if (req.method !== 'GET' || url.pathname !== '/healthz') return false;
-      sendJson(res, 200, { ok: true, nodeId: config.nodeId });
-      return true;
-    },
-    async (req, res, url) => {
-      if (req.method !== 'GET' || url.pathname !== '/readyz') return false;
-      try {
+  const ops = (serveMetrics: boolean, loopbackOnly: boolean) =>
+    opsRoutes({
+      nodeId: config.nodeId,
+      metrics,
+      ready: async () => {
         await Promise.all([store.ping(), bus.ping()]);
-        sendJson(res, 200, { ok: true });
-      } catch (error) {
-        sendJson(res, 503, { ok: false, error: (error as Error).message });
-      }
-      return true;
-    },
-    async (req, res, url) => {
-      if (req.method !== 'GET' || url.pathname !== '/metrics') return false;
-      const { contentType, body } = await metrics.render();
-      res.writeHead(200, { 'content-type': contentType }).end(body);
-      return true;
-    },
+      },
+      metricsToken: config.ops.metricsToken,
+      loopbackOnly,
+      serveMetrics,
+      onNotReady: (error) => logger.warn({ err: error }, 'not ready'),
+    });
+  const routes: HttpRoute[] = [
+    // NOTE: with an ops port, /metrics lives there only; /healthz and /readyz stay on the public port
+    // too (load balancers probe it), and say nothing of the backend.
+    ...ops(config.ops.port === undefined, true),
     (req, res, url) => {
       if (req.method !== 'GET' || url.pathname !== '/openapi.json') return false;
       openapi ??= createOpenApiDocument({ router: appRouter, endpoints: restEndpoints });
@@ -297,9 +315,7 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
       maxBodyBytes: config.limits.maxPayloadBytes,
       createContext: (req) => httpContext(req),
       requestIdOf: (ctx) => ctx.requestId,
-      onError: (error, info) => {
-        if (info.status >= 500) logger.error({ err: error, ...info }, 'REST call failed');
-      },
+      onError: (error, info) => logHttpError(error, { path: info.procedure, requestId: info.requestId }),
     }),
     ...(config.demoMode ? [demoTokensRoute(config)] : []),
     ...(opts.routes ?? []),
@@ -310,8 +326,10 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
     routes,
     maxBodySize: config.limits.maxPayloadBytes,
     allowedOrigins: config.allowedOrigins,
+    limits: config.limits,
     createContext: httpContext,
-    onError: (error, path) => logger.error({ err: error, path }, 'HTTP request failed'),
+    requestIdOf: (ctx) => ctx.requestId,
+    onError: logHttpError,
   });
 
   const transport = attachWebSocket<PulseContext>(http, {
@@ -355,6 +373,27 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
     });
   });
   const port = (http.address() as AddressInfo).port;
+  let opsServer: ReturnType<typeof createOpsServer> | null = null;
+  let opsPort: number | null = null;
+  if (config.ops.port !== undefined) {
+    const server = createOpsServer(ops(true, false), (error) => logHttpError(error, { path: 'ops' }));
+    opsServer = server;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.ops.port, config.ops.host ?? config.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (error) {
+      await transport.shutdown(0);
+      http.close();
+      await closeServices();
+      throw error;
+    }
+    opsPort = (server.address() as AddressInfo).port;
+  }
   const hostForUrl = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${hostForUrl}:${port}`;
 
@@ -364,6 +403,7 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
     url,
     wsUrl: `ws://${hostForUrl}:${port}/trpc`,
     port,
+    opsPort,
     services,
     caller: createCaller({ principal: servicePrincipal(), authError: null, connectionId: null, services }),
     publish: createServicePublisher(services),
@@ -379,6 +419,11 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
         await transport.shutdown(closeOpts.graceMs ?? 500);
         http.closeAllConnections();
         await new Promise<void>((resolve) => http.close(() => resolve()));
+        if (opsServer) {
+          const server = opsServer;
+          server.closeAllConnections();
+          await new Promise<void>((resolve) => server.close(() => resolve()));
+        }
         await closeServices();
       })();
       return closing;

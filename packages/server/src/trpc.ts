@@ -1,24 +1,24 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import { z } from 'zod';
-import { idSchema, type Principal } from './auth/auth.schema.js';
-import type { PulseServices } from './services.js';
+import { type Access, assertAccess } from './auth/access.js';
+import { idSchema } from './auth/auth.schema.js';
+import type { PulseContext } from './context.js';
+import { assertNoNul } from './infra/input-guard.js';
 
-/** Per-request (HTTP) or per-connection (WebSocket) context. */
-export interface PulseContext {
-  /** The verified caller, or null when no valid token was presented. */
-  principal: Principal | null;
-  /** Why the token was refused, reported when a procedure needs a principal. */
-  authError: TRPCError | null;
-  /** Set for WebSocket connections: presence and limits are tracked per connection. */
-  connectionId: string | null;
-  /** Set for HTTP requests (logs). */
-  requestId?: string;
-  services: PulseServices;
-}
+export type { PulseContext } from './context.js';
+// NOTE: re-exported for the domain services that still import them from here; new code imports
+// auth/access.ts (loading it does not run initTRPC).
+export { type Access, assertAccess, canAccess } from './auth/access.js';
+
+/** What a client sees instead of an internal failure's own text (driver errors name hosts, tables, bytes). */
+export const INTERNAL_MESSAGE = 'Internal server error';
 
 const t = initTRPC.context<PulseContext>().create({
   isDev: false,
-  errorFormatter({ shape, error }) {
+  // NOTE: subscriptions are served over the WebSocket only (docs/security.md "Decisions"): SSE streams
+  // would bypass token expiry, connection and subscription caps, metrics and keep-alive.
+  sse: { enabled: false },
+  errorFormatter({ shape, error, ctx }) {
     const cause = error.cause;
     const issues =
       error.code === 'BAD_REQUEST' && cause instanceof z.ZodError
@@ -28,17 +28,34 @@ const t = initTRPC.context<PulseContext>().create({
             code: issue.code,
           }))
         : undefined;
-    return { ...shape, data: { ...shape.data, stack: undefined, ...(issues ? { issues } : {}) } };
+    // NOTE: the original is logged (loggedProcedure, transport onError) with the same reference.
+    const reference = ctx?.requestId ?? ctx?.connectionId;
+    const message =
+      error.code === 'INTERNAL_SERVER_ERROR'
+        ? `${INTERNAL_MESSAGE}${reference ? ` (ref ${reference})` : ''}`
+        : shape.message;
+    return {
+      ...shape,
+      message,
+      data: { ...shape.data, stack: undefined, ...(issues ? { issues } : {}) },
+    };
   },
 });
 
 export const router = t.router;
 export const middleware = t.middleware;
 export const createCallerFactory = t.createCallerFactory;
-export const publicProcedure = t.procedure;
+
+/** Every procedure's first step: inputs holding a NUL character are refused as BAD_REQUEST. */
+const baseProcedure = t.procedure.use(async ({ getRawInput, next }) => {
+  assertNoNul(await getRawInput());
+  return next();
+});
+
+export const publicProcedure = baseProcedure;
 
 /** Logs unexpected failures with the connection or request id (never the input: it may hold secrets). */
-const loggedProcedure = t.procedure.use(async ({ ctx, path, type, next }) => {
+const loggedProcedure = baseProcedure.use(async ({ ctx, path, type, next }) => {
   const result = await next();
   if (!result.ok && result.error.code === 'INTERNAL_SERVER_ERROR') {
     ctx.services.logger.error(
@@ -55,7 +72,10 @@ const loggedProcedure = t.procedure.use(async ({ ctx, path, type, next }) => {
   return result;
 });
 
-/** Requires a valid, unexpired token; mutations are rate limited (docs/security.md). */
+/**
+ * Requires a valid, unexpired token; mutations and queries are rate limited per connection (HTTP:
+ * per user), mutations per user too (docs/security.md).
+ */
 export const authedProcedure = loggedProcedure
   .use(({ ctx, next }) => {
     const principal = ctx.principal;
@@ -69,60 +89,21 @@ export const authedProcedure = loggedProcedure
     }
     return next({ ctx: { ...ctx, principal } });
   })
-  .use(async ({ ctx, type, path, getRawInput, next }) => {
-    // NOTE: mutations only (subscribing again after a reconnect must never trip a limit); backend
-    // services are trusted publishers and exempt.
-    if (type !== 'mutation' || ctx.principal.service) return next();
+  .use(async ({ ctx, type, next }) => {
+    // NOTE: subscriptions are never limited (subscribing again after a reconnect must never trip a
+    // limit; the per-connection subscription cap bounds them); backend services are trusted and exempt.
+    if (type === 'subscription' || ctx.principal.service) return next();
     const limiter = ctx.services.rateLimiter;
     const userId = ctx.principal.userId;
-    await limiter.consume('connection', ctx.connectionId ?? `http:${userId}`);
-    await limiter.consume('user', userId);
-    if (path !== 'presence.set' && path !== 'presence.typing') return next();
-    const raw = (await getRawInput()) as {
-      workspaceId?: unknown;
-      conversationId?: unknown;
-      isTyping?: unknown;
-    };
-    const workspaceId = typeof raw?.workspaceId === 'string' ? raw.workspaceId.slice(0, 128) : '';
-    if (path === 'presence.set') {
-      await limiter.consume('presence', `${userId}:${workspaceId}`);
+    const connection = ctx.connectionId ?? `http:${userId}`;
+    if (type === 'query') {
+      await limiter.consume('query', connection);
       return next();
     }
-    const conversationId = raw?.conversationId;
-    if (
-      raw?.isTyping === true &&
-      idSchema.safeParse(conversationId).success &&
-      canAccess(ctx.principal, workspaceId, 'member') &&
-      (await limiter.typingThrottled(`${userId}:${workspaceId}:${conversationId}`))
-    ) {
-      // NOTE: a typing refresh inside the interval is accepted as a no-op (the indicator is already
-      // shown and expires by itself); `isTyping: false` always passes.
-      return { ok: true as const, data: { ok: true as const }, marker: 'middlewareMarker' as never, ctx };
-    }
+    await limiter.consume('connection', connection);
+    await limiter.consume('user', userId);
     return next();
   });
-
-export type Access = 'member' | 'admin' | 'service';
-
-/** Whether `principal` may act on `workspaceId` at the given level. Services may do anything in their scope. */
-export function canAccess(principal: Principal, workspaceId: string, level: Access): boolean {
-  if (principal.service) {
-    const scope = Object.keys(principal.workspaces);
-    return scope.length === 0 || scope.includes(workspaceId);
-  }
-  if (level === 'service') return false;
-  const role = principal.workspaces[workspaceId];
-  if (!role) return false;
-  return level === 'member' || role === 'admin';
-}
-
-/** Throws FORBIDDEN unless `principal` has `level` access to `workspaceId`. */
-export function assertAccess(principal: Principal, workspaceId: string, level: Access): void {
-  if (!canAccess(principal, workspaceId, level)) {
-    const what = level === 'member' ? 'a member of' : level === 'admin' ? 'an admin of' : 'a service for';
-    throw new TRPCError({ code: 'FORBIDDEN', message: `Not ${what} workspace "${workspaceId}"` });
-  }
-}
 
 export const workspaceInput = z.object({ workspaceId: idSchema });
 

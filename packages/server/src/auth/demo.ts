@@ -2,7 +2,10 @@ import type { PulseConfig } from '../config.js';
 import type { WorkspaceRole } from './auth.schema.js';
 import { mintToken } from './token.js';
 
-/** The demo cast: two workspaces, admins and members, and one backend service. */
+/**
+ * The demo cast: two workspaces, admins and members, and one backend service scoped to the demo
+ * workspaces (never unscoped: an unscoped service token is an operator of the whole node).
+ */
 export const demoUsers: ReadonlyArray<{
   sub: string;
   name: string;
@@ -13,7 +16,12 @@ export const demoUsers: ReadonlyArray<{
   { sub: 'bob', name: 'Bob Member', workspaces: { acme: 'member' } },
   { sub: 'carol', name: 'Carol Member', workspaces: { acme: 'member', globex: 'member' } },
   { sub: 'dave', name: 'Dave Admin', workspaces: { globex: 'admin' } },
-  { sub: 'demo-service', name: 'Demo Service', workspaces: {}, service: true },
+  {
+    sub: 'demo-service',
+    name: 'Demo Service',
+    workspaces: { acme: 'admin', globex: 'admin' },
+    service: true,
+  },
 ];
 
 export interface DemoToken {

@@ -40,7 +40,8 @@ export function createTokenVerifier(jwt: PulseConfig['jwt']): TokenVerifier {
       return {
         userId: c.sub,
         name: c.name ?? c.sub,
-        workspaces: c.workspaces,
+        // NOTE: no prototype, so `workspaces.constructor` & co. are never roles (issue 12 item 8).
+        workspaces: Object.assign(Object.create(null) as Record<string, WorkspaceRole>, c.workspaces),
         service: c.role === 'service',
         expiresAt: c.exp * 1000,
       };

@@ -56,6 +56,12 @@ export interface DashboardServiceOptions {
   store: Store;
 }
 
+/**
+ * How far ahead of this node's clock a value's `at` may be. Later ones are clamped to it: a value
+ * stamped in year 9999 would otherwise make every later value look out of date, forever.
+ */
+export const DASHBOARD_MAX_CLOCK_SKEW_MS = 2_000;
+
 /** Live dashboards: latest value per key in the store, updates fanned out on `dashboard:<workspaceId>`. */
 export class DashboardService {
   private readonly db: Kysely<DashboardTables>;
@@ -66,11 +72,14 @@ export class DashboardService {
 
   /**
    * Stores the value as the latest for its key and broadcasts it. A value older than the stored one
-   * (by `at`) is neither stored nor broadcast (`applied: false`).
+   * (by `at`) is neither stored nor broadcast (`applied: false`). An `at` further ahead than
+   * `DASHBOARD_MAX_CLOCK_SKEW_MS` is clamped to now + that skew.
    */
   async publish(input: DashboardPublishInput): Promise<DashboardPublishResult> {
     const { workspaceId, at: rawAt, ...update } = dashboardPublishInput.parse(input);
-    const at = rawAt ? new Date(rawAt).toISOString() : new Date().toISOString();
+    const now = Date.now();
+    const atMs = rawAt ? Math.min(new Date(rawAt).getTime(), now + DASHBOARD_MAX_CLOCK_SKEW_MS) : now;
+    const at = new Date(atMs).toISOString();
     const key = dashboardValueKey(update);
     const event = { ...update, type: 'update', workspaceId, at, key } as DashboardUpdateEvent;
     const json = JSON.stringify(event);

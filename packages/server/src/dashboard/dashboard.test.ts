@@ -5,6 +5,7 @@ import { createTestDatabase, postgresUnavailable } from '../../test/services.js'
 import type { PulseConfigInput } from '../config.js';
 import type { AppRouter } from '../router.js';
 import type { DashboardEvent } from './dashboard.schema.js';
+import { DASHBOARD_MAX_CLOCK_SKEW_MS } from './dashboard.service.js';
 
 const code = (error: unknown) => (error as TRPCClientError<AppRouter>).data?.code;
 
@@ -213,6 +214,39 @@ describe.each(stores)('dashboard on %s', (store) => {
       .broadcastFollowerUpdate({ ...source, count: -1 })
       .catch((e: unknown) => e);
     expect(invalid).toBeInstanceOf(Error);
+  });
+
+  it('clamps a far-future `at` to now + the clock skew, so a year-9999 value never freezes its key', async () => {
+    await using server = await startOn(store);
+    await using admin = connectClient(
+      server,
+      await server.token({ sub: 'alice', workspaces: { acme: 'admin' } }),
+    );
+    const value = {
+      workspaceId: 'acme',
+      kind: 'metric',
+      platform: 'x',
+      accountId: 'acc1',
+      metric: 'reach',
+    } as const;
+    const before = Date.now();
+    const frozen = await admin.trpc.dashboard.publish.mutate({
+      ...value,
+      value: 1,
+      at: '9999-12-31T23:59:59.000Z',
+    });
+    expect(frozen.applied).toBe(true);
+    expect(Date.parse(frozen.event.at)).toBeGreaterThanOrEqual(before);
+    expect(Date.parse(frozen.event.at)).toBeLessThanOrEqual(Date.now() + DASHBOARD_MAX_CLOCK_SKEW_MS);
+    // A value stamped just past the skew (a few seconds from now) is newer than the clamped one.
+    const later = await admin.trpc.dashboard.publish.mutate({
+      ...value,
+      value: 2,
+      at: new Date(Date.now() + DASHBOARD_MAX_CLOCK_SKEW_MS + 1_000).toISOString(),
+    });
+    expect(later.applied).toBe(true);
+    const snapshot = await admin.trpc.dashboard.snapshot.query({ workspaceId: 'acme' });
+    expect(snapshot.updates).toEqual([expect.objectContaining({ value: 2 })]);
   });
 
   it('another workspace sees nothing; a member cannot publish; a bad payload is rejected with its path', async () => {

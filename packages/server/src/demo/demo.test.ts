@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { collect, connectClient, sleep, startTestServer } from '../../test/harness.js';
 import type { DashboardEvent } from '../dashboard/dashboard.schema.js';
 import type { DemoTokensResponse } from './demo-routes.js';
+import { startPulseServer } from '../server.js';
 import { startDemoServer } from './demo-server.js';
 
 /** A raw GET (fetch normalises `..` away, which would hide a traversal attempt). */
@@ -61,6 +62,39 @@ describe('demo server', () => {
     const res = await fetch(`${server.url}/demo/tokens`);
     expect(res.status).toBe(404);
     expect(await res.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
+  });
+
+  it('never turns demo mode on by itself: no secret and no demoMode refuses to start', async () => {
+    await expect(
+      startPulseServer({ sqliteFile: ':memory:', config: { port: 0, logLevel: 'silent' } }),
+    ).rejects.toThrow('A Pulse server needs jwt.secret (PULSE_JWT_SECRET, at least 32 characters)');
+    await expect(
+      startDemoServer({ sqliteFile: ':memory:', generator: false, config: { port: 0, host: '0.0.0.0' } }),
+    ).rejects.toThrow('Demo mode refuses to listen on the non-loopback host "0.0.0.0"');
+  });
+
+  it('scopes the demo service token to the demo workspaces (it is no operator)', async () => {
+    await using demo = await startDemoServer({
+      sqliteFile: ':memory:',
+      generator: false,
+      config: { port: 0, logLevel: 'silent' },
+    });
+    const body = (await (await fetch(`${demo.server.url}/demo/tokens`)).json()) as DemoTokensResponse;
+    const service = body.users.find((u) => u.sub === 'demo-service')!;
+    expect(service).toMatchObject({ service: true, workspaces: { acme: 'admin', globex: 'admin' } });
+    const stats = await fetch(`${demo.server.url}/realtime/stats`, {
+      headers: { authorization: `Bearer ${service.token}` },
+    });
+    expect(stats.status).toBe(403);
+    expect((await stats.json()).error.code).toBe('FORBIDDEN');
+    const other = await fetch(`${demo.server.url}/realtime/presence/workspace/initech`, {
+      headers: { authorization: `Bearer ${service.token}` },
+    });
+    expect(other.status).toBe(403);
+    const own = await fetch(`${demo.server.url}/realtime/presence/workspace/acme`, {
+      headers: { authorization: `Bearer ${service.token}` },
+    });
+    expect(own.status).toBe(200);
   });
 
   it('serves the built app: files, SPA fallback, no traversal, API paths untouched', async () => {

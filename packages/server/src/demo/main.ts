@@ -12,7 +12,9 @@ async function main() {
     options: { static: { type: 'string' }, 'no-generator': { type: 'boolean', default: false } },
   });
   // NOTE: a short SLA by default, so inbox escalations show within the first minutes of a demo.
-  const config = loadConfig({ PULSE_INBOX_SLA_MS: '120000', ...process.env });
+  // NOTE: this entry point IS the demo: demo mode is asked for here, explicitly (config.ts refuses it in
+  // production and on a non-loopback host unless PULSE_DEMO_FORCE=true).
+  const config = loadConfig({ PULSE_INBOX_SLA_MS: '120000', ...process.env, PULSE_DEMO: 'true' });
   const demo = await startDemoServer({
     config,
     staticDir: values.static,

@@ -1,9 +1,21 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AnyTRPCRouter } from '@trpc/server';
+import { type AnyTRPCRouter, getErrorShape, TRPCError } from '@trpc/server';
 import { nodeHTTPRequestHandler } from '@trpc/server/adapters/node-http';
+import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 
 /** A plain handler tried before tRPC; returns true when it answered. */
 export type HttpRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> | boolean;
+
+/** Timeouts and caps of the HTTP server (see docs/security.md). */
+export interface HttpServerLimits {
+  /** Requests per tRPC HTTP batch (the same cap as per WebSocket frame). */
+  maxBatch: number;
+  /** Open TCP connections, HTTP and WebSocket together. */
+  maxConnections: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+}
 
 export interface HttpServerOptions<TContext> {
   router: AnyTRPCRouter;
@@ -11,22 +23,55 @@ export interface HttpServerOptions<TContext> {
   routes: HttpRoute[];
   maxBodySize: number;
   allowedOrigins: string[];
-  onError?(error: unknown, path: string | undefined): void;
+  limits: HttpServerLimits;
+  /**
+   * Every failed request: `error` is a TRPCError for client faults (PARSE_ERROR, BAD_REQUEST, …) and
+   * server faults (INTERNAL_SERVER_ERROR) alike, so the caller logs each at its level.
+   */
+  onError?(error: TRPCError | unknown, info: { path: string | undefined; requestId?: string }): void;
+  /** The request id a context carries (logged with errors). */
+  requestIdOf?(ctx: TContext): string | undefined;
 }
 
-/** One HTTP server: tRPC at /trpc, the extra routes, JSON 404 otherwise. */
+/**
+ * One HTTP server: tRPC at /trpc (queries and mutations; subscriptions only over the WebSocket),
+ * the extra routes, JSON 404 otherwise.
+ */
 export function createHttpServer<TContext>(opts: HttpServerOptions<TContext>): Server {
-  return createServer((req, res) => {
-    void handle(req, res).catch((error) => {
-      opts.onError?.(error, req.url);
-      if (!res.headersSent)
-        sendJson(res, 500, { error: { code: 'INTERNAL_SERVER_ERROR', message: 'Internal error' } });
-      else res.end();
-    });
-  });
+  const { limits } = opts;
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // NOTE: Node checks the two timeouts above on this interval (30 s by default), which would
+      // stretch a 10 s header limit to 40 s.
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 4))),
+    },
+    (req, res) => {
+      void handle(req, res).catch((error) => {
+        opts.onError?.(error, { path: req.url });
+        if (!res.headersSent)
+          sendJson(res, 500, { error: { code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error' } });
+        else res.end();
+      });
+    },
+  );
+  server.maxConnections = limits.maxConnections;
+  return server;
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      // NOTE: a client fault (e.g. `GET //[`), answered and logged as one, never a 500.
+      opts.onError?.(new TRPCError({ code: 'BAD_REQUEST', message: 'Malformed request target' }), {
+        path: undefined,
+      });
+      sendJson(res, 400, { error: { code: 'BAD_REQUEST', message: 'Malformed request target' } });
+      return;
+    }
     applyCors(req, res, opts.allowedOrigins);
     if (req.method === 'OPTIONS') {
       res.writeHead(204).end();
@@ -34,16 +79,21 @@ export function createHttpServer<TContext>(opts: HttpServerOptions<TContext>): S
     }
     if (url.pathname === '/trpc' || url.pathname.startsWith('/trpc/')) {
       const path = url.pathname.slice('/trpc/'.length);
+      if (refuseSubscription(res, path)) return;
+      let requestId: string | undefined;
       await nodeHTTPRequestHandler({
         req,
         res,
         path,
         router: opts.router,
         maxBodySize: opts.maxBodySize,
-        createContext: () => opts.createContext(req),
-        onError: ({ error, path: p }) => {
-          if (error.code === 'INTERNAL_SERVER_ERROR') opts.onError?.(error, p);
+        maxBatchSize: limits.maxBatch,
+        createContext: async () => {
+          const ctx = await opts.createContext(req);
+          requestId = opts.requestIdOf?.(ctx);
+          return ctx;
         },
+        onError: ({ error, path: p }) => opts.onError?.(error, { path: p, requestId }),
       });
       return;
     }
@@ -51,6 +101,33 @@ export function createHttpServer<TContext>(opts: HttpServerOptions<TContext>): S
     sendJson(res, 404, {
       error: { code: 'NOT_FOUND', message: `No route for ${req.method} ${url.pathname}` },
     });
+  }
+
+  /**
+   * Subscriptions over HTTP (tRPC's server-sent events) are refused before the procedure runs: a
+   * clear METHOD_NOT_SUPPORTED in tRPC's error envelope, no stream.
+   */
+  function refuseSubscription(res: ServerResponse, path: string): boolean {
+    const procedures = opts.router._def.procedures as Record<string, { _def?: { type?: string } }>;
+    const isSubscription = path
+      .split(',')
+      .some((p) => Object.hasOwn(procedures, p) && procedures[p]?._def?.type === 'subscription');
+    if (!isSubscription) return false;
+    const error = new TRPCError({
+      code: 'METHOD_NOT_SUPPORTED',
+      message: `Subscriptions are served over the WebSocket only (${path}): connect with wsLink`,
+    });
+    opts.onError?.(error, { path });
+    const shape = getErrorShape({
+      config: opts.router._def._config,
+      error,
+      type: 'subscription',
+      path,
+      input: undefined,
+      ctx: undefined,
+    });
+    sendJson(res, getHTTPStatusCodeFromError(error), { error: shape });
+    return true;
   }
 }
 

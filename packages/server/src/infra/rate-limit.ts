@@ -8,7 +8,7 @@ import {
   type RateLimiterAbstract,
 } from 'rate-limiter-flexible';
 
-/** The limits a Pulse node enforces on mutations (see docs/security.md). */
+/** The limits a Pulse node enforces on mutations and queries (see docs/security.md). */
 export interface RateLimitSettings {
   /** Mutations per second per connection (HTTP callers: per user), with a burst allowance. */
   rateLimitPerSec: number;
@@ -16,6 +16,9 @@ export interface RateLimitSettings {
   /** Mutations per second per user across all of their connections and nodes. */
   rateLimitUserPerSec: number;
   rateLimitUserBurst: number;
+  /** Queries per second per connection (HTTP callers: per user), with a burst allowance. */
+  queryRatePerSec: number;
+  queryBurst: number;
   /** `presence.set` per user and workspace. */
   presenceRatePerSec: number;
   presenceBurst: number;
@@ -24,7 +27,7 @@ export interface RateLimitSettings {
 }
 
 /** Which limit refused a call (metric label). */
-export type RateLimitName = 'connection' | 'user' | 'presence';
+export type RateLimitName = 'connection' | 'user' | 'query' | 'presence';
 
 export interface RateLimiter {
   /** Throws TOO_MANY_REQUESTS when `key` used up limit `name`. */
@@ -43,7 +46,7 @@ export interface RateLimiterOptions {
   onLimited?(name: RateLimitName | 'typing'): void;
 }
 
-/** Builds the mutation limiters with `rate-limiter-flexible`: memory by default, Redis when given a client. */
+/** Builds the mutation and query limiters with `rate-limiter-flexible`: memory by default, Redis when given a client. */
 export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   const prefix = opts.keyPrefix ?? 'pulse:rl';
   const { settings } = opts;
@@ -73,6 +76,7 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   const limiters: Record<RateLimitName, BurstyRateLimiter> = {
     connection: bursty('conn', settings.rateLimitPerSec, settings.rateLimitBurst),
     user: bursty('user', settings.rateLimitUserPerSec, settings.rateLimitUserBurst),
+    query: bursty('query', settings.queryRatePerSec, settings.queryBurst),
     presence: bursty('presence', settings.presenceRatePerSec, settings.presenceBurst),
   };
   const typing = make('typing', 1, settings.typingIntervalMs);

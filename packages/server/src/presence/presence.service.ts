@@ -1,7 +1,13 @@
 import type { Principal } from '../auth/auth.schema.js';
 import type { Hub } from '../infra/hub.js';
 import { type LiveStream, liveEphemeral } from '../infra/live.js';
-import { type PresenceBackend, type PresenceChange, presenceDiffers } from './presence.backend.js';
+import {
+  mergeEntries,
+  type PresenceBackend,
+  type PresenceChange,
+  type PresenceEntry,
+  presenceDiffers,
+} from './presence.backend.js';
 import type { LostEntriesSignal, SharedTyping } from './presence.redis.js';
 import type {
   PresenceEvent,
@@ -34,6 +40,11 @@ export class PresenceService {
   /** connectionId -> "workspaceId\u0000userId" keys it holds presence in. */
   private readonly connections = new Map<string, Set<string>>();
   private readonly graceTimers = new Set<NodeJS.Timeout>();
+  /**
+   * Sockets that closed, with when: a `presence.set` still in flight for one of them (waiting on the
+   * rate limiter or the backend) must not leave an entry nobody removes. Pruned by the sweeper.
+   */
+  private readonly closedConnections = new Map<string, number>();
   /** workspaceId -> "conversationId\u0000userId" -> typing state. */
   private readonly typing = new Map<string, Map<string, { entry: TypingEntry; timer: NodeJS.Timeout }>>();
   private readonly sweeper: NodeJS.Timeout;
@@ -66,15 +77,7 @@ export class PresenceService {
   ): Promise<UserPresence> {
     const at = Date.now();
     const connection = connectionId ?? `http:${principal.userId}`;
-    if (connectionId) {
-      let keys = this.connections.get(connectionId);
-      if (!keys) {
-        keys = new Set();
-        this.connections.set(connectionId, keys);
-      }
-      keys.add(`${input.workspaceId}\u0000${principal.userId}`);
-    }
-    const change = await this.opts.backend.upsert(input.workspaceId, {
+    const entry: PresenceEntry = {
       connectionId: connection,
       userId: principal.userId,
       name: principal.name,
@@ -85,7 +88,25 @@ export class PresenceService {
       updatedAt: at,
       nodeId: this.opts.nodeId,
       expiresAt: connectionId ? null : at + this.opts.ttlMs,
-    });
+    };
+    // NOTE: the socket may have closed while this call waited (rate limiter, auth); its entry would
+    // then be a ghost nobody removes. Re-checked after every await below.
+    if (connectionId && this.closedConnections.has(connectionId)) return mergeEntries([entry])!;
+    if (connectionId) {
+      let keys = this.connections.get(connectionId);
+      if (!keys) {
+        keys = new Set();
+        this.connections.set(connectionId, keys);
+      }
+      keys.add(`${input.workspaceId}\u0000${principal.userId}`);
+    }
+    const change = await this.opts.backend.upsert(input.workspaceId, entry);
+    if (connectionId && this.closedConnections.has(connectionId)) {
+      // Closed during the write: whatever the close scheduled may have run before the entry landed.
+      const removed = await this.opts.backend.remove(input.workspaceId, principal.userId, connectionId);
+      await this.publishChange({ ...removed, before: change.before ?? removed.before });
+      return change.after ?? mergeEntries([entry])!;
+    }
     await this.publishChange(change);
     return change.after!;
   }
@@ -102,6 +123,7 @@ export class PresenceService {
 
   /** A socket closed: its presence entries go after the grace period (a reload within it shows nothing). */
   connectionClosed(connectionId: string): void {
+    if (!this.closed) this.closedConnections.set(connectionId, Date.now());
     const keys = this.connections.get(connectionId);
     if (!keys) return;
     this.connections.delete(connectionId);
@@ -239,9 +261,18 @@ export class PresenceService {
     for (const states of this.typing.values()) for (const s of states.values()) clearTimeout(s.timer);
     this.typing.clear();
     this.connections.clear();
+    this.closedConnections.clear();
   }
 
   private async sweep(): Promise<void> {
+    // NOTE: a call still in flight this long after its socket closed is not realistic; the TTL
+    // (or a minute) bounds the tombstones' memory under connection churn.
+    const keepFor = Math.max(60_000, this.opts.ttlMs);
+    const cutoff = Date.now() - keepFor;
+    for (const [id, closedAt] of this.closedConnections) {
+      if (closedAt >= cutoff) break;
+      this.closedConnections.delete(id);
+    }
     try {
       for (const change of await this.opts.backend.sweep(Date.now())) await this.publishChange(change);
     } catch {

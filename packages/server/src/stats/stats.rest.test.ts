@@ -78,7 +78,13 @@ describe('REST parity', () => {
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get('www-authenticate')).toBe('Bearer');
 
-    const stats = await get('/realtime/stats', admin);
+    // Global stats span every tenant: operators (an unscoped service) only, never a workspace admin.
+    const byAdmin = await get('/realtime/stats', admin);
+    expect(byAdmin.status).toBe(403);
+    expect((await byAdmin.json()).error.code).toBe('FORBIDDEN');
+    const scoped = await server.token({ sub: 'crm-acme', service: true, workspaces: { acme: 'admin' } });
+    expect((await get('/realtime/stats', scoped)).status).toBe(403);
+    const stats = await get('/realtime/stats', service);
     expect(stats.status).toBe(200);
     expect(await stats.json()).toMatchObject({
       nodes: [expect.objectContaining({ nodeId: 'node-rest', connections: 1 })],

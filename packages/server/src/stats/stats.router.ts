@@ -1,19 +1,20 @@
 import { type TRPCRouterRecord, TRPCError } from '@trpc/server';
+import { isOperator } from '../auth/access.js';
 import { authedProcedure, memberProcedure } from '../trpc.js';
 import { globalStatsSchema, workspaceStatsInput, workspaceStatsSchema } from './stats.schema.js';
 
 export const statsRouter = {
   /**
-   * Every node's connections and subscriptions, and users online. For backend services without a
-   * workspace scope, and for users who administer at least one workspace.
+   * Every node's connections and subscriptions, and users online, across every tenant: for
+   * operators only (a backend service token without a workspace scope). A workspace admin reads
+   * `stats.workspace` instead.
    */
   global: authedProcedure.output(globalStatsSchema).query(({ ctx }) => {
-    const p = ctx.principal;
-    const allowed = p.service
-      ? Object.keys(p.workspaces).length === 0
-      : Object.values(p.workspaces).includes('admin');
-    if (!allowed)
-      throw new TRPCError({ code: 'FORBIDDEN', message: 'Global stats need an admin or service token' });
+    if (!isOperator(ctx.principal))
+      throw new TRPCError({
+        code: 'FORBIDDEN',
+        message: 'Global stats need an operator token (a service token without a workspace scope)',
+      });
     return ctx.services.stats.global();
   }),
   /** One workspace's connections, subscriptions and online users, per node. */

@@ -90,7 +90,8 @@ export class StatsService {
   /** This node's report. */
   local(): NodeReport {
     const node: NodeStats = { nodeId: this.opts.nodeId, ...this.opts.counts(), at: new Date().toISOString() };
-    const workspaces: NodeReport['workspaces'] = {};
+    // NOTE: keyed by workspace ids: no prototype, so an id can never hit an inherited member.
+    const workspaces: NodeReport['workspaces'] = Object.create(null);
     for (const [w, connections] of this.workspaceConnections)
       workspaces[w] = { connections, subscriptions: 0 };
     for (const [w, subscriptions] of this.workspaceSubscriptions)
@@ -135,8 +136,12 @@ export class StatsService {
     const reports = await this.reports();
     const nodes = reports.map((r) => ({
       nodeId: r.node.nodeId,
-      connections: r.workspaces[workspaceId]?.connections ?? 0,
-      subscriptions: r.workspaces[workspaceId]?.subscriptions ?? 0,
+      connections: Object.hasOwn(r.workspaces, workspaceId)
+        ? (r.workspaces[workspaceId]?.connections ?? 0)
+        : 0,
+      subscriptions: Object.hasOwn(r.workspaces, workspaceId)
+        ? (r.workspaces[workspaceId]?.subscriptions ?? 0)
+        : 0,
     }));
     return {
       workspaceId,

@@ -24,7 +24,9 @@ describe('stats', () => {
     expect(acme).toMatchObject({ workspaceId: 'acme', connections: 1, subscriptions: 1, onlineUsers: 1 });
     expect(acme.nodes).toEqual([{ nodeId: 'node-a', connections: 1, subscriptions: 1 }]);
 
-    const global = await alice.trpc.stats.global.query();
+    // Every tenant's totals are for operators (an unscoped service), not for a workspace admin.
+    await expect(alice.trpc.stats.global.query()).rejects.toSatisfy((e) => codeOf(e) === 'FORBIDDEN');
+    const global = await server.caller.stats.global();
     expect(global.nodes).toHaveLength(1);
     expect(global.nodes[0]).toMatchObject({
       nodeId: 'node-a',

@@ -98,7 +98,8 @@ const table: Record<string, Row> = {
   },
   'inbox.setSla': { level: 'admin', input: () => ({ workspaceId: W, slaMs: 60_000 }) },
   'inbox.onEvent': { level: 'member', input: () => ({ workspaceId: W }) },
-  'stats.global': { level: 'admin', input: () => undefined },
+  // Operators only (an unscoped service): checked by the dedicated test below.
+  'stats.global': { level: 'service', input: () => undefined },
   'stats.workspace': { level: 'member', input: () => ({ workspaceId: W }) },
 };
 
@@ -194,15 +195,21 @@ describe('abuse: isolation across workspaces and users', () => {
         expect({ who, code }).toEqual({ who, code: expect.toBeOneOf(expected) });
       }
       // The same input from a caller with the right level succeeds: the refusals above were about access.
-      expect(await codeOf(call(server, insider[row.level], path, row.input(f)))).toBe('OK');
+      const allowed = path === 'stats.global' ? user('ops', {}, true) : insider[row.level];
+      expect(await codeOf(call(server, allowed, path, row.input(f)))).toBe('OK');
       await expectDrained(server);
     },
   );
 
-  it('stats.global is refused to members and workspace-scoped services', async () => {
+  it('stats.global is refused to members, workspace admins and workspace-scoped services', async () => {
     await using server = await startTestServer();
-    for (const p of [user('bob', { acme: 'member' }), user('svc', { acme: 'admin' }, true)])
+    for (const p of [
+      user('bob', { acme: 'member' }),
+      user('alice', { acme: 'admin', globex: 'admin' }),
+      user('svc', { acme: 'admin' }, true),
+    ])
       expect(await codeOf(call(server, p, 'stats.global', undefined))).toBe('FORBIDDEN');
+    expect(await codeOf(call(server, user('ops', {}, true), 'stats.global', undefined))).toBe('OK');
   });
 
   it("a user never reads or changes another user's notifications in the same workspace", async () => {
