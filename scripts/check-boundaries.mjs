@@ -2,7 +2,7 @@
 // `node scripts/check-boundaries.mjs [root]`: the import rules Biome cannot express (it has no
 // "type-only imports are fine" option), checked on the TypeScript syntax tree of every source file:
 //   infra       packages/server/src/infra/** imports nothing else of the server (no domain, no wiring);
-//   domains     a domain (presence, notifications, inbox, dashboard, stats, streams) imports another
+//   domains     a domain (presence, notifications, inbox, dashboard, stats) imports another
 //               domain only through its public modules: <domain>.service.ts, <domain>.schema.ts, index.ts;
 //   services    a domain's non-router module never imports trpc.ts (loading a service must not run
 //               initTRPC: access rules live in auth/access.ts, context types in context.ts);
@@ -17,8 +17,11 @@ import { fileURLToPath } from 'node:url';
 const require = createRequire(import.meta.url);
 const ts = require('typescript');
 
-/** Domain folders under packages/server/src (auth is the shared kernel every domain may use). */
-export const DOMAINS = ['presence', 'notifications', 'inbox', 'dashboard', 'stats', 'streams'];
+/**
+ * Domain folders under packages/server/src. auth (access rules) and streams (the durable-stream
+ * kernel) are shared kernels every domain may use; they import no domain.
+ */
+export const DOMAINS = ['presence', 'notifications', 'inbox', 'dashboard', 'stats'];
 
 const isTest = (file) => /\.test(-d)?\.tsx?$/.test(file);
 

@@ -7,15 +7,6 @@ import { checkBoundaries } from '../../../scripts/check-boundaries.mjs';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
-/**
- * Violations the lead applies outside this branch's files (issue 13 §3): the two domain services
- * still import access rules from trpc.ts. Once fixed this list may shrink to nothing; it never grows.
- */
-const PENDING = [
-  'packages/server/src/inbox/inbox.service.ts:9 [services]',
-  'packages/server/src/notifications/notifications.service.ts:10 [services]',
-];
-
 describe('import boundaries (scripts/check-boundaries.mjs)', () => {
   const dirs: string[] = [];
   afterAll(async () => {
@@ -32,13 +23,8 @@ describe('import boundaries (scripts/check-boundaries.mjs)', () => {
     return root;
   }
 
-  it('the repository holds the rules (apart from the pending fixes listed above)', () => {
-    const violations = checkBoundaries(repoRoot);
-    for (const v of violations)
-      expect(
-        PENDING.some((p) => v.startsWith(p)),
-        v,
-      ).toBe(true);
+  it('the repository holds the rules', () => {
+    expect(checkBoundaries(repoRoot)).toEqual([]);
   });
 
   it('fails each deliberate violation with its rule, and lets the allowed forms pass', async () => {

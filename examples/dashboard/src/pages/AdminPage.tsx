@@ -206,14 +206,10 @@ function SendNotification() {
 function LiveStats() {
   const { workspaceId } = useWorkspace();
   const { users } = useTeamPresence();
+  // NOTE: only stats.workspace: stats.global shows every tenant's totals and is for operators
+  // (an unscoped service token), never for a workspace admin.
   const workspace = trpc.stats.workspace.useQuery({ workspaceId }, { refetchInterval: 2_000 });
-  const global = trpc.stats.global.useQuery(undefined, { refetchInterval: 2_000, retry: false });
   const w = workspace.data;
-  const g = global.data;
-  const byPath = new Map<string, number>();
-  for (const node of g?.nodes ?? [])
-    for (const [path, n] of Object.entries(node.subscriptionsByPath))
-      byPath.set(path, (byPath.get(path) ?? 0) + n);
 
   return (
     <section className="panel">
@@ -237,63 +233,29 @@ function LiveStats() {
             <strong>{w?.subscriptions ?? '–'}</strong>
           </div>
           <div>
-            <span>Connections (all)</span>
-            <strong>{g?.totals.connections ?? '–'}</strong>
-          </div>
-          <div>
-            <span>Subscriptions (all)</span>
-            <strong>{g?.totals.subscriptions ?? '–'}</strong>
-          </div>
-          <div>
             <span>Nodes</span>
-            <strong>{g?.nodes.length ?? w?.nodes.length ?? '–'}</strong>
+            <strong>{w?.nodes.length ?? '–'}</strong>
           </div>
         </div>
-        {g ? (
+        {w && w.nodes.length > 0 ? (
           <table className="table">
             <thead>
               <tr>
                 <th>Node</th>
                 <th>Connections</th>
-                <th>Users</th>
                 <th>Subscriptions</th>
-                <th>Topics</th>
               </tr>
             </thead>
             <tbody>
-              {g.nodes.map((n) => (
+              {w.nodes.map((n) => (
                 <tr key={n.nodeId}>
                   <td>
                     <code>{n.nodeId}</code>
                   </td>
                   <td>{n.connections}</td>
-                  <td>{n.users}</td>
                   <td>{n.subscriptions}</td>
-                  <td>{n.topics}</td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        ) : null}
-        {byPath.size > 0 ? (
-          <table className="table">
-            <thead>
-              <tr>
-                <th>Subscription</th>
-                <th>Live</th>
-              </tr>
-            </thead>
-            <tbody>
-              {[...byPath.entries()]
-                .sort((a, b) => b[1] - a[1])
-                .map(([path, n]) => (
-                  <tr key={path}>
-                    <td>
-                      <code>{path}</code>
-                    </td>
-                    <td>{n}</td>
-                  </tr>
-                ))}
             </tbody>
           </table>
         ) : null}

@@ -7,7 +7,7 @@ import type { LiveStream } from '../infra/live.js';
 import type { Store } from '../infra/store/db.js';
 import type { DurableStream } from '../streams/durable-stream.js';
 import { StreamKernel } from '../streams/stream-kernel.js';
-import { canAccess } from '../trpc.js';
+import { canAccess } from '../auth/access.js';
 import {
   type Contact,
   type Conversation,

@@ -8,7 +8,7 @@ import type { LiveStream } from '../infra/live.js';
 import type { Store } from '../infra/store/db.js';
 import type { DurableStream } from '../streams/durable-stream.js';
 import { StreamKernel } from '../streams/stream-kernel.js';
-import { assertAccess } from '../trpc.js';
+import { assertAccess } from '../auth/access.js';
 import {
   notificationEventIdSchema,
   type Notification,
