@@ -7,7 +7,7 @@ import {
   type TRPCLink,
   wsLink,
 } from '@trpc/client';
-import type { AppRouter } from '@pulse/server';
+import type { AppRouter } from '@pulse/server/contract';
 import { PulseError } from './errors.js';
 
 /** Any WebSocket class with the browser's API: the global one, or `ws`'s in Node. */

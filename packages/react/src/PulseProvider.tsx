@@ -6,7 +6,7 @@ import {
 } from '@pulse/client';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import type { TRPCClient } from '@trpc/client';
-import type { AppRouter } from '@pulse/server';
+import type { AppRouter } from '@pulse/client';
 import { createContext, type ReactNode, useContext, useEffect, useRef, useSyncExternalStore } from 'react';
 import { PresenceReporter } from './presence-reporter.js';
 import { trpc } from './trpc.js';

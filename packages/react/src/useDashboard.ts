@@ -1,5 +1,5 @@
 import type { PulseError } from '@pulse/client';
-import type { DashboardEvent, DashboardFilter, DashboardUpdateEvent } from '@pulse/server/schema';
+import type { DashboardEvent, DashboardFilter, DashboardUpdateEvent } from '@pulse/client';
 import { useState } from 'react';
 import { type LiveStatus, liveState, useSubscriptionRecovery } from './live-status.js';
 import { trpc } from './trpc.js';

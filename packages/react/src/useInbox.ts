@@ -1,5 +1,5 @@
 import { type PulseError, toPulseError } from '@pulse/client';
-import type { Conversation, ConversationView, InboxEvent, Message } from '@pulse/server/schema';
+import type { Conversation, ConversationView, InboxEvent, Message } from '@pulse/client';
 import { skipToken } from '@tanstack/react-query';
 import { useCallback, useMemo, useRef, useState } from 'react';
 import { type LiveStatus, liveState, useSubscriptionRecovery } from './live-status.js';

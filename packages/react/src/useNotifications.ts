@@ -1,5 +1,5 @@
 import { type PulseError, toPulseError } from '@pulse/client';
-import type { Notification, NotificationEvent } from '@pulse/server/schema';
+import type { Notification, NotificationEvent } from '@pulse/client';
 import type { InfiniteData } from '@tanstack/react-query';
 import { useCallback, useMemo, useRef, useState } from 'react';
 import { type LiveStatus, liveState, useSubscriptionRecovery } from './live-status.js';

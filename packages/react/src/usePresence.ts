@@ -1,5 +1,5 @@
 import type { PulseError } from '@pulse/client';
-import type { PresenceEvent, UserPresence } from '@pulse/server/schema';
+import type { PresenceEvent, UserPresence } from '@pulse/client';
 import { skipToken } from '@tanstack/react-query';
 import { useCallback, useEffect, useMemo, useState, useSyncExternalStore } from 'react';
 import { type LiveStatus, liveState, useSubscriptionRecovery } from './live-status.js';

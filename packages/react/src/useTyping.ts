@@ -1,5 +1,5 @@
 import { type PulseError, toPulseError } from '@pulse/client';
-import type { TypingEntry, TypingEvent } from '@pulse/server/schema';
+import type { TypingEntry, TypingEvent } from '@pulse/client';
 import { skipToken } from '@tanstack/react-query';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { type LiveStatus, liveState, useSubscriptionRecovery } from './live-status.js';
