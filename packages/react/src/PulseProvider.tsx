@@ -9,6 +9,7 @@ import type { TRPCClient } from '@trpc/client';
 import type { AppRouter } from '@pulse/client';
 import { createContext, type ReactNode, useContext, useEffect, useRef, useSyncExternalStore } from 'react';
 import { PresenceReporter } from './presence-reporter.js';
+import { SubscriptionRegistry } from './shared-subscription.js';
 import { trpc } from './trpc.js';
 import { type Viewer, viewerFromToken } from './viewer.js';
 
@@ -57,6 +58,8 @@ export interface PulseContextValue {
   viewer: ViewerStore;
   /** The shared presence reporter of one workspace. */
   presenceReporter(workspaceId: string): PresenceReporter;
+  /** One server subscription per procedure and input, shared by every hook below the provider. */
+  subscriptions: SubscriptionRegistry;
   defaultIdleMs: number;
 }
 
@@ -111,6 +114,7 @@ function createOwned(props: PulseProviderProps, tokenRef: { current: TokenSource
     client: pulse,
     viewer,
     defaultIdleMs,
+    subscriptions: new SubscriptionRegistry(),
     presenceReporter(workspaceId) {
       let reporter = reporters.get(workspaceId);
       if (!reporter) {
