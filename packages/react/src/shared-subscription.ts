@@ -201,14 +201,19 @@ export function useSharedSubscription<TEvent, TState, TSelected>(
 ): SharedReading<TSelected> & { subscription: { status: string; error: unknown; reset: () => void } } {
   useEffect(() => entry?.retain(), [entry]);
   // NOTE: the selector is read through a ref so an inline arrow does not re-subscribe every render;
-  // a new selector is applied at the next store change or render.
+  // each render's selector is applied once (the cache is keyed by snapshot and selector), and an
+  // equal result keeps the previous value, so React sees a stable snapshot.
   const selectRef = useRef(select);
   selectRef.current = select;
-  const cache = useRef<{ snapshot: SharedSnapshot<TState>; reading: SharedReading<TSelected> } | null>(null);
+  const cache = useRef<{
+    snapshot: SharedSnapshot<TState>;
+    select: typeof select;
+    reading: SharedReading<TSelected>;
+  } | null>(null);
   const getReading = useCallback((): SharedReading<TSelected> => {
     const snapshot = entry ? entry.getSnapshot() : initial;
     const last = cache.current;
-    if (last && last.snapshot === snapshot) return last.reading;
+    if (last && last.snapshot === snapshot && last.select === selectRef.current) return last.reading;
     const value = selectRef.current(snapshot.state);
     const next: SharedReading<TSelected> = {
       // NOTE: two levels: a hook's value is an object of selected parts, e.g. `{ users, me }`.
@@ -218,7 +223,7 @@ export function useSharedSubscription<TEvent, TState, TSelected>(
       error: snapshot.error,
     };
     const reading = last && shallowEqual(last.reading, next) ? last.reading : next;
-    cache.current = { snapshot, reading };
+    cache.current = { snapshot, select: selectRef.current, reading };
     return reading;
   }, [entry]);
   const subscribe = useCallback((listener: () => void) => entry?.subscribe(listener) ?? (() => {}), [entry]);
