@@ -101,4 +101,38 @@ describe('one server subscription per procedure and input', () => {
     await waitFor(() => expect(view.container.textContent).toBe('connectinglive'));
     expect(server.stats().transport.subscriptionsByPath).toEqual({ 'notifications.onNotification': 1 });
   });
+
+  it('notification hooks share one subscription; each event is applied to the cache once', async () => {
+    await using server = await startServer();
+    const token = await server.token({ sub: 'bob', workspaces: { acme: 'member' } });
+    const adminToken = await server.token({ sub: 'ada', workspaces: { acme: 'admin' } });
+    await using admin = testClient(server.url, adminToken);
+    function Bell({ id }: { id: string }) {
+      const { unreadCount, items, status } = useNotifications('acme');
+      return (
+        <p id={id}>
+          {status}:{unreadCount}:{items.length}
+        </p>
+      );
+    }
+    const view = render(
+      <PulseProvider url={server.url} token={token} clientOptions={fastClientOptions}>
+        <Bell id="a" />
+        <Bell id="b" />
+        <Bell id="c" />
+      </PulseProvider>,
+    );
+    const text = () => [...view.container.querySelectorAll('p')].map((p) => p.textContent);
+    await waitFor(() => expect(text()).toEqual(['live:0:0', 'live:0:0', 'live:0:0']));
+    expect(server.stats().transport.subscriptionsByPath).toEqual({ 'notifications.onNotification': 1 });
+    await admin.trpc.notifications.send.mutate({
+      workspaceId: 'acme',
+      userId: 'bob',
+      type: 'alert',
+      title: 'Once',
+      data: { alertType: 'system', severity: 'info', message: 'once' },
+    });
+    // Three readers, one event applied once: the count is 1, not 3.
+    await waitFor(() => expect(text()).toEqual(['live:1:1', 'live:1:1', 'live:1:1']));
+  });
 });
