@@ -55,6 +55,8 @@ const SERVER_ONLY = [
 ];
 const SECRET = 'adoption-test-secret-at-least-32-characters-long';
 const CHROMIUM = process.env.PULSE_CHROMIUM ?? '/usr/bin/chromium';
+/** How the server starts: here, in the Dockerfile's CMD and in compose.yaml (checked below). */
+const SERVE = ['npx', '--no', '--', 'pulse-server'];
 
 const work = mkdtempSync(join(tmpdir(), 'pulse-adoption-'));
 const tarballs = join(work, 'tarballs');
@@ -189,7 +191,7 @@ async function startPackedServer(dir: string): Promise<PackedServer> {
   const help = await run('npx', ['--no', '--', 'pulse-server', '--help'], { cwd: dir, env });
   expect(help).toContain('pulse-server token');
   // The same command as the Dockerfile's entry point.
-  const child = spawn('npx', ['--no', '--', 'pulse-server'], {
+  const child = spawn(SERVE[0]!, SERVE.slice(1), {
     cwd: dir,
     env: { ...process.env, ...env },
     stdio: 'pipe',
@@ -393,6 +395,16 @@ describe('adoption: the packed packages in a scratch Vite + React app', () => {
     expect(await count.json()).toEqual({ result: { data: 0 } });
     const installed = listPackages(join(server.dir, 'node_modules'));
     expect(installed, 'the server needs no tsx').not.toContain('tsx');
+  });
+
+  test("the Dockerfile and compose.yaml start the server with this test's command", () => {
+    // NOTE: no Docker engine here: the images are not built; what can be checked is the command.
+    const cmd = /^CMD (\[.*\])$/m.exec(readFileSync(join(root, 'Dockerfile'), 'utf8'));
+    expect(cmd, 'Dockerfile has a JSON CMD').not.toBeNull();
+    expect(JSON.parse(cmd![1]!)).toEqual(SERVE);
+    const compose = /^ {4}command: (\[.*\])$/m.exec(readFileSync(join(root, 'compose.yaml'), 'utf8'));
+    expect(compose, 'compose.yaml sets the pulse command').not.toBeNull();
+    expect(JSON.parse(compose![1]!)).toEqual(SERVE);
   });
 
   for (const variant of variants) {
