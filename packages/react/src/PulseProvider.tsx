@@ -168,12 +168,11 @@ export function PulseProvider(props: PulseProviderProps) {
   owned.current ??= createOwned(props, tokenRef);
   const current = owned.current;
   const appQueryClient = useContext(QueryClientContext);
-  const queryClient =
-    props.queryClient ??
-    appQueryClient ??
-    (current.ownQueryClient ??= new QueryClient({
+  if (!props.queryClient && !appQueryClient && !current.ownQueryClient)
+    current.ownQueryClient = new QueryClient({
       defaultOptions: { queries: { staleTime: 30_000, refetchOnWindowFocus: false } },
-    }));
+    });
+  const queryClient = props.queryClient ?? appQueryClient ?? current.ownQueryClient!;
 
   useEffect(() => {
     clearTimeout(current.closeTimer);

@@ -32,6 +32,17 @@ function Live() {
   );
 }
 
+/** Records the QueryClient each render saw, and shows the notifications hook's status. */
+function QueryClientProbe({ seen, notifications }: { seen: QueryClient[]; notifications?: boolean }) {
+  seen.push(useQueryClient());
+  return notifications ? <NotificationsStatus /> : null;
+}
+
+function NotificationsStatus() {
+  const { status } = useNotifications('acme');
+  return <p>{status}</p>;
+}
+
 describe('PulseProvider lifecycle', () => {
   it('a render discarded by Suspense (React.lazy child) opens no socket; unmount leaves none', async () => {
     await using server = await startServer();
@@ -86,15 +97,10 @@ describe('PulseProvider lifecycle', () => {
     const token = await server.token({ sub: 'alice', workspaces: { acme: 'member' } });
     const appClient = new QueryClient();
     const seen: QueryClient[] = [];
-    function Probe() {
-      seen.push(useQueryClient());
-      const { status } = useNotifications('acme');
-      return <p>{status}</p>;
-    }
     const view = render(
       <QueryClientProvider client={appClient}>
         <PulseProvider url={server.url} token={token} clientOptions={fastClientOptions}>
-          <Probe />
+          <QueryClientProbe seen={seen} notifications />
         </PulseProvider>
       </QueryClientProvider>,
     );
@@ -114,10 +120,6 @@ describe('PulseProvider lifecycle', () => {
     const appClient = new QueryClient();
     const pulseClient = new QueryClient();
     const seen: QueryClient[] = [];
-    function Probe() {
-      seen.push(useQueryClient());
-      return null;
-    }
     render(
       <QueryClientProvider client={appClient}>
         <PulseProvider
@@ -126,7 +128,7 @@ describe('PulseProvider lifecycle', () => {
           queryClient={pulseClient}
           clientOptions={fastClientOptions}
         >
-          <Probe />
+          <QueryClientProbe seen={seen} />
         </PulseProvider>
       </QueryClientProvider>,
     );

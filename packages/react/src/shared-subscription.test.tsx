@@ -8,8 +8,41 @@ import { usePresence } from './usePresence.js';
 
 afterEach(() => cleanup());
 
-function Dot({ index }: { index: number }) {
-  const { users, status, error } = usePresence('acme', { announce: index === 0 });
+const dotIds = Array.from({ length: 120 }, (_, i) => `dot-${i}`);
+const renders = { count: 0, all: 0 };
+
+/** How many users are online, and nothing else: re-renders only when that number changes. */
+function OnlineCount() {
+  const { users } = usePresence('acme', { announce: false, select: (list) => list.length });
+  return <b>{users}</b>;
+}
+
+function OnlinePages() {
+  const { users } = usePresence('acme', { announce: false });
+  return <s>{users.map((u) => u.page).join(',')}</s>;
+}
+
+function PausedPresence() {
+  const { status } = usePresence('acme', { enabled: false });
+  return <p>{status}</p>;
+}
+
+function LiveNotifications() {
+  const { status } = useNotifications('acme');
+  return <p>{status}</p>;
+}
+
+function Bell({ id }: { id: string }) {
+  const { unreadCount, items, status } = useNotifications('acme');
+  return (
+    <p id={id}>
+      {status}:{unreadCount}:{items.length}
+    </p>
+  );
+}
+
+function Dot({ announce }: { announce: boolean }) {
+  const { users, status, error } = usePresence('acme', { announce });
   return (
     <i data-status={status} data-error={error?.context.code ?? ''}>
       {users.length}
@@ -23,8 +56,8 @@ describe('one server subscription per procedure and input', () => {
     const token = await server.token({ sub: 'alice', name: 'Alice', workspaces: { acme: 'member' } });
     const view = render(
       <PulseProvider url={server.url} token={token} clientOptions={fastClientOptions}>
-        {Array.from({ length: 120 }, (_, i) => (
-          <Dot key={i} index={i} />
+        {dotIds.map((id) => (
+          <Dot key={id} announce={id === 'dot-0'} />
         ))}
       </PulseProvider>,
     );
@@ -48,22 +81,15 @@ describe('one server subscription per procedure and input', () => {
     const token = await server.token({ sub: 'watcher', workspaces: { acme: 'member' } });
     const bobToken = await server.token({ sub: 'bob', name: 'Bob', workspaces: { acme: 'member' } });
     await using bob = testClient(server.url, bobToken);
-    const renders = { count: 0, all: 0 };
-    function Count() {
-      const { users } = usePresence('acme', { announce: false, select: (list) => list.length });
-      return <b>{users}</b>;
-    }
-    function Pages() {
-      const { users } = usePresence('acme', { announce: false });
-      return <s>{users.map((u) => u.page).join(',')}</s>;
-    }
+    renders.count = 0;
+    renders.all = 0;
     const view = render(
       <PulseProvider url={server.url} token={token} clientOptions={fastClientOptions}>
         <Profiler id="count" onRender={() => (renders.count += 1)}>
-          <Count />
+          <OnlineCount />
         </Profiler>
         <Profiler id="all" onRender={() => (renders.all += 1)}>
-          <Pages />
+          <OnlinePages />
         </Profiler>
       </PulseProvider>,
     );
@@ -83,18 +109,10 @@ describe('one server subscription per procedure and input', () => {
   it('enabled: false opens no subscription', async () => {
     await using server = await startServer();
     const token = await server.token({ sub: 'alice', workspaces: { acme: 'member' } });
-    function Paused() {
-      const { status } = usePresence('acme', { enabled: false });
-      return <p>{status}</p>;
-    }
-    function Live() {
-      const { status } = useNotifications('acme');
-      return <p>{status}</p>;
-    }
     const view = render(
       <PulseProvider url={server.url} token={token} clientOptions={fastClientOptions}>
-        <Paused />
-        <Live />
+        <PausedPresence />
+        <LiveNotifications />
       </PulseProvider>,
     );
     // The socket is up and another hook's subscription live: the paused one never subscribed.
@@ -107,14 +125,6 @@ describe('one server subscription per procedure and input', () => {
     const token = await server.token({ sub: 'bob', workspaces: { acme: 'member' } });
     const adminToken = await server.token({ sub: 'ada', workspaces: { acme: 'admin' } });
     await using admin = testClient(server.url, adminToken);
-    function Bell({ id }: { id: string }) {
-      const { unreadCount, items, status } = useNotifications('acme');
-      return (
-        <p id={id}>
-          {status}:{unreadCount}:{items.length}
-        </p>
-      );
-    }
     const view = render(
       <PulseProvider url={server.url} token={token} clientOptions={fastClientOptions}>
         <Bell id="a" />

@@ -39,6 +39,7 @@ const initial = { state: null, started: false, error: null } as const;
 export class SharedSubscription<TEvent, TState> {
   private snapshot: SharedSnapshot<TState> = initial;
   private readonly listeners = new Set<() => void>();
+  private readonly eventListeners = new Set<(event: TEvent) => void>();
   private retainers = 0;
   private stopUpstream: (() => void) | null = null;
   private stopTimer: ReturnType<typeof setTimeout> | undefined;
@@ -76,6 +77,12 @@ export class SharedSubscription<TEvent, TState> {
   }
 
   getSnapshot = (): SharedSnapshot<TState> => this.snapshot;
+
+  /** Calls `listener` with every event (for one reader's own state, e.g. its optimistic sends). */
+  listen(listener: (event: TEvent) => void): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
+  }
 
   subscribe = (listener: () => void): (() => void) => {
     this.listeners.add(listener);
@@ -198,8 +205,20 @@ export interface SharedReading<TSelected> {
 export function useSharedSubscription<TEvent, TState, TSelected>(
   entry: SharedSubscription<TEvent, TState> | null,
   select: (state: TState | null) => TSelected,
+  /** This reader's own handler of every event (after the shared `onEvent` and `reduce`). */
+  onReaderEvent?: (event: TEvent) => void,
 ): SharedReading<TSelected> & { subscription: { status: string; error: unknown; reset: () => void } } {
-  useEffect(() => entry?.retain(), [entry]);
+  const readerEvent = useRef(onReaderEvent);
+  readerEvent.current = onReaderEvent;
+  useEffect(() => {
+    if (!entry) return;
+    const unlisten = entry.listen((event) => readerEvent.current?.(event));
+    const release = entry.retain();
+    return () => {
+      unlisten();
+      release();
+    };
+  }, [entry]);
   // NOTE: the selector is read through a ref so an inline arrow does not re-subscribe every render;
   // each render's selector is applied once (the cache is keyed by snapshot and selector), and an
   // equal result keeps the previous value, so React sees a stable snapshot.
