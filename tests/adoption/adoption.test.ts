@@ -412,6 +412,8 @@ describe('adoption: the packed packages in a scratch Vite + React app', () => {
       expect(server, 'the packed server test must pass first').toBeDefined();
       const app = await appInstalls.get(variant.name)!;
       const prod = await productionTree(app.dir);
+      // The listing itself works (an empty tree would pass the next check vacuously).
+      expect(prod).toEqual(expect.arrayContaining(['@pulse/react', '@pulse/client', 'react']));
       const leaked = prod.filter((name) => SERVER_ONLY.includes(name));
       expect(leaked, `server-only packages installed into the browser app: ${leaked.join(', ')}`).toEqual([]);
 
