@@ -29,7 +29,13 @@ describe('pulse-server token', () => {
   });
 
   it('bad usage is a CliError with the usage: no --sub, a bad role, a bad --ttl, an unknown option', async () => {
-    const failure = (args: string[]) => runTokenCommand(args, env).catch((e: unknown) => e as CliError);
+    const failure = (args: string[]) =>
+      runTokenCommand(args, env).then(
+        () => {
+          throw new Error(`expected a CliError for ${args.join(' ')}`);
+        },
+        (e: unknown) => e as CliError,
+      );
     expect(await failure([])).toMatchObject({ exitCode: 2, message: tokenUsage });
     expect(await failure(['--sub', 'a', '--workspace', 'acme:owner'])).toMatchObject({
       exitCode: 2,
