@@ -365,6 +365,14 @@ describe('adoption: the packed packages in a scratch Vite + React app', () => {
         '"source"',
       );
       expect(JSON.parse(manifest).private, `${name} is publishable`).toBeUndefined();
+      if (name === 'pulse-react') {
+        const bundle = readFileSync(join(extracted, 'package', 'dist', 'index.js'), 'utf8');
+        expect(bundle.startsWith("'use client';"), '@pulse/react starts with "use client"').toBe(true);
+      }
+      if (name === 'pulse-server') {
+        const bin = readFileSync(join(extracted, 'package', 'dist', 'main.js'), 'utf8');
+        expect(bin.startsWith('#!/usr/bin/env node\n'), 'the bin has a shebang').toBe(true);
+      }
       const publint = await run(
         join(root, 'node_modules/.bin/publint'),
         [join(extracted, 'package'), '--pack', 'false', '--strict'],

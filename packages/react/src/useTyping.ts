@@ -6,9 +6,11 @@ import { usePulseContext, useViewer } from './PulseProvider.js';
 import { subscriptionKey, useSharedSubscription } from './shared-subscription.js';
 import { useConnectionState } from './useConnectionStatus.js';
 
-export interface UseTypingOptions {
+export interface UseTypingOptions<TSelected = TypingEntry[]> {
   /** Set false to pause (no subscription); a null conversation id pauses too. */
   enabled?: boolean;
+  /** Picks what this component needs (e.g. `(typing) => typing.length > 0`): it re-renders only when that changes. */
+  select?: (typing: TypingEntry[]) => TSelected;
 }
 
 const nobody: TypingEntry[] = [];
@@ -16,9 +18,9 @@ const nobody: TypingEntry[] = [];
 /** While typing, `presence.typing` is re-sent at most this often (the server expires it by itself). */
 export const TYPING_THROTTLE_MS = 2_000;
 
-export interface UseTypingResult {
-  /** Others typing in this conversation now (never the viewer). */
-  typing: TypingEntry[];
+export interface UseTypingResult<TSelected = TypingEntry[]> {
+  /** Others typing in this conversation now (never the viewer), or `select`'s value. */
+  typing: TSelected;
   /**
    * Call with `true` on every keystroke (sent at most once per 2 s) and `false` when the user
    * stops or sends (sent at once).
@@ -52,11 +54,11 @@ export function applyTypingEvent(
  * {typing.length > 0 && <small>{typing.map((t) => t.name).join(', ')} typing…</small>}
  * ```
  */
-export function useTyping(
+export function useTyping<TSelected = TypingEntry[]>(
   workspaceId: string,
   conversationId: string | null | undefined,
-  opts: UseTypingOptions = {},
-): UseTypingResult {
+  opts: UseTypingOptions<TSelected> = {},
+): UseTypingResult<TSelected> {
   const { client, subscriptions } = usePulseContext();
   const connection = useConnectionState();
   const viewer = useViewer();
@@ -72,9 +74,11 @@ export function useTyping(
         }))
       : null;
   const viewerId = viewer?.userId;
-  const shared = useSharedSubscription(entry, (state) =>
-    state ? [...state.values()].filter((t) => t.userId !== viewerId) : nobody,
-  );
+  const { select } = opts;
+  const shared = useSharedSubscription(entry, (state) => {
+    const others = state ? [...state.values()].filter((t) => t.userId !== viewerId) : nobody;
+    return select ? select(others) : (others as TSelected);
+  });
 
   const sent = useRef<{ key: string; at: number } | null>(null);
   const send = useCallback(
