@@ -11,5 +11,6 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     maxWorkers: 2,
+    env: { PULSE_REACT_MAJOR: '19' },
   },
 });

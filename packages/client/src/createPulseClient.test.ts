@@ -154,3 +154,59 @@ describe('createPulseClient', () => {
     expect(server.services.presence.stats().connections).toBe(0);
   });
 });
+
+describe('createPulseClient({ lazy: true })', () => {
+  it('opens no socket until a subscription or connect(); queries go over HTTP; closed means closed', async () => {
+    const server = await startServer();
+    open.push(server);
+    const alice = await token(server, { sub: 'alice', workspaces: { acme: 'member' } });
+    let sockets = 0;
+    class CountingWebSocket extends NodeWebSocket {
+      constructor(url: string | URL, protocols?: string | string[]) {
+        super(url, protocols);
+        sockets += 1;
+      }
+    }
+    const client = createPulseClient({
+      url: server.url,
+      token: alice,
+      WebSocket: CountingWebSocket,
+      lazy: true,
+    });
+    open.push(client);
+    // An HTTP query needs no socket.
+    expect(await client.trpc.presence.list.query({ workspaceId: 'acme' })).toEqual([]);
+    expect(sockets).toBe(0);
+    expect(server.stats().transport.connections).toBe(0);
+    // The first subscription opens the one socket.
+    const events: string[] = [];
+    const started = new Promise<void>((resolve) => {
+      const sub = client.trpc.presence.onChange.subscribe(
+        { workspaceId: 'acme' },
+        { onStarted: () => resolve(), onData: (event) => events.push(event.type) },
+      );
+      open.push({ close: async () => sub.unsubscribe() });
+    });
+    await started;
+    client.connect(); // already open: no second socket
+    expect(sockets).toBe(1);
+    expect(server.stats().transport.connections).toBe(1);
+    await client.close();
+    await vi.waitFor(() => expect(server.stats().transport.connections).toBe(0));
+    // After close, a WebSocket operation fails instead of opening a socket.
+    const closed = createPulseClient({
+      url: server.url,
+      token: alice,
+      WebSocket: CountingWebSocket,
+      lazy: true,
+    });
+    await closed.close();
+    closed.connect();
+    const error = await new Promise<unknown>((resolve) => {
+      closed.trpc.presence.onChange.subscribe({ workspaceId: 'acme' }, { onError: resolve });
+    });
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toBe('Pulse client is closed');
+    expect(sockets).toBe(1);
+  });
+});

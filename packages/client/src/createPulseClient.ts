@@ -4,10 +4,12 @@ import {
   httpBatchLink,
   splitLink,
   type TRPCClient,
+  TRPCClientError,
   type TRPCLink,
   wsLink,
 } from '@trpc/client';
-import type { AppRouter } from '@pulse/server';
+import type { AppRouter } from '@pulse/server/contract';
+import { observable } from '@trpc/server/observable';
 import { PulseError } from './errors.js';
 
 /** Any WebSocket class with the browser's API: the global one, or `ws`'s in Node. */
@@ -45,6 +47,12 @@ export interface PulseClientOptions {
   wsMutations?: readonly string[];
   /** After a refused token, how long a new socket must stay open to count as connected (ms, default 1000). */
   authConfirmMs?: number;
+  /**
+   * Open no socket until `connect()` or the first WebSocket operation (default false: connect at
+   * once). `<PulseProvider>` creates its client lazily during render and connects it once mounted,
+   * so a render React discards, or one on the server (SSR), never opens a socket.
+   */
+  lazy?: boolean;
   fetch?: typeof globalThis.fetch;
 }
 
@@ -61,6 +69,8 @@ export interface PulseClient {
   getConnectionState(): ConnectionState;
   /** Called on every connection state change; returns an unsubscribe function. */
   onConnectionState(listener: (state: ConnectionState) => void): () => void;
+  /** Opens the socket now if it is not open yet (a `lazy` client); a no-op once closed. */
+  connect(): void;
   /** Closes the socket and stops reconnecting. */
   close(): Promise<void>;
 }
@@ -113,65 +123,85 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
   let authConfirm: ReturnType<typeof setTimeout> | undefined;
 
   const backoff = fullJitterBackoff(opts.retry);
-  const wsClient = createWSClient({
-    url: wsUrl,
-    // NOTE: `ws`'s class speaks the same API as the browser's; tRPC only types the browser one.
-    WebSocket: opts.WebSocket as typeof globalThis.WebSocket | undefined,
-    connectionParams: async () => ({ token: await getToken() }),
-    retryDelayMs: (attempt) => {
-      setState({ status: 'reconnecting', attempt: attempt + 1 });
-      return backoff(attempt);
-    },
-    keepAlive: {
-      enabled: true,
-      intervalMs: opts.keepAlive?.intervalMs ?? 15_000,
-      pongTimeoutMs: opts.keepAlive?.pongTimeoutMs ?? 5_000,
-    },
-    onOpen: () => {
-      clearTimeout(authConfirm);
-      // NOTE: the socket opens before the server has checked the token (it closes with 4401 right
-      // after). After a refused token, only call it connected once the socket survived a moment, so
-      // status and error do not flap connected/refused on every retry.
-      if (state.error?.context.type === 'AUTH') {
-        authConfirm = setTimeout(() => {
-          everConnected = true;
-          setState({ status: 'connected', error: null, attempt: 0 });
-        }, opts.authConfirmMs ?? 1_000);
-        return;
-      }
-      everConnected = true;
-      setState({ status: 'connected', error: null, attempt: 0 });
-    },
-    onClose: (cause) => {
-      clearTimeout(authConfirm);
-      if (closed) {
-        setState({ status: 'offline' });
-        return;
-      }
-      const code = cause?.code;
-      const error =
-        code === undefined || code === 1000 || code === 1005
-          ? state.error
-          : new PulseError(
-              code === 4401
-                ? { type: 'AUTH', code: 'UNAUTHORIZED', message: closeMessages[code]! }
-                : {
-                    type: 'CONNECTION',
-                    code: 'CLOSED',
-                    message: closeMessages[code] ?? `Socket closed (${code})`,
-                    closeCode: code,
-                  },
-            );
-      setState({ status: everConnected ? 'reconnecting' : 'connecting', error });
-    },
-  });
+  const openSocket = () =>
+    createWSClient({
+      url: wsUrl,
+      // NOTE: `ws`'s class speaks the same API as the browser's; tRPC only types the browser one.
+      WebSocket: opts.WebSocket as typeof globalThis.WebSocket | undefined,
+      connectionParams: async () => ({ token: await getToken() }),
+      retryDelayMs: (attempt) => {
+        setState({ status: 'reconnecting', attempt: attempt + 1 });
+        return backoff(attempt);
+      },
+      keepAlive: {
+        enabled: true,
+        intervalMs: opts.keepAlive?.intervalMs ?? 15_000,
+        pongTimeoutMs: opts.keepAlive?.pongTimeoutMs ?? 5_000,
+      },
+      onOpen: () => {
+        clearTimeout(authConfirm);
+        // NOTE: the socket opens before the server has checked the token (it closes with 4401 right
+        // after). After a refused token, only call it connected once the socket survived a moment, so
+        // status and error do not flap connected/refused on every retry.
+        if (state.error?.context.type === 'AUTH') {
+          authConfirm = setTimeout(() => {
+            everConnected = true;
+            setState({ status: 'connected', error: null, attempt: 0 });
+          }, opts.authConfirmMs ?? 1_000);
+          return;
+        }
+        everConnected = true;
+        setState({ status: 'connected', error: null, attempt: 0 });
+      },
+      onClose: (cause) => {
+        clearTimeout(authConfirm);
+        if (closed) {
+          setState({ status: 'offline' });
+          return;
+        }
+        const code = cause?.code;
+        const error =
+          code === undefined || code === 1000 || code === 1005
+            ? state.error
+            : new PulseError(
+                code === 4401
+                  ? { type: 'AUTH', code: 'UNAUTHORIZED', message: closeMessages[code]! }
+                  : {
+                      type: 'CONNECTION',
+                      code: 'CLOSED',
+                      message: closeMessages[code] ?? `Socket closed (${code})`,
+                      closeCode: code,
+                    },
+              );
+        setState({ status: everConnected ? 'reconnecting' : 'connecting', error });
+      },
+    });
+  let wsClient: ReturnType<typeof createWSClient> | null = null;
+  const ensureSocket = () => {
+    wsClient ??= openSocket();
+    return wsClient;
+  };
+  if (!opts.lazy) ensureSocket();
+  // NOTE: the wsLink is built on the first WebSocket operation, so a lazy client's socket opens only
+  // then (or at `connect()`); after `close()` an operation fails instead of opening a new socket.
+  const lazyWsLink: TRPCLink<AppRouter> = (runtime) => {
+    let link: ReturnType<TRPCLink<AppRouter>> | null = null;
+    return (ctx) => {
+      if (closed && !wsClient)
+        return observable((observer) => {
+          observer.error(TRPCClientError.from(new Error('Pulse client is closed')));
+        });
+      link ??= wsLink<AppRouter>({ client: ensureSocket() })(runtime);
+      return link(ctx);
+    };
+  };
 
   const wsMutations = new Set(opts.wsMutations ?? []);
   const links: TRPCLink<AppRouter>[] = [
     ...(opts.links ?? []),
     splitLink({
       condition: (op) => op.type === 'subscription' || (op.type === 'mutation' && wsMutations.has(op.path)),
-      true: wsLink<AppRouter>({ client: wsClient }),
+      true: lazyWsLink,
       false: httpBatchLink<AppRouter>({
         url: `${base}/trpc`,
         fetch: opts.fetch,
@@ -188,10 +218,13 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    connect() {
+      if (!closed) ensureSocket();
+    },
     async close() {
       closed = true;
       clearTimeout(authConfirm);
-      await wsClient.close();
+      await wsClient?.close();
       setState({ status: 'offline' });
     },
   };

@@ -1,5 +1,5 @@
 import { TRPCClientError } from '@trpc/client';
-import type { AppRouter } from '@pulse/server';
+import type { AppRouter } from '@pulse/server/contract';
 
 /** What went wrong, keyed on `type` (the union a UI switches on). */
 export type PulseErrorContext =

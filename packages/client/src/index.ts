@@ -10,4 +10,7 @@ export {
   type WebSocketConstructor,
 } from './createPulseClient.js';
 export { PulseError, type PulseErrorContext, toPulseError } from './errors.js';
-export type { AppRouter } from '@pulse/server';
+// NOTE: types only. The build inlines these declarations into dist/index.d.ts, so an app gets the
+// router's types without installing @pulse/server (a devDependency here, never a runtime one).
+/** The Pulse router's type, every procedure's input/output, and every domain's records and events. */
+export type * from '@pulse/server/contract';

@@ -4,11 +4,12 @@ import {
   type PulseClientOptions,
   type TokenSource,
 } from '@pulse/client';
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { QueryClient, QueryClientContext, QueryClientProvider } from '@tanstack/react-query';
 import type { TRPCClient } from '@trpc/client';
-import type { AppRouter } from '@pulse/server';
+import type { AppRouter } from '@pulse/client';
 import { createContext, type ReactNode, useContext, useEffect, useRef, useSyncExternalStore } from 'react';
 import { PresenceReporter } from './presence-reporter.js';
+import { SubscriptionRegistry } from './shared-subscription.js';
 import { trpc } from './trpc.js';
 import { type Viewer, viewerFromToken } from './viewer.js';
 
@@ -23,7 +24,11 @@ export interface PulseProviderProps {
   url?: string;
   /** A JWT, or a function returning a fresh one (called on every reconnect and HTTP request). */
   token?: TokenSource;
-  /** Use your QueryClient (otherwise the provider creates one). */
+  /**
+   * The QueryClient Pulse's queries live in. Default: your app's, when the provider is inside your
+   * `<QueryClientProvider>` (so Pulse's and your queries share one cache and your defaults);
+   * otherwise one the provider creates. Passing one here also provides it to the children.
+   */
   queryClient?: QueryClient;
   /** Use your Pulse client (then `url`/`token` are ignored and the provider never closes it). */
   client?: PulseClient;
@@ -37,7 +42,8 @@ export interface PulseProviderProps {
 interface Owned {
   client: PulseClient;
   ownsClient: boolean;
-  queryClient: QueryClient;
+  /** Created on first need: only when neither a prop nor the app provides a QueryClient. */
+  ownQueryClient?: QueryClient;
   trpcClient: TRPCClient<AppRouter>;
   context: PulseContextValue;
   /** Stops every presence reporter (timers, DOM listeners). */
@@ -52,6 +58,8 @@ export interface PulseContextValue {
   viewer: ViewerStore;
   /** The shared presence reporter of one workspace. */
   presenceReporter(workspaceId: string): PresenceReporter;
+  /** One server subscription per procedure and input, shared by every hook below the provider. */
+  subscriptions: SubscriptionRegistry;
   defaultIdleMs: number;
 }
 
@@ -82,6 +90,9 @@ function createOwned(props: PulseProviderProps, tokenRef: { current: TokenSource
       throw new Error('<PulseProvider> needs either `client` or both `url` and `token`');
     client = createPulseClient({
       ...props.clientOptions,
+      // NOTE: created during render, so it must not connect here: a render React discards (StrictMode,
+      // Suspense) or one on the server would leak a socket. The mount effect connects it.
+      lazy: true,
       url: props.url,
       wsMutations: [...WS_MUTATIONS, ...(props.clientOptions?.wsMutations ?? [])],
       // NOTE: read through a ref, so a new `token` prop (a refreshed string) is used at the next
@@ -103,6 +114,7 @@ function createOwned(props: PulseProviderProps, tokenRef: { current: TokenSource
     client: pulse,
     viewer,
     defaultIdleMs,
+    subscriptions: new SubscriptionRegistry(),
     presenceReporter(workspaceId) {
       let reporter = reporters.get(workspaceId);
       if (!reporter) {
@@ -121,9 +133,6 @@ function createOwned(props: PulseProviderProps, tokenRef: { current: TokenSource
   return {
     client: pulse,
     ownsClient,
-    queryClient:
-      props.queryClient ??
-      new QueryClient({ defaultOptions: { queries: { staleTime: 30_000, refetchOnWindowFocus: false } } }),
     // NOTE: the React bindings must use the client's own TRPCClient: a second client over the same
     // links would number its requests from 1 again and collide with the first on the shared socket.
     trpcClient: pulse.trpc,
@@ -136,9 +145,11 @@ function createOwned(props: PulseProviderProps, tokenRef: { current: TokenSource
 }
 
 /**
- * Owns one Pulse client (one WebSocket) and one QueryClient, or uses yours, and makes every Pulse
- * hook available below it. Closes the client on unmount only if it created it; StrictMode's double
- * mount reuses the same client instead of opening a second socket.
+ * Owns one Pulse client (one WebSocket), or uses yours, and makes every Pulse hook available below
+ * it. The socket opens when the provider mounts, never during render (so not on the server, nor in
+ * a render React throws away) and closes on unmount if the provider created the client;
+ * StrictMode's simulated unmount/remount keeps the same socket. Queries go to your app's
+ * QueryClient when there is one (see `queryClient`).
  *
  * @example
  * ```tsx
@@ -151,14 +162,21 @@ export function PulseProvider(props: PulseProviderProps) {
   const owned = useRef<Owned | null>(null);
   const tokenRef = useRef(props.token);
   tokenRef.current = props.token;
-  // NOTE: created during render (not in an effect) so children render on the first pass; React 19
-  // keeps the ref across StrictMode's double render, and the deferred close below survives its
-  // simulated unmount/remount, so exactly one socket exists.
+  // NOTE: created during render (not in an effect) so children render on the first pass, but lazy:
+  // a discarded render leaves only garbage (no socket, no timer). The effect below connects it, and
+  // its deferred close survives StrictMode's simulated unmount/remount, so one socket exists.
   owned.current ??= createOwned(props, tokenRef);
   const current = owned.current;
+  const appQueryClient = useContext(QueryClientContext);
+  if (!props.queryClient && !appQueryClient && !current.ownQueryClient)
+    current.ownQueryClient = new QueryClient({
+      defaultOptions: { queries: { staleTime: 30_000, refetchOnWindowFocus: false } },
+    });
+  const queryClient = props.queryClient ?? appQueryClient ?? current.ownQueryClient!;
 
   useEffect(() => {
     clearTimeout(current.closeTimer);
+    if (current.ownsClient) current.client.connect();
     return () => {
       current.closeTimer = setTimeout(() => {
         if (owned.current === current) owned.current = null;
@@ -170,8 +188,12 @@ export function PulseProvider(props: PulseProviderProps) {
 
   return (
     <PulseContext.Provider value={current.context}>
-      <trpc.Provider client={current.trpcClient} queryClient={current.queryClient}>
-        <QueryClientProvider client={current.queryClient}>{props.children}</QueryClientProvider>
+      <trpc.Provider client={current.trpcClient} queryClient={queryClient}>
+        {queryClient === appQueryClient ? (
+          props.children
+        ) : (
+          <QueryClientProvider client={queryClient}>{props.children}</QueryClientProvider>
+        )}
       </trpc.Provider>
     </PulseContext.Provider>
   );

@@ -1,5 +1,5 @@
 import type { PulseError } from '@pulse/client';
-import type { AppRouter } from '@pulse/server';
+import type { AppRouter } from '@pulse/client';
 import type { inferRouterOutputs } from '@trpc/server';
 import { describe, expectTypeOf, it } from 'vitest';
 import type { LiveStatus } from './live-status.js';

@@ -1,5 +1,5 @@
 import { type ConnectionState, type PulseError, toPulseError } from '@pulse/client';
-import type { PresenceSetInput, UserPresence } from '@pulse/server/schema';
+import type { PresenceSetInput, UserPresence } from '@pulse/client';
 
 /** What a page may say about the viewer's presence; `status` is what the user chose. */
 export type PresencePatch = Partial<Omit<PresenceSetInput, 'workspaceId'>>;

@@ -1,4 +1,4 @@
-import type { AppRouter } from '@pulse/server';
+import type { AppRouter } from '@pulse/client';
 import { createTRPCReact } from '@trpc/react-query';
 import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
 

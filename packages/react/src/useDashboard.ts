@@ -1,18 +1,24 @@
 import type { PulseError } from '@pulse/client';
-import type { DashboardEvent, DashboardFilter, DashboardUpdateEvent } from '@pulse/server/schema';
-import { useState } from 'react';
+import type { DashboardEvent, DashboardFilter, DashboardUpdateEvent } from '@pulse/client';
 import { type LiveStatus, liveState, useSubscriptionRecovery } from './live-status.js';
-import { trpc } from './trpc.js';
+import { usePulseContext } from './PulseProvider.js';
+import { subscriptionKey, useSharedSubscription } from './shared-subscription.js';
 import { useConnectionState } from './useConnectionStatus.js';
 
-export interface UseDashboardOptions {
+type DashboardValues = Readonly<Record<string, DashboardUpdateEvent>>;
+
+export interface UseDashboardOptions<TSelected = DashboardValues> {
   kinds?: DashboardFilter['kinds'];
   platforms?: DashboardFilter['platforms'];
+  /** Set false to pause (no subscription). */
+  enabled?: boolean;
+  /** Picks what this component needs from `values`: it re-renders only when that changes (shallowly). */
+  select?: (values: DashboardValues) => TSelected;
 }
 
-export interface UseDashboardResult {
-  /** The latest value per key (`kind:platform:accountId:subkey`). */
-  values: Readonly<Record<string, DashboardUpdateEvent>>;
+export interface UseDashboardResult<TSelected = DashboardValues> {
+  /** The latest value per key (`kind:platform:accountId:subkey`), or `select`'s value. */
+  values: TSelected;
   /** The most recent update received live (null until one arrives after the snapshot). */
   lastUpdate: DashboardUpdateEvent | null;
   status: LiveStatus;
@@ -20,10 +26,11 @@ export interface UseDashboardResult {
 }
 
 interface DashboardState {
-  filterKey: string;
   values: Record<string, DashboardUpdateEvent>;
   lastUpdate: DashboardUpdateEvent | null;
 }
+
+const noValues: DashboardValues = {};
 
 /** Applies one dashboard event: a snapshot replaces everything, an update replaces its key unless older. */
 export function applyDashboardEvent(
@@ -39,7 +46,8 @@ export function applyDashboardEvent(
 
 /**
  * Live dashboard values of a workspace, optionally filtered by kinds and platforms: the latest
- * value per key (snapshot on every (re)subscribe) and the last update.
+ * value per key (snapshot on every (re)subscribe) and the last update. Hooks with the same
+ * workspace and filter share one server subscription.
  *
  * @example
  * ```tsx
@@ -48,24 +56,31 @@ export function applyDashboardEvent(
  * return <Counter value={followers[0]?.kind === 'followers' ? followers[0].count : 0} flash={lastUpdate?.at} />;
  * ```
  */
-export function useDashboard(workspaceId: string, opts: UseDashboardOptions = {}): UseDashboardResult {
+export function useDashboard<TSelected = DashboardValues>(
+  workspaceId: string,
+  opts: UseDashboardOptions<TSelected> = {},
+): UseDashboardResult<TSelected> {
+  const { client, subscriptions } = usePulseContext();
   const connection = useConnectionState();
   const input = { workspaceId, kinds: opts.kinds, platforms: opts.platforms };
-  const filterKey = JSON.stringify(input);
-  const [state, setState] = useState<DashboardState | null>(null);
-  const subscription = trpc.dashboard.onUpdate.useSubscription(input, {
-    onData: (event) =>
-      setState((prev) => {
-        const base = prev?.filterKey === filterKey ? prev : { values: {}, lastUpdate: null };
-        return { filterKey, ...applyDashboardEvent(base, event) };
-      }),
-  });
-  const current = state?.filterKey === filterKey ? state : null;
-  const subscriptionError = useSubscriptionRecovery(subscription, connection);
+  const entry =
+    (opts.enabled ?? true)
+      ? subscriptions.get(subscriptionKey('dashboard.onUpdate', input), () => ({
+          open: (handlers) => client.trpc.dashboard.onUpdate.subscribe(input, handlers).unsubscribe,
+          reduce: (state: DashboardState | null, event: DashboardEvent) =>
+            applyDashboardEvent(state ?? { values: {}, lastUpdate: null }, event),
+        }))
+      : null;
+  const { select } = opts;
+  const shared = useSharedSubscription(entry, (state) => ({
+    values: select ? select(state?.values ?? noValues) : ((state?.values ?? noValues) as TSelected),
+    lastUpdate: state?.lastUpdate ?? null,
+  }));
+  const subscriptionError = useSubscriptionRecovery(shared.subscription, connection);
   const { status, error } = liveState({
     connection,
     subscriptionError,
-    hasData: current !== null,
+    hasData: shared.hasData,
   });
-  return { values: current?.values ?? {}, lastUpdate: current?.lastUpdate ?? null, status, error };
+  return { values: shared.value.values, lastUpdate: shared.value.lastUpdate, status, error };
 }

@@ -1,9 +1,10 @@
 import { type PulseError, toPulseError } from '@pulse/client';
-import type { Conversation, ConversationView, InboxEvent, Message } from '@pulse/server/schema';
+import type { Conversation, ConversationView, InboxEvent, Message, TypingEntry } from '@pulse/client';
 import { skipToken } from '@tanstack/react-query';
 import { useCallback, useMemo, useRef, useState } from 'react';
 import { type LiveStatus, liveState, useSubscriptionRecovery } from './live-status.js';
-import { useViewer } from './PulseProvider.js';
+import { usePulseContext } from './PulseProvider.js';
+import { subscriptionKey, useSharedSubscription } from './shared-subscription.js';
 import { trpc } from './trpc.js';
 import { useConnectionState } from './useConnectionStatus.js';
 import { useTyping } from './useTyping.js';
@@ -13,6 +14,8 @@ export interface UseInboxOptions {
   status?: Conversation['status'];
   /** Page size (default 20). */
   pageSize?: number;
+  /** Set false to pause (no subscription, no query). */
+  enabled?: boolean;
 }
 
 export interface UseInboxResult {
@@ -27,6 +30,27 @@ export interface UseInboxResult {
 const byRecent = (a: ConversationView, b: ConversationView) =>
   b.lastMessageAt.localeCompare(a.lastMessageAt) || b.id.localeCompare(a.id);
 
+const noReceipts: Readonly<Record<string, string>> = {};
+
+/** Inserts a stored message into a conversation's cached pages (once, in event order). */
+function insertIntoCache(
+  utils: ReturnType<typeof trpc.useUtils>,
+  query: { conversationId: string; limit: number },
+  message: Message,
+): void {
+  if (message.conversationId !== query.conversationId) return;
+  utils.inbox.messages.setInfiniteData(query, (data) => {
+    if (!data) return data;
+    if (data.pages.some((page) => page.items.some((m) => m.id === message.id))) return data;
+    const [newest, ...older] = data.pages;
+    if (!newest) return data;
+    const items = [...newest.items, message].sort(
+      (a, b) => Number(a.eventId) - Number(b.eventId) || a.at.localeCompare(b.at),
+    );
+    return { ...data, pages: [{ ...newest, items }, ...older] };
+  });
+}
+
 /**
  * The workspace's inbox, live: new conversations and messages move conversations to the top,
  * status/assignee changes and SLA escalations update them in place; a `reset` refetches.
@@ -39,69 +63,78 @@ const byRecent = (a: ConversationView, b: ConversationView) =>
  */
 export function useInbox(workspaceId: string, opts: UseInboxOptions = {}): UseInboxResult {
   const utils = trpc.useUtils();
+  const { client, subscriptions, viewer } = usePulseContext();
   const connection = useConnectionState();
-  const viewer = useViewer();
+  const enabled = opts.enabled ?? true;
   const input = { workspaceId, status: opts.status, limit: opts.pageSize ?? 20 };
+
+  // NOTE: one subscription per workspace, status filter and page size, whose events are applied to
+  // that list's cache once, whatever the number of hooks reading it.
+  const entry = enabled
+    ? subscriptions.get(subscriptionKey('inbox.onEvent', input), () => {
+        const query = input;
+        const seenMessages = new Set<string>();
+        const onEvent = (event: InboxEvent) => {
+          // A sync only carries the resume point (the client keeps it); nothing to show.
+          if (event.type === 'sync') return;
+          if (event.type === 'reset') {
+            seenMessages.clear();
+            void utils.inbox.conversations.invalidate({ workspaceId: query.workspaceId });
+            return;
+          }
+          const viewerId = viewer.get()?.userId;
+          if (event.type === 'read') {
+            // The viewer read in another tab or device: unread counts come from the server.
+            if (event.userId === viewerId)
+              void utils.inbox.conversations.invalidate({ workspaceId: query.workspaceId });
+            return;
+          }
+          const conversation = event.conversation;
+          const countsAsUnread =
+            event.type === 'message' &&
+            event.message.authorId !== viewerId &&
+            !seenMessages.has(event.message.id);
+          if (event.type === 'message') seenMessages.add(event.message.id);
+          utils.inbox.conversations.setInfiniteData(query, (data) => {
+            if (!data) return data;
+            let existing: ConversationView | undefined;
+            const pages = data.pages.map((page) => ({
+              ...page,
+              items: page.items.filter((c) => {
+                if (c.id !== conversation.id) return true;
+                existing = c;
+                return false;
+              }),
+            }));
+            const matches = !query.status || conversation.status === query.status;
+            if (!matches) return { ...data, pages };
+            const unreadCount = (existing?.unreadCount ?? 0) + (countsAsUnread ? 1 : 0);
+            const updated: ConversationView = { ...conversation, unreadCount };
+            const [first, ...rest] = pages;
+            if (!first) return data;
+            return {
+              ...data,
+              pages: [{ ...first, items: [updated, ...first.items].sort(byRecent) }, ...rest],
+            };
+          });
+        };
+        return {
+          open: (handlers) =>
+            client.trpc.inbox.onEvent.subscribe(
+              { workspaceId: query.workspaceId },
+              { ...handlers, onData: (tracked) => handlers.onData(tracked.data) },
+            ).unsubscribe,
+          onEvent,
+          onRestart: () => void utils.inbox.conversations.invalidate({ workspaceId: query.workspaceId }),
+        };
+      })
+    : null;
+  const shared = useSharedSubscription(entry, () => null);
   // NOTE: read once the subscription is live, so nothing published in between is missed.
-  const [liveFor, setLiveFor] = useState<string | null>(null);
   const list = trpc.inbox.conversations.useInfiniteQuery(input, {
     getNextPageParam: (page) => page.nextCursor ?? undefined,
-    enabled: liveFor === workspaceId,
+    enabled: enabled && shared.started,
   });
-  const inputRef = useRef(input);
-  inputRef.current = input;
-  const viewerRef = useRef(viewer);
-  viewerRef.current = viewer;
-  const seenMessages = useRef(new Set<string>());
-
-  const onEvent = useCallback(
-    (event: InboxEvent) => {
-      const query = inputRef.current;
-      // A sync only carries the resume point (the client keeps it); nothing to show.
-      if (event.type === 'sync') return;
-      if (event.type === 'reset') {
-        seenMessages.current.clear();
-        void utils.inbox.conversations.invalidate({ workspaceId: query.workspaceId });
-        return;
-      }
-      if (event.type === 'read') {
-        // The viewer read in another tab or device: unread counts come from the server.
-        if (event.userId === viewerRef.current?.userId)
-          void utils.inbox.conversations.invalidate({ workspaceId: query.workspaceId });
-        return;
-      }
-      const conversation = event.conversation;
-      const countsAsUnread =
-        event.type === 'message' &&
-        event.message.authorId !== viewerRef.current?.userId &&
-        !seenMessages.current.has(event.message.id);
-      if (event.type === 'message') seenMessages.current.add(event.message.id);
-      utils.inbox.conversations.setInfiniteData(query, (data) => {
-        if (!data) return data;
-        let existing: ConversationView | undefined;
-        const pages = data.pages.map((page) => ({
-          ...page,
-          items: page.items.filter((c) => {
-            if (c.id !== conversation.id) return true;
-            existing = c;
-            return false;
-          }),
-        }));
-        const matches = !query.status || conversation.status === query.status;
-        if (!matches) return { ...data, pages };
-        const unreadCount = (existing?.unreadCount ?? 0) + (countsAsUnread ? 1 : 0);
-        const updated: ConversationView = { ...conversation, unreadCount };
-        const [first, ...rest] = pages;
-        if (!first) return data;
-        return { ...data, pages: [{ ...first, items: [updated, ...first.items].sort(byRecent) }, ...rest] };
-      });
-    },
-    [utils],
-  );
-  const subscription = trpc.inbox.onEvent.useSubscription(
-    { workspaceId },
-    { onStarted: () => setLiveFor(workspaceId), onData: (tracked) => onEvent(tracked.data) },
-  );
 
   const pages = list.data?.pages;
   const conversations = useMemo(() => {
@@ -117,9 +150,7 @@ export function useInbox(workspaceId: string, opts: UseInboxOptions = {}): UseIn
   }, [pages]);
   const { fetchNextPage } = list;
   const fetchMore = useCallback(() => void fetchNextPage(), [fetchNextPage]);
-  const subscriptionError = useSubscriptionRecovery(subscription, connection, () => {
-    void utils.inbox.conversations.invalidate({ workspaceId });
-  });
+  const subscriptionError = useSubscriptionRecovery(shared.subscription, connection);
   const { status, error } = liveState({
     connection,
     subscriptionError: subscriptionError ?? list.error,
@@ -151,7 +182,7 @@ export interface UseConversationResult {
   /** Read receipts: user id → the message id they have read up to (live). */
   readBy: Readonly<Record<string, string>>;
   /** Others typing in this conversation, and the viewer's throttled typing reporter. */
-  typing: ReturnType<typeof useTyping>['typing'];
+  typing: TypingEntry[];
   setTyping: ReturnType<typeof useTyping>['setTyping'];
   fetchMore: () => void;
   hasMore: boolean;
@@ -191,13 +222,8 @@ export function useConversation(
   const connection = useConnectionState();
   const typing = useTyping(workspaceId, conversationId);
   const input = conversationId ? { conversationId, limit: opts.pageSize ?? 50 } : null;
-  const [liveFor, setLiveFor] = useState<string | null>(null);
-  const list = trpc.inbox.messages.useInfiniteQuery(input ?? skipToken, {
-    getNextPageParam: (page) => page.nextCursor ?? undefined,
-    enabled: !!conversationId && liveFor === conversationId,
-  });
+  const { client, subscriptions } = usePulseContext();
   const [pending, setPending] = useState<PendingMessage[]>([]);
-  const [readBy, setReadBy] = useState<{ conversationId: string; map: Record<string, string> } | null>(null);
   const [actionError, setActionError] = useState<PulseError | null>(null);
   const inputRef = useRef(input);
   inputRef.current = input;
@@ -205,42 +231,48 @@ export function useConversation(
   const insertMessage = useCallback(
     (message: Message) => {
       const query = inputRef.current;
-      if (!query || message.conversationId !== query.conversationId) return;
-      utils.inbox.messages.setInfiniteData(query, (data) => {
-        if (!data) return data;
-        if (data.pages.some((page) => page.items.some((m) => m.id === message.id))) return data;
-        const [newest, ...older] = data.pages;
-        if (!newest) return data;
-        const items = [...newest.items, message].sort(
-          (a, b) => Number(a.eventId) - Number(b.eventId) || a.at.localeCompare(b.at),
-        );
-        return { ...data, pages: [{ ...newest, items }, ...older] };
-      });
+      if (!query) return;
+      insertIntoCache(utils, query, message);
       if (message.clientMessageId)
         setPending((prev) => prev.filter((p) => p.clientMessageId !== message.clientMessageId));
     },
     [utils],
   );
 
-  const subscription = trpc.inbox.onEvent.useSubscription(
-    conversationId ? { workspaceId, conversationId } : skipToken,
-    {
-      onStarted: () => setLiveFor(conversationId ?? null),
-      onData: ({ data: event }) => {
-        if (event.type === 'message') insertMessage(event.message);
-        else if (event.type === 'read')
-          setReadBy((prev) => ({
-            conversationId: event.conversationId,
-            map: {
-              ...(prev?.conversationId === event.conversationId ? prev.map : {}),
-              [event.userId]: event.upToMessageId,
-            },
-          }));
-        else if (event.type === 'reset' && inputRef.current)
-          void utils.inbox.messages.invalidate({ conversationId: inputRef.current.conversationId });
-      },
+  // NOTE: one subscription per conversation (and page size): the shared part inserts messages into
+  // the cache and folds read receipts once; each hook drops its own optimistic sends as they land.
+  const entry = input
+    ? subscriptions.get(subscriptionKey('inbox.onEvent', { workspaceId, ...input }), () => {
+        const query = input;
+        return {
+          open: (handlers) =>
+            client.trpc.inbox.onEvent.subscribe(
+              { workspaceId, conversationId: query.conversationId },
+              { ...handlers, onData: (tracked) => handlers.onData(tracked.data) },
+            ).unsubscribe,
+          onEvent: (event: InboxEvent) => {
+            if (event.type === 'message') insertIntoCache(utils, query, event.message);
+            else if (event.type === 'reset')
+              void utils.inbox.messages.invalidate({ conversationId: query.conversationId });
+          },
+          reduce: (readBy: Record<string, string> | null, event: InboxEvent) =>
+            event.type === 'read' ? { ...readBy, [event.userId]: event.upToMessageId } : (readBy ?? {}),
+          onRestart: () => void utils.inbox.messages.invalidate({ conversationId: query.conversationId }),
+        };
+      })
+    : null;
+  const shared = useSharedSubscription(
+    entry,
+    (readBy) => readBy ?? noReceipts,
+    (event) => {
+      const clientMessageId = event.type === 'message' ? event.message.clientMessageId : undefined;
+      if (clientMessageId) setPending((prev) => prev.filter((p) => p.clientMessageId !== clientMessageId));
     },
   );
+  const list = trpc.inbox.messages.useInfiniteQuery(input ?? skipToken, {
+    getNextPageParam: (page) => page.nextCursor ?? undefined,
+    enabled: !!conversationId && shared.started,
+  });
 
   const sendMutation = trpc.inbox.send.useMutation();
   const { mutateAsync: sendAsync } = sendMutation;
@@ -330,9 +362,7 @@ export function useConversation(
 
   const { fetchNextPage } = list;
   const fetchMore = useCallback(() => void fetchNextPage(), [fetchNextPage]);
-  const subscriptionError = useSubscriptionRecovery(subscription, connection, () => {
-    if (conversationId) void utils.inbox.messages.invalidate({ conversationId });
-  });
+  const subscriptionError = useSubscriptionRecovery(shared.subscription, connection);
   const { status, error } = liveState({
     connection,
     subscriptionError: subscriptionError ?? list.error,
@@ -345,7 +375,7 @@ export function useConversation(
     send,
     retry,
     markRead,
-    readBy: readBy && readBy.conversationId === conversationId ? readBy.map : {},
+    readBy: shared.value,
     typing: typing.typing,
     setTyping: typing.setTyping,
     fetchMore,

@@ -1,8 +1,10 @@
 import { type PulseError, toPulseError } from '@pulse/client';
-import type { Notification, NotificationEvent } from '@pulse/server/schema';
+import type { Notification, NotificationEvent } from '@pulse/client';
 import type { InfiniteData } from '@tanstack/react-query';
 import { useCallback, useMemo, useRef, useState } from 'react';
 import { type LiveStatus, liveState, useSubscriptionRecovery } from './live-status.js';
+import { usePulseContext } from './PulseProvider.js';
+import { subscriptionKey, useSharedSubscription } from './shared-subscription.js';
 import { type RouterOutputs, trpc } from './trpc.js';
 import { useConnectionState } from './useConnectionStatus.js';
 
@@ -11,6 +13,8 @@ type NotificationPage = RouterOutputs['notifications']['list'];
 export interface UseNotificationsOptions {
   /** Page size of `items` and `fetchMore` (default 20). */
   pageSize?: number;
+  /** Set false to pause (no subscription, no queries). */
+  enabled?: boolean;
 }
 
 export interface UseNotificationsResult {
@@ -48,7 +52,8 @@ function markPages<T extends InfiniteData<NotificationPage, unknown>>(
 /**
  * The viewer's notifications in a workspace, live: new ones appear at the top, `unreadCount`
  * follows reads from every tab, a dropped connection resumes from the last event (nothing lost,
- * nothing twice), and a `reset` (resume point past retention) refetches.
+ * nothing twice), and a `reset` (resume point past retention) refetches. Every hook with the same
+ * workspace and page size shares one server subscription (and TanStack Query shares the lists).
  *
  * @example
  * ```tsx
@@ -68,67 +73,78 @@ export function useNotifications(
   opts: UseNotificationsOptions = {},
 ): UseNotificationsResult {
   const utils = trpc.useUtils();
+  const { client, subscriptions } = usePulseContext();
   const connection = useConnectionState();
+  const enabled = opts.enabled ?? true;
   const listInput = { workspaceId, limit: opts.pageSize ?? 20 };
-  // NOTE: the list and count are read only once the subscription is live, so a notification sent
-  // in between is either in the first page or arrives as an event (deduplicated by id), never lost.
-  const [liveFor, setLiveFor] = useState<string | null>(null);
-  const list = trpc.notifications.list.useInfiniteQuery(listInput, {
-    getNextPageParam: (page) => page.nextCursor ?? undefined,
-    enabled: liveFor === workspaceId,
-  });
-  const unread = trpc.notifications.unreadCount.useQuery(
-    { workspaceId },
-    { enabled: liveFor === workspaceId },
-  );
   const [actionError, setActionError] = useState<PulseError | null>(null);
 
   const inputRef = useRef(listInput);
   inputRef.current = listInput;
-  const onEvent = useCallback(
-    (event: NotificationEvent) => {
-      const input = inputRef.current;
-      switch (event.type) {
-        case 'notification': {
-          const incoming: Notification = event.notification;
-          let known = false;
-          utils.notifications.list.setInfiniteData(input, (data) => {
-            if (!data) return data;
-            known = data.pages.some((page) => page.items.some((n) => n.id === incoming.id));
-            if (known) return data;
-            const [first, ...rest] = data.pages;
-            return { ...data, pages: [{ ...first!, items: [incoming, ...first!.items] }, ...rest] };
-          });
-          // NOTE: counted only when new to this cache: a replay after a refetch must not count twice.
-          if (!known && incoming.readAt === null)
-            utils.notifications.unreadCount.setData({ workspaceId: input.workspaceId }, (n) =>
-              n === undefined ? n : n + 1,
-            );
-          return;
-        }
-        case 'read':
-          utils.notifications.list.setInfiniteData(input, (data) =>
-            markPages(data, event.all ? 'all' : new Set(event.ids), event.at),
+  /** Applies one event to the query cache: run once per event by the shared subscription. */
+  const applyEvent = (input: typeof listInput, event: NotificationEvent) => {
+    switch (event.type) {
+      case 'notification': {
+        const incoming: Notification = event.notification;
+        let known = false;
+        utils.notifications.list.setInfiniteData(input, (data) => {
+          if (!data) return data;
+          known = data.pages.some((page) => page.items.some((n) => n.id === incoming.id));
+          if (known) return data;
+          const [first, ...rest] = data.pages;
+          return { ...data, pages: [{ ...first!, items: [incoming, ...first!.items] }, ...rest] };
+        });
+        // NOTE: counted only when new to this cache: a replay after a refetch must not count twice.
+        if (!known && incoming.readAt === null)
+          utils.notifications.unreadCount.setData({ workspaceId: input.workspaceId }, (n) =>
+            n === undefined ? n : n + 1,
           );
-          utils.notifications.unreadCount.setData({ workspaceId: input.workspaceId }, event.unreadCount);
-          return;
-        case 'sync':
-          // The stream's resume point (kept by the client); nothing to show.
-          return;
-        case 'reset':
-          void utils.notifications.list.invalidate({ workspaceId: input.workspaceId });
-          void utils.notifications.unreadCount.invalidate({ workspaceId: input.workspaceId });
-          return;
-        default:
-          return assertNever(event);
+        return;
       }
-    },
-    [utils],
-  );
-  const subscription = trpc.notifications.onNotification.useSubscription(
-    { workspaceId },
-    { onStarted: () => setLiveFor(workspaceId), onData: (tracked) => onEvent(tracked.data) },
-  );
+      case 'read':
+        utils.notifications.list.setInfiniteData(input, (data) =>
+          markPages(data, event.all ? 'all' : new Set(event.ids), event.at),
+        );
+        utils.notifications.unreadCount.setData({ workspaceId: input.workspaceId }, event.unreadCount);
+        return;
+      case 'sync':
+        // The stream's resume point (kept by the client); nothing to show.
+        return;
+      case 'reset':
+        void utils.notifications.list.invalidate({ workspaceId: input.workspaceId });
+        void utils.notifications.unreadCount.invalidate({ workspaceId: input.workspaceId });
+        return;
+      default:
+        return assertNever(event);
+    }
+  };
+  const entry = enabled
+    ? subscriptions.get(subscriptionKey('notifications.onNotification', listInput), () => {
+        const input = listInput;
+        return {
+          open: (handlers) =>
+            client.trpc.notifications.onNotification.subscribe(
+              { workspaceId: input.workspaceId },
+              { ...handlers, onData: (tracked) => handlers.onData(tracked.data) },
+            ).unsubscribe,
+          onEvent: (event: NotificationEvent) => applyEvent(input, event),
+          // NOTE: a restarted subscription has no resume point: what it feeds is read again.
+          onRestart: () => {
+            void utils.notifications.list.invalidate({ workspaceId: input.workspaceId });
+            void utils.notifications.unreadCount.invalidate({ workspaceId: input.workspaceId });
+          },
+        };
+      })
+    : null;
+  const shared = useSharedSubscription(entry, () => null);
+  // NOTE: the list and count are read only once the subscription is live, so a notification sent
+  // in between is either in the first page or arrives as an event (deduplicated by id), never lost.
+  const live = enabled && shared.started;
+  const list = trpc.notifications.list.useInfiniteQuery(listInput, {
+    getNextPageParam: (page) => page.nextCursor ?? undefined,
+    enabled: live,
+  });
+  const unread = trpc.notifications.unreadCount.useQuery({ workspaceId }, { enabled: live });
 
   const markReadMutation = trpc.notifications.markRead.useMutation();
   const markAllReadMutation = trpc.notifications.markAllRead.useMutation();
@@ -191,10 +207,7 @@ export function useNotifications(
   const fetchMore = useCallback(() => void fetchNextPage(), [fetchNextPage]);
 
   const queryError = list.error ?? unread.error;
-  const subscriptionError = useSubscriptionRecovery(subscription, connection, () => {
-    void utils.notifications.list.invalidate({ workspaceId });
-    void utils.notifications.unreadCount.invalidate({ workspaceId });
-  });
+  const subscriptionError = useSubscriptionRecovery(shared.subscription, connection);
   const { status, error } = liveState({
     connection,
     subscriptionError: subscriptionError ?? queryError,

@@ -1,25 +1,36 @@
 import type { PulseError } from '@pulse/client';
-import type { PresenceEvent, UserPresence } from '@pulse/server/schema';
-import { skipToken } from '@tanstack/react-query';
-import { useCallback, useEffect, useMemo, useState, useSyncExternalStore } from 'react';
+import type { PresenceEvent, UserPresence } from '@pulse/client';
+import { useCallback, useEffect, useSyncExternalStore } from 'react';
 import { type LiveStatus, liveState, useSubscriptionRecovery } from './live-status.js';
 import type { PresencePatch } from './presence-reporter.js';
 import { usePulseContext, useViewer } from './PulseProvider.js';
-import { trpc } from './trpc.js';
+import { subscriptionKey, useSharedSubscription } from './shared-subscription.js';
 import { useConnectionState } from './useConnectionStatus.js';
 
-export interface UsePresenceOptions {
+/** The shared state of one workspace's presence subscription. */
+interface PresenceState {
+  map: Map<string, UserPresence>;
+  /** Everyone, by name (computed once per event for every reader). */
+  list: UserPresence[];
+}
+
+export interface UsePresenceOptions<TSelected = UserPresence[]> {
   /** Time without input (ms) before the viewer is shown `away` (default: the provider's, 60 s). */
   idleMs?: number;
   /** Announce the viewer as online in this workspace (default true); false only watches. */
   announce?: boolean;
   /** Set false to pause (no subscription, no announcing). */
   enabled?: boolean;
+  /**
+   * Picks what this component needs from the users list (e.g. `(users) => users.length`): it then
+   * re-renders only when that value changes (compared shallowly), not on every presence event.
+   */
+  select?: (users: UserPresence[]) => TSelected;
 }
 
-export interface UsePresenceResult {
-  /** Everyone online in the workspace (one entry per user, however many tabs), by name. */
-  users: UserPresence[];
+export interface UsePresenceResult<TSelected = UserPresence[]> {
+  /** Everyone online in the workspace (one entry per user, however many tabs), by name; or `select`'s value. */
+  users: TSelected;
   /** The viewer's own presence, once the server confirmed it. */
   me: UserPresence | null;
   /** Changes the viewer's status, page or activity (merged with what was set before). */
@@ -53,10 +64,14 @@ function assertNever(value: never): never {
   throw new Error(`Unexpected event: ${JSON.stringify(value)}`);
 }
 
+const byName = (a: UserPresence, b: UserPresence) => a.name.localeCompare(b.name);
+const noUsers: UserPresence[] = [];
+
 /**
  * Live presence of a workspace, and the viewer's own: announces the viewer `online`, shows them
  * `away` after `idleMs` without input or while the tab is hidden, back `online` on activity, and
- * re-announces after every reconnect.
+ * re-announces after every reconnect. Every `usePresence` of one workspace under a provider shares
+ * one server subscription and one store (120 avatars: one subscription).
  *
  * @example
  * ```tsx
@@ -71,7 +86,10 @@ function assertNever(value: never): never {
  * }
  * ```
  */
-export function usePresence(workspaceId: string, opts: UsePresenceOptions = {}): UsePresenceResult {
+export function usePresence<TSelected = UserPresence[]>(
+  workspaceId: string,
+  opts: UsePresenceOptions<TSelected> = {},
+): UsePresenceResult<TSelected> {
   const enabled = opts.enabled ?? true;
   const announce = enabled && (opts.announce ?? true);
   const context = usePulseContext();
@@ -79,7 +97,6 @@ export function usePresence(workspaceId: string, opts: UsePresenceOptions = {}):
   const viewer = useViewer();
   const reporter = context.presenceReporter(workspaceId);
   const reported = useSyncExternalStore(reporter.subscribe, reporter.getSnapshot, reporter.getSnapshot);
-  const [users, setUsers] = useState<{ workspaceId: string; map: Map<string, UserPresence> } | null>(null);
 
   useEffect(() => {
     if (!announce) return;
@@ -89,29 +106,32 @@ export function usePresence(workspaceId: string, opts: UsePresenceOptions = {}):
     if (announce && opts.idleMs !== undefined) reporter.setIdleMs(opts.idleMs);
   }, [reporter, announce, opts.idleMs]);
 
-  const subscription = trpc.presence.onChange.useSubscription(enabled ? { workspaceId } : skipToken, {
-    onData: (event) =>
-      setUsers((prev) => ({
-        workspaceId,
-        map: applyPresenceEvent(prev?.workspaceId === workspaceId ? prev.map : new Map(), event),
-      })),
-  });
-  const current = users?.workspaceId === workspaceId ? users.map : null;
-  const list = useMemo(
-    () => [...(current?.values() ?? [])].sort((a, b) => a.name.localeCompare(b.name)),
-    [current],
-  );
+  const input = { workspaceId };
+  const entry = enabled
+    ? context.subscriptions.get(subscriptionKey('presence.onChange', input), () => ({
+        open: (handlers) => context.client.trpc.presence.onChange.subscribe(input, handlers).unsubscribe,
+        reduce: (state: PresenceState | null, event: PresenceEvent): PresenceState => {
+          const map = applyPresenceEvent(state?.map ?? new Map(), event);
+          return { map, list: [...map.values()].sort(byName) };
+        },
+      }))
+    : null;
+  const { select } = opts;
   const meUserId = reported.me?.userId ?? viewer?.userId;
-  const me = (meUserId ? current?.get(meUserId) : undefined) ?? reported.me;
+  const shared = useSharedSubscription(entry, (state) => ({
+    users: select ? select(state?.list ?? noUsers) : ((state?.list ?? noUsers) as TSelected),
+    me: meUserId ? (state?.map.get(meUserId) ?? null) : null,
+  }));
+  const me = shared.value.me ?? reported.me;
   const set = useCallback((patch: PresencePatch) => reporter.update(patch), [reporter]);
-  const subscriptionError = useSubscriptionRecovery(subscription, connection);
+  const subscriptionError = useSubscriptionRecovery(shared.subscription, connection);
   const { status, error } = liveState({
     connection,
     subscriptionError,
-    hasData: current !== null,
+    hasData: shared.hasData,
     extraError: reported.error,
   });
-  return { users: list, me: me ?? null, set, status, error };
+  return { users: shared.value.users, me: me ?? null, set, status, error };
 }
 
 /**

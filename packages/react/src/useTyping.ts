@@ -1,18 +1,26 @@
 import { type PulseError, toPulseError } from '@pulse/client';
-import type { TypingEntry, TypingEvent } from '@pulse/server/schema';
-import { skipToken } from '@tanstack/react-query';
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import type { TypingEntry, TypingEvent } from '@pulse/client';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { type LiveStatus, liveState, useSubscriptionRecovery } from './live-status.js';
 import { usePulseContext, useViewer } from './PulseProvider.js';
-import { trpc } from './trpc.js';
+import { subscriptionKey, useSharedSubscription } from './shared-subscription.js';
 import { useConnectionState } from './useConnectionStatus.js';
+
+export interface UseTypingOptions<TSelected = TypingEntry[]> {
+  /** Set false to pause (no subscription); a null conversation id pauses too. */
+  enabled?: boolean;
+  /** Picks what this component needs (e.g. `(typing) => typing.length > 0`): it re-renders only when that changes. */
+  select?: (typing: TypingEntry[]) => TSelected;
+}
+
+const nobody: TypingEntry[] = [];
 
 /** While typing, `presence.typing` is re-sent at most this often (the server expires it by itself). */
 export const TYPING_THROTTLE_MS = 2_000;
 
-export interface UseTypingResult {
-  /** Others typing in this conversation now (never the viewer). */
-  typing: TypingEntry[];
+export interface UseTypingResult<TSelected = TypingEntry[]> {
+  /** Others typing in this conversation now (never the viewer), or `select`'s value. */
+  typing: TSelected;
   /**
    * Call with `true` on every keystroke (sent at most once per 2 s) and `false` when the user
    * stops or sends (sent at once).
@@ -46,22 +54,31 @@ export function applyTypingEvent(
  * {typing.length > 0 && <small>{typing.map((t) => t.name).join(', ')} typing…</small>}
  * ```
  */
-export function useTyping(workspaceId: string, conversationId: string | null | undefined): UseTypingResult {
-  const { client } = usePulseContext();
+export function useTyping<TSelected = TypingEntry[]>(
+  workspaceId: string,
+  conversationId: string | null | undefined,
+  opts: UseTypingOptions<TSelected> = {},
+): UseTypingResult<TSelected> {
+  const { client, subscriptions } = usePulseContext();
   const connection = useConnectionState();
   const viewer = useViewer();
   const key = conversationId ? `${workspaceId}\u0000${conversationId}` : null;
-  const [state, setState] = useState<{ key: string; map: Map<string, TypingEntry> } | null>(null);
   const [sendError, setSendError] = useState<PulseError | null>(null);
-  const subscription = trpc.presence.onTyping.useSubscription(
-    conversationId ? { workspaceId, conversationId } : skipToken,
-    {
-      onData: (event) => {
-        if (!key) return;
-        setState((prev) => ({ key, map: applyTypingEvent(prev?.key === key ? prev.map : new Map(), event) }));
-      },
-    },
-  );
+  const input = conversationId ? { workspaceId, conversationId } : null;
+  const entry =
+    input && (opts.enabled ?? true)
+      ? subscriptions.get(subscriptionKey('presence.onTyping', input), () => ({
+          open: (handlers) => client.trpc.presence.onTyping.subscribe(input, handlers).unsubscribe,
+          reduce: (state: Map<string, TypingEntry> | null, event: TypingEvent) =>
+            applyTypingEvent(state ?? new Map(), event),
+        }))
+      : null;
+  const viewerId = viewer?.userId;
+  const { select } = opts;
+  const shared = useSharedSubscription(entry, (state) => {
+    const others = state ? [...state.values()].filter((t) => t.userId !== viewerId) : nobody;
+    return select ? select(others) : (others as TSelected);
+  });
 
   const sent = useRef<{ key: string; at: number } | null>(null);
   const send = useCallback(
@@ -98,17 +115,12 @@ export function useTyping(workspaceId: string, conversationId: string | null | u
     };
   }, [key, workspaceId, conversationId, send]);
 
-  const current = state?.key === key ? state.map : null;
-  const typing = useMemo(
-    () => [...(current?.values() ?? [])].filter((t) => t.userId !== viewer?.userId),
-    [current, viewer?.userId],
-  );
-  const subscriptionError = useSubscriptionRecovery(subscription, connection);
+  const subscriptionError = useSubscriptionRecovery(shared.subscription, connection);
   const { status, error } = liveState({
     connection,
     subscriptionError,
-    hasData: current !== null,
+    hasData: shared.hasData,
     extraError: sendError,
   });
-  return { typing, setTyping, status, error };
+  return { typing: shared.value, setTyping, status, error };
 }

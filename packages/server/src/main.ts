@@ -1,41 +1,43 @@
-import { mintDemoTokens } from './auth/demo.js';
-import { runMain, stopOnSignals } from './cli/signals.js';
-import { loadConfig } from './config.js';
-import { startPulseServer } from './server.js';
+#!/usr/bin/env node
+import { runMain } from './cli/signals.js';
 
-/** CLI: start one node from the environment; stop cleanly on SIGINT/SIGTERM. */
+const help = `pulse-server: a Pulse node (typed real-time tRPC over WebSocket + HTTP)
+
+usage:
+  pulse-server                 start a node configured from the environment
+  pulse-server token [opts]    print a JWT signed with PULSE_JWT_SECRET (pulse-server token --help)
+  pulse-server --help          this text
+
+environment (all optional; defaults run on one machine with SQLite and an in-process bus):
+  PULSE_JWT_SECRET      HS256 secret, at least 32 characters (tokens: pulse-server token)
+  HOST, PORT            listen address (default 127.0.0.1:3001)
+  PULSE_DATA_DIR        SQLite directory (default ./data)
+  DATABASE_URL          postgres://… to use PostgreSQL instead of SQLite
+  REDIS_URL             redis://… for the cross-node bus and presence
+  PULSE_ALLOWED_ORIGINS comma-separated browser origins allowed (default: any)
+  PULSE_LOG_LEVEL       fatal|error|warn|info|debug|trace|silent
+See docs/operations.md for every variable.`;
+
+/** CLI entry of the `pulse-server` bin: `token` mints a token, anything else starts a node. */
 async function main() {
-  const config = loadConfig();
-  const server = await startPulseServer({ config });
-  console.log(`Pulse ${config.nodeId} listening on ${server.url} (WebSocket ${server.wsUrl})`);
-  console.log(`  store: ${server.services.store.dialect}   bus: ${server.services.bus.kind}`);
-  console.log(`  ops: ${server.url}/readyz  ${server.url}/metrics  ${server.url}/openapi.json`);
-  if (config.demoMode) {
-    const tokens = await mintDemoTokens(config.jwt);
-    console.log('\n  ************************************************************************');
-    console.log(
-      config.secretGenerated
-        ? '  DEMO MODE (PULSE_DEMO=true): a random secret was generated and the tokens below are'
-        : '  DEMO MODE (PULSE_DEMO=true): demo tokens are signed with PULSE_JWT_SECRET; they are',
-    );
-    console.log('  valid until this process stops (7 days at most). Never run this in production.');
-    console.log('  ************************************************************************\n');
-    for (const t of tokens) {
-      const ws =
-        Object.entries(t.workspaces)
-          .map(([w, r]) => `${w}:${r}`)
-          .join(',') || (t.service ? 'service' : '-');
-      console.log(`  ${t.sub.padEnd(13)} ${ws.padEnd(28)} ${t.token}`);
-    }
-    const alice = tokens[0]!.token;
-    console.log(
-      `\n  try: curl -H "Authorization: Bearer ${alice.slice(0, 16)}…" '${server.url}/trpc/presence.list?input=${encodeURIComponent(JSON.stringify({ workspaceId: 'acme' }))}'`,
-    );
+  const [command, ...rest] = process.argv.slice(2);
+  if (command === '--help' || command === '-h' || command === 'help') {
+    console.log(help);
+    return;
   }
-  stopOnSignals(
-    () => server.close({ graceMs: 2000 }),
-    (signal) => `${signal}: telling clients to reconnect and draining…`,
-  );
+  if (command === 'token') {
+    // NOTE: imported lazily so `pulse-server token` never loads the server's drivers.
+    const { runTokenCommand } = await import('./cli/token.js');
+    console.log(await runTokenCommand(rest));
+    return;
+  }
+  if (command !== undefined) {
+    console.error(`unknown command "${command}"\n\n${help}`);
+    process.exitCode = 2;
+    return;
+  }
+  const { serve } = await import('./cli/serve.js');
+  await serve();
 }
 
 runMain(main);

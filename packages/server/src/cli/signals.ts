@@ -17,10 +17,14 @@ export function stopOnSignals(close: () => Promise<void>, describe: (signal: str
   process.on('SIGTERM', () => void stop('SIGTERM'));
 }
 
-/** Runs a CLI entry point, printing a failure's message (not its stack) and exiting 1. */
+/**
+ * Runs a CLI entry point, printing a failure's message (not its stack) and exiting with the error's
+ * `exitCode` (2 for bad usage) or 1.
+ */
 export function runMain(main: () => Promise<void>): void {
   main().catch((error) => {
     console.error(error instanceof Error ? error.message : error);
-    process.exit(1);
+    const code = (error as { exitCode?: unknown } | null)?.exitCode;
+    process.exit(typeof code === 'number' ? code : 1);
   });
 }

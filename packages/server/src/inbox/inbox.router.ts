@@ -1,3 +1,7 @@
+// NOTE: lets declaration emit name tRPC types that the root entry does not export (TrackedData):
+// without it the .d.ts build fails with TS2742. Type-only, erased from the JS.
+// biome-ignore lint/correctness/noUnusedImports: used by declaration emit only
+import type * as _trpcCore from '@trpc/server/unstable-core-do-not-import';
 import type { TRPCRouterRecord } from '@trpc/server';
 import { adminProcedure, authedProcedure, memberProcedure, serviceProcedure } from '../trpc.js';
 import {
