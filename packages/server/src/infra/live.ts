@@ -1,5 +1,5 @@
 import { type TrackedEnvelope, TRPCError, tracked } from '@trpc/server';
-import type { Hub, HubEvent, HubSink } from './hub.js';
+import type { Hub, HubAttachment, HubEvent, HubSink } from './hub.js';
 
 /** One item sent before the live tail: a snapshot entry or a replayed durable event. */
 export interface LiveItem<T> {
@@ -26,10 +26,21 @@ export interface LiveSpec<T> {
   coalesceKey?: (data: T) => string;
   /** Aborts the stream (procedure signal). */
   signal?: AbortSignal;
+  /**
+   * Live events a generic iterator holds for a consumer that does not keep up (default
+   * `DEFAULT_QUEUE_LIMIT`). Past it a durable stream ends with a resumable error; an ephemeral one
+   * keeps the newest events (one per coalesce key when it has one).
+   */
+  queueLimit?: number;
 }
 
-/** Items a generic iterator may hold for a consumer that does not keep up. */
-const ITERATOR_QUEUE_LIMIT = 10_000;
+/** Default of `LiveSpec.queueLimit`. */
+export const DEFAULT_QUEUE_LIMIT = 1_000;
+
+/** The error a durable stream ends with when its consumer fell too far behind. */
+export function consumerTooSlow(): TRPCError {
+  return new TRPCError({ code: 'TOO_MANY_REQUESTS', message: 'Consumer too slow; resume with lastEventId' });
+}
 
 /** Compares two durable ids (decimal strings of increasing sequence numbers). */
 export function idAfter(a: string, b: string | undefined): boolean {
@@ -55,17 +66,36 @@ export class LiveStream<TYield> implements AsyncIterable<TYield> {
 
   private async *iterate(): AsyncGenerator<TYield> {
     const { spec } = this;
-    const queue: HubEvent[] = [];
+    const limit = spec.queueLimit ?? DEFAULT_QUEUE_LIMIT;
+    // Ephemeral streams with a coalesce key keep the newest event per key (insertion order).
+    const coalesced = !spec.durable && spec.coalesceKey ? new Map<string, HubEvent>() : null;
+    let queue: HubEvent[] = [];
     let wake: (() => void) | undefined;
     let overflow = false;
     let replay = false;
+    // NOTE: assigned after the sink that detaches it is built.
+    let attachment: HubAttachment | undefined;
     const sink: HubSink = {
       deliver(event) {
-        if (queue.length >= ITERATOR_QUEUE_LIMIT) {
-          if (spec.durable) overflow = true;
-          else queue.shift();
-        }
-        queue.push(event);
+        if (overflow) return;
+        if (coalesced) {
+          const key = spec.coalesceKey?.(event.data) as string;
+          coalesced.delete(key);
+          coalesced.set(key, event);
+          if (coalesced.size > limit) coalesced.delete(coalesced.keys().next().value as string);
+        } else if (queue.length >= limit) {
+          if (spec.durable) {
+            // NOTE: at once, not when the consumer next reads: drop what is held and leave the topic,
+            // so a stalled consumer holds nothing; it resumes from its lastEventId.
+            overflow = true;
+            queue = [];
+            attachment?.detach();
+            wake?.();
+            return;
+          }
+          queue.shift();
+          queue.push(event);
+        } else queue.push(event);
         wake?.();
       },
       resync() {
@@ -76,21 +106,24 @@ export class LiveStream<TYield> implements AsyncIterable<TYield> {
     };
     const onAbort = () => wake?.();
     spec.signal?.addEventListener('abort', onAbort);
-    const attachment = this.hub.attach(spec.topic, sink);
+    attachment = this.hub.attach(spec.topic, sink);
+    const take = (): HubEvent | undefined => {
+      if (!coalesced) return queue.shift();
+      const first = coalesced.entries().next();
+      if (first.done) return undefined;
+      coalesced.delete(first.value[0]);
+      return first.value[1];
+    };
     try {
       await attachment.ready;
       let lastId = spec.lastEventId;
       for (const item of await spec.initial(lastId)) {
+        if (overflow) throw consumerTooSlow();
         if (item.id !== undefined) lastId = item.id;
         yield wrap<TYield>(item.id, item.data);
       }
       while (!spec.signal?.aborted) {
-        if (overflow) {
-          throw new TRPCError({
-            code: 'TOO_MANY_REQUESTS',
-            message: 'Consumer too slow; resume with lastEventId',
-          });
-        }
+        if (overflow) throw consumerTooSlow();
         if (replay) {
           replay = false;
           for (const item of await spec.initial(spec.durable ? lastId : undefined)) {
@@ -102,7 +135,7 @@ export class LiveStream<TYield> implements AsyncIterable<TYield> {
           }
           continue;
         }
-        const event = queue.shift();
+        const event = take();
         if (!event) {
           await new Promise<void>((resolve) => {
             wake = resolve;

@@ -10,8 +10,15 @@ import {
   type TRPCError,
   TRPCError as TRPCErrorClass,
   type TRPCProcedureType,
+  transformTRPCResponse,
 } from '@trpc/server';
-import { parseTRPCMessage, type TRPCClientOutgoingMessage } from '@trpc/server/rpc';
+import type { Encoder } from '@trpc/server/adapters/ws';
+import { isObservable, observableToAsyncIterable } from '@trpc/server/observable';
+import {
+  parseTRPCMessage,
+  type TRPCClientOutgoingMessage,
+  type TRPCResponseMessage,
+} from '@trpc/server/rpc';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Hub, HubAttachment, HubEvent, HubSink } from './hub.js';
 import { idAfter, type LiveItem, type LiveSpec, LiveStream } from './live.js';
@@ -38,6 +45,8 @@ export const CloseCode = {
   slowConsumer: 4008,
   /** Server going away (graceful shutdown). */
   goingAway: 1001,
+  /** The server failed handling this socket (a bug, never the client's input). */
+  internalError: 1011,
 } as const;
 
 export interface WsLimits {
@@ -50,7 +59,24 @@ export interface WsLimits {
   pongWaitMs: number;
   slowDropBytes: number;
   slowCloseBytes: number;
+  /**
+   * Sockets one IP may hold before they have authenticated (default
+   * `DEFAULT_MAX_UNAUTHENTICATED_PER_IP`); further upgrades get HTTP 429.
+   */
+  maxUnauthenticatedPerIp?: number;
+  /**
+   * Queries and mutations of one connection awaiting their reply (default `DEFAULT_MAX_IN_FLIGHT`);
+   * more are refused with TOO_MANY_REQUESTS.
+   */
+  maxInFlight?: number;
 }
+
+/** Default of `WsLimits.maxUnauthenticatedPerIp`. */
+export const DEFAULT_MAX_UNAUTHENTICATED_PER_IP = 100;
+/** Default of `WsLimits.maxInFlight` (one full default batch). */
+export const DEFAULT_MAX_IN_FLIGHT = 128;
+/** UTF-8 bytes a close reason may hold (RFC 6455: 125 minus the 2-byte code). */
+const MAX_CLOSE_REASON_BYTES = 123;
 
 export interface WsConnectionInfo {
   connectionId: string;
@@ -64,13 +90,20 @@ export interface WsHandlerOptions<TContext> {
   path?: string;
   limits: WsLimits;
   allowedOrigins: string[];
-  createContext(info: WsConnectionInfo): Promise<TContext>;
+  /** Resolves the connection's context; a rejection refuses the socket (every waiting request gets it). */
+  createContext?(info: WsConnectionInfo): Promise<TContext> | TContext;
   /** The user a context belongs to (per-user connection limit) and when its rights end. */
-  identify(ctx: TContext): { userId: string; expiresAt: number } | null;
+  identify?(ctx: TContext): { userId: string; expiresAt: number } | null;
+  /** Wire encoding other than JSON (as the stock adapter's `experimental_encoder`); turns off the fast path. */
+  experimental_encoder?: Encoder;
+  /** Attach `LiveStream` subscriptions to the hub directly (default true; needs JSON and no transformer). */
+  fastPath?: boolean;
   onClose?(connectionId: string, ctx: TContext | null): void;
   onError?(error: TRPCError, info: { path?: string; connectionId: string }): void;
   onDelivered?(count: number, event: HubEvent): void;
   onDropped?(reason: 'slow' | 'coalesced'): void;
+  /** Do not answer clients' `PING` (as the stock adapter's option; tests only). */
+  dangerouslyDisablePong?: boolean;
 }
 
 export interface WsTransportStats {
@@ -83,12 +116,13 @@ export interface WsTransportStats {
 export interface WsTransport {
   wss: WebSocketServer;
   stats(): WsTransportStats;
+  /** Sends tRPC's `reconnect` notification to every open socket (as the stock adapter's). */
+  broadcastReconnectNotification(): void;
   /** Tells every client to reconnect (tRPC `reconnect` notification), then closes sockets after `graceMs`. */
   shutdown(graceMs?: number): Promise<void>;
 }
 
 const OPEN = 1;
-const TEXT = { binary: false } as const;
 
 type RequestId = string | number;
 
@@ -104,7 +138,13 @@ class Transport<TContext> {
   readonly connections = new Set<Connection<TContext>>();
   readonly userConnections = new Map<string, number>();
   readonly subscriptionsByPath = new Map<string, number>();
+  /** Sockets not yet authenticated, per remote address. */
+  readonly unauthenticatedByIp = new Map<string, number>();
+  /** LiveStreams go to the hub directly (JSON encoder and a transformer that leaves data as is). */
+  readonly fastPath: boolean;
   shuttingDown = false;
+  private readonly encoder: Encoder | null;
+  private readonly plainJson: boolean;
   // Deliveries are reported once per event (after the synchronous fan-out loop), not once per
   // socket: a metrics hook must not run 10,000 times per broadcast.
   /** Subscriptions by id prefix: frames are shared between subscriptions with the same id. */
@@ -122,6 +162,25 @@ class Transport<TContext> {
   constructor(readonly opts: WsHandlerOptions<TContext>) {
     this.limits = opts.limits;
     this.config = opts.router._def._config;
+    this.encoder = opts.experimental_encoder ?? null;
+    const probe = {};
+    this.plainJson = this.encoder === null && this.config.transformer.output.serialize(probe) === probe;
+    this.fastPath = this.plainJson && opts.fastPath !== false;
+  }
+
+  /** A response message on the wire: the router's transformer applied, then the encoder (JSON by default). */
+  encode(message: TRPCResponseMessage | { id: null; method: 'reconnect' }): string | Buffer {
+    if (this.plainJson) return JSON.stringify(message);
+    const transformed = 'method' in message ? message : transformTRPCResponse(this.config, message);
+    if (!this.encoder) return JSON.stringify(transformed);
+    const encoded = this.encoder.encode(transformed);
+    return typeof encoded === 'string' ? encoded : Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+  }
+
+  /** An incoming frame decoded (JSON unless an encoder is set). */
+  decode(data: Buffer, isBinary: boolean): unknown {
+    if (!this.encoder) return JSON.parse(data.toString('utf8'));
+    return this.encoder.decode(isBinary ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data.toString('utf8'));
   }
 
   acquirePrefix(prefix: string): PrefixGroup {
@@ -156,9 +215,9 @@ class Transport<TContext> {
     extra: ErrorExtra,
     ctx: TContext | null,
     jsonrpc?: '2.0',
-  ): string {
+  ): string | Buffer {
     const error = getTRPCErrorFromUnknown(cause);
-    return JSON.stringify({
+    return this.encode({
       id,
       jsonrpc,
       error: getErrorShape({
@@ -186,11 +245,16 @@ class Transport<TContext> {
   keepAlive(): void {
     const now = Date.now();
     for (const conn of this.connections) {
-      if (conn.pingSentAt) {
-        if (now - conn.pingSentAt >= this.limits.pongWaitMs) conn.socket.terminate();
-      } else if (now - conn.lastSeen >= this.limits.pingMs) {
-        conn.pingSentAt = now;
-        if (conn.socket.readyState === OPEN) conn.socket.send('PING');
+      try {
+        if (conn.pingSentAt) {
+          if (now - conn.pingSentAt >= this.limits.pongWaitMs) conn.socket.terminate();
+        } else if (now - conn.lastSeen >= this.limits.pingMs) {
+          conn.pingSentAt = now;
+          if (conn.socket.readyState === OPEN) conn.socket.send('PING');
+        }
+      } catch {
+        // NOTE: one broken socket must not stop the pass (nor escape the interval).
+        conn.closeWith(CloseCode.internalError, 'Internal error');
       }
     }
   }
@@ -218,8 +282,7 @@ class Request<TContext> {
       conn.subs.delete(this.id);
       conn.transport.decrementPath(this.extra.path);
     }
-    if (sendStopped)
-      conn.send(JSON.stringify({ id: this.id, jsonrpc: this.jsonrpc, result: { type: 'stopped' } }));
+    if (sendStopped) conn.send(conn.transport.encode({ id: this.id, jsonrpc: this.jsonrpc, result: { type: 'stopped' } }));
   }
 
   fail(cause: unknown): void {
@@ -281,7 +344,7 @@ class LiveSubscription<TContext> implements HubSink {
     if (this.startedSent) return;
     this.startedSent = true;
     this.request.conn.send(
-      JSON.stringify({ id: this.request.id, jsonrpc: this.request.jsonrpc, result: { type: 'started' } }),
+      this.transport.encode({ id: this.request.id, jsonrpc: this.request.jsonrpc, result: { type: 'started' } }),
     );
   }
 
@@ -373,9 +436,12 @@ class LiveSubscription<TContext> implements HubSink {
       this.request.conn.closeWith(CloseCode.slowConsumer, 'Slow consumer');
       return;
     }
-    if (amount > this.slowDropBytes && !this.durable) {
-      this.hold(event);
-      return;
+    if (amount > this.slowDropBytes) {
+      if (!this.durable) {
+        this.hold(event);
+        return;
+      }
+      this.request.conn.checkPressure();
     }
     // NOTE: WebSocket frames written straight to the TCP socket. Valid because the server never
     // negotiates permessage-deflate and sends nothing through ws's queue (no Blobs); it skips ws's
@@ -443,18 +509,28 @@ class LiveSubscription<TContext> implements HubSink {
   }
 }
 
+/** What `createContext` settled to: requests waiting for it are answered with its error. */
+type ContextResult<TContext> = { ok: true; ctx: TContext } | { ok: false; error: TRPCError | null };
+
 class Connection<TContext> {
   readonly subs = new Map<RequestId, Request<TContext>>();
   /** The TCP socket under the WebSocket (fan-out frames are written to it directly). */
   readonly raw: Duplex;
   ctx: TContext | null = null;
-  ctxPromise: Promise<TContext | null> | null = null;
+  ctxPromise: Promise<ContextResult<TContext>> | null = null;
   lastSeen = Date.now();
   pingSentAt = 0;
   userId: string | null = null;
   expiryTimer: NodeJS.Timeout | undefined;
   authTimer: NodeJS.Timeout | undefined;
   closed = false;
+  /** Queries and mutations awaiting their reply. */
+  inFlight = 0;
+  /** Reading is paused while the send buffer is over the drop mark (see `checkPressure`). */
+  private readPaused = false;
+  private drainWaiters: Array<() => void> | null = null;
+  /** The remote address while the socket counts against the per-IP unauthenticated cap. */
+  private unauthenticatedIp: string | null = null;
   /** The upgrade request, kept only until `createContext` has seen it. */
   private req: IncomingMessage | null;
 
@@ -468,8 +544,46 @@ class Connection<TContext> {
     this.raw = (socket as unknown as { _socket: Duplex })._socket;
   }
 
-  send(data: string | Buffer): void {
-    if (this.socket.readyState === OPEN) this.socket.send(data, TEXT);
+  /**
+   * Every write except the fan-out fast path goes through here: over the close mark the socket is
+   * closed with 4008 instead of buffering more, over the drop mark reading stops until it drains.
+   */
+  send(data: string | Buffer): boolean {
+    const socket = this.socket;
+    if (socket.readyState !== OPEN) return false;
+    if (this.raw.writableLength > this.transport.limits.slowCloseBytes) {
+      this.transport.opts.onDropped?.('slow');
+      this.closeWith(CloseCode.slowConsumer, 'Slow consumer');
+      return false;
+    }
+    socket.send(data);
+    this.checkPressure();
+    return true;
+  }
+
+  /** Stops reading the socket while its send buffer is over the drop mark (no new work is taken). */
+  checkPressure(): void {
+    if (this.readPaused || this.raw.writableLength <= this.transport.limits.slowDropBytes) return;
+    this.readPaused = true;
+    this.socket.pause();
+    this.raw.once('drain', this.onDrain);
+  }
+
+  private readonly onDrain = () => {
+    this.readPaused = false;
+    if (!this.closed) this.socket.resume();
+    const waiters = this.drainWaiters;
+    this.drainWaiters = null;
+    if (waiters) for (const wake of waiters) wake();
+  };
+
+  /** Resolves when the send buffer is back under the drop mark (at once if it is) or the socket closed. */
+  drained(): Promise<void> | null {
+    if (!this.readPaused || this.closed) return null;
+    return new Promise((resolve) => {
+      this.drainWaiters ??= [];
+      this.drainWaiters.push(resolve);
+    });
   }
 
   fail(id: RequestId | null, cause: unknown, extra: ErrorExtra = {}, jsonrpc?: '2.0'): void {
@@ -478,14 +592,37 @@ class Connection<TContext> {
     this.send(this.transport.errorMessage(id, error, extra, this.ctx, jsonrpc));
   }
 
-  closeWith(code: number, reason: string): void {
-    if (this.socket.readyState === OPEN) this.socket.close(code, reason.slice(0, 120));
-    else this.socket.terminate();
+  /** Closes with `code` (the reason cut to what a close frame holds); never throws. */
+  closeWith(code: number | undefined, reason = ''): void {
+    const socket = this.socket;
+    try {
+      if (socket.readyState !== OPEN) socket.terminate();
+      else if (code === undefined) socket.close();
+      else socket.close(code, closeReason(reason));
+    } catch {
+      socket.terminate();
+    }
+  }
+
+  /**
+   * Closes with `code` without waiting for the peer's close frame (ws would wait 30 s): the close
+   * frame is flushed, the TCP side ended, and the socket destroyed shortly after.
+   */
+  closeNow(code: number, reason: string): void {
+    this.closeWith(code, reason);
+    try {
+      this.raw.end();
+    } catch {
+      // already gone
+    }
+    const timer = setTimeout(() => this.socket.terminate(), 1_000);
+    timer.unref();
   }
 
   /** Waits for connection params when the client announced them, else authenticates at once. */
   open(url: URL): void {
     const req = this.req as IncomingMessage;
+    this.countUnauthenticated(req);
     if (url.searchParams.get('connectionParams') !== '1') {
       const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
       this.startContext(bearer ? { token: bearer } : null);
@@ -493,14 +630,34 @@ class Connection<TContext> {
     }
     this.authTimer = setTimeout(() => {
       this.authTimer = undefined;
-      if (this.ctxPromise) return;
-      this.fail(
-        null,
-        new TRPCErrorClass({ code: 'UNAUTHORIZED', message: 'No connection params received in time' }),
-      );
-      this.closeWith(CloseCode.authTimeout, 'Authentication timeout');
+      if (this.ctxPromise || this.closed) return;
+      guard(this, () => {
+        this.fail(
+          null,
+          new TRPCErrorClass({ code: 'UNAUTHORIZED', message: 'No connection params received in time' }),
+        );
+        // NOTE: terminate, not close(): a silent client would hold the socket 30 s more for the handshake.
+        this.closeNow(CloseCode.authTimeout, 'Authentication timeout');
+      });
     }, this.transport.limits.authTimeoutMs);
     this.authTimer.unref();
+  }
+
+  private countUnauthenticated(req: IncomingMessage): void {
+    const ip = req.socket.remoteAddress ?? 'unknown';
+    const counts = this.transport.unauthenticatedByIp;
+    counts.set(ip, (counts.get(ip) ?? 0) + 1);
+    this.unauthenticatedIp = ip;
+  }
+
+  private uncountUnauthenticated(): void {
+    const ip = this.unauthenticatedIp;
+    if (ip === null) return;
+    this.unauthenticatedIp = null;
+    const counts = this.transport.unauthenticatedByIp;
+    const left = (counts.get(ip) ?? 1) - 1;
+    if (left <= 0) counts.delete(ip);
+    else counts.set(ip, left);
   }
 
   startContext(params: Record<string, string> | null): void {
@@ -511,16 +668,31 @@ class Connection<TContext> {
     this.ctxPromise = this.createContext(req, params);
   }
 
+  /** Refuses the connection: every waiting request gets `error` (see `run`), then the socket closes. */
+  refuse(error: TRPCError, code: number | undefined, reason: string): ContextResult<TContext> {
+    this.fail(null, error);
+    // NOTE: the stock adapter closes on the next tick. Pulse's own refusals are often instant, and a
+    // client's first requests (sent right after its connectionParams) would then meet a closed
+    // socket and fail with no code: the socket lingers briefly so they too get the refusal.
+    const timer = setTimeout(() => this.closeWith(code, reason), REFUSAL_LINGER_MS);
+    timer.unref();
+    return { ok: false, error };
+  }
+
   private async createContext(
     req: IncomingMessage,
     params: Record<string, string> | null,
-  ): Promise<TContext | null> {
+  ): Promise<ContextResult<TContext>> {
     const { opts, limits, userConnections } = this.transport;
     try {
-      const ctx = await opts.createContext({ connectionId: this.id, req, connectionParams: params });
+      const ctx = (await opts.createContext?.({
+        connectionId: this.id,
+        req,
+        connectionParams: params,
+      })) as TContext;
       // NOTE: the socket may have closed while the token was checked: count nothing for it.
-      if (this.closed) return null;
-      const who = opts.identify(ctx);
+      if (this.closed) return { ok: false, error: null };
+      const who = opts.identify?.(ctx) ?? null;
       if (who) {
         const count = (userConnections.get(who.userId) ?? 0) + 1;
         if (count > limits.maxConnectionsPerUser) {
@@ -531,61 +703,71 @@ class Connection<TContext> {
         }
         userConnections.set(who.userId, count);
         this.userId = who.userId;
-        const remaining = who.expiresAt - Date.now();
-        // NOTE: the socket's rights end with the token; wsLink reconnects and re-reads connectionParams.
-        this.expiryTimer = setTimeout(
-          () => this.closeWith(CloseCode.unauthorized, 'Token expired'),
-          Math.min(Math.max(remaining, 0), 2 ** 31 - 1),
-        );
-        this.expiryTimer.unref();
+        this.armExpiry(who.expiresAt);
       }
-      if (this.closed) return null;
+      this.uncountUnauthenticated();
       this.ctx = ctx;
-      return ctx;
+      return { ok: true, ctx };
     } catch (cause) {
+      if (this.closed) return { ok: false, error: null };
       const error = getTRPCErrorFromUnknown(cause);
-      this.fail(null, error);
-      setImmediate(() =>
-        this.closeWith(
-          error.code === 'TOO_MANY_REQUESTS' ? CloseCode.tooManyConnections : CloseCode.unauthorized,
-          error.message,
-        ),
-      );
-      return null;
+      // NOTE: fixed close reasons: the error text (which may quote token claims) goes in the error
+      // frame, never in the close frame, which holds 123 bytes at most.
+      return error.code === 'TOO_MANY_REQUESTS'
+        ? this.refuse(error, CloseCode.tooManyConnections, 'Too many connections')
+        : this.refuse(error, CloseCode.unauthorized, 'Unauthorized');
     }
+  }
+
+  /**
+   * The socket's rights end with the token; wsLink reconnects and re-reads connectionParams.
+   * NOTE: setTimeout holds at most 2^31-1 ms (24.8 days): a longer token re-arms until its real expiry.
+   */
+  private armExpiry(expiresAt: number): void {
+    if (!Number.isFinite(expiresAt) || this.closed) return;
+    const remaining = expiresAt - Date.now();
+    if (remaining <= 0) {
+      this.closeWith(CloseCode.unauthorized, 'Token expired');
+      return;
+    }
+    this.expiryTimer = setTimeout(
+      () => guard(this, () => this.armExpiry(expiresAt)),
+      Math.min(remaining, MAX_TIMER_MS),
+    );
+    this.expiryTimer.unref();
   }
 
   onMessage(data: Buffer, isBinary: boolean): void {
     this.lastSeen = Date.now();
     this.pingSentAt = 0;
-    if (isBinary) {
+    const transport = this.transport;
+    if (!isBinary) {
+      // PING/PONG are text whatever the encoder (as the stock adapter).
+      if (data.length === 4) {
+        const text = data.toString('latin1');
+        if (text === 'PONG') return;
+        if (text === 'PING') {
+          if (!transport.opts.dangerouslyDisablePong) this.send('PONG');
+          return;
+        }
+      }
+    } else if (!transport.opts.experimental_encoder) {
       this.fail(
         null,
         new TRPCErrorClass({ code: 'PARSE_ERROR', message: 'Binary frames are not supported' }),
       );
       return;
     }
-    const text = data.toString('utf8');
-    if (text === 'PONG') return;
-    if (text === 'PING') {
-      this.send('PONG');
-      return;
-    }
     if (!this.ctxPromise) {
       let params: Record<string, string> | null;
       try {
-        params = parseConnectionParams(JSON.parse(text));
+        params = parseConnectionParams(data, isBinary, transport);
       } catch (cause) {
-        this.fail(
-          null,
-          new TRPCErrorClass({
-            code: 'PARSE_ERROR',
-            message: `Malformed connectionParams message: ${(cause as Error).message}`,
-            cause,
-          }),
-        );
-        setImmediate(() => this.closeWith(CloseCode.unauthorized, 'Malformed connectionParams'));
-        this.ctxPromise = Promise.resolve(null);
+        // NOTE: as the stock adapter: PARSE_ERROR and a plain close, not 4401 (the token may be fine).
+        const error = getTRPCErrorFromUnknown(cause);
+        clearTimeout(this.authTimer);
+        this.authTimer = undefined;
+        this.ctxPromise = Promise.resolve(this.refuse(error, undefined, ''));
         return;
       }
       this.startContext(params);
@@ -593,9 +775,10 @@ class Connection<TContext> {
     }
     let parsed: unknown;
     try {
-      parsed = JSON.parse(text);
+      parsed = transport.decode(data, isBinary);
     } catch (cause) {
-      this.fail(null, new TRPCErrorClass({ code: 'PARSE_ERROR', message: 'Invalid JSON', cause }));
+      // NOTE: the parser's message, as the stock adapter sends it.
+      this.fail(null, new TRPCErrorClass({ code: 'PARSE_ERROR', cause }));
       return;
     }
     const items = Array.isArray(parsed) ? parsed : [parsed];
@@ -678,6 +861,21 @@ class Connection<TContext> {
         );
         return;
       }
+    } else {
+      const maxInFlight = this.transport.limits.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+      if (this.inFlight >= maxInFlight) {
+        this.fail(
+          id,
+          new TRPCErrorClass({
+            code: 'TOO_MANY_REQUESTS',
+            message: `Too many requests in flight (limit ${maxInFlight}) on this connection`,
+          }),
+          extra,
+          jsonrpc,
+        );
+        return;
+      }
+      this.inFlight += 1;
     }
     const request = new Request(this, id, jsonrpc, extra);
     if (type === 'subscription') {
@@ -685,23 +883,39 @@ class Connection<TContext> {
       this.subs.set(id, request);
       this.transport.incrementPath(procPath);
     }
-    void this.run(request, batchIndex);
+    this.run(request, batchIndex).catch((cause) => {
+      // NOTE: e.g. a result JSON.stringify refuses (BigInt, cycle): that request fails, nothing else.
+      guard(this, () => {
+        request.stop(false);
+        request.fail(cause);
+      });
+    });
   }
 
   private async run(request: Request<TContext>, batchIndex: number): Promise<void> {
-    const ctx = await (this.ctxPromise ?? Promise.resolve(null));
-    if (!ctx) {
-      request.stop(false);
+    const { type, path: procPath, input } = request.extra;
+    if (type !== 'subscription') {
+      try {
+        await this.call(request, batchIndex);
+      } finally {
+        this.inFlight -= 1;
+      }
       return;
     }
-    const { type, path: procPath, input } = request.extra;
+    const res = await (this.ctxPromise as Promise<ContextResult<TContext>>);
+    if (!res.ok) {
+      request.stop(false);
+      // As the stock adapter: each request waiting for a refused context gets the refusal.
+      if (res.error && !this.closed) request.fail(res.error);
+      return;
+    }
     let result: unknown;
     try {
       result = await callTRPCProcedure({
         router: this.transport.opts.router,
         path: procPath,
         getRawInput: async () => input,
-        ctx,
+        ctx: res.ctx,
         type,
         signal: request.abort.signal,
         batchIndex,
@@ -711,63 +925,93 @@ class Connection<TContext> {
       request.fail(cause);
       return;
     }
-    if (type !== 'subscription') {
-      if (isAsyncIterableLike(result)) {
-        request.fail(
-          new TRPCErrorClass({
-            code: 'UNSUPPORTED_MEDIA_TYPE',
-            message: `Cannot return an async iterable from a ${type} procedure with WebSockets`,
-          }),
-        );
-        return;
-      }
-      this.send(
-        JSON.stringify({ id: request.id, jsonrpc: request.jsonrpc, result: { type: 'data', data: result } }),
-      );
-      return;
-    }
     if (request.stopped || this.closed) {
       request.stop(false);
       return;
     }
-    if (result instanceof LiveStream) {
+    if (result instanceof LiveStream && this.transport.fastPath) {
       request.live = new LiveSubscription(request, result.spec, result.hub);
       return;
     }
-    if (!isAsyncIterableLike(result)) {
+    const iterable = isObservable(result)
+      ? observableToAsyncIterable(result, request.abort.signal)
+      : result;
+    if (!isAsyncIterableLike(iterable)) {
       request.stop(false);
       request.fail(
         new TRPCErrorClass({
           code: 'INTERNAL_SERVER_ERROR',
-          message: `Subscription ${procPath} did not return an AsyncIterable`,
+          message: `Subscription ${procPath} did not return an observable or a AsyncGenerator`,
         }),
       );
       return;
     }
-    this.send(JSON.stringify({ id: request.id, jsonrpc: request.jsonrpc, result: { type: 'started' } }));
-    void this.iterate(request, result);
+    this.send(this.transport.encode({ id: request.id, jsonrpc: request.jsonrpc, result: { type: 'started' } }));
+    void this.iterate(request, iterable);
+  }
+
+  /** A query or a mutation: one reply. */
+  private async call(request: Request<TContext>, batchIndex: number): Promise<void> {
+    const res = await (this.ctxPromise as Promise<ContextResult<TContext>>);
+    if (!res.ok) {
+      if (res.error && !this.closed) request.fail(res.error);
+      return;
+    }
+    const { type, path: procPath, input } = request.extra;
+    let result: unknown;
+    try {
+      result = await callTRPCProcedure({
+        router: this.transport.opts.router,
+        path: procPath,
+        getRawInput: async () => input,
+        ctx: res.ctx,
+        type,
+        signal: request.abort.signal,
+        batchIndex,
+      });
+    } catch (cause) {
+      request.fail(cause);
+      return;
+    }
+    if (isAsyncIterableLike(result) || isObservable(result)) {
+      request.fail(
+        new TRPCErrorClass({
+          code: 'UNSUPPORTED_MEDIA_TYPE',
+          message: `Cannot return an async iterable or observable from a ${type} procedure with WebSockets`,
+        }),
+      );
+      return;
+    }
+    this.send(
+      this.transport.encode({ id: request.id, jsonrpc: request.jsonrpc, result: { type: 'data', data: result } }),
+    );
   }
 
   /** Generic path for any other AsyncIterable (an async generator resolver), as the stock adapter does. */
   private async iterate(request: Request<TContext>, iterable: AsyncIterable<unknown>): Promise<void> {
     const iterator = iterable[Symbol.asyncIterator]();
     const signal = request.abort.signal;
-    const aborted = new Promise<'abort'>((resolve) =>
-      signal.addEventListener('abort', () => resolve('abort')),
-    );
+    // NOTE: one abort promise per step, settled (and its listener removed) when the step ends.
+    // Racing every next() against one long-lived promise keeps a reaction (and with it every
+    // yielded value) per step reachable until the subscription stops.
+    let next: IteratorResult<unknown> | 'abort' | null = null;
     try {
-      while (true) {
-        const next = await Promise.race([iterator.next(), aborted]);
+      while (!signal.aborted) {
+        next = await nextOrAbort(iterator, signal);
         if (next === 'abort') break;
         if (next.done) {
           request.stop(true);
           break;
         }
         const value = next.value;
+        next = null;
         const result = isTrackedEnvelope(value)
-          ? { type: 'data', data: { id: value[0], data: value[1] }, id: value[0] }
-          : { type: 'data', data: value };
-        this.send(JSON.stringify({ id: request.id, jsonrpc: request.jsonrpc, result }));
+          ? { type: 'data' as const, data: { id: value[0], data: value[1] }, id: value[0] }
+          : { type: 'data' as const, data: value };
+        if (!this.send(this.transport.encode({ id: request.id, jsonrpc: request.jsonrpc, result }))) break;
+        // Back-pressure: pull the next value only once the socket has drained under the drop mark.
+        const drained = this.drained();
+        if (drained) await drained;
       }
     } catch (cause) {
       // As the stock adapter: the error, then `stopped` (the socket stays open).
@@ -776,7 +1020,10 @@ class Connection<TContext> {
         request.stop(true);
       }
     } finally {
-      void iterator.return?.()?.catch(() => {});
+      next = null;
+      void Promise.resolve()
+        .then(() => iterator.return?.())
+        .catch(() => {});
     }
   }
 
@@ -787,6 +1034,8 @@ class Connection<TContext> {
     transport.connections.delete(this);
     clearTimeout(this.authTimer);
     clearTimeout(this.expiryTimer);
+    this.uncountUnauthenticated();
+    this.onDrain();
     for (const sub of [...this.subs.values()]) sub.stop(false);
     this.subs.clear();
     if (this.userId) {
@@ -799,10 +1048,70 @@ class Connection<TContext> {
   }
 }
 
+/** How long a refused socket stays open to answer requests already on their way (see `refuse`). */
+const REFUSAL_LINGER_MS = 50;
+
+/** The longest delay setTimeout holds (2^31-1 ms); longer ones fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** One `iterator.next()` raced against `signal`; the abort listener lives only as long as the step. */
+function nextOrAbort(
+  iterator: AsyncIterator<unknown>,
+  signal: AbortSignal,
+): Promise<IteratorResult<unknown> | 'abort'> {
+  if (signal.aborted) return Promise.resolve('abort');
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve('abort');
+    signal.addEventListener('abort', onAbort, { once: true });
+    iterator.next().then(
+      (result) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(result);
+      },
+      (cause) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(cause);
+      },
+    );
+  });
+}
+
+/** Runs `fn`; an exception closes that one socket (1011) instead of escaping into the event loop. */
+function guard<TContext>(conn: Connection<TContext>, fn: () => void): void {
+  try {
+    fn();
+  } catch (cause) {
+    try {
+      conn.transport.opts.onError?.(
+        new TRPCErrorClass({ code: 'INTERNAL_SERVER_ERROR', message: 'WebSocket handler failed', cause }),
+        { connectionId: conn.id },
+      );
+    } catch {
+      // a failing log hook must not escape either
+    }
+    conn.closeWith(CloseCode.internalError, 'Internal error');
+  }
+}
+
+/** `reason` cut to the 123 UTF-8 bytes a close frame holds, on a character boundary. */
+export function closeReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= MAX_CLOSE_REASON_BYTES) return reason;
+  let bytes = 0;
+  let out = '';
+  for (const char of reason) {
+    const size = Buffer.byteLength(char);
+    if (bytes + size > MAX_CLOSE_REASON_BYTES) break;
+    bytes += size;
+    out += char;
+  }
+  return out;
+}
+
 export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions<TContext>): WsTransport {
   const transport = new Transport(opts);
-  const { connections, userConnections, subscriptionsByPath } = transport;
+  const { connections, userConnections, subscriptionsByPath, unauthenticatedByIp } = transport;
   const path = opts.path ?? '/trpc';
+  const maxUnauthenticated = opts.limits.maxUnauthenticatedPerIp ?? DEFAULT_MAX_UNAUTHENTICATED_PER_IP;
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: opts.limits.maxPayloadBytes,
@@ -816,41 +1125,76 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
     // stays alive with the connection (≈0.5 KB per socket); a hex string is one flat allocation.
     const conn = new Connection<TContext>(transport, randomBytes(16).toString('hex'), socket, req);
     connections.add(conn);
-    socket.on('message', (data: Buffer, isBinary: boolean) => conn.onMessage(data, isBinary));
+    // NOTE: no listener lets an exception escape: a failure closes that one socket (see `guard`).
+    socket.on('message', (data: Buffer, isBinary: boolean) => guard(conn, () => conn.onMessage(data, isBinary)));
     socket.on('error', (cause) => {
-      opts.onError?.(getTRPCErrorFromUnknown(cause), { connectionId: conn.id });
+      try {
+        opts.onError?.(socketError(cause), { connectionId: conn.id });
+      } catch {
+        // a failing log hook must not escape
+      }
     });
-    socket.once('close', () => conn.onClose());
-    conn.open(url);
+    socket.once('close', () => guard(conn, () => conn.onClose()));
+    guard(conn, () => conn.open(url));
   };
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== path) {
-      rejectUpgrade(socket, 404, 'Not Found');
-      return;
+    try {
+      const url = parseTarget(req.url);
+      if (!url) {
+        rejectUpgrade(socket, 400, 'Bad Request');
+        return;
+      }
+      if (url.pathname !== path) {
+        rejectUpgrade(socket, 404, 'Not Found');
+        return;
+      }
+      const origin = req.headers.origin;
+      if (origin && opts.allowedOrigins.length > 0 && !opts.allowedOrigins.includes(origin)) {
+        rejectUpgrade(socket, 403, 'Origin not allowed');
+        return;
+      }
+      if (transport.shuttingDown) {
+        rejectUpgrade(socket, 503, 'Shutting down');
+        return;
+      }
+      const ip = req.socket.remoteAddress ?? 'unknown';
+      if ((unauthenticatedByIp.get(ip) ?? 0) >= maxUnauthenticated) {
+        rejectUpgrade(socket, 429, 'Too Many Requests');
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        try {
+          onConnection(ws, req, url);
+        } catch {
+          ws.terminate();
+        }
+      });
+    } catch {
+      // NOTE: whatever the request held, it ends this socket only.
+      socket.destroy();
     }
-    const origin = req.headers.origin;
-    if (origin && opts.allowedOrigins.length > 0 && !opts.allowedOrigins.includes(origin)) {
-      rejectUpgrade(socket, 403, 'Origin not allowed');
-      return;
-    }
-    if (transport.shuttingDown) {
-      rejectUpgrade(socket, 503, 'Shutting down');
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req, url));
   });
 
-  // NOTE: one interval for every socket's keep-alive instead of two timers per socket.
-  const keepAlive = setInterval(
-    () => transport.keepAlive(),
-    Math.max(50, Math.min(opts.limits.pingMs, opts.limits.pongWaitMs) / 4),
-  );
-  keepAlive.unref();
+  // NOTE: one interval for every socket's keep-alive instead of two timers per socket; pingMs <= 0
+  // turns server pings off (clients' own PINGs are still answered).
+  const keepAlive =
+    opts.limits.pingMs > 0
+      ? setInterval(
+          () => transport.keepAlive(),
+          Math.max(50, Math.min(opts.limits.pingMs, opts.limits.pongWaitMs) / 4),
+        )
+      : undefined;
+  keepAlive?.unref();
+
+  const broadcastReconnectNotification = () => {
+    const notice = transport.encode({ id: null, method: 'reconnect' });
+    for (const conn of connections) if (conn.socket.readyState === OPEN) conn.socket.send(notice);
+  };
 
   return {
     wss,
+    broadcastReconnectNotification,
     stats() {
       let subscriptions = 0;
       for (const conn of connections) subscriptions += conn.subs.size;
@@ -864,8 +1208,7 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
     async shutdown(graceMs = 1000) {
       transport.shuttingDown = true;
       clearInterval(keepAlive);
-      const notice = JSON.stringify({ id: null, method: 'reconnect' });
-      for (const conn of connections) if (conn.socket.readyState === OPEN) conn.socket.send(notice);
+      broadcastReconnectNotification();
       if (connections.size > 0 && graceMs > 0) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, graceMs);
@@ -880,11 +1223,33 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
           check.unref();
         });
       }
-      for (const conn of connections) conn.socket.close(CloseCode.goingAway, 'Server shutting down');
+      for (const conn of connections) conn.closeWith(CloseCode.goingAway, 'Server shutting down');
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       for (const conn of connections) conn.socket.terminate();
     },
   };
+}
+
+/** The upgrade target as a URL, or null when it does not parse (`GET //[`, `http://[::1/trpc`). */
+function parseTarget(target: string | undefined): URL | null {
+  try {
+    return new URL(target ?? '/', 'http://localhost');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A socket-level error (bad frame, oversized message, reset) as the client's protocol error, so it is
+ * logged as a refusal (debug, no stack), not as a server failure.
+ */
+function socketError(cause: unknown): TRPCError {
+  const code = (cause as { code?: unknown } | null)?.code;
+  const message = cause instanceof Error ? cause.message : 'WebSocket error';
+  return new TRPCErrorClass({
+    code: code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST',
+    message,
+  });
 }
 
 /** Distinct subscription-id prefixes whose frames one event keeps (beyond it, frames are not cached). */
@@ -989,17 +1354,32 @@ function itemFrame(prefix: string, item: LiveItem<unknown>): string {
   return `${prefix}"result":{"type":"data","data":{"id":${idJson},"data":${json}},"id":${idJson}}}`;
 }
 
-function parseConnectionParams(msg: unknown): Record<string, string> | null {
-  if (msg === null || typeof msg !== 'object' || Array.isArray(msg))
-    throw new Error('message is not an object');
-  const { method, data } = msg as { method?: unknown; data?: unknown };
-  if (method !== 'connectionParams') throw new Error('expected method "connectionParams"');
-  if (data === null || data === undefined) return null;
-  if (typeof data !== 'object' || Array.isArray(data))
-    throw new Error('connectionParams data is not an object');
-  const params: Record<string, string> = {};
+/**
+ * The first frame of a `?connectionParams=1` socket, with the stock adapter's errors: PARSE_ERROR
+ * "Malformed TRPCConnectionParamsMessage" for a frame that is not an object, "Invalid connection
+ * params shape" for `data` that is not null or an object of strings.
+ */
+function parseConnectionParams(
+  frame: Buffer,
+  isBinary: boolean,
+  transport: { decode(data: Buffer, isBinary: boolean): unknown },
+): Record<string, string> | null {
+  let msg: unknown;
+  try {
+    msg = transport.decode(frame, isBinary);
+    if (msg === null || typeof msg !== 'object' || Array.isArray(msg))
+      throw new Error('Message was not an object');
+  } catch (cause) {
+    throw new TRPCErrorClass({ code: 'PARSE_ERROR', message: 'Malformed TRPCConnectionParamsMessage', cause });
+  }
+  const data = (msg as { data?: unknown }).data;
+  if (data === null) return null;
+  if (data === undefined || typeof data !== 'object' || Array.isArray(data))
+    throw new TRPCErrorClass({ code: 'PARSE_ERROR', message: 'Invalid connection params shape' });
+  const params: Record<string, string> = Object.create(null);
   for (const [key, value] of Object.entries(data)) {
-    if (typeof value !== 'string') throw new Error(`connectionParams "${key}" is not a string`);
+    if (typeof value !== 'string')
+      throw new TRPCErrorClass({ code: 'PARSE_ERROR', message: 'Invalid connection params shape' });
     params[key] = value;
   }
   return params;
