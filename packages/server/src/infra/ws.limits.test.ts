@@ -85,7 +85,10 @@ function createRouter(hub: Hub) {
   };
 }
 
-async function startMini(limits: Partial<WsLimits> = {}, identify?: (ctx: Ctx) => { userId: string; expiresAt: number } | null) {
+async function startMini(
+  limits: Partial<WsLimits> = {},
+  identify?: (ctx: Ctx) => { userId: string; expiresAt: number } | null,
+) {
   const hub = new Hub(createMemoryBus());
   const router = createRouter(hub);
   const http = createServer();

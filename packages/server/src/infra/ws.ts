@@ -14,11 +14,7 @@ import {
 } from '@trpc/server';
 import type { Encoder } from '@trpc/server/adapters/ws';
 import { isObservable, observableToAsyncIterable } from '@trpc/server/observable';
-import {
-  parseTRPCMessage,
-  type TRPCClientOutgoingMessage,
-  type TRPCResponseMessage,
-} from '@trpc/server/rpc';
+import { parseTRPCMessage, type TRPCClientOutgoingMessage, type TRPCResponseMessage } from '@trpc/server/rpc';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Hub, HubAttachment, HubEvent, HubSink } from './hub.js';
 import { idAfter, type LiveItem, type LiveSpec, LiveStream } from './live.js';
@@ -174,13 +170,17 @@ class Transport<TContext> {
     const transformed = 'method' in message ? message : transformTRPCResponse(this.config, message);
     if (!this.encoder) return JSON.stringify(transformed);
     const encoded = this.encoder.encode(transformed);
-    return typeof encoded === 'string' ? encoded : Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+    return typeof encoded === 'string'
+      ? encoded
+      : Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
   }
 
   /** An incoming frame decoded (JSON unless an encoder is set). */
   decode(data: Buffer, isBinary: boolean): unknown {
     if (!this.encoder) return JSON.parse(data.toString('utf8'));
-    return this.encoder.decode(isBinary ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data.toString('utf8'));
+    return this.encoder.decode(
+      isBinary ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data.toString('utf8'),
+    );
   }
 
   acquirePrefix(prefix: string): PrefixGroup {
@@ -282,7 +282,8 @@ class Request<TContext> {
       conn.subs.delete(this.id);
       conn.transport.decrementPath(this.extra.path);
     }
-    if (sendStopped) conn.send(conn.transport.encode({ id: this.id, jsonrpc: this.jsonrpc, result: { type: 'stopped' } }));
+    if (sendStopped)
+      conn.send(conn.transport.encode({ id: this.id, jsonrpc: this.jsonrpc, result: { type: 'stopped' } }));
   }
 
   fail(cause: unknown): void {
@@ -344,7 +345,11 @@ class LiveSubscription<TContext> implements HubSink {
     if (this.startedSent) return;
     this.startedSent = true;
     this.request.conn.send(
-      this.transport.encode({ id: this.request.id, jsonrpc: this.request.jsonrpc, result: { type: 'started' } }),
+      this.transport.encode({
+        id: this.request.id,
+        jsonrpc: this.request.jsonrpc,
+        result: { type: 'started' },
+      }),
     );
   }
 
@@ -933,9 +938,7 @@ class Connection<TContext> {
       request.live = new LiveSubscription(request, result.spec, result.hub);
       return;
     }
-    const iterable = isObservable(result)
-      ? observableToAsyncIterable(result, request.abort.signal)
-      : result;
+    const iterable = isObservable(result) ? observableToAsyncIterable(result, request.abort.signal) : result;
     if (!isAsyncIterableLike(iterable)) {
       request.stop(false);
       request.fail(
@@ -946,7 +949,9 @@ class Connection<TContext> {
       );
       return;
     }
-    this.send(this.transport.encode({ id: request.id, jsonrpc: request.jsonrpc, result: { type: 'started' } }));
+    this.send(
+      this.transport.encode({ id: request.id, jsonrpc: request.jsonrpc, result: { type: 'started' } }),
+    );
     void this.iterate(request, iterable);
   }
 
@@ -983,7 +988,11 @@ class Connection<TContext> {
       return;
     }
     this.send(
-      this.transport.encode({ id: request.id, jsonrpc: request.jsonrpc, result: { type: 'data', data: result } }),
+      this.transport.encode({
+        id: request.id,
+        jsonrpc: request.jsonrpc,
+        result: { type: 'data', data: result },
+      }),
     );
   }
 
@@ -1126,7 +1135,9 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
     const conn = new Connection<TContext>(transport, randomBytes(16).toString('hex'), socket, req);
     connections.add(conn);
     // NOTE: no listener lets an exception escape: a failure closes that one socket (see `guard`).
-    socket.on('message', (data: Buffer, isBinary: boolean) => guard(conn, () => conn.onMessage(data, isBinary)));
+    socket.on('message', (data: Buffer, isBinary: boolean) =>
+      guard(conn, () => conn.onMessage(data, isBinary)),
+    );
     socket.on('error', (cause) => {
       try {
         opts.onError?.(socketError(cause), { connectionId: conn.id });
@@ -1370,7 +1381,11 @@ function parseConnectionParams(
     if (msg === null || typeof msg !== 'object' || Array.isArray(msg))
       throw new Error('Message was not an object');
   } catch (cause) {
-    throw new TRPCErrorClass({ code: 'PARSE_ERROR', message: 'Malformed TRPCConnectionParamsMessage', cause });
+    throw new TRPCErrorClass({
+      code: 'PARSE_ERROR',
+      message: 'Malformed TRPCConnectionParamsMessage',
+      cause,
+    });
   }
   const data = (msg as { data?: unknown }).data;
   if (data === null) return null;

@@ -157,7 +157,11 @@ describe('transport robustness (issue 12)', () => {
     for (let i = 0; i < 100; i++) await server.caller.notifications.send(alert(`n${i}`));
     const token = await server.token({ sub: 'mallory', workspaces: { acme: 'member' } });
     const raw = await openRaw(server.wsUrl, { params: { token } });
-    const one = { id: 0, method: 'query', params: { path: 'notifications.list', input: { workspaceId: 'acme', limit: 100 } } };
+    const one = {
+      id: 0,
+      method: 'query',
+      params: { path: 'notifications.list', input: { workspaceId: 'acme', limit: 100 } },
+    };
     raw.send(one);
     const first = await raw.next((m) => m.id === 0);
     const replyBytes = JSON.stringify(first).length;
