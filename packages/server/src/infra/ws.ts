@@ -79,6 +79,19 @@ export interface WsConnectionInfo {
   req: IncomingMessage;
   /** Parsed `connectionParams` (null when the client sent none). */
   connectionParams: Record<string, string> | null;
+  /** The accepted socket (the stock adapter's `res`). */
+  socket: WebSocket;
+  /** Aborted when the socket closes. */
+  signal: AbortSignal;
+}
+
+/** Where an error happened: the connection, and the request when there was one. */
+export interface WsErrorInfo<TContext = unknown> {
+  connectionId: string;
+  path?: string;
+  type?: TRPCProcedureType | 'unknown';
+  input?: unknown;
+  ctx?: TContext | null;
 }
 
 export interface WsHandlerOptions<TContext> {
@@ -94,10 +107,16 @@ export interface WsHandlerOptions<TContext> {
   experimental_encoder?: Encoder;
   /** Attach `LiveStream` subscriptions to the hub directly (default true; needs JSON and no transformer). */
   fastPath?: boolean;
+  onOpen?(connectionId: string, req: IncomingMessage): void;
   onClose?(connectionId: string, ctx: TContext | null): void;
-  onError?(error: TRPCError, info: { path?: string; connectionId: string }): void;
+  onError?(error: TRPCError, info: WsErrorInfo<TContext>): void;
   onDelivered?(count: number, event: HubEvent): void;
   onDropped?(reason: 'slow' | 'coalesced'): void;
+  /**
+   * The close code after `createContext` failed (undefined: a plain close, as the stock adapter).
+   * Default: 4429 for TOO_MANY_REQUESTS, else 4401.
+   */
+  closeCodeFor?(error: TRPCError): number | undefined;
   /** Do not answer clients' `PING` (as the stock adapter's option; tests only). */
   dangerouslyDisablePong?: boolean;
 }
@@ -177,7 +196,14 @@ class Transport<TContext> {
 
   /** An incoming frame decoded (JSON unless an encoder is set). */
   decode(data: Buffer, isBinary: boolean): unknown {
-    if (!this.encoder) return JSON.parse(data.toString('utf8'));
+    if (!this.encoder) {
+      // NOTE: the stock adapter's text for a binary frame without a binary encoder.
+      if (isBinary)
+        throw new Error(
+          'jsonEncoder received binary data. JSON uses text frames. Use a binary encoder for binary data.',
+        );
+      return JSON.parse(data.toString('utf8'));
+    }
     return this.encoder.decode(
       isBinary ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data.toString('utf8'),
     );
@@ -531,6 +557,8 @@ class Connection<TContext> {
   closed = false;
   /** Queries and mutations awaiting their reply. */
   inFlight = 0;
+  /** Aborted when the socket closes (the context's `signal`). */
+  readonly abort = new AbortController();
   /** Reading is paused while the send buffer is over the drop mark (see `checkPressure`). */
   private readPaused = false;
   private drainWaiters: Array<() => void> | null = null;
@@ -547,6 +575,7 @@ class Connection<TContext> {
   ) {
     this.req = req;
     this.raw = (socket as unknown as { _socket: Duplex })._socket;
+    transport.opts.onOpen?.(id, req);
   }
 
   /**
@@ -593,7 +622,13 @@ class Connection<TContext> {
 
   fail(id: RequestId | null, cause: unknown, extra: ErrorExtra = {}, jsonrpc?: '2.0'): void {
     const error = getTRPCErrorFromUnknown(cause);
-    this.transport.opts.onError?.(error, { path: extra.path, connectionId: this.id });
+    this.transport.opts.onError?.(error, {
+      connectionId: this.id,
+      path: extra.path,
+      type: extra.type ?? 'unknown',
+      input: extra.input,
+      ctx: this.ctx,
+    });
     this.send(this.transport.errorMessage(id, error, extra, this.ctx, jsonrpc));
   }
 
@@ -694,6 +729,8 @@ class Connection<TContext> {
         connectionId: this.id,
         req,
         connectionParams: params,
+        socket: this.socket,
+        signal: this.abort.signal,
       })) as TContext;
       // NOTE: the socket may have closed while the token was checked: count nothing for it.
       if (this.closed) return { ok: false, error: null };
@@ -718,9 +755,8 @@ class Connection<TContext> {
       const error = getTRPCErrorFromUnknown(cause);
       // NOTE: fixed close reasons: the error text (which may quote token claims) goes in the error
       // frame, never in the close frame, which holds 123 bytes at most.
-      return error.code === 'TOO_MANY_REQUESTS'
-        ? this.refuse(error, CloseCode.tooManyConnections, 'Too many connections')
-        : this.refuse(error, CloseCode.unauthorized, 'Unauthorized');
+      const code = opts.closeCodeFor ? opts.closeCodeFor(error) : pulseCloseCodeFor(error);
+      return this.refuse(error, code, code === undefined ? '' : (CLOSE_REASONS[code] ?? ''));
     }
   }
 
@@ -756,12 +792,6 @@ class Connection<TContext> {
           return;
         }
       }
-    } else if (!transport.opts.experimental_encoder) {
-      this.fail(
-        null,
-        new TRPCErrorClass({ code: 'PARSE_ERROR', message: 'Binary frames are not supported' }),
-      );
-      return;
     }
     if (!this.ctxPromise) {
       let params: Record<string, string> | null;
@@ -1044,6 +1074,7 @@ class Connection<TContext> {
     clearTimeout(this.authTimer);
     clearTimeout(this.expiryTimer);
     this.uncountUnauthenticated();
+    this.abort.abort();
     this.onDrain();
     for (const sub of [...this.subs.values()]) sub.stop(false);
     this.subs.clear();
@@ -1056,6 +1087,17 @@ class Connection<TContext> {
     void (this.ctxPromise ?? Promise.resolve(null)).then(() => transport.opts.onClose?.(this.id, this.ctx));
   }
 }
+
+/** Pulse's close code for a refused context: 4429 for the per-user cap, else 4401 (refresh the token). */
+function pulseCloseCodeFor(error: TRPCError): number {
+  return error.code === 'TOO_MANY_REQUESTS' ? CloseCode.tooManyConnections : CloseCode.unauthorized;
+}
+
+/** The fixed close reason sent with each close code. */
+const CLOSE_REASONS: Record<number, string> = {
+  [CloseCode.unauthorized]: 'Unauthorized',
+  [CloseCode.tooManyConnections]: 'Too many connections',
+};
 
 /** How long a refused socket stays open to answer requests already on their way (see `refuse`). */
 const REFUSAL_LINGER_MS = 50;
@@ -1116,87 +1158,44 @@ export function closeReason(reason: string): string {
   return out;
 }
 
-export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions<TContext>): WsTransport {
-  const transport = new Transport(opts);
-  const { connections, userConnections, subscriptionsByPath, unauthenticatedByIp } = transport;
-  const path = opts.path ?? '/trpc';
-  const maxUnauthenticated = opts.limits.maxUnauthenticatedPerIp ?? DEFAULT_MAX_UNAUTHENTICATED_PER_IP;
-  const wss = new WebSocketServer({
-    noServer: true,
-    maxPayload: opts.limits.maxPayloadBytes,
-    // NOTE: must stay off: fan-out frames are pre-built uncompressed frames (see LiveSubscription.write).
-    perMessageDeflate: false,
-    clientTracking: true,
-  });
-
-  const onConnection = (socket: WebSocket, req: IncomingMessage, url: URL) => {
-    // NOTE: not randomUUID(): Node builds it by concatenation, and the rope of ~15 string pieces
-    // stays alive with the connection (≈0.5 KB per socket); a hex string is one flat allocation.
-    const conn = new Connection<TContext>(transport, randomBytes(16).toString('hex'), socket, req);
-    connections.add(conn);
-    // NOTE: no listener lets an exception escape: a failure closes that one socket (see `guard`).
-    socket.on('message', (data: Buffer, isBinary: boolean) =>
-      guard(conn, () => conn.onMessage(data, isBinary)),
-    );
-    socket.on('error', (cause) => {
-      try {
-        opts.onError?.(socketError(cause), { connectionId: conn.id });
-      } catch {
-        // a failing log hook must not escape
-      }
-    });
-    socket.once('close', () => guard(conn, () => conn.onClose()));
-    guard(conn, () => conn.open(url));
-  };
-
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+/** Serves one accepted WebSocket: wires its listeners so that no exception escapes them. */
+function serveSocket<TContext>(
+  transport: Transport<TContext>,
+  socket: WebSocket,
+  req: IncomingMessage,
+  url: URL,
+) {
+  const opts = transport.opts;
+  // NOTE: not randomUUID(): Node builds it by concatenation, and the rope of ~15 string pieces
+  // stays alive with the connection (≈0.5 KB per socket); a hex string is one flat allocation.
+  const conn = new Connection<TContext>(transport, randomBytes(16).toString('hex'), socket, req);
+  transport.connections.add(conn);
+  // NOTE: no listener lets an exception escape: a failure closes that one socket (see `guard`).
+  socket.on('message', (data: Buffer, isBinary: boolean) =>
+    guard(conn, () => conn.onMessage(data, isBinary)),
+  );
+  socket.on('error', (cause) => {
     try {
-      const url = parseTarget(req.url);
-      if (!url) {
-        rejectUpgrade(socket, 400, 'Bad Request');
-        return;
-      }
-      if (url.pathname !== path) {
-        rejectUpgrade(socket, 404, 'Not Found');
-        return;
-      }
-      const origin = req.headers.origin;
-      if (origin && opts.allowedOrigins.length > 0 && !opts.allowedOrigins.includes(origin)) {
-        rejectUpgrade(socket, 403, 'Origin not allowed');
-        return;
-      }
-      if (transport.shuttingDown) {
-        rejectUpgrade(socket, 503, 'Shutting down');
-        return;
-      }
-      const ip = req.socket.remoteAddress ?? 'unknown';
-      if ((unauthenticatedByIp.get(ip) ?? 0) >= maxUnauthenticated) {
-        rejectUpgrade(socket, 429, 'Too Many Requests');
-        return;
-      }
-      wss.handleUpgrade(req, socket, head, (ws) => {
-        try {
-          onConnection(ws, req, url);
-        } catch {
-          ws.terminate();
-        }
-      });
+      opts.onError?.(socketError(cause), { connectionId: conn.id });
     } catch {
-      // NOTE: whatever the request held, it ends this socket only.
-      socket.destroy();
+      // a failing log hook must not escape
     }
   });
+  socket.once('close', () => guard(conn, () => conn.onClose()));
+  guard(conn, () => conn.open(url));
+}
 
+/** Keep-alive, reconnect broadcast, stats and shutdown of a transport, whichever way sockets arrive. */
+function transportHandle<TContext>(transport: Transport<TContext>, wss: WebSocketServer): WsTransport {
+  const { connections, userConnections, subscriptionsByPath, limits } = transport;
   // NOTE: one interval for every socket's keep-alive instead of two timers per socket; pingMs <= 0
   // turns server pings off (clients' own PINGs are still answered).
   const keepAlive =
-    opts.limits.pingMs > 0
-      ? setInterval(
-          () => transport.keepAlive(),
-          Math.max(50, Math.min(opts.limits.pingMs, opts.limits.pongWaitMs) / 4),
-        )
+    limits.pingMs > 0
+      ? setInterval(() => transport.keepAlive(), Math.max(50, Math.min(limits.pingMs, limits.pongWaitMs) / 4))
       : undefined;
   keepAlive?.unref();
+  wss.once('close', () => clearInterval(keepAlive));
 
   const broadcastReconnectNotification = () => {
     const notice = transport.encode({ id: null, method: 'reconnect' });
@@ -1239,6 +1238,188 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
       for (const conn of connections) conn.socket.terminate();
     },
   };
+}
+
+/**
+ * Pulse's transport on an HTTP server: upgrades on `opts.path` (default `/trpc`) are checked (target,
+ * origin, shutdown, per-IP unauthenticated cap) before the handshake.
+ */
+export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions<TContext>): WsTransport {
+  const transport = new Transport(opts);
+  const { unauthenticatedByIp } = transport;
+  const path = opts.path ?? '/trpc';
+  const maxUnauthenticated = opts.limits.maxUnauthenticatedPerIp ?? DEFAULT_MAX_UNAUTHENTICATED_PER_IP;
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: opts.limits.maxPayloadBytes,
+    // NOTE: must stay off: fan-out frames are pre-built uncompressed frames (see LiveSubscription.write).
+    perMessageDeflate: false,
+    clientTracking: true,
+  });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    try {
+      const url = parseTarget(req.url);
+      if (!url) {
+        rejectUpgrade(socket, 400, 'Bad Request');
+        return;
+      }
+      if (url.pathname !== path) {
+        rejectUpgrade(socket, 404, 'Not Found');
+        return;
+      }
+      const origin = req.headers.origin;
+      if (origin && opts.allowedOrigins.length > 0 && !opts.allowedOrigins.includes(origin)) {
+        rejectUpgrade(socket, 403, 'Origin not allowed');
+        return;
+      }
+      if (transport.shuttingDown) {
+        rejectUpgrade(socket, 503, 'Shutting down');
+        return;
+      }
+      const ip = req.socket.remoteAddress ?? 'unknown';
+      if ((unauthenticatedByIp.get(ip) ?? 0) >= maxUnauthenticated) {
+        rejectUpgrade(socket, 429, 'Too Many Requests');
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        try {
+          serveSocket(transport, ws, req, url);
+        } catch {
+          ws.terminate();
+        }
+      });
+    } catch {
+      // NOTE: whatever the request held, it ends this socket only.
+      socket.destroy();
+    }
+  });
+
+  return transportHandle(transport, wss);
+}
+
+/** Options of `applyPulseWSSHandler`: the stock `applyWSSHandler`'s, plus Pulse's limits. */
+export interface PulseWSSHandlerOptions<TRouter extends AnyTRPCRouter> {
+  wss: WebSocketServer;
+  router: TRouter;
+  /** As the stock adapter's: `{ req, res, info }` (`info.connectionParams`); may be omitted. */
+  createContext?: (opts: {
+    req: IncomingMessage;
+    res: WebSocket;
+    info: {
+      connectionParams: Record<string, string> | null;
+      calls: [];
+      isBatchCall: false;
+      accept: null;
+      type: 'unknown';
+      signal: AbortSignal;
+      url: null;
+    };
+  }) => unknown;
+  onError?: (opts: {
+    error: TRPCError;
+    path: string | undefined;
+    type: TRPCProcedureType | 'unknown';
+    ctx: unknown;
+    req: IncomingMessage;
+    input: unknown;
+  }) => void;
+  prefix?: string;
+  keepAlive?: { enabled: boolean; pingMs?: number; pongWaitMs?: number };
+  dangerouslyDisablePong?: boolean;
+  experimental_encoder?: Encoder;
+  /** Pulse's limits (defaults: `DEFAULT_WS_LIMITS`). */
+  limits?: Partial<WsLimits>;
+  /** See `WsHandlerOptions.fastPath`. */
+  fastPath?: boolean;
+}
+
+/** Limits `applyPulseWSSHandler` applies unless told otherwise (Pulse's configuration defaults). */
+export const DEFAULT_WS_LIMITS: WsLimits = {
+  maxPayloadBytes: 64 * 1024,
+  maxBatch: 128,
+  maxSubscriptions: 100,
+  maxConnectionsPerUser: 50,
+  authTimeoutMs: 10_000,
+  pingMs: 0,
+  pongWaitMs: 5_000,
+  slowDropBytes: 256 * 1024,
+  slowCloseBytes: 1024 * 1024,
+};
+
+/**
+ * Drop-in for tRPC's `applyWSSHandler` on any router: the same options and wire behaviour (see
+ * docs/transport.md for the deliberate differences), with Pulse's limits and its LiveStream fast
+ * path (off when the server negotiates permessage-deflate, uses an encoder or a transformer).
+ */
+export function applyPulseWSSHandler<TRouter extends AnyTRPCRouter>(
+  opts: PulseWSSHandlerOptions<TRouter>,
+): WsTransport {
+  const keepAlive = opts.keepAlive;
+  const limits: WsLimits = {
+    ...DEFAULT_WS_LIMITS,
+    maxPayloadBytes: opts.wss.options.maxPayload ?? DEFAULT_WS_LIMITS.maxPayloadBytes,
+    ...(keepAlive?.enabled
+      ? { pingMs: keepAlive.pingMs ?? 30_000, pongWaitMs: keepAlive.pongWaitMs ?? 5_000 }
+      : {}),
+    ...opts.limits,
+  };
+  const requests = new Map<string, IncomingMessage>();
+  const transport = new Transport<unknown>({
+    router: opts.router,
+    limits,
+    allowedOrigins: [],
+    experimental_encoder: opts.experimental_encoder,
+    dangerouslyDisablePong: opts.dangerouslyDisablePong,
+    // As the stock adapter: a refused context is followed by a plain close.
+    closeCodeFor: () => undefined,
+    fastPath: opts.fastPath !== false && !opts.wss.options.perMessageDeflate,
+    createContext: opts.createContext
+      ? ({ req, connectionParams, socket, signal }) =>
+          opts.createContext?.({
+            req,
+            res: socket,
+            info: {
+              connectionParams,
+              calls: [],
+              isBatchCall: false,
+              accept: null,
+              type: 'unknown',
+              signal,
+              url: null,
+            },
+          })
+      : undefined,
+    onError: opts.onError
+      ? (error, info) =>
+          opts.onError?.({
+            error,
+            path: info.path,
+            type: info.type ?? 'unknown',
+            ctx: info.ctx,
+            req: requests.get(info.connectionId) as IncomingMessage,
+            input: info.input,
+          })
+      : undefined,
+    onClose: (connectionId) => requests.delete(connectionId),
+    onOpen: opts.onError ? (connectionId, req) => requests.set(connectionId, req) : undefined,
+  });
+  const maxUnauthenticated = limits.maxUnauthenticatedPerIp ?? DEFAULT_MAX_UNAUTHENTICATED_PER_IP;
+  opts.wss.on('connection', (socket: WebSocket, req: IncomingMessage) => {
+    try {
+      if (opts.prefix && !req.url?.startsWith(opts.prefix)) return;
+      const url = parseTarget(req.url);
+      const ip = req.socket.remoteAddress ?? 'unknown';
+      if (!url || (transport.unauthenticatedByIp.get(ip) ?? 0) >= maxUnauthenticated) {
+        socket.terminate();
+        return;
+      }
+      serveSocket(transport, socket, req, url);
+    } catch {
+      socket.terminate();
+    }
+  });
+  return transportHandle(transport, opts.wss);
 }
 
 /** The upgrade target as a URL, or null when it does not parse (`GET //[`, `http://[::1/trpc`). */
