@@ -123,7 +123,7 @@ export class Connection<TContext> {
     } catch {
       // already gone
     }
-    const timer = setTimeout(() => this.socket.terminate(), 1_000);
+    const timer = setTimeout(() => guard(this, () => this.socket.terminate()), 1_000);
     timer.unref();
   }
 

@@ -47,47 +47,42 @@ export class PrefixGroup {
   }
 }
 
-/** `"result":{"type":"data",…}}`: the event serialised once, tracked id included. */
+/** `"result":{"type":"data",…}}` for data already serialised as `json`, with its tracked id if any. */
+function dataResult(json: string, id: string | undefined): string {
+  if (id === undefined) return `"result":{"type":"data","data":${json}}}`;
+  const idJson = JSON.stringify(id);
+  return `"result":{"type":"data","data":{"id":${idJson},"data":${json}},"id":${idJson}}}`;
+}
+
+/** The shared tail of every frame of `event`: the event serialised once, tracked id included. */
 export function tailFor(event: HubEvent): Buffer {
   let tail = event.cache.get(TAIL_KEY) as Buffer | undefined;
   if (tail === undefined) {
-    const json = event.json();
-    if (event.id === undefined) tail = Buffer.from(`"result":{"type":"data","data":${json}}}`);
-    else {
-      const idJson = JSON.stringify(event.id);
-      tail = Buffer.from(`"result":{"type":"data","data":{"id":${idJson},"data":${json}},"id":${idJson}}}`);
-    }
+    tail = Buffer.from(dataResult(event.json(), event.id));
     event.cache.set(TAIL_KEY, tail);
   }
   return tail;
 }
 
-/** A frame header for a payload of `length` bytes, followed by `prefix` (the payload's start). */
-function frameHead(prefix: Buffer, length: number): Buffer {
-  const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
-  const head = Buffer.alloc(headerLength + prefix.length);
-  head[0] = 0x81;
-  if (headerLength === 2) head[1] = length;
-  else if (headerLength === 4) {
-    head[1] = 126;
-    head.writeUInt16BE(length, 2);
-  } else {
-    head[1] = 127;
-    head.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
-    head.writeUInt32BE(length >>> 0, 6);
-  }
-  prefix.copy(head, headerLength);
-  return head;
+/** A replayed or snapshot item as a complete message text (`prefix` is `{"id":…,`). */
+export function itemFrame(prefix: string, item: LiveItem<unknown>): string {
+  return prefix + dataResult(JSON.stringify(item.data), item.id);
 }
 
-/** An unmasked, unfragmented, uncompressed text frame (RFC 6455 §5.2) holding `head` + `body`. */
-export function textFrame(head: Buffer, body: Buffer): Buffer {
-  const length = head.length + body.length;
-  const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
-  const frame = Buffer.allocUnsafe(headerLength + length);
-  frame[0] = 0x81; // FIN + text
-  if (headerLength === 2) frame[1] = length;
-  else if (headerLength === 4) {
+/** Bytes of the header of an unmasked frame with a payload of `length` bytes. */
+function headerSize(length: number): number {
+  return length < 126 ? 2 : length < 65_536 ? 4 : 10;
+}
+
+/**
+ * The one header writer: FIN + text opcode and the payload length (7-bit, 16-bit or 64-bit form),
+ * unmasked as server frames are (RFC 6455 §5.2). Returns the header's size.
+ */
+function writeHeader(frame: Buffer, length: number): number {
+  const size = headerSize(length);
+  frame[0] = 0x81;
+  if (size === 2) frame[1] = length;
+  else if (size === 4) {
     frame[1] = 126;
     frame.writeUInt16BE(length, 2);
   } else {
@@ -95,14 +90,22 @@ export function textFrame(head: Buffer, body: Buffer): Buffer {
     frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
     frame.writeUInt32BE(length >>> 0, 6);
   }
-  head.copy(frame, headerLength);
-  body.copy(frame, headerLength + head.length);
-  return frame;
+  return size;
 }
 
-export function itemFrame(prefix: string, item: LiveItem<unknown>): string {
-  const json = JSON.stringify(item.data);
-  if (item.id === undefined) return `${prefix}"result":{"type":"data","data":${json}}}`;
-  const idJson = JSON.stringify(item.id);
-  return `${prefix}"result":{"type":"data","data":{"id":${idJson},"data":${json}},"id":${idJson}}}`;
+/** A frame header for a payload of `length` bytes, followed by `prefix` (the payload's start). */
+function frameHead(prefix: Buffer, length: number): Buffer {
+  const head = Buffer.alloc(headerSize(length) + prefix.length);
+  prefix.copy(head, writeHeader(head, length));
+  return head;
+}
+
+/** An unmasked, unfragmented, uncompressed text frame (RFC 6455 §5.2) holding `head` + `body`. */
+export function textFrame(head: Buffer, body: Buffer): Buffer {
+  const length = head.length + body.length;
+  const frame = Buffer.allocUnsafe(headerSize(length) + length);
+  const size = writeHeader(frame, length);
+  head.copy(frame, size);
+  body.copy(frame, size + head.length);
+  return frame;
 }

@@ -5,7 +5,7 @@ import { idAfter, type LiveItem, type LiveSpec } from '../live.js';
 import { itemFrame, type PrefixGroup, sharedFrame, tailFor } from './frames.js';
 import type { Request } from './procedures.js';
 import { CloseCode } from './protocol.js';
-import { OPEN, type Transport } from './transport.js';
+import { guard, OPEN, type Transport } from './transport.js';
 
 /**
  * Fast path: a subscription whose resolver returned a `LiveStream` is a hub sink. Each event is
@@ -194,14 +194,14 @@ export class LiveSubscription<TContext> implements HubSink {
     if (this.pending.has(key)) onDropped?.('coalesced');
     this.pending.delete(key);
     this.pending.set(key, event);
-    this.flushTimer ??= setTimeout(() => this.flushPending(), 50);
+    this.flushTimer ??= setTimeout(() => guard(this.request.conn, () => this.flushPending()), 50);
   }
 
   private flushPending(): void {
     this.flushTimer = undefined;
     if (this.state === 'stopped' || !this.pending) return;
     if (this.raw.writableLength > this.slowDropBytes) {
-      this.flushTimer = setTimeout(() => this.flushPending(), 50);
+      this.flushTimer = setTimeout(() => guard(this.request.conn, () => this.flushPending()), 50);
       return;
     }
     const events = [...this.pending.values()];

@@ -50,7 +50,11 @@ export class Transport<TContext> {
     const count = this.deliveredCount;
     this.deliveredEvent = null;
     this.deliveredCount = 0;
-    if (event && count > 0) this.opts.onDelivered?.(count, event);
+    try {
+      if (event && count > 0) this.opts.onDelivered?.(count, event);
+    } catch {
+      // NOTE: a failing metrics hook must not escape the microtask.
+    }
   };
 
   constructor(readonly opts: WsHandlerOptions<TContext>) {
