@@ -12,6 +12,7 @@ import { initTRPC } from '@trpc/server';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { openRaw, type RawSocket, wireCode } from '../../test/abuse/helpers.js';
+import { sleep } from '../../test/harness.js';
 import { createMemoryBus } from './bus/memory-bus.js';
 import { Hub } from './hub.js';
 import { liveDurable, liveEphemeral } from './live.js';
@@ -46,8 +47,10 @@ function createRouter(hub: Hub) {
     release = resolve;
   });
   const yielded: Array<WeakRef<object>> = [];
+  const calls = { counted: 0, blob: 0 };
   return {
     yielded,
+    calls,
     release: () => release(),
     reset: () => {
       gate = new Promise<void>((resolve) => {
@@ -61,6 +64,11 @@ function createRouter(hub: Hub) {
         return 'done';
       }),
       bigint: t.procedure.query(() => ({ n: 1n })),
+      blob: t.procedure.query(() => {
+        calls.blob += 1;
+        return 'x'.repeat(24 * 1024 * 1024);
+      }),
+      counted: t.procedure.query(() => ++calls.counted),
       /** 100 values of 512 KB, then waits (still subscribed) until stopped. */
       big: t.procedure.subscription(async function* ({ signal }) {
         for (let i = 0; i < 100; i++) {
@@ -160,6 +168,25 @@ describe('transport limits', () => {
     vi.advanceTimersByTime(5 * day + 1_000);
     const closed = await socket.closed;
     expect(closed).toEqual({ code: 4401, reason: 'Token expired' });
+  });
+
+  it('stops reading a socket while its send buffer is over the drop mark, resumes when drained', async () => {
+    const server = await startMini({ slowDropBytes: 64 * 1024 });
+    const socket = await raw(server.url);
+    socket.send(query(1, 'counted'));
+    await socket.next((m) => m.id === 1);
+    socket.socket.pause();
+    socket.send(query(2, 'blob'));
+    // Once the resolver returned, its reply is written (same microtask chain) and over the drop
+    // mark: frames sent from now on wait in the socket, the server takes no new work meanwhile.
+    await vi.waitFor(() => expect(server.calls.blob).toBe(1));
+    for (let id = 3; id < 13; id++) socket.send(query(id, 'counted'));
+    await sleep(300); // only to show that nothing happens while the client does not read
+    expect(server.calls.counted).toBe(1);
+    socket.socket.resume();
+    const last = await socket.next((m) => m.id === 12);
+    expect(last.result?.data).toBe(11);
+    expect(server.calls.counted).toBe(11);
   });
 
   it('a result that cannot be serialised fails that request only (no unhandled rejection)', async () => {

@@ -66,6 +66,8 @@ export class Connection<TContext> {
   /** Stops reading the socket while its send buffer is over the drop mark (no new work is taken). */
   checkPressure(): void {
     if (this.readPaused || this.raw.writableLength <= this.transport.limits.slowDropBytes) return;
+    // NOTE: only when a 'drain' is due (a drop mark below the socket's high-water mark never gets one).
+    if (!this.raw.writableNeedDrain) return;
     this.readPaused = true;
     this.socket.pause();
     this.raw.once('drain', this.onDrain);
