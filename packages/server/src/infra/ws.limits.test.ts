@@ -16,7 +16,7 @@ import { sleep } from '../../test/harness.js';
 import { createMemoryBus } from './bus/memory-bus.js';
 import { Hub } from './hub.js';
 import { liveDurable, liveEphemeral } from './live.js';
-import { attachWebSocket, type WsLimits } from './ws.js';
+import { attachWebSocket, closeReason, type WsLimits } from './ws.js';
 
 interface Ctx {
   user: string | null;
@@ -258,5 +258,15 @@ describe('transport limits', () => {
     expect(seen).toEqual([191, 192, 193, 194, 195, 196, 197, 198, 199, 200]);
     await iterator.return?.();
     expect(hub.stats().sinks).toBe(0);
+  });
+
+  it('close reasons are cut to 123 UTF-8 bytes on a character boundary', () => {
+    expect(closeReason('short')).toBe('short');
+    expect(closeReason('a'.repeat(200))).toBe('a'.repeat(123));
+    const accented = closeReason('é'.repeat(100));
+    expect(accented).toBe('é'.repeat(61));
+    expect(Buffer.byteLength(accented)).toBe(122);
+    const emoji = closeReason(`${'a'.repeat(121)}😀`);
+    expect(emoji).toBe('a'.repeat(121));
   });
 });
