@@ -123,6 +123,27 @@ describe('transport robustness (issue 12)', () => {
     await expectDrained(server);
   });
 
+  it('caps not-yet-authenticated sockets per IP at 100 by default (HTTP 429); the node keeps serving', async () => {
+    await using server = await startTestServer();
+    const waiting = await Promise.all(
+      Array.from({ length: 100 }, () => openRaw(server.wsUrl, { params: false })),
+    );
+    await expect(openRaw(server.wsUrl, { params: false })).rejects.toThrow('HTTP 429');
+    // Authenticating one frees its slot.
+    const token = await server.token({ sub: 'alice', workspaces: { acme: 'member' } });
+    waiting[0]?.send({ method: 'connectionParams', data: { token } });
+    waiting[0]?.send({
+      id: 1,
+      method: 'query',
+      params: { path: 'presence.list', input: { workspaceId: 'acme' } },
+    });
+    await waiting[0]?.next((m) => m.id === 1);
+    const late = await openRaw(server.wsUrl, { params: false });
+    await Promise.all([...waiting, late].map((raw) => raw.close()));
+    await expectHealthy(server);
+    await expectDrained(server);
+  });
+
   it('a waiting query and subscription get UNAUTHORIZED when the token is refused (official client)', async () => {
     await using server = await startTestServer();
     const wsClient = createWSClient({
