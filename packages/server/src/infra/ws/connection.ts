@@ -25,8 +25,9 @@ export class Connection<TContext> {
   closed = false;
   /** Queries and mutations awaiting their reply. */
   inFlight = 0;
-  /** Aborted when the socket closes (the context's `signal`). */
-  readonly abort = new AbortController();
+  // NOTE: aborted when the socket closes; created only when `createContext` reads `signal` (Pulse's own does not): one fewer object
+  // pair per idle socket.
+  private abort: AbortController | null = null;
   /** Reading is paused while the send buffer is over the drop mark (see `checkPressure`). */
   private readPaused = false;
   private drainWaiters: Array<() => void> | null = null;
@@ -80,6 +81,13 @@ export class Connection<TContext> {
     this.drainWaiters = null;
     if (waiters) for (const wake of waiters) wake();
   };
+
+  /** Aborted when the socket closes (the context's `signal`). */
+  signal(): AbortSignal {
+    this.abort ??= new AbortController();
+    if (this.closed) this.abort.abort();
+    return this.abort.signal;
+  }
 
   /** Resolves when the send buffer is back under the drop mark (at once if it is) or the socket closed. */
   drained(): Promise<void> | null {
@@ -194,13 +202,16 @@ export class Connection<TContext> {
     params: Record<string, string> | null,
   ): Promise<ContextResult<TContext>> {
     const { opts, limits, userConnections } = this.transport;
+    const conn = this;
     try {
       const ctx = (await opts.createContext?.({
         connectionId: this.id,
         req,
         connectionParams: params,
         socket: this.socket,
-        signal: this.abort.signal,
+        get signal() {
+          return conn.signal();
+        },
       })) as TContext;
       // NOTE: the socket may have closed while the token was checked: count nothing for it.
       if (this.closed) return { ok: false, error: null };
@@ -260,7 +271,7 @@ export class Connection<TContext> {
     clearTimeout(this.authTimer);
     clearTimeout(this.expiryTimer);
     this.uncountUnauthenticated();
-    this.abort.abort();
+    this.abort?.abort();
     this.onDrain();
     for (const sub of [...this.subs.values()]) sub.stop(false);
     this.subs.clear();
