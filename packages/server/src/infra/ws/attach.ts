@@ -14,7 +14,7 @@ import {
   type WsTransport,
 } from './options.js';
 import { CloseCode } from './protocol.js';
-import { guard, OPEN, Transport } from './transport.js';
+import { guard, OPEN, peerAddress, Transport } from './transport.js';
 
 /** Serves one accepted WebSocket: wires its listeners so that no exception escapes them. */
 function serveSocket<TContext>(
@@ -23,24 +23,31 @@ function serveSocket<TContext>(
   req: IncomingMessage,
   url: URL,
 ) {
-  const opts = transport.opts;
   // NOTE: not randomUUID(): Node builds it by concatenation, and the rope of ~15 string pieces
   // stays alive with the connection (≈0.5 KB per socket); a hex string is one flat allocation.
   const conn = new Connection<TContext>(transport, randomBytes(16).toString('hex'), socket, req);
   transport.connections.add(conn);
-  // NOTE: no listener lets an exception escape: a failure closes that one socket (see `guard`).
+  listen(conn, socket);
+  guard(conn, () => conn.open(url));
+}
+
+/**
+ * The socket's listeners; no exception escapes them (a failure closes that one socket, see `guard`).
+ * NOTE: a function of its own, so that the listeners' closure context holds `conn` only: closures
+ * created beside them (e.g. one passing `url`) would keep the upgrade URL alive with every socket.
+ */
+function listen<TContext>(conn: Connection<TContext>, socket: WebSocket): void {
   socket.on('message', (data: Buffer, isBinary: boolean) =>
     guard(conn, () => conn.onMessage(data, isBinary)),
   );
   socket.on('error', (cause) => {
     try {
-      opts.onError?.(socketError(cause), { connectionId: conn.id });
+      conn.transport.opts.onError?.(socketError(cause), { connectionId: conn.id });
     } catch {
       // a failing log hook must not escape
     }
   });
   socket.once('close', () => guard(conn, () => conn.onClose()));
-  guard(conn, () => conn.open(url));
 }
 
 /** Keep-alive, reconnect broadcast, stats and shutdown of a transport, whichever way sockets arrive. */
@@ -135,7 +142,7 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
         rejectUpgrade(socket, 503, 'Shutting down');
         return;
       }
-      const ip = req.socket.remoteAddress ?? 'unknown';
+      const ip = peerAddress(req.socket);
       if ((unauthenticatedByIp.get(ip) ?? 0) >= maxUnauthenticated) {
         rejectUpgrade(socket, 429, 'Too Many Requests');
         return;
@@ -218,7 +225,7 @@ export function applyPulseWSSHandler<TRouter extends AnyTRPCRouter>(
     try {
       if (opts.prefix && !req.url?.startsWith(opts.prefix)) return;
       const url = parseTarget(req.url);
-      const ip = req.socket.remoteAddress ?? 'unknown';
+      const ip = peerAddress(req.socket);
       if (!url || (transport.unauthenticatedByIp.get(ip) ?? 0) >= maxUnauthenticated) {
         socket.terminate();
         return;

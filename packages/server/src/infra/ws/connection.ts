@@ -6,10 +6,20 @@ import type { WebSocket } from 'ws';
 import { CLOSE_REASONS, CloseCode, closeReason } from './protocol.js';
 import type { Request } from './procedures.js';
 import { receive } from './requests.js';
-import { type ErrorExtra, guard, OPEN, type RequestId, type Transport } from './transport.js';
+import { type ErrorExtra, guard, OPEN, peerAddress, type RequestId, type Transport } from './transport.js';
 
 /** What `createContext` settled to: requests waiting for it are answered with its error. */
-export type ContextResult<TContext> = { ok: true; ctx: TContext } | { ok: false; error: TRPCError | null };
+export type ContextResult<TContext> = TContext | Refusal;
+
+/**
+ * A refused context (`error` null: the socket closed while it was created). NOTE: an accepted
+ * context is the context itself, not a wrapper object kept alive with every socket.
+ */
+export class Refusal {
+  constructor(readonly error: TRPCError | null) {}
+}
+
+const CLOSED = new Refusal(null);
 
 export class Connection<TContext> {
   readonly subs = new Map<RequestId, Request<TContext>>();
@@ -20,6 +30,8 @@ export class Connection<TContext> {
   lastSeen = Date.now();
   pingSentAt = 0;
   userId: string | null = null;
+  /** When the token's rights end, kept only while the expiry timer is a step on the way there. */
+  private expiresAt: number | null = null;
   expiryTimer: NodeJS.Timeout | undefined;
   authTimer: NodeJS.Timeout | undefined;
   closed = false;
@@ -162,7 +174,7 @@ export class Connection<TContext> {
   }
 
   private countUnauthenticated(req: IncomingMessage): void {
-    const ip = req.socket.remoteAddress ?? 'unknown';
+    const ip = peerAddress(req.socket);
     const counts = this.transport.unauthenticatedByIp;
     counts.set(ip, (counts.get(ip) ?? 0) + 1);
     this.unauthenticatedIp = ip;
@@ -194,7 +206,7 @@ export class Connection<TContext> {
     // socket and fail with no code: the socket lingers briefly so they too get the refusal.
     const timer = setTimeout(() => this.closeWith(code, reason), REFUSAL_LINGER_MS);
     timer.unref();
-    return { ok: false, error };
+    return new Refusal(error);
   }
 
   private async createContext(
@@ -214,7 +226,7 @@ export class Connection<TContext> {
         },
       })) as TContext;
       // NOTE: the socket may have closed while the token was checked: count nothing for it.
-      if (this.closed) return { ok: false, error: null };
+      if (this.closed) return CLOSED;
       const who = opts.identify?.(ctx) ?? null;
       if (who) {
         const count = (userConnections.get(who.userId) ?? 0) + 1;
@@ -230,9 +242,9 @@ export class Connection<TContext> {
       }
       this.uncountUnauthenticated();
       this.ctx = ctx;
-      return { ok: true, ctx };
+      return ctx;
     } catch (cause) {
-      if (this.closed) return { ok: false, error: null };
+      if (this.closed) return CLOSED;
       const error = getTRPCErrorFromUnknown(cause);
       // NOTE: fixed close reasons: the error text (which may quote token claims) goes in the error
       // frame, never in the close frame, which holds 123 bytes at most.
@@ -252,11 +264,19 @@ export class Connection<TContext> {
       this.closeWith(CloseCode.unauthorized, 'Token expired');
       return;
     }
-    this.expiryTimer = setTimeout(
-      () => guard(this, () => this.armExpiry(expiresAt)),
-      Math.min(remaining, MAX_TIMER_MS),
-    );
+    this.expiresAt = remaining > MAX_TIMER_MS ? expiresAt : null;
+    // NOTE: a shared callback with the connection as argument: no closure per socket.
+    this.expiryTimer = setTimeout(expiryTimerFired, Math.min(remaining, MAX_TIMER_MS), this);
     this.expiryTimer.unref();
+  }
+
+  /** The expiry timer fired: the token's end, or setTimeout's limit on the way to it. */
+  expiryTimerFired(): void {
+    guard(this, () =>
+      this.expiresAt === null
+        ? this.closeWith(CloseCode.unauthorized, 'Token expired')
+        : this.armExpiry(this.expiresAt),
+    );
   }
 
   onMessage(data: Buffer, isBinary: boolean): void {
@@ -295,3 +315,7 @@ const REFUSAL_LINGER_MS = 50;
 
 /** The longest delay setTimeout holds (2^31-1 ms); longer ones fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function expiryTimerFired(conn: Connection<unknown>): void {
+  conn.expiryTimerFired();
+}

@@ -2,7 +2,7 @@
 import { callTRPCProcedure, isTrackedEnvelope, TRPCError, type TRPCProcedureType } from '@trpc/server';
 import { isObservable, observableToAsyncIterable } from '@trpc/server/observable';
 import { LiveStream } from '../live.js';
-import type { Connection, ContextResult } from './connection.js';
+import { type Connection, type ContextResult, Refusal } from './connection.js';
 import { LiveSubscription } from './live-subscription.js';
 import type { RequestId } from './transport.js';
 
@@ -52,7 +52,7 @@ export async function run<TContext>(
     return;
   }
   const res = await (conn.ctxPromise as Promise<ContextResult<TContext>>);
-  if (!res.ok) {
+  if (res instanceof Refusal) {
     request.stop(false);
     // As the stock adapter: each request waiting for a refused context gets the refusal.
     if (res.error && !conn.closed) request.fail(res.error);
@@ -64,7 +64,7 @@ export async function run<TContext>(
       router: conn.transport.opts.router,
       path: procPath,
       getRawInput: async () => input,
-      ctx: res.ctx,
+      ctx: res,
       type,
       signal: request.abort.signal,
       batchIndex,
@@ -104,7 +104,7 @@ async function call<TContext>(
   batchIndex: number,
 ): Promise<void> {
   const res = await (conn.ctxPromise as Promise<ContextResult<TContext>>);
-  if (!res.ok) {
+  if (res instanceof Refusal) {
     if (res.error && !conn.closed) request.fail(res.error);
     return;
   }
@@ -115,7 +115,7 @@ async function call<TContext>(
       router: conn.transport.opts.router,
       path: procPath,
       getRawInput: async () => input,
-      ctx: res.ctx,
+      ctx: res,
       type,
       signal: request.abort.signal,
       batchIndex,
