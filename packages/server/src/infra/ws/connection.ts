@@ -83,16 +83,18 @@ export class Connection<TContext> {
     if (!this.raw.writableNeedDrain) return;
     this.readPaused = true;
     this.socket.pause();
-    this.raw.once('drain', this.onDrain);
+    // NOTE: the listener is made only when needed: a function-valued class field would cost every
+    // socket a closure with its own property store (≈0.3 KB).
+    this.raw.once('drain', () => this.onDrain());
   }
 
-  private readonly onDrain = () => {
+  private onDrain(): void {
     this.readPaused = false;
     if (!this.closed) this.socket.resume();
     const waiters = this.drainWaiters;
     this.drainWaiters = null;
     if (waiters) for (const wake of waiters) wake();
-  };
+  }
 
   /** Aborted when the socket closes (the context's `signal`). */
   signal(): AbortSignal {
