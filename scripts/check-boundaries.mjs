@@ -7,7 +7,8 @@
 //   services    a domain's non-router module never imports trpc.ts (loading a service must not run
 //               initTRPC: access rules live in auth/access.ts, context types in context.ts);
 //   client      packages/client/src and packages/react/src import @pulse/server (or its files) only
-//               with `import type` / `export type`.
+//               with `import type` / `export type` (but for the browser-safe constants of
+//               @pulse/server/protocol, which the client's build bundles in).
 // Tests (*.test.ts, *.test-d.ts[x]) are exempt. Exit code 1 and one line per violation when any.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -154,7 +155,8 @@ export function checkBoundaries(root) {
           imp.specifier === '@pulse/server' ||
           imp.specifier.startsWith('@pulse/server/') ||
           (target !== null && (target === serverDir || target.startsWith(serverDir + sep)));
-        if (intoServer && !imp.typeOnly)
+        // NOTE: `@pulse/server/protocol` holds browser-safe constants only and is bundled into the client.
+        if (intoServer && !imp.typeOnly && imp.specifier !== '@pulse/server/protocol')
           report(
             file,
             imp.line,

@@ -11,6 +11,9 @@ export default defineConfig({
   target: 'es2022',
   platform: 'browser',
   clean: true,
+  // NOTE: `@pulse/server/protocol` (close codes, browser-safe) is bundled in: the client never
+  // depends on the server package at run time.
+  noExternal: ['@pulse/server'],
   dts: {
     // NOTE: a bare package import stays external in the bundled .d.ts; a `paths` mapping is resolved
     // as a local file and inlined. It points at the built contract (what would ship), not src/.

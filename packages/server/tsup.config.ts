@@ -22,7 +22,7 @@ export default defineConfig([
     // NOTE: its own build, so its .d.ts is one self-contained file (no chunk shared with the server
     // entries, whose imports name kysely, pino…): @pulse/client inlines it into its declarations.
     ...common,
-    entry: { contract: 'src/contract.ts' },
+    entry: { contract: 'src/contract.ts', protocol: 'src/infra/ws/protocol.ts' },
     dts: true,
     clean: false,
   },

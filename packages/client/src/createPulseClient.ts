@@ -10,6 +10,9 @@ import {
 } from '@trpc/client';
 import type { AppRouter } from '@pulse/server/contract';
 import { observable } from '@trpc/server/observable';
+// NOTE: the server's browser-safe protocol constants (no Node imports); the build inlines them, so
+// the published client has no runtime dependency on @pulse/server.
+import { CloseCode } from '@pulse/server/protocol';
 import { PulseError } from './errors.js';
 
 /** Any WebSocket class with the browser's API: the global one, or `ws`'s in Node. */
@@ -87,11 +90,11 @@ export function fullJitterBackoff(opts: { baseMs?: number; maxMs?: number; rando
 }
 
 const closeMessages: Record<number, string> = {
-  4401: 'Token refused or expired',
-  4408: 'Authentication timed out',
-  4429: 'Too many connections',
-  4008: 'Connection too slow; resuming',
-  1001: 'Server restarting',
+  [CloseCode.unauthorized]: 'Token refused or expired',
+  [CloseCode.authTimeout]: 'Authentication timed out',
+  [CloseCode.tooManyConnections]: 'Too many connections',
+  [CloseCode.slowConsumer]: 'Connection too slow; resuming',
+  [CloseCode.goingAway]: 'Server restarting',
 };
 
 /**
@@ -164,7 +167,7 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
           code === undefined || code === 1000 || code === 1005
             ? state.error
             : new PulseError(
-                code === 4401
+                code === CloseCode.unauthorized
                   ? { type: 'AUTH', code: 'UNAUTHORIZED', message: closeMessages[code]! }
                   : {
                       type: 'CONNECTION',

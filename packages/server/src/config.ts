@@ -97,6 +97,10 @@ export const configOptions = {
     maxBatch: option('PULSE_MAX_BATCH', positive(128)),
     maxSubscriptions: option('PULSE_MAX_SUBSCRIPTIONS', positive(100)),
     maxConnectionsPerUser: option('PULSE_MAX_CONNECTIONS_PER_USER', positive(50)),
+    /** Sockets per client IP that have not authenticated yet (HTTP 429 before the handshake past it). */
+    maxUnauthenticatedPerIp: option('PULSE_MAX_UNAUTHENTICATED_PER_IP', positive(100)),
+    /** Queries and mutations awaiting their reply per connection (TOO_MANY_REQUESTS past it). */
+    maxInFlight: option('PULSE_MAX_IN_FLIGHT', positive(128)),
     /** Open TCP connections per node (HTTP and WebSocket together); past it new ones are dropped. */
     maxConnections: option('PULSE_MAX_CONNECTIONS', positive(50_000)),
     /** Time a client has to send its request headers. */

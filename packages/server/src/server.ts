@@ -176,6 +176,9 @@ export async function createPulseServices(
     ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
     : undefined;
   rateLimitRedis?.on('error', () => {});
+  // NOTE: with no offline queue a command sent before the connection is ready fails and the node
+  // falls back to its own in-memory limits; wait (bounded) so a fresh node starts cluster-wide.
+  if (rateLimitRedis) await waitReady(rateLimitRedis, 2_000);
   const operations = {
     logger,
     metrics,
@@ -433,4 +436,19 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
       return closing;
     },
   };
+}
+
+/** Resolves when `redis` is ready or after `timeoutMs` (its own retries go on either way). */
+function waitReady(redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    timer.unref();
+    redis.once('ready', done);
+  });
 }

@@ -47,7 +47,8 @@ describe('malformed input', () => {
       return frame;
     };
 
-    await expectError(() => raw.socket.send('{"id":1,"method":'), 'PARSE_ERROR', 'Invalid JSON');
+    // The JSON parser's own message, as the stock adapter sends it.
+    await expectError(() => raw.socket.send('{"id":1,"method":'), 'PARSE_ERROR', /JSON/);
     await expectError(
       () =>
         raw.socket.send(

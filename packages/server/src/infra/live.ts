@@ -1,5 +1,8 @@
 import { type TrackedEnvelope, TRPCError, tracked } from '@trpc/server';
-import type { Hub, HubEvent, HubSink } from './hub.js';
+import type { Hub, HubEvent } from './hub.js';
+import { LiveDelivery } from './live-delivery.js';
+
+export { idAfter } from './live-delivery.js';
 
 /** One item sent before the live tail: a snapshot entry or a replayed durable event. */
 export interface LiveItem<T> {
@@ -26,15 +29,20 @@ export interface LiveSpec<T> {
   coalesceKey?: (data: T) => string;
   /** Aborts the stream (procedure signal). */
   signal?: AbortSignal;
+  /**
+   * Live events a generic iterator holds for a consumer that does not keep up (default
+   * `DEFAULT_QUEUE_LIMIT`). Past it a durable stream ends with a resumable error; an ephemeral one
+   * keeps the newest events (one per coalesce key when it has one).
+   */
+  queueLimit?: number;
 }
 
-/** Items a generic iterator may hold for a consumer that does not keep up. */
-const ITERATOR_QUEUE_LIMIT = 10_000;
+/** Default of `LiveSpec.queueLimit`. */
+export const DEFAULT_QUEUE_LIMIT = 1_000;
 
-/** Compares two durable ids (decimal strings of increasing sequence numbers). */
-export function idAfter(a: string, b: string | undefined): boolean {
-  if (b === undefined) return true;
-  return a.length === b.length ? a > b : a.length > b.length;
+/** The error a durable stream ends with when its consumer fell too far behind. */
+export function consumerTooSlow(): TRPCError {
+  return new TRPCError({ code: 'TOO_MANY_REQUESTS', message: 'Consumer too slow; resume with lastEventId' });
 }
 
 /**
@@ -55,72 +63,135 @@ export class LiveStream<TYield> implements AsyncIterable<TYield> {
 
   private async *iterate(): AsyncGenerator<TYield> {
     const { spec } = this;
-    const queue: HubEvent[] = [];
-    let wake: (() => void) | undefined;
-    let overflow = false;
-    let replay = false;
-    const sink: HubSink = {
-      deliver(event) {
-        if (queue.length >= ITERATOR_QUEUE_LIMIT) {
-          if (spec.durable) overflow = true;
-          else queue.shift();
-        }
-        queue.push(event);
-        wake?.();
-      },
-      resync() {
-        // Replayed from the store (durable) or a fresh snapshot (ephemeral) before the queued events.
-        replay = true;
-        wake?.();
-      },
-    };
-    const onAbort = () => wake?.();
+    const delivery = new QueueDelivery(spec);
+    const onAbort = () => delivery.wake();
     spec.signal?.addEventListener('abort', onAbort);
-    const attachment = this.hub.attach(spec.topic, sink);
     try {
-      await attachment.ready;
-      let lastId = spec.lastEventId;
-      for (const item of await spec.initial(lastId)) {
-        if (item.id !== undefined) lastId = item.id;
-        yield wrap<TYield>(item.id, item.data);
-      }
+      delivery.open(this.hub);
       while (!spec.signal?.aborted) {
-        if (overflow) {
-          throw new TRPCError({
-            code: 'TOO_MANY_REQUESTS',
-            message: 'Consumer too slow; resume with lastEventId',
-          });
-        }
-        if (replay) {
-          replay = false;
-          for (const item of await spec.initial(spec.durable ? lastId : undefined)) {
-            if (spec.durable && item.id !== undefined) {
-              if (!idAfter(item.id, lastId)) continue;
-              lastId = item.id;
-            }
-            yield wrap<TYield>(item.id, item.data);
-          }
-          continue;
-        }
-        const event = queue.shift();
-        if (!event) {
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-          });
-          wake = undefined;
-          continue;
-        }
-        if (spec.filter && !spec.filter(event.data)) continue;
-        if (spec.durable && event.id !== undefined) {
-          if (!idAfter(event.id, lastId)) continue;
-          lastId = event.id;
-        }
-        yield wrap<TYield>(event.id, event.data);
+        if (delivery.error) throw delivery.error;
+        const entry = delivery.take();
+        if (entry) yield wrap<TYield>(entry.id, entry.data);
+        else await delivery.next();
       }
     } finally {
       spec.signal?.removeEventListener('abort', onAbort);
-      attachment.detach();
+      delivery.stop();
     }
+  }
+}
+
+interface QueueEntry {
+  id: string | undefined;
+  data: unknown;
+  /** Superseded by a newer event with the same coalesce key. */
+  dead: boolean;
+}
+
+/**
+ * The generic path's side of the delivery state machine: what `LiveDelivery` emits is queued for a
+ * consumer that pulls at its own pace, bounded by `spec.queueLimit`.
+ */
+class QueueDelivery extends LiveDelivery {
+  error: TRPCError | null = null;
+  private queue: QueueEntry[] = [];
+  private live = 0;
+  private readonly limit: number;
+  private readonly byKey: Map<string, QueueEntry> | null;
+  private waiter: (() => void) | null = null;
+
+  // biome-ignore lint/suspicious/noExplicitAny: the stream's event type is erased here
+  constructor(spec: LiveSpec<any>) {
+    const limit = spec.queueLimit ?? DEFAULT_QUEUE_LIMIT;
+    super(spec, limit);
+    this.limit = limit;
+    this.byKey = !spec.durable && spec.coalesceKey ? new Map() : null;
+  }
+
+  open(hub: Hub): void {
+    this.begin(hub);
+  }
+
+  take(): QueueEntry | undefined {
+    let entry = this.queue.shift();
+    while (entry?.dead) entry = this.queue.shift();
+    if (entry) {
+      this.live -= 1;
+      if (this.byKey) {
+        const key = this.spec.coalesceKey?.(entry.data);
+        if (key !== undefined && this.byKey.get(key) === entry) this.byKey.delete(key);
+      }
+    }
+    return entry;
+  }
+
+  /** Resolves when something was queued, the stream ended, or `wake()` was called. */
+  next(): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+    });
+  }
+
+  wake(): void {
+    const waiter = this.waiter;
+    this.waiter = null;
+    waiter?.();
+  }
+
+  protected started(): void {}
+
+  protected failed(cause: unknown): void {
+    this.end(cause instanceof TRPCError ? cause : new TRPCError({ code: 'INTERNAL_SERVER_ERROR', cause }));
+  }
+
+  protected overflow(): void {
+    // Live events past the limit while replaying: a durable stream ends resumable; an ephemeral
+    // one drops them (its snapshot follows).
+    if (this.durable) this.end(consumerTooSlow());
+  }
+
+  protected emitItem(item: LiveItem<unknown>): void {
+    this.push({ id: item.id, data: item.data, dead: false });
+  }
+
+  protected emit(event: HubEvent): void {
+    const entry: QueueEntry = { id: event.id, data: event.data, dead: false };
+    if (this.byKey) {
+      const key = this.spec.coalesceKey?.(event.data) as string;
+      const previous = this.byKey.get(key);
+      if (previous) {
+        previous.dead = true;
+        this.live -= 1;
+      }
+      this.byKey.set(key, entry);
+    } else if (this.live >= this.limit) {
+      if (this.durable) {
+        this.end(consumerTooSlow());
+        return;
+      }
+      this.take();
+    }
+    this.push(entry);
+    if (this.byKey && this.live > this.limit) this.take();
+  }
+
+  private push(entry: QueueEntry): void {
+    this.queue.push(entry);
+    this.live += 1;
+    this.wake();
+  }
+
+  /**
+   * Ends the stream with `error` at once: what is queued is dropped and the hub left, so a stalled
+   * consumer holds nothing; it resumes from its lastEventId.
+   */
+  private end(error: TRPCError): void {
+    this.error = error;
+    this.queue = [];
+    this.live = 0;
+    this.byKey?.clear();
+    this.stop();
+    this.wake();
   }
 }
 

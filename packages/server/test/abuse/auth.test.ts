@@ -141,9 +141,10 @@ const cases: Case[] = [
     4401,
     'UNAUTHORIZED',
   ],
-  ['connectionParams that are an array', async () => ['token'], 4401, 'PARSE_ERROR'],
-  ['connectionParams that are a string', async () => 'token', 4401, 'PARSE_ERROR'],
-  ['a token that is a number', async () => ({ token: 12345 }), 4401, 'PARSE_ERROR'],
+  // Malformed connectionParams: PARSE_ERROR and a plain close (1005) as the stock adapter, not 4401.
+  ['connectionParams that are an array', async () => ['token'], 1005, 'PARSE_ERROR'],
+  ['connectionParams that are a string', async () => 'token', 1005, 'PARSE_ERROR'],
+  ['a token that is a number', async () => ({ token: 12345 }), 1005, 'PARSE_ERROR'],
 ];
 
 describe('abuse: bad tokens', () => {

@@ -168,8 +168,20 @@ const cases: FrameCase[] = [
     frames: [JSON.stringify({ id: 99, method: 'subscription.stop' }), list(2)],
     expect: [{ id: 2, data: true }],
   },
-  { name: 'a request before connectionParams', auth: false, frames: [list(1)], expect: [{ close: 4401 }] },
-  { name: 'garbage before connectionParams', auth: false, frames: ['hello'], expect: [{ close: 4401 }] },
+  // As the stock adapter: a first frame that is not connectionParams is PARSE_ERROR and a plain close
+  // (1005), not 4401, which would tell the client to refresh a token that may be fine.
+  {
+    name: 'a request before connectionParams',
+    auth: false,
+    frames: [list(1)],
+    expect: [{ id: null, code: 'PARSE_ERROR' }, { close: 1005 }],
+  },
+  {
+    name: 'garbage before connectionParams',
+    auth: false,
+    frames: ['hello'],
+    expect: [{ id: null, code: 'PARSE_ERROR' }, { close: 1005 }],
+  },
 ];
 
 describe('abuse: malformed frames', () => {

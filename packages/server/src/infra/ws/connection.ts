@@ -1,0 +1,323 @@
+/** One socket: its writes and back-pressure, authentication, token expiry and teardown. */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { getTRPCErrorFromUnknown, TRPCError } from '@trpc/server';
+import type { WebSocket } from 'ws';
+import { CLOSE_REASONS, CloseCode, closeReason } from './protocol.js';
+import type { Request } from './procedures.js';
+import { receive } from './requests.js';
+import { type ErrorExtra, guard, OPEN, peerAddress, type RequestId, type Transport } from './transport.js';
+
+/** What `createContext` settled to: requests waiting for it are answered with its error. */
+export type ContextResult<TContext> = TContext | Refusal;
+
+/**
+ * A refused context (`error` null: the socket closed while it was created). NOTE: an accepted
+ * context is the context itself, not a wrapper object kept alive with every socket.
+ */
+export class Refusal {
+  constructor(readonly error: TRPCError | null) {}
+}
+
+const CLOSED = new Refusal(null);
+
+export class Connection<TContext> {
+  readonly subs = new Map<RequestId, Request<TContext>>();
+  /** The TCP socket under the WebSocket (fan-out frames are written to it directly). */
+  readonly raw: Duplex;
+  ctx: TContext | null = null;
+  ctxPromise: Promise<ContextResult<TContext>> | null = null;
+  lastSeen = Date.now();
+  pingSentAt = 0;
+  userId: string | null = null;
+  /** When the token's rights end, kept only while the expiry timer is a step on the way there. */
+  private expiresAt: number | null = null;
+  expiryTimer: NodeJS.Timeout | undefined;
+  authTimer: NodeJS.Timeout | undefined;
+  closed = false;
+  /** Queries and mutations awaiting their reply. */
+  inFlight = 0;
+  // NOTE: aborted when the socket closes; created only when `createContext` reads `signal` (Pulse's own does not): one fewer object
+  // pair per idle socket.
+  private abort: AbortController | null = null;
+  /** Reading is paused while the send buffer is over the drop mark (see `checkPressure`). */
+  private readPaused = false;
+  private drainWaiters: Array<() => void> | null = null;
+  /** The remote address while the socket counts against the per-IP unauthenticated cap. */
+  private unauthenticatedIp: string | null = null;
+  /** The upgrade request, kept only until `createContext` has seen it. */
+  private req: IncomingMessage | null;
+
+  constructor(
+    readonly transport: Transport<TContext>,
+    readonly id: string,
+    readonly socket: WebSocket,
+    req: IncomingMessage,
+  ) {
+    this.req = req;
+    this.raw = (socket as unknown as { _socket: Duplex })._socket;
+    transport.opts.onOpen?.(id, req);
+  }
+
+  /**
+   * Every write except the fan-out fast path goes through here: over the close mark the socket is
+   * closed with 4008 instead of buffering more, over the drop mark reading stops until it drains.
+   */
+  send(data: string | Buffer): boolean {
+    const socket = this.socket;
+    if (socket.readyState !== OPEN) return false;
+    if (this.raw.writableLength > this.transport.limits.slowCloseBytes) {
+      this.transport.opts.onDropped?.('slow');
+      this.closeWith(CloseCode.slowConsumer, 'Slow consumer');
+      return false;
+    }
+    socket.send(data);
+    this.checkPressure();
+    return true;
+  }
+
+  /** Stops reading the socket while its send buffer is over the drop mark (no new work is taken). */
+  checkPressure(): void {
+    if (this.readPaused || this.raw.writableLength <= this.transport.limits.slowDropBytes) return;
+    // NOTE: only when a 'drain' is due (a drop mark below the socket's high-water mark never gets one).
+    if (!this.raw.writableNeedDrain) return;
+    this.readPaused = true;
+    this.socket.pause();
+    // NOTE: the listener is made only when needed: a function-valued class field would cost every
+    // socket a closure with its own property store (≈0.3 KB).
+    this.raw.once('drain', () => this.onDrain());
+  }
+
+  private onDrain(): void {
+    this.readPaused = false;
+    if (!this.closed) this.socket.resume();
+    const waiters = this.drainWaiters;
+    this.drainWaiters = null;
+    if (waiters) for (const wake of waiters) wake();
+  }
+
+  /** Aborted when the socket closes (the context's `signal`). */
+  signal(): AbortSignal {
+    this.abort ??= new AbortController();
+    if (this.closed) this.abort.abort();
+    return this.abort.signal;
+  }
+
+  /** Resolves when the send buffer is back under the drop mark (at once if it is) or the socket closed. */
+  drained(): Promise<void> | null {
+    if (!this.readPaused || this.closed) return null;
+    return new Promise((resolve) => {
+      this.drainWaiters ??= [];
+      this.drainWaiters.push(resolve);
+    });
+  }
+
+  fail(id: RequestId | null, cause: unknown, extra: ErrorExtra = {}, jsonrpc?: '2.0'): void {
+    const error = getTRPCErrorFromUnknown(cause);
+    this.transport.opts.onError?.(error, {
+      connectionId: this.id,
+      path: extra.path,
+      type: extra.type ?? 'unknown',
+      input: extra.input,
+      ctx: this.ctx,
+    });
+    this.send(this.transport.errorMessage(id, error, extra, this.ctx, jsonrpc));
+  }
+
+  /** Closes with `code` (the reason cut to what a close frame holds); never throws. */
+  closeWith(code: number | undefined, reason = ''): void {
+    const socket = this.socket;
+    try {
+      if (socket.readyState !== OPEN) socket.terminate();
+      else if (code === undefined) socket.close();
+      else socket.close(code, closeReason(reason));
+    } catch {
+      socket.terminate();
+    }
+  }
+
+  /**
+   * Closes with `code` without waiting for the peer's close frame (ws would wait 30 s): the close
+   * frame is flushed, the TCP side ended, and the socket destroyed shortly after.
+   */
+  closeNow(code: number, reason: string): void {
+    this.closeWith(code, reason);
+    try {
+      this.raw.end();
+    } catch {
+      // already gone
+    }
+    const timer = setTimeout(() => guard(this, () => this.socket.terminate()), 1_000);
+    timer.unref();
+  }
+
+  /** Waits for connection params when the client announced them, else authenticates at once. */
+  open(url: URL): void {
+    const req = this.req as IncomingMessage;
+    this.countUnauthenticated(req);
+    if (url.searchParams.get('connectionParams') !== '1') {
+      const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      this.startContext(bearer ? { token: bearer } : null);
+      return;
+    }
+    this.authTimer = setTimeout(() => {
+      this.authTimer = undefined;
+      if (this.ctxPromise || this.closed) return;
+      guard(this, () => {
+        this.fail(
+          null,
+          new TRPCError({ code: 'UNAUTHORIZED', message: 'No connection params received in time' }),
+        );
+        // NOTE: terminate, not close(): a silent client would hold the socket 30 s more for the handshake.
+        this.closeNow(CloseCode.authTimeout, 'Authentication timeout');
+      });
+    }, this.transport.limits.authTimeoutMs);
+    this.authTimer.unref();
+  }
+
+  private countUnauthenticated(req: IncomingMessage): void {
+    const ip = peerAddress(req.socket);
+    const counts = this.transport.unauthenticatedByIp;
+    counts.set(ip, (counts.get(ip) ?? 0) + 1);
+    this.unauthenticatedIp = ip;
+  }
+
+  private uncountUnauthenticated(): void {
+    const ip = this.unauthenticatedIp;
+    if (ip === null) return;
+    this.unauthenticatedIp = null;
+    const counts = this.transport.unauthenticatedByIp;
+    const left = (counts.get(ip) ?? 1) - 1;
+    if (left <= 0) counts.delete(ip);
+    else counts.set(ip, left);
+  }
+
+  startContext(params: Record<string, string> | null): void {
+    clearTimeout(this.authTimer);
+    this.authTimer = undefined;
+    const req = this.req as IncomingMessage;
+    this.req = null;
+    this.ctxPromise = this.createContext(req, params);
+  }
+
+  /** Refuses the connection: every waiting request gets `error` (see `run`), then the socket closes. */
+  refuse(error: TRPCError, code: number | undefined, reason: string): ContextResult<TContext> {
+    this.fail(null, error);
+    // NOTE: the stock adapter closes on the next tick. Pulse's own refusals are often instant, and a
+    // client's first requests (sent right after its connectionParams) would then meet a closed
+    // socket and fail with no code: the socket lingers briefly so they too get the refusal.
+    const timer = setTimeout(() => this.closeWith(code, reason), REFUSAL_LINGER_MS);
+    timer.unref();
+    return new Refusal(error);
+  }
+
+  private async createContext(
+    req: IncomingMessage,
+    params: Record<string, string> | null,
+  ): Promise<ContextResult<TContext>> {
+    const { opts, limits, userConnections } = this.transport;
+    const conn = this;
+    try {
+      const ctx = (await opts.createContext?.({
+        connectionId: this.id,
+        req,
+        connectionParams: params,
+        socket: this.socket,
+        get signal() {
+          return conn.signal();
+        },
+      })) as TContext;
+      // NOTE: the socket may have closed while the token was checked: count nothing for it.
+      if (this.closed) return CLOSED;
+      const who = opts.identify?.(ctx) ?? null;
+      if (who) {
+        const count = (userConnections.get(who.userId) ?? 0) + 1;
+        if (count > limits.maxConnectionsPerUser) {
+          throw new TRPCError({
+            code: 'TOO_MANY_REQUESTS',
+            message: `Connection limit (${limits.maxConnectionsPerUser}) reached for this user`,
+          });
+        }
+        userConnections.set(who.userId, count);
+        this.userId = who.userId;
+        this.armExpiry(who.expiresAt);
+      }
+      this.uncountUnauthenticated();
+      this.ctx = ctx;
+      return ctx;
+    } catch (cause) {
+      if (this.closed) return CLOSED;
+      const error = getTRPCErrorFromUnknown(cause);
+      // NOTE: fixed close reasons: the error text (which may quote token claims) goes in the error
+      // frame, never in the close frame, which holds 123 bytes at most.
+      const code = opts.closeCodeFor ? opts.closeCodeFor(error) : pulseCloseCodeFor(error);
+      return this.refuse(error, code, code === undefined ? '' : (CLOSE_REASONS[code] ?? ''));
+    }
+  }
+
+  /**
+   * The socket's rights end with the token; wsLink reconnects and re-reads connectionParams.
+   * NOTE: setTimeout holds at most 2^31-1 ms (24.8 days): a longer token re-arms until its real expiry.
+   */
+  private armExpiry(expiresAt: number): void {
+    if (!Number.isFinite(expiresAt) || this.closed) return;
+    const remaining = expiresAt - Date.now();
+    if (remaining <= 0) {
+      this.closeWith(CloseCode.unauthorized, 'Token expired');
+      return;
+    }
+    this.expiresAt = remaining > MAX_TIMER_MS ? expiresAt : null;
+    // NOTE: a shared callback with the connection as argument: no closure per socket.
+    this.expiryTimer = setTimeout(expiryTimerFired, Math.min(remaining, MAX_TIMER_MS), this);
+    this.expiryTimer.unref();
+  }
+
+  /** The expiry timer fired: the token's end, or setTimeout's limit on the way to it. */
+  expiryTimerFired(): void {
+    guard(this, () =>
+      this.expiresAt === null
+        ? this.closeWith(CloseCode.unauthorized, 'Token expired')
+        : this.armExpiry(this.expiresAt),
+    );
+  }
+
+  onMessage(data: Buffer, isBinary: boolean): void {
+    receive(this, data, isBinary);
+  }
+
+  onClose(): void {
+    const transport = this.transport;
+    this.closed = true;
+    this.req = null;
+    transport.connections.delete(this);
+    clearTimeout(this.authTimer);
+    clearTimeout(this.expiryTimer);
+    this.uncountUnauthenticated();
+    this.abort?.abort();
+    this.onDrain();
+    for (const sub of [...this.subs.values()]) sub.stop(false);
+    this.subs.clear();
+    if (this.userId) {
+      const left = (transport.userConnections.get(this.userId) ?? 1) - 1;
+      if (left <= 0) transport.userConnections.delete(this.userId);
+      else transport.userConnections.set(this.userId, left);
+    }
+    // NOTE: after an in-flight createContext settles, so whatever it registered is released too.
+    void (this.ctxPromise ?? Promise.resolve(null)).then(() => transport.opts.onClose?.(this.id, this.ctx));
+  }
+}
+
+/** Pulse's close code for a refused context: 4429 for the per-user cap, else 4401 (refresh the token). */
+function pulseCloseCodeFor(error: TRPCError): number {
+  return error.code === 'TOO_MANY_REQUESTS' ? CloseCode.tooManyConnections : CloseCode.unauthorized;
+}
+
+/** How long a refused socket stays open to answer requests already on their way (see `refuse`). */
+const REFUSAL_LINGER_MS = 50;
+
+/** The longest delay setTimeout holds (2^31-1 ms); longer ones fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function expiryTimerFired(conn: Connection<unknown>): void {
+  conn.expiryTimerFired();
+}
