@@ -121,14 +121,12 @@ export function parseWorkspace(json: string): WorkspacePreferences {
 }
 
 /**
- * A subscriber's mute rule, kept at the stream's position: loaded from the store before every
- * replay, then moved on by the `preferences` events the stream carries (only newer revisions, so a
- * duplicate or a replayed older event never turns a mute back). `notification` events of a kind
- * muted for the user are dropped; everything else passes.
- *
- * NOTE: a replay that spans a preference change filters the notifications before the change by the
- * preferences loaded at subscribe time (the newer ones); `list` and the counts use the decision
- * stored at send time (`muted_default` / `muted`), so the two may differ only for such a replay.
+ * A subscriber's mute rule for the live tail, kept at the stream's position: loaded from the store
+ * after each replay, then moved on by the `preferences` events the stream carries (only newer
+ * revisions, so a duplicate or an older event never turns a mute back). `notification` events of a
+ * kind muted for the user are dropped; everything else passes. Sends read the preferences under the
+ * same stream id lock as preference changes take, so a live notification is judged by exactly the
+ * preferences it was sent under. Replays use the decision stored at send time instead.
  */
 export class MuteFilter {
   private user = emptyUser();
@@ -140,7 +138,7 @@ export class MuteFilter {
     private readonly userId: string,
   ) {}
 
-  /** Reads the current preferences (before a replay). */
+  /** Reads the current preferences (after a replay). */
   async load(): Promise<void> {
     const loaded = await loadUserPreferences(this.db, this.workspaceId, this.userId);
     if (loaded.user.revision >= this.user.revision) this.user = loaded.user;
@@ -150,7 +148,12 @@ export class MuteFilter {
   /** Applies a `preferences` event; false for a `notification` muted for this user. */
   accept(event: NotificationEvent): boolean {
     if (event.type === 'preferences') {
-      if (event.scope === 'user' && event.user && event.revision > this.user.revision) {
+      if (
+        event.scope === 'user' &&
+        event.userId === this.userId &&
+        event.user &&
+        event.revision > this.user.revision
+      ) {
         this.user = { settings: event.user, revision: event.revision };
       }
       if (event.scope === 'workspace' && event.workspace && event.revision > this.workspace.revision) {

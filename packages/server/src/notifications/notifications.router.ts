@@ -32,7 +32,9 @@ export const notificationsRouter = {
   /** Marks notifications seen: by `ids`, or `all: true` (optionally `types`, `upTo`). */
   markSeen: memberProcedure
     .input(notificationBulkInput)
-    .mutation(({ ctx, input }) => ctx.services.notifications.changeState(ctx.principal.userId, 'seen', input)),
+    .mutation(({ ctx, input }) =>
+      ctx.services.notifications.changeState(ctx.principal.userId, 'seen', input),
+    ),
   /** Marks some of the caller's notifications read (also seen); ids that are not theirs are ignored. */
   markRead: memberProcedure.input(notificationBulkInput).mutation(async ({ ctx, input }) => {
     const result = await ctx.services.notifications.changeState(ctx.principal.userId, 'read', input);

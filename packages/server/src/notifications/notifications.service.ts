@@ -89,8 +89,15 @@ export function defineNotificationStream(
   return kernel.define<NotificationEvent>({
     name: 'notifications',
     retention,
-    // NOTE: read events are addressed to their user; notifications to their recipient or everyone.
-    recipientOf: (event) => (event.type === 'notification' || event.type === 'read' ? event.userId : null),
+    // NOTE: read, state and a user's preference events are addressed to their user; notifications to
+    // their recipient or everyone; workspace preference defaults to everyone.
+    recipientOf: (event) =>
+      event.type === 'notification' ||
+      event.type === 'read' ||
+      event.type === 'state' ||
+      event.type === 'preferences'
+        ? event.userId
+        : null,
     table: {
       table: 'pulse_notification_events',
       keyColumn: 'workspace_id',
@@ -456,7 +463,10 @@ export class NotificationService {
     if (workspaceScope) {
       assertAccess(principal, workspaceId, 'admin');
       if (input.conversations) {
-        throw new TRPCError({ code: 'BAD_REQUEST', message: 'conversations are muted per user (scope: user)' });
+        throw new TRPCError({
+          code: 'BAD_REQUEST',
+          message: 'conversations are muted per user (scope: user)',
+        });
       }
     } else if (input.crisisMutable !== undefined) {
       throw new TRPCError({
@@ -566,11 +576,19 @@ export class NotificationService {
     // (the transports apply `filter` to live events in id order after the replay).
     return new LiveStream<TrackedEnvelope<NotificationEvent>>(this.hub, {
       ...base.spec,
-      filter: (event: NotificationEvent) => (!recipientFilter || recipientFilter(event)) && mutes.accept(event),
+      filter: (event: NotificationEvent) =>
+        (!recipientFilter || recipientFilter(event)) && mutes.accept(event),
       initial: async (afterId: string | undefined) => {
-        await mutes.load();
         const items = (await base.spec.initial(afterId)) as Array<LiveItem<NotificationEvent>>;
-        return items.filter((item) => mutes.accept(item.data));
+        // NOTE: loaded after the head was read, so the live tail (ids past the head) starts from
+        // the preferences at the head and follows each later change in stream order. Only a
+        // change committed between the head read and this load is seen a few events early.
+        await mutes.load();
+        // Replayed notifications: the decision stored at send time, exactly what `list` shows.
+        const muted = await this.mutedAmong(userId, items);
+        return items.filter((item) =>
+          item.data.type === 'notification' ? !muted.has(item.data.notification.id) : true,
+        );
       },
     });
   }
@@ -592,6 +610,27 @@ export class NotificationService {
       if (error instanceof Rollback) return error.value as T;
       throw error;
     }
+  }
+
+  /** Which notifications of these replayed events were muted for the user when they were sent. */
+  private async mutedAmong(userId: string, items: Array<LiveItem<NotificationEvent>>): Promise<Set<string>> {
+    const ids = items.flatMap((item) =>
+      item.data.type === 'notification' ? [item.data.notification.id] : [],
+    );
+    const muted = new Set<string>();
+    for (let start = 0; start < ids.length; start += 500) {
+      const rows = await this.db
+        .selectFrom('pulse_notifications as n')
+        .leftJoin('pulse_notification_states as s', (join) =>
+          join.onRef('s.notification_id', '=', 'n.id').on('s.user_id', '=', userId),
+        )
+        .select('n.id')
+        .where('n.id', 'in', ids.slice(start, start + 500))
+        .where((eb) => eb(eb.fn.coalesce('s.muted', 'n.muted_default'), '=', 1))
+        .execute();
+      for (const row of rows) muted.add(row.id);
+    }
+    return muted;
   }
 
   /** The user's notifications in a workspace, with their state row, muted ones left out. */
