@@ -30,6 +30,7 @@ import { createRedisPresenceBackend } from './presence/presence.redis.js';
 import { PresenceService } from './presence/presence.service.js';
 import { NotificationService } from './notifications/notifications.service.js';
 import { notificationMigrations } from './notifications/notifications.store.js';
+import type { NotificationWebhookOptions } from './notifications/notifications.webhook.js';
 import { createServicePublisher, type ServicePublisher } from './publisher.js';
 import { type StreamFaults, StreamKernel } from './streams/stream-kernel.js';
 import { appRouter } from './router.js';
@@ -49,6 +50,8 @@ export interface PulseServerOptions {
   logger?: Logger;
   /** Extra HTTP routes tried after Pulse's own (e.g. the demo's static app files). */
   routes?: HttpRoute[];
+  /** The outgoing webhook for notifications left unseen (docs/notifications.md); off when absent. */
+  notificationWebhook?: NotificationWebhookOptions;
 }
 
 const createCaller = createCallerFactory(appRouter);
@@ -85,7 +88,10 @@ export function servicePrincipal(name = 'pulse-internal'): Principal {
 
 /** Options of `createPulseServices`. */
 export interface PulseServicesOptions
-  extends Pick<PulseServerOptions, 'config' | 'bus' | 'store' | 'presenceBackend' | 'sqliteFile' | 'logger'> {
+  extends Pick<
+    PulseServerOptions,
+    'config' | 'bus' | 'store' | 'presenceBackend' | 'sqliteFile' | 'logger' | 'notificationWebhook'
+  > {
   /** Connection counts of the transport, when one runs (stats and metrics read them). */
   transportStats?: () => WsTransportStats;
   /** The durable-stream relay: poll interval and lease (defaults 250 / 1,000 ms); `faults` in tests only. */
@@ -161,6 +167,8 @@ export async function createPulseServices(
     streams,
     retention: config.notifications.retention,
     onError: (error, context) => logger.warn({ err: error }, `${context}: left to the relay`),
+    webhook: opts.notificationWebhook,
+    nodeId: config.nodeId,
   });
   const inbox = createInboxService({ config, hub, store, streams, notifications, logger });
   // NOTE: with Redis, rate limits hold cluster-wide; while Redis is down each node falls back to memory.
@@ -212,6 +220,7 @@ export async function createPulseServices(
     closing ??= (async () => {
       await presence.close();
       await inbox.close();
+      await notifications.close();
       await streams.close();
       if (!opts.presenceBackend) await presenceBackend.close();
       rateLimitRedis?.disconnect();

@@ -42,6 +42,7 @@ import {
   type StoredNotification,
 } from './notifications.schema.js';
 import type { NotificationTables } from './notifications.store.js';
+import { NotificationWebhook, type NotificationWebhookOptions } from './notifications.webhook.js';
 
 export interface NotificationServiceOptions {
   store: Store;
@@ -57,6 +58,10 @@ export interface NotificationServiceOptions {
    * null/undefined when it never escalates (see `notifications.webhook.ts`, `escalationRule`).
    */
   escalationDelay?: (notification: StoredNotification) => number | null | undefined;
+  /** The outgoing webhook for notifications left unseen (off when absent). */
+  webhook?: NotificationWebhookOptions;
+  /** This node's id (the webhook's claims name it). */
+  nodeId?: string;
 }
 
 /** Who sends: a verified principal (checked for admin/service access) or trusted server code. */
@@ -137,10 +142,20 @@ export class NotificationService {
   private readonly stream: DurableStream<NotificationEvent>;
   private readonly hub: Hub;
   private readonly escalationDelay: NotificationServiceOptions['escalationDelay'];
+  /** The outgoing webhook of unseen notifications, when configured (`runDue` for tests). */
+  readonly webhook: NotificationWebhook | null;
 
   constructor(opts: NotificationServiceOptions) {
     this.hub = opts.hub;
-    this.escalationDelay = opts.escalationDelay;
+    this.webhook = opts.webhook
+      ? new NotificationWebhook({
+          store: opts.store,
+          nodeId: opts.nodeId ?? 'pulse',
+          webhook: opts.webhook,
+          onError: opts.onError,
+        })
+      : null;
+    this.escalationDelay = opts.escalationDelay ?? this.webhook?.delayOf;
     this.db = opts.store.db.withTables<NotificationTables>();
     this.ownsKernel = !opts.streams;
     this.kernel =
@@ -600,6 +615,7 @@ export class NotificationService {
 
   /** Stops the stream kernel when this service made its own. */
   async close(): Promise<void> {
+    await this.webhook?.close();
     if (this.ownsKernel) await this.kernel.close();
   }
 
