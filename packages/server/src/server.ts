@@ -21,7 +21,11 @@ import { restEndpoints } from './stats/stats.rest.js';
 import { StatsService, statsMigrations } from './stats/stats.service.js';
 import { createStore, type Store } from './infra/store/db.js';
 import { streamMigrations } from './infra/store/streams.js';
-import { DashboardService, dashboardMigrations } from './dashboard/dashboard.service.js';
+import {
+  type DashboardHistoryOptions,
+  DashboardService,
+  dashboardMigrations,
+} from './dashboard/dashboard.service.js';
 import { createInboxService } from './inbox/inbox.wiring.js';
 import { inboxMigrations } from './inbox/inbox.tables.js';
 import { attachWebSocket, type WsTransportStats } from './infra/ws.js';
@@ -52,6 +56,8 @@ export interface PulseServerOptions {
   routes?: HttpRoute[];
   /** The outgoing webhook for notifications left unseen (docs/notifications.md); off when absent. */
   notificationWebhook?: NotificationWebhookOptions;
+  /** Dashboard history retention and rollup interval (docs/dashboard.md); defaults when absent. */
+  dashboardHistory?: DashboardHistoryOptions;
 }
 
 const createCaller = createCallerFactory(appRouter);
@@ -90,7 +96,14 @@ export function servicePrincipal(name = 'pulse-internal'): Principal {
 export interface PulseServicesOptions
   extends Pick<
     PulseServerOptions,
-    'config' | 'bus' | 'store' | 'presenceBackend' | 'sqliteFile' | 'logger' | 'notificationWebhook'
+    | 'config'
+    | 'bus'
+    | 'store'
+    | 'presenceBackend'
+    | 'sqliteFile'
+    | 'logger'
+    | 'notificationWebhook'
+    | 'dashboardHistory'
   > {
   /** Connection counts of the transport, when one runs (stats and metrics read them). */
   transportStats?: () => WsTransportStats;
@@ -150,7 +163,12 @@ export async function createPulseServices(
     ttlMs: config.presence.ttlMs,
     typingTtlMs: config.presence.typingTtlMs,
   });
-  const dashboard = new DashboardService({ hub, store });
+  const dashboard = new DashboardService({
+    hub,
+    store,
+    history: opts.dashboardHistory,
+    onError: (error) => logger.warn({ err: error }, 'dashboard rollup failed'),
+  });
   // NOTE: one durable-stream kernel per node: every durable domain's ids, replay and relay.
   const streams = new StreamKernel({
     store,
@@ -221,6 +239,7 @@ export async function createPulseServices(
       await presence.close();
       await inbox.close();
       await notifications.close();
+      await dashboard.close();
       await streams.close();
       if (!opts.presenceBackend) await presenceBackend.close();
       rateLimitRedis?.disconnect();

@@ -121,6 +121,12 @@ export const dashboardFilterInput = z.object({
   workspaceId: idSchema,
   kinds: z.array(dashboardKindSchema).max(5).optional(),
   platforms: z.array(dashboardPlatformSchema).max(20).optional(),
+  /**
+   * `onUpdate` only: the `until` of a `dashboard.history` read. Every stored update measured at or
+   * after it follows the snapshot (in time order) before live updates, so history and live meet
+   * without a gap; merge points by (key, at).
+   */
+  since: z.iso.datetime({ offset: true }).optional(),
 });
 export type DashboardFilter = z.infer<typeof dashboardFilterInput>;
 
