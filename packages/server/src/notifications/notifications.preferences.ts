@@ -47,8 +47,8 @@ export function mutedFor(
   const own = type === 'crisis' && !workspace.crisisMutable ? undefined : user.kinds[type];
   if ((own ?? workspace.kinds[type] ?? true) === false) return true;
   if (type === 'message') {
-    const { conversationId } = notification.data as { conversationId: string };
-    return user.mutedConversations.includes(conversationId);
+    const conversationId = (notification.data as { conversationId?: string } | undefined)?.conversationId;
+    return conversationId !== undefined && user.mutedConversations.includes(conversationId);
   }
   return false;
 }
@@ -161,7 +161,8 @@ export class MuteFilter {
       }
       return true;
     }
-    if (event.type === 'notification') {
+    // NOTE: defensive: the filter runs inside the transport, so a malformed event must not throw.
+    if (event.type === 'notification' && event.notification) {
       return !mutedFor(this.user.settings, this.workspace.settings, event.notification);
     }
     return true;
