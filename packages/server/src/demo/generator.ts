@@ -270,7 +270,12 @@ export function startDemoGenerator(target: DemoTarget, opts: DemoGeneratorOption
         const base = { workspaceId, platform: a.platform, accountId: a.accountId, at: iso };
         await target.publish.broadcastFollowerUpdate({ ...base, count: followers });
         await target.publish.broadcastEngagementUpdate({ ...base, likes, comments, shares });
-        await target.publish.broadcastMetricUpdate({ ...base, metric: 'impressions', value: impressions, unit: 'count' });
+        await target.publish.broadcastMetricUpdate({
+          ...base,
+          metric: 'impressions',
+          value: impressions,
+          unit: 'count',
+        });
         followers = Math.max(0, followers - between(-3, 12));
         likes = Math.max(0, likes - between(1, 25));
         comments = Math.max(0, comments - between(0, 4));

@@ -5,12 +5,18 @@ import { dashboardMigrations } from '../dashboard/dashboard.service.js';
 import { inboxMigrations } from '../inbox/inbox.tables.js';
 import { createStore } from '../infra/store/db.js';
 import { streamMigrations } from '../infra/store/streams.js';
-import { codeOf, issuesOf, storeEngines, type Tracked, waitFor } from './notifications.engines.js';
-import type { NotificationEvent } from './notifications.schema.js';
+import { codeOf, issuesOf, storeEngines, waitFor } from './notifications.engines.js';
+import type { NotificationFeedEvent } from './notifications.schema.js';
 import { statsMigrations } from '../stats/stats.service.js';
 import { notificationMigrations } from './notifications.store.js';
 
 const engines = await storeEngines();
+
+/** What `onFeed` hands `onData`. */
+interface Tracked {
+  id: string;
+  data: NotificationFeedEvent;
+}
 
 const alert = (title: string) => ({
   type: 'alert' as const,
@@ -41,7 +47,7 @@ const crisis = (title: string) => ({
 const dataOf = (items: Tracked[]) => items.map((item) => item.data);
 const titlesOf = (items: Tracked[]) =>
   items.flatMap((item) => (item.data.type === 'notification' ? [item.data.notification.title] : []));
-type StateEvent = Extract<NotificationEvent, { type: 'state' | 'read' }>;
+type StateEvent = Extract<NotificationFeedEvent, { type: 'state' | 'read' }>;
 const stateEvents = (items: Tracked[]) =>
   items.filter((item) => item.data.type === 'state' || item.data.type === 'read') as Array<{
     id: string;
@@ -63,9 +69,12 @@ describe.each(engines)('notification feed states on $name', (engine) => {
       );
       const seen1 = collect<Tracked>();
       const seen2 = collect<Tracked>();
-      tab1.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen1);
-      tab2.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen2);
-      await synced(seen1, seen2);
+      tab1.trpc.notifications.onFeed.subscribe({ workspaceId: 'acme' }, seen1);
+      tab2.trpc.notifications.onFeed.subscribe({ workspaceId: 'acme' }, seen2);
+      // An older client on the pre-feed stream: same ids, but only notification and read events.
+      const legacy = collect<Tracked>();
+      tab2.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, legacy);
+      await synced(seen1, seen2, legacy);
 
       const one = await server.publish.sendNotification('acme', 'bob', alert('One'));
       const everyone = await server.publish.sendWorkspaceNotification('acme', alert('Everyone'));
@@ -147,6 +156,17 @@ describe.each(engines)('notification feed states on $name', (engine) => {
       await sleep(100);
       expect(stateEvents(seen1.items)).toHaveLength(4);
 
+      expect(legacy.items.map((item) => item.data.type)).toEqual([
+        'notification',
+        'notification',
+        'notification',
+        'read',
+      ]);
+      expect(legacy.items.map((item) => item.id)).toEqual(
+        seen1.items
+          .filter((item) => ['notification', 'read'].includes(item.data.type))
+          .map((item) => item.id),
+      );
       // State is per user: Alice's copy of the workspace-wide one is untouched.
       expect(await alice.trpc.notifications.counts.query({ workspaceId: 'acme' })).toEqual({
         unseen: 1,
@@ -156,7 +176,7 @@ describe.each(engines)('notification feed states on $name', (engine) => {
       // A third tab resuming from the first notification replays every state change in order.
       await using tab3 = connectClient(server, bobToken);
       const resumed = collect<Tracked>();
-      tab3.trpc.notifications.onNotification.subscribe(
+      tab3.trpc.notifications.onFeed.subscribe(
         { workspaceId: 'acme', lastEventId: one.notification.eventId },
         resumed,
       );
@@ -246,7 +266,7 @@ describe.each(engines)('notification feed states on $name', (engine) => {
     await using tab1 = connectClient(server, token);
     await using tab2 = connectClient(server, token);
     const seen = collect<Tracked>();
-    tab1.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, seen);
+    tab1.trpc.notifications.onFeed.subscribe({ workspaceId: 'acme' }, seen);
     await synced(seen);
     const total = 40;
     const ids: string[] = [];
@@ -368,8 +388,8 @@ describe.each(engines)('notification preferences on $name', (engine) => {
       );
       const bobSees = collect<Tracked>();
       const aliceSees = collect<Tracked>();
-      bob.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, bobSees);
-      alice.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, aliceSees);
+      bob.trpc.notifications.onFeed.subscribe({ workspaceId: 'acme' }, bobSees);
+      alice.trpc.notifications.onFeed.subscribe({ workspaceId: 'acme' }, aliceSees);
       await synced(bobSees, aliceSees);
 
       const before = await server.publish.sendNotification('acme', 'bob', review('Before mute'));
@@ -410,7 +430,7 @@ describe.each(engines)('notification preferences on $name', (engine) => {
       // A replay from the start leaves the muted ones out too.
       await using again = connectClient(server, bobToken);
       const replay = collect<Tracked>();
-      again.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme', lastEventId: '0' }, replay);
+      again.trpc.notifications.onFeed.subscribe({ workspaceId: 'acme', lastEventId: '0' }, replay);
       await waitFor(() => expect(replay.items.map((i) => i.data.type)).toContain('state'));
       expect(titlesOf(replay.items)).toEqual(['Before mute', 'Still arrives']);
 
@@ -445,8 +465,8 @@ describe.each(engines)('notification preferences on $name', (engine) => {
       );
       const bobSees = collect<Tracked>();
       const carolSees = collect<Tracked>();
-      bob.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, bobSees);
-      carol.trpc.notifications.onNotification.subscribe({ workspaceId: 'acme' }, carolSees);
+      bob.trpc.notifications.onFeed.subscribe({ workspaceId: 'acme' }, bobSees);
+      carol.trpc.notifications.onFeed.subscribe({ workspaceId: 'acme' }, carolSees);
       await synced(bobSees, carolSees);
 
       // Members cannot change the defaults.

@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import {
-  type NotificationEvent,
+  type NotificationFeedEvent,
   type NotificationType,
   notificationTypes,
   type StoredNotification,
@@ -146,7 +146,7 @@ export class MuteFilter {
   }
 
   /** Applies a `preferences` event; false for a `notification` muted for this user. */
-  accept(event: NotificationEvent): boolean {
+  accept(event: NotificationFeedEvent): boolean {
     if (event.type === 'preferences') {
       if (
         event.scope === 'user' &&

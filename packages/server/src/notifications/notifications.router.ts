@@ -68,7 +68,19 @@ export const notificationsRouter = {
       .input(notificationPreferencesSetInput)
       .mutation(({ ctx, input }) => ctx.services.notifications.setPreferences(ctx.principal, input)),
   },
-  /** The caller's notifications and state changes, live; resumable with `lastEventId`. */
+  /**
+   * The caller's feed, live: notifications, reads, seen / archive changes and preference changes,
+   * each with the new counts; resumable with `lastEventId` (the same ids as `onNotification`).
+   */
+  onFeed: memberProcedure.input(notificationSubscribeInput).subscription(({ ctx, input, signal }) =>
+    ctx.services.notifications.subscribeFeed({
+      userId: ctx.principal.userId,
+      workspaceId: input.workspaceId,
+      lastEventId: input.lastEventId,
+      signal,
+    }),
+  ),
+  /** The caller's notifications and reads, live; resumable with `lastEventId`. */
   onNotification: memberProcedure.input(notificationSubscribeInput).subscription(({ ctx, input, signal }) =>
     ctx.services.notifications.subscribe({
       userId: ctx.principal.userId,

@@ -177,10 +177,10 @@ export type StoredNotification = z.infer<typeof storedNotificationSchema>;
 export type Notification = StoredNotification & {
   /** ISO time this user read it, or null. */
   readAt: string | null;
-  /** ISO time this user first saw it (in the feed or by reading it), or null. */
-  seenAt: string | null;
-  /** ISO time this user archived it, or null (archived ones leave the default list and the counts). */
-  archivedAt: string | null;
+  /** ISO time this user first saw it (in the feed or by reading it), or null (always set by `list`). */
+  seenAt?: string | null;
+  /** ISO time this user archived it, or null (always set by `list`; archived ones leave the default list and the counts). */
+  archivedAt?: string | null;
 };
 
 /** Which of a user's notifications `notifications.list` returns (default: everything not archived). */
@@ -327,65 +327,85 @@ export type NotificationSubscribeInput = z.input<typeof notificationSubscribeInp
 
 const eventBase = streamEventBase;
 
-/** What `notifications.onNotification` yields (each wrapped in `tracked(id, event)`). */
+/** A new notification for this user (or for the whole workspace). */
+const notificationEvent = z.object({
+  type: z.literal('notification'),
+  ...eventBase,
+  /** Recipient, or null for everyone in the workspace. */
+  userId: z.string().nullable(),
+  notification: storedNotificationSchema.and(
+    z.object({
+      readAt: z.string().nullable(),
+      seenAt: z.string().nullable().optional(),
+      archivedAt: z.string().nullable().optional(),
+    }),
+  ),
+});
+/** This user marked notifications read (any tab): `ids` are now read, `unreadCount` is the new total. */
+const readEvent = z.object({
+  type: z.literal('read'),
+  ...eventBase,
+  userId: z.string(),
+  ids: z.array(z.string()),
+  /** True for markAllRead (or `all: true`): everything in scope is read. */
+  all: z.boolean(),
+  unreadCount: z.number().int().nonnegative(),
+  /** The new counts (read implies seen, so `unseen` may drop too). */
+  counts: notificationCountsSchema.optional(),
+});
+/**
+ * This user changed the state of notifications (any tab): `ids` are now seen / archived /
+ * unarchived (`read` changes come as `read` events), `counts` are the new totals.
+ */
+const stateEvent = z.object({
+  type: z.literal('state'),
+  ...eventBase,
+  userId: z.string(),
+  action: z.enum(['seen', 'archived', 'unarchived']),
+  ids: z.array(z.string()),
+  /** The call named no ids but a scope (`all`, maybe `types` and `upTo`). */
+  all: z.boolean(),
+  counts: notificationCountsSchema,
+});
+/**
+ * Preferences changed: the user's own (`userId` = them) or the workspace defaults (`userId: null`,
+ * to everyone). `revision` increases per scope; the stream uses it to apply the newest one.
+ */
+const preferencesEvent = z.object({
+  type: z.literal('preferences'),
+  ...eventBase,
+  userId: z.string().nullable(),
+  scope: z.enum(['user', 'workspace']),
+  revision: z.number().int().positive(),
+  user: userPreferencesSchema.optional(),
+  workspace: workspacePreferencesSchema.optional(),
+});
+
+/**
+ * What `notifications.onNotification` yields (each wrapped in `tracked(id, event)`): new
+ * notifications and reads, as before issue 17 (older clients switch exhaustively over these).
+ */
 export const notificationEventSchema = z.discriminatedUnion('type', [
-  /** A new notification for this user (or for the whole workspace). */
-  z.object({
-    type: z.literal('notification'),
-    ...eventBase,
-    /** Recipient, or null for everyone in the workspace. */
-    userId: z.string().nullable(),
-    notification: storedNotificationSchema.and(
-      z.object({
-        readAt: z.string().nullable(),
-        seenAt: z.string().nullable().optional(),
-        archivedAt: z.string().nullable().optional(),
-      }),
-    ),
-  }),
-  /** This user marked notifications read (any tab): `ids` are now read, `unreadCount` is the new total. */
-  z.object({
-    type: z.literal('read'),
-    ...eventBase,
-    userId: z.string(),
-    ids: z.array(z.string()),
-    /** True for markAllRead: everything up to this event is read. */
-    all: z.boolean(),
-    unreadCount: z.number().int().nonnegative(),
-    /** The new counts (read implies seen, so `unseen` may drop too). */
-    counts: notificationCountsSchema,
-  }),
-  /**
-   * This user changed the state of notifications (any tab): `ids` are now seen / archived /
-   * unarchived (`read` changes come as `read` events), `counts` are the new totals.
-   */
-  z.object({
-    type: z.literal('state'),
-    ...eventBase,
-    userId: z.string(),
-    action: z.enum(['seen', 'archived', 'unarchived']),
-    ids: z.array(z.string()),
-    /** The call named no ids but a scope (`all`, maybe `types` and `upTo`). */
-    all: z.boolean(),
-    counts: notificationCountsSchema,
-  }),
-  /**
-   * Preferences changed: the user's own (`userId` = them) or the workspace defaults (`userId: null`,
-   * to everyone). `revision` increases per scope; the stream uses it to apply the newest one.
-   */
-  z.object({
-    type: z.literal('preferences'),
-    ...eventBase,
-    userId: z.string().nullable(),
-    scope: z.enum(['user', 'workspace']),
-    revision: z.number().int().positive(),
-    user: userPreferencesSchema.optional(),
-    workspace: workspacePreferencesSchema.optional(),
-  }),
+  notificationEvent,
+  readEvent,
   /** The stream's head, first to a subscription without `lastEventId` (the kernel's `sync`). */
   streamSyncEventSchema,
   /** The resume point is older than the retention window: refetch (list, unreadCount), then carry on. */
   streamResetEventSchema,
 ]);
 export type NotificationEvent = z.infer<typeof notificationEventSchema>;
-export type NotificationEventType = NotificationEvent['type'];
+
+/**
+ * What `notifications.onFeed` yields: the same stream with every change of the feed, i.e. also
+ * `state` (seen / archived / unarchived) and `preferences` events.
+ */
+export const notificationFeedEventSchema = z.discriminatedUnion('type', [
+  notificationEvent,
+  readEvent,
+  stateEvent,
+  preferencesEvent,
+  streamSyncEventSchema,
+  streamResetEventSchema,
+]);
+export type NotificationFeedEvent = z.infer<typeof notificationFeedEventSchema>;
+export type NotificationEventType = NotificationFeedEvent['type'];

@@ -35,6 +35,7 @@ import {
   type NotificationContentInput,
   notificationContentSchema,
   type NotificationEvent,
+  type NotificationFeedEvent,
   type NotificationListInput,
   notificationListInput,
   type NotificationPage,
@@ -90,8 +91,8 @@ export const notificationsTopic = (workspaceId: string) => `notifications:${work
 export function defineNotificationStream(
   kernel: StreamKernel,
   retention: number,
-): DurableStream<NotificationEvent> {
-  return kernel.define<NotificationEvent>({
+): DurableStream<NotificationFeedEvent> {
+  return kernel.define<NotificationFeedEvent>({
     name: 'notifications',
     retention,
     // NOTE: read, state and a user's preference events are addressed to their user; notifications to
@@ -139,7 +140,7 @@ export class NotificationService {
   private readonly db: Db;
   private readonly kernel: StreamKernel;
   private readonly ownsKernel: boolean;
-  private readonly stream: DurableStream<NotificationEvent>;
+  private readonly stream: DurableStream<NotificationFeedEvent>;
   private readonly hub: Hub;
   private readonly escalationDelay: NotificationServiceOptions['escalationDelay'];
   /** The outgoing webhook of unseen notifications, when configured (`runDue` for tests). */
@@ -278,7 +279,7 @@ export class NotificationService {
             })
             .execute();
         }
-        const event: NotificationEvent = {
+        const event: NotificationFeedEvent = {
           type: 'notification',
           workspaceId,
           at: createdAt,
@@ -439,7 +440,7 @@ export class NotificationService {
         }
         const counts = await this.countsOf(trx, userId, workspaceId);
         const all = input.all === true;
-        const event: NotificationEvent =
+        const event: NotificationFeedEvent =
           action === 'read'
             ? { type: 'read', workspaceId, at, userId, ids, all, unreadCount: counts.unread, counts }
             : { type: 'state', workspaceId, at, userId, action, ids, all, counts };
@@ -538,7 +539,7 @@ export class NotificationService {
             oc.columns(['workspace_id', 'user_id']).doUpdateSet({ settings: json, revision, updated_at: at }),
           )
           .execute();
-        const event: NotificationEvent = workspaceScope
+        const event: NotificationFeedEvent = workspaceScope
           ? {
               type: 'preferences',
               workspaceId,
@@ -576,6 +577,26 @@ export class NotificationService {
     lastEventId?: string | null;
     signal?: AbortSignal;
   }): LiveStream<TrackedEnvelope<NotificationEvent>> {
+    return this.open(opts, false) as LiveStream<TrackedEnvelope<NotificationEvent>>;
+  }
+
+  /**
+   * The user's feed stream: what `subscribe` yields plus every `state` (seen / archived /
+   * unarchived) and `preferences` event, on the same ids (resume points are interchangeable).
+   */
+  subscribeFeed(opts: {
+    userId: string;
+    workspaceId: string;
+    lastEventId?: string | null;
+    signal?: AbortSignal;
+  }): LiveStream<TrackedEnvelope<NotificationFeedEvent>> {
+    return this.open(opts, true);
+  }
+
+  private open(
+    opts: { userId: string; workspaceId: string; lastEventId?: string | null; signal?: AbortSignal },
+    feed: boolean,
+  ): LiveStream<TrackedEnvelope<NotificationFeedEvent>> {
     const { userId, workspaceId } = opts;
     const lastEventId = opts.lastEventId ?? undefined;
     if (lastEventId !== undefined) parseOrThrow(notificationEventIdSchema, lastEventId);
@@ -586,24 +607,25 @@ export class NotificationService {
       signal: opts.signal,
     });
     const mutes = new MuteFilter(this.db, workspaceId, userId);
-    const recipientFilter = base.spec.filter as ((event: NotificationEvent) => boolean) | undefined;
+    const recipientFilter = base.spec.filter as ((event: NotificationFeedEvent) => boolean) | undefined;
     // NOTE: both the live tail and every replay go through one stateful filter in stream order
     // (the transports apply `filter` to live events in id order after the replay).
-    return new LiveStream<TrackedEnvelope<NotificationEvent>>(this.hub, {
+    return new LiveStream<TrackedEnvelope<NotificationFeedEvent>>(this.hub, {
       ...base.spec,
-      filter: (event: NotificationEvent) =>
-        (!recipientFilter || recipientFilter(event)) && mutes.accept(event),
+      filter: (event: NotificationFeedEvent) =>
+        (!recipientFilter || recipientFilter(event)) && mutes.accept(event) && (feed || !feedOnly(event)),
       initial: async (afterId: string | undefined) => {
-        const items = (await base.spec.initial(afterId)) as Array<LiveItem<NotificationEvent>>;
+        const items = (await base.spec.initial(afterId)) as Array<LiveItem<NotificationFeedEvent>>;
         // NOTE: loaded after the head was read, so the live tail (ids past the head) starts from
         // the preferences at the head and follows each later change in stream order. Only a
         // change committed between the head read and this load is seen a few events early.
         await mutes.load();
         // Replayed notifications: the decision stored at send time, exactly what `list` shows.
         const muted = await this.mutedAmong(userId, items);
-        return items.filter((item) =>
-          item.data.type === 'notification' ? !muted.has(item.data.notification.id) : true,
-        );
+        return items.filter((item) => {
+          if (item.data.type === 'notification') return !muted.has(item.data.notification.id);
+          return feed || !feedOnly(item.data);
+        });
       },
     });
   }
@@ -629,7 +651,10 @@ export class NotificationService {
   }
 
   /** Which notifications of these replayed events were muted for the user when they were sent. */
-  private async mutedAmong(userId: string, items: Array<LiveItem<NotificationEvent>>): Promise<Set<string>> {
+  private async mutedAmong(
+    userId: string,
+    items: Array<LiveItem<NotificationFeedEvent>>,
+  ): Promise<Set<string>> {
     const ids = items.flatMap((item) =>
       item.data.type === 'notification' ? [item.data.notification.id] : [],
     );
@@ -687,6 +712,11 @@ export class NotificationService {
       .executeTakeFirst();
     return row ? toNotification(row) : null;
   }
+}
+
+/** Events only `onFeed` carries (`onNotification` keeps its pre-feed event set for older clients). */
+function feedOnly(event: NotificationFeedEvent): boolean {
+  return event.type === 'state' || event.type === 'preferences';
 }
 
 function toNotification(row: NotificationRow): StoredNotification {
