@@ -55,6 +55,7 @@ const table: Record<string, Row> = {
   'notifications.markRead': { level: 'member', input: () => ({ workspaceId: W, ids: ['1'] }) },
   'notifications.markAllRead': { level: 'member', input: () => ({ workspaceId: W }) },
   'notifications.onNotification': { level: 'member', input: () => ({ workspaceId: W }) },
+  'notifications.onFeed': { level: 'member', input: () => ({ workspaceId: W }) },
   'notifications.counts': { level: 'member', input: () => ({ workspaceId: W }) },
   'notifications.markSeen': { level: 'member', input: () => ({ workspaceId: W, all: true }) },
   'notifications.archive': { level: 'member', input: () => ({ workspaceId: W, ids: ['1'] }) },
