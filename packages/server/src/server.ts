@@ -184,7 +184,11 @@ export async function createPulseServices(
     store,
     streams,
     retention: config.notifications.retention,
-    onError: (error, context) => logger.warn({ err: error }, `${context}: left to the relay`),
+    onError: (error, context) =>
+      logger.warn(
+        { err: error },
+        context.startsWith('notification webhook') ? context : `${context}: left to the relay`,
+      ),
     webhook: opts.notificationWebhook,
     nodeId: config.nodeId,
   });
