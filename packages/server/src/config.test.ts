@@ -126,3 +126,52 @@ describe('config', () => {
     expect(new Set(names).size).toBe(names.length);
   });
 });
+
+describe('config: notification webhook and dashboard history from the environment', () => {
+  it('parses webhook rules per kind and refuses a malformed rule string', () => {
+    const config = loadConfig({
+      PULSE_JWT_SECRET: TEST_SECRET,
+      PULSE_NOTIFICATION_WEBHOOK_URL: 'https://hooks.example.test/pulse',
+      PULSE_NOTIFICATION_WEBHOOK_SECRET: 'a-webhook-secret-of-some-length',
+      PULSE_NOTIFICATION_WEBHOOK_RULES: 'crisis:urgent,high:120000; post_failed:urgent:900000',
+      PULSE_DASHBOARD_ROLLUP_MS: '5000',
+    });
+    expect(config.notificationWebhook.rules).toEqual({
+      crisis: { priorities: ['urgent', 'high'], delayMs: 120_000 },
+      post_failed: { priorities: ['urgent'], delayMs: 900_000 },
+    });
+    expect(config.dashboardHistory.rollupMs).toBe(5_000);
+    expect(() =>
+      loadConfig({ PULSE_JWT_SECRET: TEST_SECRET, PULSE_NOTIFICATION_WEBHOOK_RULES: 'crisis-urgent' }),
+    ).toThrow(/PULSE_NOTIFICATION_WEBHOOK_RULES/);
+  });
+
+  it('refuses to start a node whose webhook names an unknown kind or has no secret', async () => {
+    await expect(
+      startPulseServer({
+        sqliteFile: ':memory:',
+        config: {
+          port: 0,
+          logLevel: 'silent',
+          jwt: { secret: TEST_SECRET },
+          notificationWebhook: { url: 'https://hooks.example.test/pulse', rules: {} },
+        },
+      }),
+    ).rejects.toThrow(/PULSE_NOTIFICATION_WEBHOOK_SECRET is required/);
+    await expect(
+      startPulseServer({
+        sqliteFile: ':memory:',
+        config: {
+          port: 0,
+          logLevel: 'silent',
+          jwt: { secret: TEST_SECRET },
+          notificationWebhook: {
+            url: 'https://hooks.example.test/pulse',
+            secret: 'a-webhook-secret-of-some-length',
+            rules: { invoice_paid: { priorities: ['urgent'], delayMs: 1_000 } },
+          },
+        },
+      }),
+    ).rejects.toThrow(/unknown notification kind in invoice_paid/);
+  });
+});

@@ -39,6 +39,20 @@ const csv = (raw: string) =>
     .map((item) => item.trim())
     .filter(Boolean);
 
+/** `crisis:urgent,high:120000;post_failed:urgent:900000` → `{ crisis: { priorities, delayMs } , … }`. */
+function parseWebhookRules(raw: string): unknown {
+  const rules: Record<string, { priorities: string[]; delayMs: number }> = Object.create(null);
+  for (const part of raw
+    .split(';')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const [kind, priorities, delay] = part.split(':');
+    if (!kind || !priorities || delay === undefined) return raw; // the schema refuses the string
+    rules[kind] = { priorities: csv(priorities), delayMs: Number(delay) };
+  }
+  return { ...rules };
+}
+
 const SECRET_MESSAGE = 'must be at least 32 characters';
 
 /**
@@ -124,6 +138,34 @@ export const configOptions = {
     presenceRatePerSec: option('PULSE_PRESENCE_RATE_PER_SEC', positive(2)),
     presenceBurst: option('PULSE_PRESENCE_BURST', positive(10)),
     typingIntervalMs: option('PULSE_TYPING_INTERVAL_MS', ms(2_000)),
+  },
+  /** The outgoing webhook for notifications left unseen (docs/notifications.md); off without a URL. */
+  notificationWebhook: {
+    url: option('PULSE_NOTIFICATION_WEBHOOK_URL', z.url().optional()),
+    /** HMAC-SHA256 key of the signature header (required with a URL). */
+    secret: option('PULSE_NOTIFICATION_WEBHOOK_SECRET', z.string().min(16).optional()),
+    /** `kind:priority,priority:delayMs;…`, e.g. `crisis:urgent,high:120000;post_failed:urgent:900000`. */
+    rules: option(
+      'PULSE_NOTIFICATION_WEBHOOK_RULES',
+      z
+        .record(
+          z.string(),
+          z.object({ priorities: z.array(z.string()).min(1), delayMs: int().nonnegative() }),
+        )
+        .default({}),
+      parseWebhookRules,
+    ),
+    pollMs: option('PULSE_NOTIFICATION_WEBHOOK_POLL_MS', ms(1_000)),
+    maxAttempts: option('PULSE_NOTIFICATION_WEBHOOK_MAX_ATTEMPTS', positive(8)),
+    timeoutMs: option('PULSE_NOTIFICATION_WEBHOOK_TIMEOUT_MS', positive(10_000)),
+  },
+  /** Dashboard history retention and rollup (docs/dashboard.md). */
+  dashboardHistory: {
+    rawRetentionMs: option('PULSE_DASHBOARD_RAW_RETENTION_MS', positive(2 * 3_600_000)),
+    minuteRetentionMs: option('PULSE_DASHBOARD_MINUTE_RETENTION_MS', positive(48 * 3_600_000)),
+    hourRetentionMs: option('PULSE_DASHBOARD_HOUR_RETENTION_MS', positive(90 * 86_400_000)),
+    /** How often each node rolls raw points into buckets (0 = never). */
+    rollupMs: option('PULSE_DASHBOARD_ROLLUP_MS', ms(10_000)),
   },
   logLevel: option(
     'PULSE_LOG_LEVEL',

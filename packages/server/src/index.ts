@@ -1,7 +1,7 @@
 /** @pulse/server public API. */
 export { type DemoToken, demoUsers, mintDemoTokens } from './auth/demo.js';
 export { createTokenVerifier, type MintOptions, mintToken, type TokenVerifier } from './auth/token.js';
-export type { DashboardService } from './dashboard/dashboard.service.js';
+export type { DashboardHistoryOptions, DashboardService } from './dashboard/dashboard.service.js';
 export type { InboxService, SlaAlert } from './inbox/inbox.service.js';
 export { loadConfig, type PulseConfig, type PulseConfigInput, resolveConfig } from './config.js';
 export type { Bus, BusMessage } from './infra/bus/bus.js';
@@ -11,6 +11,13 @@ export { Hub } from './infra/hub.js';
 export { createStore, type Store } from './infra/store/db.js';
 export { CloseCode } from './infra/ws.js';
 export type { NotificationSender, SendResult } from './notifications/notifications.service.js';
+export {
+  type NotificationWebhookBody,
+  type NotificationWebhookOptions,
+  signWebhook,
+  verifyWebhook,
+  WEBHOOK_HEADERS,
+} from './notifications/notifications.webhook.js';
 export type { PresenceBackend } from './presence/presence.backend.js';
 export { createRedisPresenceBackend, type RedisPresenceOptions } from './presence/presence.redis.js';
 export { createPublisher, type Publisher, type PublisherOptions } from './publisher-process.js';

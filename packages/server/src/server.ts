@@ -25,7 +25,11 @@ import { restEndpoints } from './stats/stats.rest.js';
 import { StatsService, statsMigrations } from './stats/stats.service.js';
 import { createStore, type Store } from './infra/store/db.js';
 import { streamMigrations } from './infra/store/streams.js';
-import { DashboardService, dashboardMigrations } from './dashboard/dashboard.service.js';
+import {
+  type DashboardHistoryOptions,
+  DashboardService,
+  dashboardMigrations,
+} from './dashboard/dashboard.service.js';
 import { createInboxService } from './inbox/inbox.wiring.js';
 import { inboxMigrations } from './inbox/inbox.tables.js';
 import { attachWebSocket, type WsTransportStats } from './infra/ws.js';
@@ -34,6 +38,8 @@ import { createRedisPresenceBackend } from './presence/presence.redis.js';
 import { PresenceService } from './presence/presence.service.js';
 import { NotificationService } from './notifications/notifications.service.js';
 import { notificationMigrations } from './notifications/notifications.store.js';
+import type { NotificationWebhookOptions } from './notifications/notifications.webhook.js';
+import { notificationPrioritySchema, notificationTypeSchema } from './notifications/notifications.schema.js';
 import { createServicePublisher, type ServicePublisher } from './publisher.js';
 import { type StreamFaults, StreamKernel } from './streams/stream-kernel.js';
 import { appRouter } from './router.js';
@@ -55,6 +61,10 @@ export interface PulseServerOptions {
   logger?: Logger;
   /** Extra HTTP routes tried after Pulse's own (e.g. the demo's static app files). */
   routes?: HttpRoute[];
+  /** The outgoing webhook for notifications left unseen (docs/notifications.md); off when absent. */
+  notificationWebhook?: NotificationWebhookOptions;
+  /** Dashboard history retention and rollup interval (docs/dashboard.md); defaults when absent. */
+  dashboardHistory?: DashboardHistoryOptions;
 }
 
 const createCaller = createCallerFactory(appRouter);
@@ -93,7 +103,17 @@ export function servicePrincipal(name = 'pulse-internal'): Principal {
 
 /** Options of `createPulseServices`. */
 export interface PulseServicesOptions
-  extends Pick<PulseServerOptions, 'config' | 'bus' | 'store' | 'presenceBackend' | 'sqliteFile' | 'logger'> {
+  extends Pick<
+    PulseServerOptions,
+    | 'config'
+    | 'bus'
+    | 'store'
+    | 'presenceBackend'
+    | 'sqliteFile'
+    | 'logger'
+    | 'notificationWebhook'
+    | 'dashboardHistory'
+  > {
   /** Connection counts of the transport, when one runs (stats and metrics read them). */
   transportStats?: () => WsTransportStats;
   /** The durable-stream relay: poll interval and lease (defaults 250 / 1,000 ms); `faults` in tests only. */
@@ -109,6 +129,8 @@ export async function createPulseServices(
   opts: PulseServicesOptions = {},
 ): Promise<{ services: PulseServices; close(): Promise<void> }> {
   const config = resolveConfig(opts.config as PulseConfigInput);
+  // NOTE: checked before anything is opened, so a misconfigured node leaks no store or socket.
+  const webhook = opts.notificationWebhook ?? webhookFromConfig(config);
   const bus =
     opts.bus ??
     (config.redisUrl
@@ -152,7 +174,12 @@ export async function createPulseServices(
     ttlMs: config.presence.ttlMs,
     typingTtlMs: config.presence.typingTtlMs,
   });
-  const dashboard = new DashboardService({ hub, store });
+  const dashboard = new DashboardService({
+    hub,
+    store,
+    history: opts.dashboardHistory ?? config.dashboardHistory,
+    onError: (error) => logger.warn({ err: error }, 'dashboard rollup failed'),
+  });
   // NOTE: one durable-stream kernel per node: every durable domain's ids, replay and relay.
   const streams = new StreamKernel({
     store,
@@ -168,7 +195,13 @@ export async function createPulseServices(
     store,
     streams,
     retention: config.notifications.retention,
-    onError: (error, context) => logger.warn({ err: error }, `${context}: left to the relay`),
+    onError: (error, context) =>
+      logger.warn(
+        { err: error },
+        context.startsWith('notification webhook') ? context : `${context}: left to the relay`,
+      ),
+    webhook,
+    nodeId: config.nodeId,
   });
   const inbox = createInboxService({ config, hub, store, streams, notifications, logger });
   // NOTE: with Redis, rate limits hold cluster-wide; while Redis is down each node falls back to memory.
@@ -223,6 +256,8 @@ export async function createPulseServices(
     closing ??= (async () => {
       await presence.close();
       await inbox.close();
+      await notifications.close();
+      await dashboard.close();
       await streams.close();
       if (!opts.presenceBackend) await presenceBackend.close();
       rateLimitRedis?.disconnect();
@@ -451,4 +486,29 @@ function waitReady(redis: Redis, timeoutMs: number): Promise<void> {
     timer.unref();
     redis.once('ready', done);
   });
+}
+
+/** The webhook configured by the environment (`PULSE_NOTIFICATION_WEBHOOK_*`), or none without a URL. */
+function webhookFromConfig(config: PulseConfig): NotificationWebhookOptions | undefined {
+  const { url, secret, rules, pollMs, maxAttempts, timeoutMs } = config.notificationWebhook;
+  if (!url) return undefined;
+  if (!secret)
+    throw new Error('PULSE_NOTIFICATION_WEBHOOK_SECRET is required with PULSE_NOTIFICATION_WEBHOOK_URL');
+  const kinds = notificationTypeSchema.array().safeParse(Object.keys(rules));
+  if (!kinds.success)
+    throw new Error(
+      `PULSE_NOTIFICATION_WEBHOOK_RULES: unknown notification kind in ${Object.keys(rules).join(', ')}`,
+    );
+  const priorities = notificationPrioritySchema
+    .array()
+    .safeParse(Object.values(rules).flatMap((r) => r.priorities));
+  if (!priorities.success) throw new Error('PULSE_NOTIFICATION_WEBHOOK_RULES: unknown priority');
+  return {
+    url,
+    secret,
+    rules: rules as NotificationWebhookOptions['rules'],
+    pollMs,
+    maxAttempts,
+    timeoutMs,
+  };
 }

@@ -121,6 +121,12 @@ export const dashboardFilterInput = z.object({
   workspaceId: idSchema,
   kinds: z.array(dashboardKindSchema).max(5).optional(),
   platforms: z.array(dashboardPlatformSchema).max(20).optional(),
+  /**
+   * `onUpdate` only: the `until` of a `dashboard.history` read. Every stored update measured at or
+   * after it follows the snapshot (in time order) before live updates, so history and live meet
+   * without a gap; merge points by (key, at).
+   */
+  since: z.iso.datetime({ offset: true }).optional(),
 });
 export type DashboardFilter = z.infer<typeof dashboardFilterInput>;
 
@@ -161,6 +167,65 @@ export const dashboardPublishResultSchema = z.object({
   event: dashboardUpdateEventSchema,
 });
 export type DashboardPublishResult = z.output<typeof dashboardPublishResultSchema>;
+
+/** Bucket widths of `dashboard.history` (`raw` = every stored point). */
+export const dashboardBucketSchema = z.enum(['raw', '1m', '1h']);
+export type DashboardBucket = z.infer<typeof dashboardBucketSchema>;
+/** Bucket widths in ms. */
+export const dashboardBucketWidthMs = { '1m': 60_000, '1h': 3_600_000 } as const;
+
+/** `dashboard.history` input. `to` defaults to now; at most 10,000 points per series come back. */
+export const dashboardHistoryInput = z
+  .object({
+    workspaceId: idSchema,
+    kind: dashboardKindSchema,
+    platform: dashboardPlatformSchema.optional(),
+    accountId: idSchema.optional(),
+    /** A series name: the metric (`impressions`), or a field (`count`, `likes`, `reach`…). */
+    metric: z.string().min(1).max(64).optional(),
+    from: z.iso.datetime({ offset: true }),
+    to: z.iso.datetime({ offset: true }).optional(),
+    bucket: dashboardBucketSchema.default('1m'),
+  })
+  .refine((input) => !input.to || Date.parse(input.from) <= Date.parse(input.to), {
+    message: 'from must not be after to',
+    path: ['from'],
+  });
+export type DashboardHistoryInput = z.input<typeof dashboardHistoryInput>;
+
+/** One point of a series: a raw value, or a bucket's aggregate (`value` = its last value). */
+export interface DashboardPoint {
+  /** ISO time: the measurement (raw) or the bucket's start. */
+  at: string;
+  value: number;
+  min: number;
+  max: number;
+  /** Values in the bucket (1 for raw points). */
+  count: number;
+  sum: number;
+}
+
+export interface DashboardSeries {
+  /** The value key (as on live updates) and the series within it. */
+  key: string;
+  series: string;
+  kind: string;
+  platform: string;
+  accountId: string;
+  points: DashboardPoint[];
+}
+
+export interface DashboardHistory {
+  workspaceId: string;
+  bucket: DashboardBucket;
+  series: DashboardSeries[];
+  /**
+   * The seam: ISO time of the newest stored measurement this read included (or `from` when none).
+   * Subscribe with `onUpdate({ since: until })`: it sends every stored update with `at >= until`,
+   * then live ones. Points are identified by (key, at): merge a repeated one by replacing it.
+   */
+  until: string;
+}
 
 /** The key a value is kept under: latest value per kind/platform/account/metric. */
 export function dashboardValueKey(update: DashboardUpdateValue): string {

@@ -43,6 +43,12 @@ export interface DemoGeneratorOptions {
   tickMs?: number;
   /** Random source (tests inject a seeded one). */
   random?: () => number;
+  /**
+   * Hours of dashboard history (followers, engagement, impressions every 5 minutes) published at
+   * start-up when the store holds none for the workspace yet, so a first run's charts are not
+   * empty (default 24; 0 = none).
+   */
+  backfillHours?: number;
   /** Called with anything that failed to publish (default: ignored after the first report). */
   onError?: (error: unknown) => void;
 }
@@ -244,6 +250,41 @@ export function startDemoGenerator(target: DemoTarget, opts: DemoGeneratorOption
     );
   };
 
+  /** Walks each account's numbers back in time and publishes them with their past `at`. */
+  const backfill = async (ws: WorkspaceScript, hours: number) => {
+    const { workspaceId } = ws;
+    const now = Date.now();
+    const step = 5 * 60_000;
+    const from = Math.floor((now - hours * 3_600_000) / step) * step;
+    const existing = await target.caller.dashboard.history({
+      workspaceId,
+      kind: 'followers',
+      from: new Date(from).toISOString(),
+      bucket: '1h',
+    });
+    if (existing.series.length > 0) return; // a restart: the history is there already
+    for (const a of ws.accounts) {
+      let { followers, likes, comments, shares, impressions } = a;
+      for (let at = Math.floor(now / step) * step - step; at >= from && !stopped; at -= step) {
+        const iso = new Date(at).toISOString();
+        const base = { workspaceId, platform: a.platform, accountId: a.accountId, at: iso };
+        await target.publish.broadcastFollowerUpdate({ ...base, count: followers });
+        await target.publish.broadcastEngagementUpdate({ ...base, likes, comments, shares });
+        await target.publish.broadcastMetricUpdate({
+          ...base,
+          metric: 'impressions',
+          value: impressions,
+          unit: 'count',
+        });
+        followers = Math.max(0, followers - between(-3, 12));
+        likes = Math.max(0, likes - between(1, 25));
+        comments = Math.max(0, comments - between(0, 4));
+        shares = Math.max(0, shares - between(0, 3));
+        impressions = Math.max(0, impressions - between(50, 600));
+      }
+    }
+  };
+
   const tick = (ws: WorkspaceScript) => {
     // One or two accounts move per tick: followers drift up with noise, engagement accumulates.
     const moving = random() < 0.5 ? [pick(ws.accounts)] : [pick(ws.accounts), pick(ws.accounts)];
@@ -401,6 +442,9 @@ export function startDemoGenerator(target: DemoTarget, opts: DemoGeneratorOption
     };
     // First paint: every account once, so the dashboard is never empty.
     for (const a of ws.accounts) publishAccount(ws, a, 0);
+    // NOTE: after the first paint: older `at`s never replace the live values, they only fill history.
+    const hours = opts.backfillHours ?? 24;
+    if (hours > 0) track('backfill', () => backfill(ws, hours));
     every(tickMs, () => tick(ws), between(200, 800));
     every(tickMs * 6, () => inbound(ws), between(1_000, 3_000));
     every(tickMs * 14, () => mention(ws), between(3_000, 8_000));

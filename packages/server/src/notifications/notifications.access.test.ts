@@ -134,7 +134,7 @@ describe.each(engines)('notifications access and state on $name', (engine) => {
           workspaceId: 'acme',
           ids: [forBob.notification.id],
         }),
-      ).toEqual({ ids: [], unreadCount: 1 });
+      ).toEqual({ ids: [], unreadCount: 1, counts: { unseen: 1, unread: 1 } });
       expect(await alice.trpc.notifications.markAllRead.mutate({ workspaceId: 'acme' })).toMatchObject({
         unreadCount: 0,
       });
@@ -247,6 +247,7 @@ describe.each(engines)('notifications access and state on $name', (engine) => {
       expect(result).toEqual({
         ids: expect.arrayContaining([a.notification.id, b.notification.id]),
         unreadCount: 1,
+        counts: { unseen: 1, unread: 1 },
       });
       await waitFor(() => expect(seen2.items).toHaveLength(4));
       expect(seen2.items[3]?.data).toMatchObject({
@@ -259,7 +260,7 @@ describe.each(engines)('notifications access and state on $name', (engine) => {
       // Marking the same ids again changes nothing and emits nothing.
       expect(
         await tab1.trpc.notifications.markRead.mutate({ workspaceId: 'acme', ids: [a.notification.id] }),
-      ).toEqual({ ids: [], unreadCount: 1 });
+      ).toEqual({ ids: [], unreadCount: 1, counts: { unseen: 1, unread: 1 } });
       await tab2.trpc.notifications.markAllRead.mutate({ workspaceId: 'acme' });
       await waitFor(() => expect(seen1.items).toHaveLength(5));
       expect(seen1.items[4]?.data).toMatchObject({ type: 'read', all: true, unreadCount: 0 });

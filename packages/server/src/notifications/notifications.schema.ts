@@ -177,7 +177,15 @@ export type StoredNotification = z.infer<typeof storedNotificationSchema>;
 export type Notification = StoredNotification & {
   /** ISO time this user read it, or null. */
   readAt: string | null;
+  /** ISO time this user first saw it (in the feed or by reading it), or null (always set by `list`). */
+  seenAt?: string | null;
+  /** ISO time this user archived it, or null (always set by `list`; archived ones leave the default list and the counts). */
+  archivedAt?: string | null;
 };
+
+/** Which of a user's notifications `notifications.list` returns (default: everything not archived). */
+export const notificationStatusSchema = z.enum(['all', 'unseen', 'unread', 'read', 'archived']);
+export type NotificationStatus = z.infer<typeof notificationStatusSchema>;
 
 const maxPage = 100;
 
@@ -189,8 +197,13 @@ export const notificationListInput = z.object({
     .regex(/^[1-9]\d{0,15}$/, 'must be a cursor returned by notifications.list')
     .optional(),
   limit: z.number().int().min(1).max(maxPage).default(20),
+  /** Same as `status: 'unread'` (kept for older clients). */
   unreadOnly: z.boolean().default(false),
+  /** `all`, `unseen`, `unread`, `read` (not archived) or `archived`; default: everything not archived. */
+  status: notificationStatusSchema.optional(),
   types: z.array(notificationTypeSchema).min(1).max(notificationTypes.length).optional(),
+  /** Same as `types`. */
+  kinds: z.array(notificationTypeSchema).min(1).max(notificationTypes.length).optional(),
 });
 export type NotificationListInput = z.input<typeof notificationListInput>;
 
@@ -206,11 +219,101 @@ export const notificationMarkReadInput = z.object({
 });
 export type NotificationMarkReadInput = z.input<typeof notificationMarkReadInput>;
 
+/** A user's badge numbers: unseen (the badge) and unread, over notifications not archived or muted. */
+export interface NotificationCounts {
+  unseen: number;
+  unread: number;
+}
+export const notificationCountsSchema = z.object({
+  unseen: z.number().int().nonnegative(),
+  unread: z.number().int().nonnegative(),
+});
+
 export interface NotificationReadResult {
   /** Ids that this call marked read (ids already read, unknown or not yours are left out). */
   ids: string[];
   unreadCount: number;
+  /** The caller's counts after this call. */
+  counts: NotificationCounts;
 }
+
+/** What a bulk state change does to the caller's notifications. */
+export const notificationStateActionSchema = z.enum(['seen', 'read', 'archived', 'unarchived']);
+export type NotificationStateAction = z.infer<typeof notificationStateActionSchema>;
+
+/**
+ * Input of `markSeen` / `markRead` / `archive` / `unarchive`: either `ids` (1–500), or `all: true`
+ * for everything the caller can see in the workspace, optionally only `types` (kinds) and only up
+ * to `upTo` (an `eventId` from the list or stream: nothing newer is touched).
+ */
+export const notificationBulkInput = z
+  .object({
+    workspaceId: idSchema,
+    ids: z.array(z.string().min(1).max(100)).min(1).max(500).optional(),
+    all: z.literal(true).optional(),
+    types: z.array(notificationTypeSchema).min(1).max(notificationTypes.length).optional(),
+    kinds: z.array(notificationTypeSchema).min(1).max(notificationTypes.length).optional(),
+    upTo: streamEventIdSchema.optional(),
+  })
+  .refine((input) => (input.ids === undefined) !== (input.all === undefined), {
+    message: 'pass either ids or all: true',
+    path: ['ids'],
+  })
+  .refine((input) => input.ids === undefined || (!input.types && !input.kinds && !input.upTo), {
+    message: 'types, kinds and upTo go with all: true, not with ids',
+    path: ['ids'],
+  });
+export type NotificationBulkInput = z.input<typeof notificationBulkInput>;
+
+export interface NotificationStateResult {
+  /** Ids whose state this call changed (unknown, not yours, or already in that state: left out). */
+  ids: string[];
+  counts: NotificationCounts;
+}
+
+/** A user's own notification preferences in one workspace. */
+export const userPreferencesSchema = z.object({
+  /** In-app delivery per kind; absent = the workspace default (on unless an admin turned it off). */
+  kinds: z.partialRecord(notificationTypeSchema, z.boolean()).default({}),
+  /** Conversations whose `message` notifications are muted. */
+  mutedConversations: z.array(idSchema).max(1000).default([]),
+});
+export type UserPreferences = z.infer<typeof userPreferencesSchema>;
+
+/** A workspace's defaults, set by its admins. */
+export const workspacePreferencesSchema = z.object({
+  kinds: z.partialRecord(notificationTypeSchema, z.boolean()).default({}),
+  /** Whether members may mute `crisis` alerts (default false: they always arrive). */
+  crisisMutable: z.boolean().default(false),
+});
+export type WorkspacePreferences = z.infer<typeof workspacePreferencesSchema>;
+
+/** `notifications.preferences.get` */
+export interface NotificationPreferences {
+  workspaceId: string;
+  user: UserPreferences;
+  workspace: WorkspacePreferences;
+  /** What reaches this user now, per kind (user choice, else workspace default, else on). */
+  effective: Record<NotificationType, boolean>;
+}
+
+/**
+ * `notifications.preferences.set`: `scope: 'user'` (default) changes the caller's own choices,
+ * `scope: 'workspace'` the workspace defaults (admins only). `kinds[k] = null` drops the user's choice
+ * (back to the default); `conversations[id] = true` mutes a conversation's messages, `false` unmutes.
+ */
+export const notificationPreferencesSetInput = z.object({
+  workspaceId: idSchema,
+  scope: z.enum(['user', 'workspace']).default('user'),
+  kinds: z.partialRecord(notificationTypeSchema, z.boolean().nullable()).optional(),
+  conversations: z
+    .record(idSchema, z.boolean())
+    .refine((v) => Object.keys(v).length <= 100, { message: 'at most 100 conversations per call' })
+    .optional(),
+  /** Workspace scope only. */
+  crisisMutable: z.boolean().optional(),
+});
+export type NotificationPreferencesSetInput = z.input<typeof notificationPreferencesSetInput>;
 
 /** A durable stream id: the decimal sequence number of an event in its stream (the kernel's). */
 export const notificationEventIdSchema = streamEventIdSchema;
@@ -224,30 +327,85 @@ export type NotificationSubscribeInput = z.input<typeof notificationSubscribeInp
 
 const eventBase = streamEventBase;
 
-/** What `notifications.onNotification` yields (each wrapped in `tracked(id, event)`). */
+/** A new notification for this user (or for the whole workspace). */
+const notificationEvent = z.object({
+  type: z.literal('notification'),
+  ...eventBase,
+  /** Recipient, or null for everyone in the workspace. */
+  userId: z.string().nullable(),
+  notification: storedNotificationSchema.and(
+    z.object({
+      readAt: z.string().nullable(),
+      seenAt: z.string().nullable().optional(),
+      archivedAt: z.string().nullable().optional(),
+    }),
+  ),
+});
+/** This user marked notifications read (any tab): `ids` are now read, `unreadCount` is the new total. */
+const readEvent = z.object({
+  type: z.literal('read'),
+  ...eventBase,
+  userId: z.string(),
+  ids: z.array(z.string()),
+  /** True for markAllRead (or `all: true`): everything in scope is read. */
+  all: z.boolean(),
+  unreadCount: z.number().int().nonnegative(),
+  /** The new counts (read implies seen, so `unseen` may drop too). */
+  counts: notificationCountsSchema.optional(),
+});
+/**
+ * This user changed the state of notifications (any tab): `ids` are now seen / archived /
+ * unarchived (`read` changes come as `read` events), `counts` are the new totals.
+ */
+const stateEvent = z.object({
+  type: z.literal('state'),
+  ...eventBase,
+  userId: z.string(),
+  action: z.enum(['seen', 'archived', 'unarchived']),
+  ids: z.array(z.string()),
+  /** The call named no ids but a scope (`all`, maybe `types` and `upTo`). */
+  all: z.boolean(),
+  counts: notificationCountsSchema,
+});
+/**
+ * Preferences changed: the user's own (`userId` = them) or the workspace defaults (`userId: null`,
+ * to everyone). `revision` increases per scope; the stream uses it to apply the newest one.
+ */
+const preferencesEvent = z.object({
+  type: z.literal('preferences'),
+  ...eventBase,
+  userId: z.string().nullable(),
+  scope: z.enum(['user', 'workspace']),
+  revision: z.number().int().positive(),
+  user: userPreferencesSchema.optional(),
+  workspace: workspacePreferencesSchema.optional(),
+});
+
+/**
+ * What `notifications.onNotification` yields (each wrapped in `tracked(id, event)`): new
+ * notifications and reads, as before issue 17 (older clients switch exhaustively over these).
+ */
 export const notificationEventSchema = z.discriminatedUnion('type', [
-  /** A new notification for this user (or for the whole workspace). */
-  z.object({
-    type: z.literal('notification'),
-    ...eventBase,
-    /** Recipient, or null for everyone in the workspace. */
-    userId: z.string().nullable(),
-    notification: storedNotificationSchema.and(z.object({ readAt: z.string().nullable() })),
-  }),
-  /** This user marked notifications read (any tab): `ids` are now read, `unreadCount` is the new total. */
-  z.object({
-    type: z.literal('read'),
-    ...eventBase,
-    userId: z.string(),
-    ids: z.array(z.string()),
-    /** True for markAllRead: everything up to this event is read. */
-    all: z.boolean(),
-    unreadCount: z.number().int().nonnegative(),
-  }),
+  notificationEvent,
+  readEvent,
   /** The stream's head, first to a subscription without `lastEventId` (the kernel's `sync`). */
   streamSyncEventSchema,
   /** The resume point is older than the retention window: refetch (list, unreadCount), then carry on. */
   streamResetEventSchema,
 ]);
 export type NotificationEvent = z.infer<typeof notificationEventSchema>;
-export type NotificationEventType = NotificationEvent['type'];
+
+/**
+ * What `notifications.onFeed` yields: the same stream with every change of the feed, i.e. also
+ * `state` (seen / archived / unarchived) and `preferences` events.
+ */
+export const notificationFeedEventSchema = z.discriminatedUnion('type', [
+  notificationEvent,
+  readEvent,
+  stateEvent,
+  preferencesEvent,
+  streamSyncEventSchema,
+  streamResetEventSchema,
+]);
+export type NotificationFeedEvent = z.infer<typeof notificationFeedEventSchema>;
+export type NotificationEventType = NotificationFeedEvent['type'];

@@ -1,20 +1,41 @@
 import { randomUUID } from 'node:crypto';
 import { TRPCError, type TrackedEnvelope } from '@trpc/server';
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import { z } from 'zod';
 import type { Principal } from '../auth/auth.schema.js';
 import type { Hub } from '../infra/hub.js';
-import type { LiveStream } from '../infra/live.js';
+import { type LiveItem, LiveStream } from '../infra/live.js';
 import type { Store } from '../infra/store/db.js';
 import type { DurableStream } from '../streams/durable-stream.js';
 import { StreamKernel } from '../streams/stream-kernel.js';
 import { assertAccess } from '../auth/access.js';
 import {
+  effectiveKinds,
+  loadUserPreferences,
+  loadWorkspacePreferences,
+  MuteFilter,
+  mutedByDefault,
+  mutedFor,
+  WORKSPACE_DEFAULTS,
+} from './notifications.preferences.js';
+import {
+  type NotificationBulkInput,
+  type NotificationCounts,
+  type NotificationPreferences,
+  type NotificationPreferencesSetInput,
+  type NotificationStateAction,
+  type NotificationStateResult,
+  type NotificationType,
+  notificationBulkInput,
+  notificationPreferencesSetInput,
+  type UserPreferences,
+  type WorkspacePreferences,
   notificationEventIdSchema,
   type Notification,
   type NotificationContentInput,
   notificationContentSchema,
   type NotificationEvent,
+  type NotificationFeedEvent,
   type NotificationListInput,
   notificationListInput,
   type NotificationPage,
@@ -22,6 +43,7 @@ import {
   type StoredNotification,
 } from './notifications.schema.js';
 import type { NotificationTables } from './notifications.store.js';
+import { NotificationWebhook, type NotificationWebhookOptions } from './notifications.webhook.js';
 
 export interface NotificationServiceOptions {
   store: Store;
@@ -32,6 +54,15 @@ export interface NotificationServiceOptions {
   onError?: (error: unknown, context: string) => void;
   /** The node's durable-stream kernel (default: one of its own, closed by `close()`). */
   streams?: StreamKernel;
+  /**
+   * How long a new notification may stay unseen before the outgoing webhook gets it (ms), or
+   * null/undefined when it never escalates (see `notifications.webhook.ts`, `escalationRule`).
+   */
+  escalationDelay?: (notification: StoredNotification) => number | null | undefined;
+  /** The outgoing webhook for notifications left unseen (off when absent). */
+  webhook?: NotificationWebhookOptions;
+  /** This node's id (the webhook's claims name it). */
+  nodeId?: string;
 }
 
 /** Who sends: a verified principal (checked for admin/service access) or trusted server code. */
@@ -60,12 +91,19 @@ export const notificationsTopic = (workspaceId: string) => `notifications:${work
 export function defineNotificationStream(
   kernel: StreamKernel,
   retention: number,
-): DurableStream<NotificationEvent> {
-  return kernel.define<NotificationEvent>({
+): DurableStream<NotificationFeedEvent> {
+  return kernel.define<NotificationFeedEvent>({
     name: 'notifications',
     retention,
-    // NOTE: read events are addressed to their user; notifications to their recipient or everyone.
-    recipientOf: (event) => (event.type === 'notification' || event.type === 'read' ? event.userId : null),
+    // NOTE: read, state and a user's preference events are addressed to their user; notifications to
+    // their recipient or everyone; workspace preference defaults to everyone.
+    recipientOf: (event) =>
+      event.type === 'notification' ||
+      event.type === 'read' ||
+      event.type === 'state' ||
+      event.type === 'preferences'
+        ? event.userId
+        : null,
     table: {
       table: 'pulse_notification_events',
       keyColumn: 'workspace_id',
@@ -85,6 +123,13 @@ const now = () => new Date().toISOString();
 /** Thrown inside a send transaction when its idempotency key was taken meanwhile: roll back, return the winner. */
 class DuplicateKey extends Error {}
 
+/** Thrown inside a write to roll it back and return `value` instead. */
+class Rollback extends Error {
+  constructor(readonly value: unknown) {
+    super('rollback');
+  }
+}
+
 /**
  * Durable notifications: one gap-free, strictly increasing event stream per workspace
  * (`notifications:<workspaceId>`), persisted before it is published, resumable with `lastEventId`.
@@ -95,9 +140,23 @@ export class NotificationService {
   private readonly db: Db;
   private readonly kernel: StreamKernel;
   private readonly ownsKernel: boolean;
-  private readonly stream: DurableStream<NotificationEvent>;
+  private readonly stream: DurableStream<NotificationFeedEvent>;
+  private readonly hub: Hub;
+  private readonly escalationDelay: NotificationServiceOptions['escalationDelay'];
+  /** The outgoing webhook of unseen notifications, when configured (`runDue` for tests). */
+  readonly webhook: NotificationWebhook | null;
 
   constructor(opts: NotificationServiceOptions) {
+    this.hub = opts.hub;
+    this.webhook = opts.webhook
+      ? new NotificationWebhook({
+          store: opts.store,
+          nodeId: opts.nodeId ?? 'pulse',
+          webhook: opts.webhook,
+          onError: opts.onError,
+        })
+      : null;
+    this.escalationDelay = opts.escalationDelay ?? this.webhook?.delayOf;
     this.db = opts.store.db.withTables<NotificationTables>();
     this.ownsKernel = !opts.streams;
     this.kernel =
@@ -133,6 +192,17 @@ export class NotificationService {
       stored = await this.kernel.transaction(this.db, async (trx) => {
         const seq = await this.stream.nextId(trx, workspaceId);
         const eventId = String(seq);
+        // NOTE: preferences are read after the stream id (on PostgreSQL: under the stream's row
+        // lock, which every preference change also takes), so a change applies exactly to the sends
+        // that follow it.
+        const recipient = content.userId ?? null;
+        const prefs = recipient
+          ? await loadUserPreferences(trx, workspaceId, recipient).then(({ workspace, user }) => ({
+              workspace,
+              users: new Map([[recipient, user]]),
+            }))
+          : await loadWorkspacePreferences(trx, workspaceId);
+        const mutedDefault = mutedByDefault(prefs.workspace.settings, content.type);
         const notification = {
           id,
           workspaceId,
@@ -160,17 +230,61 @@ export class NotificationService {
             sender: senderKey,
             idempotency_key: content.idempotencyKey ?? null,
             created_at: createdAt,
+            muted_default: mutedDefault ? 1 : 0,
           })
           .onConflict((oc) => oc.columns(['workspace_id', 'sender', 'idempotency_key']).doNothing())
           .returning('id')
           .executeTakeFirst();
         if (!inserted) throw new DuplicateKey();
-        const event: NotificationEvent = {
+        // Users whose own choice differs from the workspace default get it in their state row.
+        const overrides: Array<{ userId: string; muted: boolean }> = [];
+        for (const [userId, layer] of prefs.users) {
+          const muted = mutedFor(layer.settings, prefs.workspace.settings, notification);
+          if (muted !== mutedDefault) overrides.push({ userId, muted });
+        }
+        for (let start = 0; start < overrides.length; start += 500) {
+          await trx
+            .insertInto('pulse_notification_states')
+            .values(
+              overrides.slice(start, start + 500).map((o) => ({
+                notification_id: id,
+                user_id: o.userId,
+                workspace_id: workspaceId,
+                seen_at: null,
+                read_at: null,
+                archived_at: null,
+                muted: o.muted ? 1 : 0,
+              })),
+            )
+            .execute();
+        }
+        const delayMs = this.escalationDelay?.(notification);
+        const mutedForRecipient = recipient
+          ? (overrides[0]?.muted ?? mutedDefault)
+          : mutedDefault && overrides.every((o) => o.muted);
+        if (delayMs !== undefined && delayMs !== null && !mutedForRecipient) {
+          await trx
+            .insertInto('pulse_notification_webhooks')
+            .values({
+              notification_id: id,
+              recipient: recipient ?? '*',
+              workspace_id: workspaceId,
+              due_at: Date.parse(createdAt) + delayMs,
+              attempts: 0,
+              claimed_by: null,
+              claimed_until: null,
+              delivered_at: null,
+              cancelled_at: null,
+              last_error: null,
+            })
+            .execute();
+        }
+        const event: NotificationFeedEvent = {
           type: 'notification',
           workspaceId,
           at: createdAt,
           userId: notification.userId,
-          notification: { ...notification, readAt: null },
+          notification: { ...notification, readAt: null, seenAt: null, archivedAt: null },
         };
         await this.stream.append(trx, workspaceId, event, { seq });
         return notification;
@@ -185,21 +299,27 @@ export class NotificationService {
     return { notification: stored, created: true };
   }
 
-  /** The user's notifications (theirs and workspace-wide), newest first, with their read state. */
+  /**
+   * The user's notifications (theirs and workspace-wide, minus muted ones), newest first, with
+   * their state. `status` picks `all`, `unseen`, `unread`, `read` or `archived`; by default
+   * everything not archived.
+   */
   async list(userId: string, rawInput: NotificationListInput): Promise<NotificationPage> {
     const input = parseOrThrow(notificationListInput, rawInput);
-    let query = this.db
-      .selectFrom('pulse_notifications as n')
-      .leftJoin('pulse_notification_reads as r', (join) =>
-        join.onRef('r.notification_id', '=', 'n.id').on('r.user_id', '=', userId),
-      )
+    const status = input.status ?? (input.unreadOnly ? 'unread' : undefined);
+    const types = input.types ?? input.kinds;
+    let query = this.visible(this.db, userId, input.workspaceId)
       .selectAll('n')
-      .select('r.read_at')
-      .where('n.workspace_id', '=', input.workspaceId)
-      .where((eb) => eb.or([eb('n.user_id', 'is', null), eb('n.user_id', '=', userId)]));
+      .select(['s.read_at', 's.seen_at', 's.archived_at']);
     if (input.cursor) query = query.where('n.seq', '<', Number(input.cursor));
-    if (input.unreadOnly) query = query.where('r.read_at', 'is', null);
-    if (input.types) query = query.where('n.type', 'in', input.types);
+    if (status === undefined || status === 'unseen' || status === 'unread' || status === 'read') {
+      query = query.where('s.archived_at', 'is', null);
+    }
+    if (status === 'unseen') query = query.where('s.seen_at', 'is', null);
+    if (status === 'unread') query = query.where('s.read_at', 'is', null);
+    if (status === 'read') query = query.where('s.read_at', 'is not', null);
+    if (status === 'archived') query = query.where('s.archived_at', 'is not', null);
+    if (types) query = query.where('n.type', 'in', types);
     const rows = await query
       .orderBy('n.seq', 'desc')
       .limit(input.limit + 1)
@@ -207,14 +327,27 @@ export class NotificationService {
     const page = rows.slice(0, input.limit);
     const last = page.at(-1);
     return {
-      items: page.map((row) => ({ ...toNotification(row), readAt: row.read_at ?? null }) as Notification),
+      items: page.map(
+        (row) =>
+          ({
+            ...toNotification(row),
+            readAt: row.read_at ?? null,
+            seenAt: row.seen_at ?? null,
+            archivedAt: row.archived_at ?? null,
+          }) as Notification,
+      ),
       nextCursor: rows.length > input.limit && last ? String(last.seq) : null,
     };
   }
 
   /** How many of the user's notifications (theirs and workspace-wide) are unread. */
-  unreadCount(userId: string, workspaceId: string): Promise<number> {
-    return this.countUnread(this.db, userId, workspaceId);
+  async unreadCount(userId: string, workspaceId: string): Promise<number> {
+    return (await this.countsOf(this.db, userId, workspaceId)).unread;
+  }
+
+  /** The user's badge numbers: `unseen` and `unread`, over notifications neither archived nor muted. */
+  counts(userId: string, workspaceId: string): Promise<NotificationCounts> {
+    return this.countsOf(this.db, userId, workspaceId);
   }
 
   /**
@@ -225,23 +358,218 @@ export class NotificationService {
     userId: string,
     input: { workspaceId: string; ids: string[] },
   ): Promise<NotificationReadResult> {
-    const ids = [...new Set(input.ids)];
-    return this.markWith(userId, input.workspaceId, false, (trx) =>
-      this.visibleUnread(trx, userId, input.workspaceId).where('n.id', 'in', ids).execute(),
-    );
+    const result = await this.changeState(userId, 'read', { workspaceId: input.workspaceId, ids: input.ids });
+    return { ids: result.ids, unreadCount: result.counts.unread, counts: result.counts };
   }
 
   /** Marks every notification the user can see in the workspace read. */
-  markAllRead(userId: string, workspaceId: string): Promise<NotificationReadResult> {
-    return this.markWith(userId, workspaceId, true, (trx) =>
-      this.visibleUnread(trx, userId, workspaceId).execute(),
-    );
+  async markAllRead(userId: string, workspaceId: string): Promise<NotificationReadResult> {
+    const result = await this.changeState(userId, 'read', { workspaceId, all: true });
+    return { ids: result.ids, unreadCount: result.counts.unread, counts: result.counts };
+  }
+
+  /**
+   * Changes one state of the user's notifications: by `ids`, or everything they can see in the
+   * workspace (`all: true`), optionally only some kinds (`types`) and up to an event id (`upTo`).
+   * Reading also marks seen. One transaction that first takes the stream's next id (on PostgreSQL
+   * that locks the workspace's stream row), so concurrent calls run one at a time and every result
+   * and event carries exact counts. A call that changes nothing emits nothing.
+   */
+  async changeState(
+    userId: string,
+    action: NotificationStateAction,
+    rawInput: NotificationBulkInput,
+  ): Promise<NotificationStateResult> {
+    const input = parseOrThrow(notificationBulkInput, rawInput);
+    const { workspaceId } = input;
+    const types = input.types ?? input.kinds;
+    try {
+      return await this.write(async (trx) => {
+        const seq = await this.stream.nextId(trx, workspaceId);
+        let query = this.visible(trx, userId, workspaceId).select('n.id');
+        if (input.ids) query = query.where('n.id', 'in', [...new Set(input.ids)]);
+        if (types) query = query.where('n.type', 'in', types);
+        if (input.upTo) query = query.where('n.seq', '<=', Number(input.upTo));
+        if (action === 'seen') query = query.where('s.seen_at', 'is', null);
+        if (action === 'read') query = query.where('s.read_at', 'is', null);
+        if (action === 'archived') query = query.where('s.archived_at', 'is', null);
+        if (action === 'unarchived') query = query.where('s.archived_at', 'is not', null);
+        const found = await query.orderBy('n.seq').execute();
+        if (found.length === 0) {
+          // NOTE: roll back: the id taken above must not become a gap in the stream.
+          throw new Rollback({ ids: [], counts: await this.countsOf(trx, userId, workspaceId) });
+        }
+        const at = now();
+        const ids = found.map((row) => row.id);
+        // NOTE: chunks keep each statement under SQLite's and PostgreSQL's bound-parameter limits.
+        for (let start = 0; start < ids.length; start += 500) {
+          const chunk = ids.slice(start, start + 500);
+          if (action === 'unarchived') {
+            await trx
+              .updateTable('pulse_notification_states')
+              .set({ archived_at: null })
+              .where('user_id', '=', userId)
+              .where('notification_id', 'in', chunk)
+              .execute();
+            continue;
+          }
+          await trx
+            .insertInto('pulse_notification_states')
+            .values(
+              chunk.map((id) => ({
+                notification_id: id,
+                user_id: userId,
+                workspace_id: workspaceId,
+                seen_at: at,
+                read_at: action === 'read' ? at : null,
+                archived_at: action === 'archived' ? at : null,
+                muted: null,
+              })),
+            )
+            .onConflict((oc) =>
+              oc.columns(['notification_id', 'user_id']).doUpdateSet({
+                seen_at:
+                  action === 'archived'
+                    ? sql`pulse_notification_states.seen_at`
+                    : sql`coalesce(pulse_notification_states.seen_at, excluded.seen_at)`,
+                read_at: sql`coalesce(pulse_notification_states.read_at, excluded.read_at)`,
+                archived_at: sql`coalesce(pulse_notification_states.archived_at, excluded.archived_at)`,
+              }),
+            )
+            .execute();
+        }
+        const counts = await this.countsOf(trx, userId, workspaceId);
+        const all = input.all === true;
+        const event: NotificationFeedEvent =
+          action === 'read'
+            ? { type: 'read', workspaceId, at, userId, ids, all, unreadCount: counts.unread, counts }
+            : { type: 'state', workspaceId, at, userId, action, ids, all, counts };
+        await this.stream.append(trx, workspaceId, event, { seq });
+        return { ids, counts };
+      });
+    } catch (error) {
+      throw storeError(error, 'Could not store the notification state');
+    }
+  }
+
+  /** The caller's preferences, the workspace defaults and what reaches them per kind. */
+  async preferences(userId: string, workspaceId: string): Promise<NotificationPreferences> {
+    const { user, workspace } = await loadUserPreferences(this.db, workspaceId, userId);
+    return {
+      workspaceId,
+      user: user.settings,
+      workspace: workspace.settings,
+      effective: effectiveKinds(user.settings, workspace.settings),
+    };
+  }
+
+  /**
+   * Changes the caller's preferences (`scope: 'user'`) or, for admins, the workspace defaults
+   * (`scope: 'workspace'`). Applies to notifications sent afterwards; pushed live as a
+   * `preferences` event (to the user, or to everyone for the defaults). Muting `crisis` while the
+   * workspace does not allow it is `FORBIDDEN`.
+   */
+  async setPreferences(
+    principal: Principal,
+    rawInput: NotificationPreferencesSetInput,
+  ): Promise<NotificationPreferences> {
+    const input = parseOrThrow(notificationPreferencesSetInput, rawInput);
+    const { workspaceId } = input;
+    const workspaceScope = input.scope === 'workspace';
+    if (workspaceScope) {
+      assertAccess(principal, workspaceId, 'admin');
+      if (input.conversations) {
+        throw new TRPCError({
+          code: 'BAD_REQUEST',
+          message: 'conversations are muted per user (scope: user)',
+        });
+      }
+    } else if (input.crisisMutable !== undefined) {
+      throw new TRPCError({
+        code: 'BAD_REQUEST',
+        message: 'crisisMutable is a workspace setting (scope: workspace)',
+      });
+    }
+    const userId = principal.userId;
+    try {
+      await this.kernel.transaction(this.db, async (trx) => {
+        const seq = await this.stream.nextId(trx, workspaceId);
+        const loaded = await loadUserPreferences(trx, workspaceId, userId);
+        const at = now();
+        const kinds = (current: Partial<Record<NotificationType, boolean>>) => {
+          const next = { ...current };
+          for (const [type, on] of Object.entries(input.kinds ?? {})) {
+            if (on === null) delete next[type as NotificationType];
+            else if (on !== undefined) next[type as NotificationType] = on;
+          }
+          return next;
+        };
+        let settings: UserPreferences | WorkspacePreferences;
+        let revision: number;
+        if (workspaceScope) {
+          const current = loaded.workspace.settings;
+          settings = {
+            kinds: kinds(current.kinds),
+            crisisMutable: input.crisisMutable ?? current.crisisMutable,
+          } satisfies WorkspacePreferences;
+          revision = loaded.workspace.revision + 1;
+        } else {
+          const current = loaded.user.settings;
+          const muted = new Set(current.mutedConversations);
+          for (const [conversationId, mute] of Object.entries(input.conversations ?? {})) {
+            if (mute) muted.add(conversationId);
+            else muted.delete(conversationId);
+          }
+          const next: UserPreferences = { kinds: kinds(current.kinds), mutedConversations: [...muted] };
+          if (next.kinds.crisis === false && !loaded.workspace.settings.crisisMutable) {
+            throw new TRPCError({
+              code: 'FORBIDDEN',
+              message: `Crisis alerts cannot be muted in workspace "${workspaceId}"`,
+            });
+          }
+          settings = next;
+          revision = loaded.user.revision + 1;
+        }
+        const owner = workspaceScope ? WORKSPACE_DEFAULTS : userId;
+        const json = JSON.stringify(settings);
+        await trx
+          .insertInto('pulse_notification_preferences')
+          .values({ workspace_id: workspaceId, user_id: owner, settings: json, revision, updated_at: at })
+          .onConflict((oc) =>
+            oc.columns(['workspace_id', 'user_id']).doUpdateSet({ settings: json, revision, updated_at: at }),
+          )
+          .execute();
+        const event: NotificationFeedEvent = workspaceScope
+          ? {
+              type: 'preferences',
+              workspaceId,
+              at,
+              userId: null,
+              scope: 'workspace',
+              revision,
+              workspace: settings as WorkspacePreferences,
+            }
+          : {
+              type: 'preferences',
+              workspaceId,
+              at,
+              userId,
+              scope: 'user',
+              revision,
+              user: settings as UserPreferences,
+            };
+        await this.stream.append(trx, workspaceId, event, { seq });
+      });
+    } catch (error) {
+      throw storeError(error, 'Could not store the preferences');
+    }
+    return this.preferences(userId, workspaceId);
   }
 
   /**
    * The user's live stream: with `lastEventId`, every missed event addressed to them (or to the
    * whole workspace) in order, then live events; a `reset` first when the resume point is older
-   * than the retention window.
+   * than the retention window. Notifications of kinds the user muted are left out.
    */
   subscribe(opts: {
     userId: string;
@@ -249,15 +577,57 @@ export class NotificationService {
     lastEventId?: string | null;
     signal?: AbortSignal;
   }): LiveStream<TrackedEnvelope<NotificationEvent>> {
+    return this.open(opts, false) as LiveStream<TrackedEnvelope<NotificationEvent>>;
+  }
+
+  /**
+   * The user's feed stream: what `subscribe` yields plus every `state` (seen / archived /
+   * unarchived) and `preferences` event, on the same ids (resume points are interchangeable).
+   */
+  subscribeFeed(opts: {
+    userId: string;
+    workspaceId: string;
+    lastEventId?: string | null;
+    signal?: AbortSignal;
+  }): LiveStream<TrackedEnvelope<NotificationFeedEvent>> {
+    return this.open(opts, true);
+  }
+
+  private open(
+    opts: { userId: string; workspaceId: string; lastEventId?: string | null; signal?: AbortSignal },
+    feed: boolean,
+  ): LiveStream<TrackedEnvelope<NotificationFeedEvent>> {
     const { userId, workspaceId } = opts;
     const lastEventId = opts.lastEventId ?? undefined;
     if (lastEventId !== undefined) parseOrThrow(notificationEventIdSchema, lastEventId);
-    return this.stream.subscribe({
+    const base = this.stream.subscribe({
       workspaceId,
       lastEventId,
       filter: { recipient: userId },
       signal: opts.signal,
-    }) as LiveStream<TrackedEnvelope<NotificationEvent>>;
+    });
+    const mutes = new MuteFilter(this.db, workspaceId, userId);
+    const recipientFilter = base.spec.filter as ((event: NotificationFeedEvent) => boolean) | undefined;
+    // NOTE: both the live tail and every replay go through one stateful filter in stream order
+    // (the transports apply `filter` to live events in id order after the replay).
+    return new LiveStream<TrackedEnvelope<NotificationFeedEvent>>(this.hub, {
+      ...base.spec,
+      filter: (event: NotificationFeedEvent) =>
+        (!recipientFilter || recipientFilter(event)) && mutes.accept(event) && (feed || !feedOnly(event)),
+      initial: async (afterId: string | undefined) => {
+        const items = (await base.spec.initial(afterId)) as Array<LiveItem<NotificationFeedEvent>>;
+        // NOTE: loaded after the head was read, so the live tail (ids past the head) starts from
+        // the preferences at the head and follows each later change in stream order. Only a
+        // change committed between the head read and this load is seen a few events early.
+        await mutes.load();
+        // Replayed notifications: the decision stored at send time, exactly what `list` shows.
+        const muted = await this.mutedAmong(userId, items);
+        return items.filter((item) => {
+          if (item.data.type === 'notification') return !muted.has(item.data.notification.id);
+          return feed || !feedOnly(item.data);
+        });
+      },
+    });
   }
 
   /** The stream's newest event id ("0" before the first event). */
@@ -267,89 +637,64 @@ export class NotificationService {
 
   /** Stops the stream kernel when this service made its own. */
   async close(): Promise<void> {
+    await this.webhook?.close();
     if (this.ownsKernel) await this.kernel.close();
   }
 
-  private async markWith(
-    userId: string,
-    workspaceId: string,
-    all: boolean,
-    candidates: (trx: Trx) => Promise<Array<{ id: string }>>,
-  ): Promise<NotificationReadResult> {
-    let result: NotificationReadResult;
+  private async write<T>(fn: (trx: Trx) => Promise<T>): Promise<T> {
     try {
-      result = await this.kernel.transaction(this.db, async (trx) => {
-        const found = await candidates(trx);
-        if (found.length === 0) {
-          return { ids: [], unreadCount: await this.countUnread(trx, userId, workspaceId) };
-        }
-        const readAt = now();
-        const ids: string[] = [];
-        // NOTE: chunks keep each statement under SQLite's and PostgreSQL's bound-parameter limits.
-        for (let start = 0; start < found.length; start += 500) {
-          const marked = await trx
-            .insertInto('pulse_notification_reads')
-            .values(
-              found.slice(start, start + 500).map((row) => ({
-                notification_id: row.id,
-                user_id: userId,
-                workspace_id: workspaceId,
-                read_at: readAt,
-              })),
-            )
-            .onConflict((oc) => oc.columns(['notification_id', 'user_id']).doNothing())
-            .returning('notification_id')
-            .execute();
-          for (const row of marked) ids.push(row.notification_id);
-        }
-        const unreadCount = await this.countUnread(trx, userId, workspaceId);
-        if (ids.length > 0) {
-          const event: NotificationEvent = {
-            type: 'read',
-            workspaceId,
-            at: readAt,
-            userId,
-            ids,
-            all,
-            unreadCount,
-          };
-          await this.stream.append(trx, workspaceId, event);
-        }
-        return { ids, unreadCount };
-      });
+      return await this.kernel.transaction(this.db, fn);
     } catch (error) {
-      throw storeError(error, 'Could not store the read state');
+      if (error instanceof Rollback) return error.value as T;
+      throw error;
     }
-    return result;
   }
 
-  private visibleUnread(db: Db | Trx, userId: string, workspaceId: string) {
+  /** Which notifications of these replayed events were muted for the user when they were sent. */
+  private async mutedAmong(
+    userId: string,
+    items: Array<LiveItem<NotificationFeedEvent>>,
+  ): Promise<Set<string>> {
+    const ids = items.flatMap((item) =>
+      item.data.type === 'notification' ? [item.data.notification.id] : [],
+    );
+    const muted = new Set<string>();
+    for (let start = 0; start < ids.length; start += 500) {
+      const rows = await this.db
+        .selectFrom('pulse_notifications as n')
+        .leftJoin('pulse_notification_states as s', (join) =>
+          join.onRef('s.notification_id', '=', 'n.id').on('s.user_id', '=', userId),
+        )
+        .select('n.id')
+        .where('n.id', 'in', ids.slice(start, start + 500))
+        .where((eb) => eb(eb.fn.coalesce('s.muted', 'n.muted_default'), '=', 1))
+        .execute();
+      for (const row of rows) muted.add(row.id);
+    }
+    return muted;
+  }
+
+  /** The user's notifications in a workspace, with their state row, muted ones left out. */
+  private visible(db: Db | Trx, userId: string, workspaceId: string) {
     return db
       .selectFrom('pulse_notifications as n')
-      .select('n.id')
+      .leftJoin('pulse_notification_states as s', (join) =>
+        join.onRef('s.notification_id', '=', 'n.id').on('s.user_id', '=', userId),
+      )
       .where('n.workspace_id', '=', workspaceId)
-      .where((eb) =>
-        eb.and([
-          eb.or([eb('n.user_id', 'is', null), eb('n.user_id', '=', userId)]),
-          eb.not(
-            eb.exists(
-              eb
-                .selectFrom('pulse_notification_reads as r')
-                .select('r.notification_id')
-                .whereRef('r.notification_id', '=', 'n.id')
-                .where('r.user_id', '=', userId),
-            ),
-          ),
-        ]),
-      );
+      .where((eb) => eb.or([eb('n.user_id', 'is', null), eb('n.user_id', '=', userId)]))
+      .where((eb) => eb(eb.fn.coalesce('s.muted', 'n.muted_default'), '=', 0));
   }
 
-  private async countUnread(db: Db | Trx, userId: string, workspaceId: string): Promise<number> {
-    const row = await this.visibleUnread(db, userId, workspaceId)
-      .clearSelect()
-      .select((eb) => eb.fn.countAll().as('count'))
+  private async countsOf(db: Db | Trx, userId: string, workspaceId: string): Promise<NotificationCounts> {
+    const row = await this.visible(db, userId, workspaceId)
+      .where('s.archived_at', 'is', null)
+      .select([
+        sql<number | string>`count(case when s.seen_at is null then 1 end)`.as('unseen'),
+        sql<number | string>`count(case when s.read_at is null then 1 end)`.as('unread'),
+      ])
       .executeTakeFirst();
-    return Number(row?.count ?? 0);
+    return { unseen: Number(row?.unseen ?? 0), unread: Number(row?.unread ?? 0) };
   }
 
   private async findByKey(
@@ -367,6 +712,11 @@ export class NotificationService {
       .executeTakeFirst();
     return row ? toNotification(row) : null;
   }
+}
+
+/** Events only `onFeed` carries (`onNotification` keeps its pre-feed event set for older clients). */
+function feedOnly(event: NotificationFeedEvent): boolean {
+  return event.type === 'state' || event.type === 'preferences';
 }
 
 function toNotification(row: NotificationRow): StoredNotification {

@@ -26,8 +26,56 @@ export type NotificationTables = {
     sender: string;
     idempotency_key: string | null;
     created_at: string;
+    /**
+     * 1 when the workspace default muted this kind at send time (a user's own choice then, if any,
+     * is a `muted` value in their state row). Migration `1100_notification_states`.
+     */
+    muted_default: number;
   };
-  /** Per-user read state (also for workspace-wide notifications). */
+  /**
+   * Per-user state of a notification (also for workspace-wide ones): seen / read / archived, each
+   * with its time, and `muted` (null = the notification's `muted_default`; 1 muted, 0 delivered,
+   * decided from the user's preferences at send time). A missing row = nothing happened yet.
+   */
+  pulse_notification_states: {
+    notification_id: string;
+    user_id: string;
+    workspace_id: string;
+    seen_at: string | null;
+    read_at: string | null;
+    archived_at: string | null;
+    muted: number | null;
+  };
+  /** Preferences: one row per (workspace, user); user `''` holds the workspace defaults. */
+  pulse_notification_preferences: {
+    workspace_id: string;
+    user_id: string;
+    /** JSON: `UserPreferences` or `WorkspacePreferences`. */
+    settings: string;
+    /** Increases on every change (the stream applies only newer ones). */
+    revision: number;
+    updated_at: string;
+  };
+  /**
+   * Outgoing webhook deliveries owed for notifications nobody saw in time (one per notification and
+   * recipient, `*` = workspace-wide). Claimed with a conditional update, so one node sends each.
+   */
+  pulse_notification_webhooks: {
+    notification_id: string;
+    recipient: string;
+    workspace_id: string;
+    /** Epoch ms: not before this (created_at + the kind's delay, later the next retry). */
+    due_at: number | string;
+    attempts: number;
+    /** The node holding the claim, and until when (epoch ms). */
+    claimed_by: string | null;
+    claimed_until: number | string | null;
+    delivered_at: string | null;
+    /** Seen in time, or given up after the last attempt. */
+    cancelled_at: string | null;
+    last_error: string | null;
+  };
+  /** Per-user read state (before migration 1100; copied into pulse_notification_states, no longer written). */
   pulse_notification_reads: {
     notification_id: string;
     user_id: string;
@@ -49,8 +97,7 @@ export type NotificationTables = {
   };
 };
 
-/** Migrations of the notifications domain, run at start-up next to `streamMigrations`. */
-export const notificationMigrations: Record<string, Migration> = {
+const seedMigrations: Record<string, Migration> = {
   '0100_notifications': {
     // biome-ignore lint/suspicious/noExplicitAny: migrations run before the typed schema exists
     async up(db: Kysely<any>) {
@@ -167,6 +214,81 @@ export const notificationMigrations: Record<string, Migration> = {
       }
     },
   },
+};
+
+/** Seen / read / archived states, preferences and the webhook outbox (issue 17). */
+export const notificationStateMigrations: Record<string, Migration> = {
+  '1100_notification_states': {
+    // biome-ignore lint/suspicious/noExplicitAny: migrations run before the typed schema exists
+    async up(db: Kysely<any>) {
+      await db.schema
+        .alterTable('pulse_notifications')
+        .addColumn('muted_default', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema
+        .createTable('pulse_notification_states')
+        .ifNotExists()
+        .addColumn('notification_id', 'text', (c) =>
+          c.notNull().references('pulse_notifications.id').onDelete('cascade'),
+        )
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('seen_at', 'text')
+        .addColumn('read_at', 'text')
+        .addColumn('archived_at', 'text')
+        .addColumn('muted', 'integer')
+        .addPrimaryKeyConstraint('pulse_notification_states_pk', ['notification_id', 'user_id'])
+        .execute();
+      await db.schema
+        .createIndex('pulse_notification_states_user')
+        .ifNotExists()
+        .on('pulse_notification_states')
+        .columns(['workspace_id', 'user_id'])
+        .execute();
+      // NOTE: what was read before was seen too.
+      await sql`insert into pulse_notification_states
+          (notification_id, user_id, workspace_id, seen_at, read_at, archived_at, muted)
+        select notification_id, user_id, workspace_id, read_at, read_at, null, null
+        from pulse_notification_reads`.execute(db);
+      await db.schema
+        .createTable('pulse_notification_preferences')
+        .ifNotExists()
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('settings', 'text', (c) => c.notNull())
+        .addColumn('revision', 'integer', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('pulse_notification_preferences_pk', ['workspace_id', 'user_id'])
+        .execute();
+      await db.schema
+        .createTable('pulse_notification_webhooks')
+        .ifNotExists()
+        .addColumn('notification_id', 'text', (c) =>
+          c.notNull().references('pulse_notifications.id').onDelete('cascade'),
+        )
+        .addColumn('recipient', 'text', (c) => c.notNull())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('due_at', 'bigint', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('claimed_by', 'text')
+        .addColumn('claimed_until', 'bigint')
+        .addColumn('delivered_at', 'text')
+        .addColumn('cancelled_at', 'text')
+        .addColumn('last_error', 'text')
+        .addPrimaryKeyConstraint('pulse_notification_webhooks_pk', ['notification_id', 'recipient'])
+        .execute();
+      // NOTE: the poller reads only open deliveries (partial index on both engines).
+      await sql`create index if not exists pulse_notification_webhooks_due
+        on pulse_notification_webhooks (due_at)
+        where delivered_at is null and cancelled_at is null`.execute(db);
+    },
+  },
+};
+
+/** Migrations of the notifications domain, run at start-up next to `streamMigrations`. */
+export const notificationMigrations: Record<string, Migration> = {
+  ...seedMigrations,
+  ...notificationStateMigrations,
 };
 
 // biome-ignore lint/suspicious/noExplicitAny: any Kysely instance

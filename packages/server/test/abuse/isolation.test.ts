@@ -55,6 +55,16 @@ const table: Record<string, Row> = {
   'notifications.markRead': { level: 'member', input: () => ({ workspaceId: W, ids: ['1'] }) },
   'notifications.markAllRead': { level: 'member', input: () => ({ workspaceId: W }) },
   'notifications.onNotification': { level: 'member', input: () => ({ workspaceId: W }) },
+  'notifications.onFeed': { level: 'member', input: () => ({ workspaceId: W }) },
+  'notifications.counts': { level: 'member', input: () => ({ workspaceId: W }) },
+  'notifications.markSeen': { level: 'member', input: () => ({ workspaceId: W, all: true }) },
+  'notifications.archive': { level: 'member', input: () => ({ workspaceId: W, ids: ['1'] }) },
+  'notifications.unarchive': { level: 'member', input: () => ({ workspaceId: W, all: true }) },
+  'notifications.preferences.get': { level: 'member', input: () => ({ workspaceId: W }) },
+  'notifications.preferences.set': {
+    level: 'member',
+    input: () => ({ workspaceId: W, kinds: { review: false } }),
+  },
   'dashboard.publish': {
     level: 'admin',
     input: () => ({
@@ -68,6 +78,10 @@ const table: Record<string, Row> = {
   },
   'dashboard.snapshot': { level: 'member', input: () => ({ workspaceId: W }) },
   'dashboard.onUpdate': { level: 'member', input: () => ({ workspaceId: W }) },
+  'dashboard.history': {
+    level: 'member',
+    input: () => ({ workspaceId: W, kind: 'metric', from: '2026-01-01T00:00:00.000Z' }),
+  },
   'inbox.receive': {
     level: 'service',
     input: () => ({

@@ -1,0 +1,170 @@
+import type { Kysely, Transaction } from 'kysely';
+import {
+  type NotificationFeedEvent,
+  type NotificationType,
+  notificationTypes,
+  type StoredNotification,
+  type UserPreferences,
+  userPreferencesSchema,
+  type WorkspacePreferences,
+  workspacePreferencesSchema,
+} from './notifications.schema.js';
+import type { NotificationTables } from './notifications.store.js';
+
+type Db = Kysely<NotificationTables> | Transaction<NotificationTables>;
+
+/** The `user_id` of the row holding a workspace's defaults. */
+export const WORKSPACE_DEFAULTS = '';
+
+/** One scope's stored preferences and its revision (0 = never set). */
+export interface Layer<T> {
+  settings: T;
+  revision: number;
+}
+
+export const emptyUser = (): Layer<UserPreferences> => ({
+  settings: { kinds: {}, mutedConversations: [] },
+  revision: 0,
+});
+export const emptyWorkspace = (): Layer<WorkspacePreferences> => ({
+  settings: { kinds: {}, crisisMutable: false },
+  revision: 0,
+});
+
+/** Whether the workspace defaults alone mute this notification (stored as `muted_default`). */
+export function mutedByDefault(workspace: WorkspacePreferences, type: NotificationType): boolean {
+  return workspace.kinds[type] === false;
+}
+
+/** Whether this notification is muted for a user with these preferences. */
+export function mutedFor(
+  user: UserPreferences,
+  workspace: WorkspacePreferences,
+  notification: Pick<StoredNotification, 'type' | 'data'>,
+): boolean {
+  const { type } = notification;
+  // NOTE: while the workspace does not let members mute crisis alerts, only its default counts.
+  const own = type === 'crisis' && !workspace.crisisMutable ? undefined : user.kinds[type];
+  if ((own ?? workspace.kinds[type] ?? true) === false) return true;
+  if (type === 'message') {
+    const conversationId = (notification.data as { conversationId?: string } | undefined)?.conversationId;
+    return conversationId !== undefined && user.mutedConversations.includes(conversationId);
+  }
+  return false;
+}
+
+/** What reaches a user now, per kind. */
+export function effectiveKinds(
+  user: UserPreferences,
+  workspace: WorkspacePreferences,
+): Record<NotificationType, boolean> {
+  const out = {} as Record<NotificationType, boolean>;
+  for (const type of notificationTypes) {
+    const own = type === 'crisis' && !workspace.crisisMutable ? undefined : user.kinds[type];
+    out[type] = own ?? workspace.kinds[type] ?? true;
+  }
+  return out;
+}
+
+/** Every stored preference row of a workspace: the defaults and each user's own. */
+export async function loadWorkspacePreferences(
+  db: Db,
+  workspaceId: string,
+): Promise<{ workspace: Layer<WorkspacePreferences>; users: Map<string, Layer<UserPreferences>> }> {
+  const rows = await db
+    .selectFrom('pulse_notification_preferences')
+    .selectAll()
+    .where('workspace_id', '=', workspaceId)
+    .execute();
+  let workspace = emptyWorkspace();
+  const users = new Map<string, Layer<UserPreferences>>();
+  for (const row of rows) {
+    if (row.user_id === WORKSPACE_DEFAULTS) {
+      workspace = { settings: parseWorkspace(row.settings), revision: Number(row.revision) };
+    } else {
+      users.set(row.user_id, { settings: parseUser(row.settings), revision: Number(row.revision) });
+    }
+  }
+  return { workspace, users };
+}
+
+/** One user's layer and the workspace's. */
+export async function loadUserPreferences(
+  db: Db,
+  workspaceId: string,
+  userId: string,
+): Promise<{ workspace: Layer<WorkspacePreferences>; user: Layer<UserPreferences> }> {
+  const rows = await db
+    .selectFrom('pulse_notification_preferences')
+    .selectAll()
+    .where('workspace_id', '=', workspaceId)
+    .where('user_id', 'in', [WORKSPACE_DEFAULTS, userId])
+    .execute();
+  let workspace = emptyWorkspace();
+  let user = emptyUser();
+  for (const row of rows) {
+    if (row.user_id === WORKSPACE_DEFAULTS) {
+      workspace = { settings: parseWorkspace(row.settings), revision: Number(row.revision) };
+    } else {
+      user = { settings: parseUser(row.settings), revision: Number(row.revision) };
+    }
+  }
+  return { workspace, user };
+}
+
+export function parseUser(json: string): UserPreferences {
+  return userPreferencesSchema.parse(JSON.parse(json));
+}
+
+export function parseWorkspace(json: string): WorkspacePreferences {
+  return workspacePreferencesSchema.parse(JSON.parse(json));
+}
+
+/**
+ * A subscriber's mute rule for the live tail, kept at the stream's position: loaded from the store
+ * after each replay, then moved on by the `preferences` events the stream carries (only newer
+ * revisions, so a duplicate or an older event never turns a mute back). `notification` events of a
+ * kind muted for the user are dropped; everything else passes. Sends read the preferences under the
+ * same stream id lock as preference changes take, so a live notification is judged by exactly the
+ * preferences it was sent under. Replays use the decision stored at send time instead.
+ */
+export class MuteFilter {
+  private user = emptyUser();
+  private workspace = emptyWorkspace();
+
+  constructor(
+    private readonly db: Kysely<NotificationTables>,
+    private readonly workspaceId: string,
+    private readonly userId: string,
+  ) {}
+
+  /** Reads the current preferences (after a replay). */
+  async load(): Promise<void> {
+    const loaded = await loadUserPreferences(this.db, this.workspaceId, this.userId);
+    if (loaded.user.revision >= this.user.revision) this.user = loaded.user;
+    if (loaded.workspace.revision >= this.workspace.revision) this.workspace = loaded.workspace;
+  }
+
+  /** Applies a `preferences` event; false for a `notification` muted for this user. */
+  accept(event: NotificationFeedEvent): boolean {
+    if (event.type === 'preferences') {
+      if (
+        event.scope === 'user' &&
+        event.userId === this.userId &&
+        event.user &&
+        event.revision > this.user.revision
+      ) {
+        this.user = { settings: event.user, revision: event.revision };
+      }
+      if (event.scope === 'workspace' && event.workspace && event.revision > this.workspace.revision) {
+        this.workspace = { settings: event.workspace, revision: event.revision };
+      }
+      return true;
+    }
+    // NOTE: defensive: the filter runs inside the transport, so a malformed event must not throw.
+    if (event.type === 'notification' && event.notification) {
+      return !mutedFor(this.user.settings, this.workspace.settings, event.notification);
+    }
+    return true;
+  }
+}
