@@ -89,7 +89,13 @@ export function createTokenVerifier(
       }
       let payload: JWTPayload;
       try {
-        const alg = decodeProtectedHeader(token).alg;
+        let alg: string | undefined;
+        try {
+          alg = decodeProtectedHeader(token).alg;
+        } catch {
+          // NOTE: the same answer as jwtVerify gives a token that is not a JWS.
+          throw new joseErrors.JWSInvalid('Invalid Token or Protected Header formatting');
+        }
         const common = {
           requiredClaims: mapper ? ['exp'] : ['exp', 'sub'],
           issuer: jwt.issuer,

@@ -54,13 +54,21 @@ export async function attachPulse<TRouter extends AnyTRPCRouter = AppRouter>(
   // gets an emitter that sees only Pulse's path.
   const upgrades = new EventEmitter();
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    let pathname: string;
+    let pathname: string | null;
     try {
       pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
     } catch {
+      pathname = null;
+    }
+    if (pathname === wsPath) {
+      upgrades.emit('upgrade', req, socket, head);
       return;
     }
-    if (pathname === wsPath) upgrades.emit('upgrade', req, socket, head);
+    // NOTE: with a listener attached Node leaves every upgrade to the listeners; when Pulse's is the
+    // only one, nobody else will answer this one: refuse it instead of leaving the socket hanging.
+    if (server.listenerCount('upgrade') === 1) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    }
   };
   server.on('upgrade', onUpgrade);
   const transport = node.attachTransport(upgrades as unknown as Server);
