@@ -17,7 +17,8 @@ export function commentsChannel(posts: PostStore) {
     }),
     durable: true,
     retention: 1_000,
-    authorize: ({ principal, workspaceId, input }) => posts.canSee(principal.userId, workspaceId, input.postId),
+    authorize: ({ principal, workspaceId, input }) =>
+      posts.canSee(principal.userId, workspaceId, input.postId),
   });
 }
 

@@ -41,7 +41,13 @@ export class PostStore {
 export function postsRouter(store: PostStore) {
   return router({
     create: memberProcedure
-      .input(z.object({ id: z.string().min(1).max(64), title: z.string().min(1).max(200), private: z.boolean().default(false) }))
+      .input(
+        z.object({
+          id: z.string().min(1).max(64),
+          title: z.string().min(1).max(200),
+          private: z.boolean().default(false),
+        }),
+      )
       .mutation(({ ctx, input }) => store.add({ ...input, authorId: ctx.principal.userId })),
     get: memberProcedure.input(z.object({ id: z.string() })).query(({ ctx, input }) => {
       if (!store.canSee(ctx.principal.userId, input.workspaceId, input.id)) {
@@ -50,7 +56,9 @@ export function postsRouter(store: PostStore) {
       return store.get(input.id) as Post;
     }),
     list: memberProcedure.query(({ ctx, input }) =>
-      store.list(input.workspaceId).filter((post) => store.canSee(ctx.principal.userId, input.workspaceId, post.id)),
+      store
+        .list(input.workspaceId)
+        .filter((post) => store.canSee(ctx.principal.userId, input.workspaceId, post.id)),
     ),
   });
 }

@@ -1,4 +1,4 @@
-import { TRPCClientError } from '@trpc/client';
+import type { TRPCClientError } from '@trpc/client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AppRouter } from '../src/app.js';
 import { startExpressExample } from '../src/express-server.js';
@@ -43,7 +43,12 @@ describe('example app on Express (RS256 tokens from a local JWKS)', () => {
     await vi.waitFor(() => expect(seen.events()).toHaveLength(1));
     expect(seen.events()[0]).toMatchObject({
       id: '1',
-      data: { type: 'event', from: 'bob', input: { postId: 'p1' }, data: { commentId: 'c1', text: 'Looks great' } },
+      data: {
+        type: 'event',
+        from: 'bob',
+        input: { postId: 'p1' },
+        data: { commentId: 'c1', text: 'Looks great' },
+      },
     });
 
     // The host's own routes still answer, its body parser included.
@@ -57,8 +62,15 @@ describe('example app on Express (RS256 tokens from a local JWKS)', () => {
     // REST publish through the host.
     const rest = await fetch(`${app.url}/realtime/channels/comments/publish`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${await idp.token('bob', 'acme')}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ workspaceId: 'acme', input: { postId: 'p1' }, event: { commentId: 'c2', text: 'via REST' } }),
+      headers: {
+        authorization: `Bearer ${await idp.token('bob', 'acme')}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({
+        workspaceId: 'acme',
+        input: { postId: 'p1' },
+        event: { commentId: 'c2', text: 'via REST' },
+      }),
     });
     expect(await rest.json()).toEqual({ id: '2', created: true });
     await vi.waitFor(() => expect(seen.events().map((e) => e.id)).toEqual(['1', '2']));
@@ -71,7 +83,10 @@ describe('example app on Express (RS256 tokens from a local JWKS)', () => {
       app.posts.add({ id: 'p1', workspaceId: 'acme', title: 'Launch', private: false, authorId: 'alice' });
       await using alice = connectApp({ url: app.url, wsUrl: proxy.wsUrl }, await idp.token('alice', 'acme'));
       const seen = collect();
-      alice.trpc.channels.comments.subscribe.subscribe({ workspaceId: 'acme', input: { postId: 'p1' } }, seen);
+      alice.trpc.channels.comments.subscribe.subscribe(
+        { workspaceId: 'acme', input: { postId: 'p1' } },
+        seen,
+      );
       await vi.waitFor(() => expect(seen.synced()).toBe(true));
       const publish = (n: number) =>
         app.pulse.channels.publish(app.comments, {
@@ -118,16 +133,24 @@ describe('example app on Express (RS256 tokens from a local JWKS)', () => {
     await using alice = connectApp(app, await idp.token('alice', 'acme'));
 
     const otherWorkspace = collect();
-    mallory.trpc.channels.comments.subscribe.subscribe({ workspaceId: 'acme', input: { postId: 'public' } }, otherWorkspace);
+    mallory.trpc.channels.comments.subscribe.subscribe(
+      { workspaceId: 'acme', input: { postId: 'public' } },
+      otherWorkspace,
+    );
     await vi.waitFor(() => expect(otherWorkspace.errors).toHaveLength(1));
     expect(code(otherWorkspace.errors[0])).toBe('FORBIDDEN');
     expect((otherWorkspace.errors[0] as Error).message).toBe('Not a member of workspace "acme"');
 
     const otherPost = collect();
-    alice.trpc.channels.comments.subscribe.subscribe({ workspaceId: 'acme', input: { postId: 'draft' } }, otherPost);
+    alice.trpc.channels.comments.subscribe.subscribe(
+      { workspaceId: 'acme', input: { postId: 'draft' } },
+      otherPost,
+    );
     await vi.waitFor(() => expect(otherPost.errors).toHaveLength(1));
     expect(code(otherPost.errors[0])).toBe('FORBIDDEN');
-    expect((otherPost.errors[0] as Error).message).toBe('Not allowed to subscribe to channel "comments" {"postId":"draft"}');
+    expect((otherPost.errors[0] as Error).message).toBe(
+      'Not allowed to subscribe to channel "comments" {"postId":"draft"}',
+    );
 
     const publish = await alice.trpc.channels.comments.publish
       .mutate({ workspaceId: 'acme', input: { postId: 'draft' }, event: { commentId: 'c1', text: 'hi' } })
@@ -160,7 +183,9 @@ describe('example app on Express (RS256 tokens from a local JWKS)', () => {
   it('pulse.close() stops Pulse and leaves the host server serving its own routes', async () => {
     await using app = await start();
     const closes: Array<number | undefined> = [];
-    const alice = connectApp(app, await idp.token('alice', 'acme'), { onClose: (cause) => closes.push(cause?.code) });
+    const alice = connectApp(app, await idp.token('alice', 'acme'), {
+      onClose: (cause) => closes.push(cause?.code),
+    });
     app.posts.add({ id: 'p1', workspaceId: 'acme', title: 'Launch', private: false, authorId: 'alice' });
     const seen = collect();
     alice.trpc.channels.comments.subscribe.subscribe({ workspaceId: 'acme', input: { postId: 'p1' } }, seen);

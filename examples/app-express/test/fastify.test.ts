@@ -18,7 +18,10 @@ describe('example app on Fastify', () => {
       await using alice = connectApp(app, await idp.token('alice', 'acme'));
       await alice.trpc.posts.create.mutate({ workspaceId: 'acme', id: 'p1', title: 'Launch' });
       const seen = collect();
-      alice.trpc.channels.comments.subscribe.subscribe({ workspaceId: 'acme', input: { postId: 'p1' } }, seen);
+      alice.trpc.channels.comments.subscribe.subscribe(
+        { workspaceId: 'acme', input: { postId: 'p1' } },
+        seen,
+      );
       await vi.waitFor(() => expect(seen.synced()).toBe(true));
       await alice.trpc.channels.comments.publish.mutate({
         workspaceId: 'acme',
@@ -29,7 +32,10 @@ describe('example app on Fastify', () => {
       expect(seen.events()[0]?.data).toMatchObject({ from: 'alice', data: { text: 'from fastify' } });
 
       // The app's own route and Fastify's 404 for unknown paths.
-      expect(await (await fetch(`${app.url}/api/health`)).json()).toEqual({ ok: true, app: 'example-fastify' });
+      expect(await (await fetch(`${app.url}/api/health`)).json()).toEqual({
+        ok: true,
+        app: 'example-fastify',
+      });
       const missing = await fetch(`${app.url}/api/nope`);
       expect(missing.status).toBe(404);
       expect(((await missing.json()) as { message: string }).message).toBe('Route GET:/api/nope not found');
@@ -37,8 +43,15 @@ describe('example app on Fastify', () => {
       // REST with a bad payload: the zod path, in Pulse's REST error body.
       const bad = await fetch(`${app.url}/realtime/channels/comments/publish`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${await idp.token('alice', 'acme')}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ workspaceId: 'acme', input: { postId: 'p1' }, event: { commentId: 'c2', text: 7 } }),
+        headers: {
+          authorization: `Bearer ${await idp.token('alice', 'acme')}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({
+          workspaceId: 'acme',
+          input: { postId: 'p1' },
+          event: { commentId: 'c2', text: 7 },
+        }),
       });
       expect(bad.status).toBe(400);
       const body = (await bad.json()) as { error: { code: string; issues: Array<{ path: string[] }> } };

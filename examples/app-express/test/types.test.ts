@@ -15,10 +15,14 @@ describe('the app router is typed end to end', () => {
       replyTo?: string | undefined;
     }>();
     const publish = (() => Promise.resolve({ id: '1', created: true })) as unknown as Publish;
+    const input = { postId: 'p1' };
+    const wrongEvent = { commentId: 'c1', body: 'hi' };
     // @ts-expect-error `body` is not a field of a comment (it is `text`)
-    void publish({ workspaceId: 'acme', input: { postId: 'p1' }, event: { commentId: 'c1', body: 'hi' } });
+    void publish({ workspaceId: 'acme', input, event: wrongEvent });
+    const wrongInput = { post: 'p1' };
+    const event = { commentId: 'c1', text: 'hi' };
     // @ts-expect-error the comments channel is keyed by `postId`
-    void publish({ workspaceId: 'acme', input: { post: 'p1' }, event: { commentId: 'c1', text: 'hi' } });
+    void publish({ workspaceId: 'acme', input: wrongInput, event });
 
     // Subscribers see the event type inside the channel's messages.
     type Subscribe = Client['channels']['comments']['subscribe']['subscribe'];
@@ -31,12 +35,19 @@ describe('the app router is typed end to end', () => {
       ChannelEvent<{ commentId: string; text: string; replyTo?: string | undefined }, { postId: string }>
     >();
     // The app's own procedures and Pulse's are both on the client type.
-    expectTypeOf<Client['posts']['get']['query']>().parameter(0).toEqualTypeOf<{ workspaceId: string; id: string }>();
+    expectTypeOf<Client['posts']['get']['query']>()
+      .parameter(0)
+      .toEqualTypeOf<{ workspaceId: string; id: string }>();
     expectTypeOf<Client['notifications']['unreadCount']['query']>().returns.resolves.toEqualTypeOf<number>();
 
     expect(comments.event.safeParse({ commentId: 'c1', body: 'hi' }).success).toBe(false);
     expect(Object.keys(appRouter._def.procedures)).toEqual(
-      expect.arrayContaining(['posts.get', 'channels.comments.publish', 'channels.comments.subscribe', 'notifications.send']),
+      expect.arrayContaining([
+        'posts.get',
+        'channels.comments.publish',
+        'channels.comments.subscribe',
+        'notifications.send',
+      ]),
     );
   });
 });

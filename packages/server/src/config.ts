@@ -66,7 +66,9 @@ export const configOptions = {
     algorithms: option(
       'PULSE_JWT_ALGORITHMS',
       z
-        .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
+        .array(
+          z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']),
+        )
         .min(1)
         .default(['RS256', 'ES256']),
       csv,
@@ -278,7 +280,9 @@ function finish(
       kind === 'environment'
         ? ['PULSE_JWKS_URL', 'PULSE_JWT_ISSUER', 'PULSE_JWT_AUDIENCE']
         : ['jwt.jwksUrl', 'jwt.issuer', 'jwt.audience'];
-    throw new Error(`${jwks} requires ${iss} and ${aud} (tokens of other apps of the provider must be refused).`);
+    throw new Error(
+      `${jwks} requires ${iss} and ${aud} (tokens of other apps of the provider must be refused).`,
+    );
   }
   if (v.limits.headersTimeoutMs > v.limits.requestTimeoutMs) {
     throw new Error(

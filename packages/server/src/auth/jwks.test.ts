@@ -12,7 +12,7 @@ import { createTokenVerifier } from './token.js';
 async function startJwksServer() {
   let keys: JWK[] = [];
   let fetches = 0;
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer((_req, res) => {
     fetches++;
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys }));
   });
@@ -30,7 +30,10 @@ async function startJwksServer() {
 async function signingKey(alg: 'RS256' | 'ES256', kid: string) {
   const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
-  const sign = (claims: Record<string, unknown>, opts: { iss?: string; aud?: string; expSec?: number } = {}) =>
+  const sign = (
+    claims: Record<string, unknown>,
+    opts: { iss?: string; aud?: string; expSec?: number } = {},
+  ) =>
     new SignJWT(claims)
       .setProtectedHeader({ alg, kid })
       .setIssuer(opts.iss ?? 'https://idp.test/')
@@ -67,40 +70,55 @@ describe('identity provider tokens (JWKS)', () => {
     const ec = await signingKey('ES256', 'ec-1');
     idp.setKeys([rsa.jwk, ec.jwk]);
     const verifier = createTokenVerifier(jwt(idp.url), { hs256: false });
-    expect(await verifier.verify(await rsa.sign({ sub: 'alice', org_id: 'acme', roles: ['org:admin'] }))).toMatchObject({
+    expect(
+      await verifier.verify(await rsa.sign({ sub: 'alice', org_id: 'acme', roles: ['org:admin'] })),
+    ).toMatchObject({
       userId: 'alice',
       workspaces: { acme: 'admin' },
       service: false,
     });
-    expect(await verifier.verify(await ec.sign({ sub: 'bob', org_id: 'acme', roles: 'viewer' }))).toMatchObject({
+    expect(
+      await verifier.verify(await ec.sign({ sub: 'bob', org_id: 'acme', roles: 'viewer' })),
+    ).toMatchObject({
       userId: 'bob',
       workspaces: { acme: 'member' },
     });
     // A claims function overrides the declarative mapping.
     const custom = createTokenVerifier(jwt(idp.url), {
       hs256: false,
-      claims: (p) => ({ userId: String(p.sub), workspaces: { [String(p.tenant)]: 'member' }, service: p.svc === true }),
+      claims: (p) => ({
+        userId: String(p.sub),
+        workspaces: { [String(p.tenant)]: 'member' },
+        service: p.svc === true,
+      }),
     });
-    expect(await custom.verify(await rsa.sign({ sub: 'worker', tenant: 'globex', svc: true }))).toMatchObject({
-      userId: 'worker',
-      workspaces: { globex: 'member' },
-      service: true,
-    });
+    expect(await custom.verify(await rsa.sign({ sub: 'worker', tenant: 'globex', svc: true }))).toMatchObject(
+      {
+        userId: 'worker',
+        workspaces: { globex: 'member' },
+        service: true,
+      },
+    );
     // A mapping that yields a bad id is refused like bad Pulse claims.
-    await expect(
-      custom.verify(await rsa.sign({ sub: 'x', tenant: 'has space' })),
-    ).rejects.toMatchObject({ code: 'UNAUTHORIZED', message: expect.stringMatching(/^Invalid token claims: workspaces/) });
+    await expect(custom.verify(await rsa.sign({ sub: 'x', tenant: 'has space' }))).rejects.toMatchObject({
+      code: 'UNAUTHORIZED',
+      message: expect.stringMatching(/^Invalid token claims: workspaces/),
+    });
   });
 
   it('refuses another issuer, another audience, an unpinned algorithm and HS256 signed with the public key', async () => {
     const rsa = await signingKey('RS256', 'rsa-2');
     idp.setKeys([rsa.jwk]);
     const verifier = createTokenVerifier(jwt(idp.url), { hs256: false });
-    await expect(verifier.verify(await rsa.sign({ org_id: 'acme' }, { iss: 'https://evil.test/' }))).rejects.toMatchObject({
+    await expect(
+      verifier.verify(await rsa.sign({ org_id: 'acme' }, { iss: 'https://evil.test/' })),
+    ).rejects.toMatchObject({
       code: 'UNAUTHORIZED',
       message: 'Token claim "iss" does not match',
     });
-    await expect(verifier.verify(await rsa.sign({ org_id: 'acme' }, { aud: 'other-app' }))).rejects.toMatchObject({
+    await expect(
+      verifier.verify(await rsa.sign({ org_id: 'acme' }, { aud: 'other-app' })),
+    ).rejects.toMatchObject({
       code: 'UNAUTHORIZED',
       message: 'Token claim "aud" does not match',
     });
@@ -185,7 +203,9 @@ describe('identity provider tokens (JWKS)', () => {
     // An HS256 token signed with the node's generated secret is refused: that secret verifies nothing.
     const { mintToken } = await import('./token.js');
     const forged = await mintToken(server.config.jwt, { sub: 'eve', workspaces: { acme: 'admin' } });
-    const refused = await client(forged).notifications.unreadCount.query({ workspaceId: 'acme' }).catch((e) => e);
+    const refused = await client(forged)
+      .notifications.unreadCount.query({ workspaceId: 'acme' })
+      .catch((e) => e);
     expect(refused).toBeInstanceOf(TRPCClientError);
     expect(refused.data.code).toBe('UNAUTHORIZED');
     expect(refused.message).toBe('Token algorithm not allowed');

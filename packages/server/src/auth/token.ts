@@ -108,7 +108,10 @@ export function createTokenVerifier(
           // secret, `none`) is refused before a key is looked up.
           ({ payload } = await jwtVerify(token, jwks, { ...common, algorithms }));
         } else {
-          ({ payload } = await jwtVerify(token, hsKey ?? new Uint8Array(32), { ...common, algorithms: ['HS256'] }));
+          ({ payload } = await jwtVerify(token, hsKey ?? new Uint8Array(32), {
+            ...common,
+            algorithms: ['HS256'],
+          }));
         }
       } catch (cause) {
         throw new TRPCError({ code: 'UNAUTHORIZED', message: describeJoseError(cause), cause });

@@ -114,9 +114,7 @@ export function defineChannel<
   TInput extends z.ZodObject,
   TEvent extends z.ZodType,
   TDurable extends boolean,
->(
-  definition: ChannelDefinition<TName, TInput, TEvent, TDurable>,
-): Channel<TName, TInput, TEvent, TDurable> {
+>(definition: ChannelDefinition<TName, TInput, TEvent, TDurable>): Channel<TName, TInput, TEvent, TDurable> {
   const name = channelNameSchema.safeParse(definition.name);
   if (!name.success) throw new Error(`Channel name "${definition.name}" ${name.error.issues[0]?.message}`);
   const retention = definition.retention ?? 1_000;

@@ -132,7 +132,8 @@ export class ChannelService {
       await this.opts.hub.publish(`${channel.streamName}:${workspaceId}`, message, undefined, json);
       return { id: null, created: true };
     }
-    const senderKey = sender === 'system' ? 'system' : `${sender.service ? 'service' : 'user'}:${sender.userId}`;
+    const senderKey =
+      sender === 'system' ? 'system' : `${sender.service ? 'service' : 'user'}:${sender.userId}`;
     const streamKey = stream.topic(workspaceId);
     if (idempotencyKey !== undefined) {
       const existing = await this.findKey(streamKey, senderKey, idempotencyKey);
@@ -168,7 +169,11 @@ export class ChannelService {
         if (existing) return existing;
       }
       if (error instanceof TRPCError) throw error;
-      throw new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'Could not store the event', cause: error });
+      throw new TRPCError({
+        code: 'INTERNAL_SERVER_ERROR',
+        message: 'Could not store the event',
+        cause: error,
+      });
     }
   }
 
@@ -239,7 +244,11 @@ export class ChannelService {
     return entry;
   }
 
-  private async findKey(streamKey: string, sender: string, idempotencyKey: string): Promise<ChannelPublishResult | null> {
+  private async findKey(
+    streamKey: string,
+    sender: string,
+    idempotencyKey: string,
+  ): Promise<ChannelPublishResult | null> {
     const row = await this.db
       .selectFrom('pulse_channel_publishes')
       .select('seq')
@@ -255,7 +264,10 @@ export class ChannelService {
 function keyOf(input: unknown): string {
   const key = channelKey(input);
   if (key.length > MAX_KEY_LENGTH) {
-    throw new TRPCError({ code: 'BAD_REQUEST', message: `Channel input too large (max ${MAX_KEY_LENGTH} characters of JSON)` });
+    throw new TRPCError({
+      code: 'BAD_REQUEST',
+      message: `Channel input too large (max ${MAX_KEY_LENGTH} characters of JSON)`,
+    });
   }
   return key;
 }

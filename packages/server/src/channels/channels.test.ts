@@ -1,4 +1,11 @@
-import { createTRPCClient, createWSClient, httpBatchLink, splitLink, TRPCClientError, wsLink } from '@trpc/client';
+import {
+  createTRPCClient,
+  createWSClient,
+  httpBatchLink,
+  splitLink,
+  TRPCClientError,
+  wsLink,
+} from '@trpc/client';
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { z } from 'zod';
@@ -35,15 +42,21 @@ const postsRouter = router({
     postId: input.postId,
     viewer: ctx.principal.userId,
   })),
-  like: memberProcedure.input(z.object({ postId: z.string() })).mutation(({ input }) => ({ liked: input.postId })),
-  countdown: memberProcedure.input(z.object({ from: z.number().int().max(10) })).subscription(async function* ({
-    input,
-  }) {
-    for (let n = input.from; n >= 0; n--) yield n;
-  }),
+  like: memberProcedure
+    .input(z.object({ postId: z.string() }))
+    .mutation(({ input }) => ({ liked: input.postId })),
+  countdown: memberProcedure
+    .input(z.object({ from: z.number().int().max(10) }))
+    .subscription(async function* ({ input }) {
+      for (let n = input.from; n >= 0; n--) yield n;
+    }),
 });
 
-const appRouter = router({ ...pulseRouters, posts: postsRouter, channels: channelRouter([comments, cursors]) });
+const appRouter = router({
+  ...pulseRouters,
+  posts: postsRouter,
+  channels: channelRouter([comments, cursors]),
+});
 type TestRouter = typeof appRouter;
 
 async function start() {
@@ -52,8 +65,11 @@ async function start() {
     sqliteFile: ':memory:',
     config: { port: 0, host: '127.0.0.1', logLevel: 'silent', jwt: { secret: SECRET } },
   });
-  const token = (sub: string, role: 'member' | 'admin' = 'member', workspaces: Record<string, 'member' | 'admin'> = {}) =>
-    mintToken(server.config.jwt, { sub, workspaces: { acme: role, ...workspaces } });
+  const token = (
+    sub: string,
+    role: 'member' | 'admin' = 'member',
+    workspaces: Record<string, 'member' | 'admin'> = {},
+  ) => mintToken(server.config.jwt, { sub, workspaces: { acme: role, ...workspaces } });
   const connect = (token: string) => {
     const ws = createWSClient({
       url: server.wsUrl,
@@ -96,7 +112,9 @@ describe('app procedures and channels', () => {
       postId: 'p1',
       viewer: 'alice',
     });
-    expect(await alice.trpc.posts.like.mutate({ workspaceId: 'acme', postId: 'p1' })).toEqual({ liked: 'p1' });
+    expect(await alice.trpc.posts.like.mutate({ workspaceId: 'acme', postId: 'p1' })).toEqual({
+      liked: 'p1',
+    });
     // Pulse's own routers stay where they were.
     expect(await alice.trpc.notifications.unreadCount.query({ workspaceId: 'acme' })).toBe(0);
     const numbers: number[] = [];
@@ -158,7 +176,11 @@ describe('app procedures and channels', () => {
     const rest = await fetch(`${server.url}/realtime/channels/comments/publish`, {
       method: 'POST',
       headers: { authorization: `Bearer ${await server.token('alice')}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ workspaceId: 'acme', input: { postId: 'p1' }, event: { commentId: 'c4', text: 'rest' } }),
+      body: JSON.stringify({
+        workspaceId: 'acme',
+        input: { postId: 'p1' },
+        event: { commentId: 'c4', text: 'rest' },
+      }),
     });
     expect(rest.status).toBe(200);
     expect(await rest.json()).toEqual({ id: '4', created: true });
@@ -196,12 +218,18 @@ describe('app procedures and channels', () => {
     await using server = await start();
     await using alice = server.connect(await server.token('alice'));
     const otherWorkspace = collector();
-    alice.trpc.channels.comments.subscribe.subscribe({ workspaceId: 'globex', input: { postId: 'p1' } }, otherWorkspace);
+    alice.trpc.channels.comments.subscribe.subscribe(
+      { workspaceId: 'globex', input: { postId: 'p1' } },
+      otherWorkspace,
+    );
     await vi.waitFor(() => expect(otherWorkspace.errors).toHaveLength(1));
     expect((otherWorkspace.errors[0] as TRPCClientError<TestRouter>).data?.code).toBe('FORBIDDEN');
 
     const secret = collector();
-    alice.trpc.channels.comments.subscribe.subscribe({ workspaceId: 'acme', input: { postId: 'secret-1' } }, secret);
+    alice.trpc.channels.comments.subscribe.subscribe(
+      { workspaceId: 'acme', input: { postId: 'secret-1' } },
+      secret,
+    );
     await vi.waitFor(() => expect(secret.errors).toHaveLength(1));
     const denied = secret.errors[0] as TRPCClientError<TestRouter>;
     expect(denied.data?.code).toBe('FORBIDDEN');
@@ -216,7 +244,9 @@ describe('app procedures and channels', () => {
       .mutate({ workspaceId: 'acme', input: { postId: 'p1' }, event: { commentId: 'c', text: 42 as any } })
       .catch((e) => e);
     expect(bad.data.code).toBe('BAD_REQUEST');
-    expect(bad.data.issues).toEqual([expect.objectContaining({ path: ['event', 'text'], code: 'invalid_type' })]);
+    expect(bad.data.issues).toEqual([
+      expect.objectContaining({ path: ['event', 'text'], code: 'invalid_type' }),
+    ]);
 
     const restBad = await fetch(`${server.url}/realtime/channels/comments/publish`, {
       method: 'POST',
@@ -256,15 +286,28 @@ describe('app procedures and channels', () => {
     alice.trpc.channels.cursors.subscribe.subscribe({ workspaceId: 'acme', input: { docId: 'd2' } }, doc2);
     // NOTE: an ephemeral subscription sends nothing first; publish until the first event arrives.
     await vi.waitFor(async () => {
-      await bob.trpc.channels.cursors.publish.mutate({ workspaceId: 'acme', input: { docId: 'd1' }, event: { x: 0, y: 0 } });
+      await bob.trpc.channels.cursors.publish.mutate({
+        workspaceId: 'acme',
+        input: { docId: 'd1' },
+        event: { x: 0, y: 0 },
+      });
       expect(doc1.all.length).toBeGreaterThan(0);
     });
     expect(
-      await bob.trpc.channels.cursors.publish.mutate({ workspaceId: 'acme', input: { docId: 'd1' }, event: { x: 5, y: 6 } }),
+      await bob.trpc.channels.cursors.publish.mutate({
+        workspaceId: 'acme',
+        input: { docId: 'd1' },
+        event: { x: 5, y: 6 },
+      }),
     ).toEqual({ id: null, created: true });
     // Ephemeral events are not tracked: the event itself, no id.
     await vi.waitFor(() =>
-      expect(doc1.all.at(-1)).toMatchObject({ type: 'event', from: 'bob', input: { docId: 'd1' }, data: { x: 5, y: 6 } }),
+      expect(doc1.all.at(-1)).toMatchObject({
+        type: 'event',
+        from: 'bob',
+        input: { docId: 'd1' },
+        data: { x: 5, y: 6 },
+      }),
     );
     expect(doc2.all).toEqual([]);
     const refused = await bob.trpc.channels.cursors.publish
@@ -277,13 +320,21 @@ describe('app procedures and channels', () => {
   it('types: a wrong field in a channel event does not type-check', () => {
     type Client = ReturnType<Awaited<ReturnType<typeof start>>['connect']>['trpc'];
     const publish = (() => {}) as unknown as Client['channels']['comments']['publish']['mutate'];
-    expectTypeOf(publish).parameter(0).toHaveProperty('event').toEqualTypeOf<{ commentId: string; text: string }>();
+    expectTypeOf(publish)
+      .parameter(0)
+      .toHaveProperty('event')
+      .toEqualTypeOf<{ commentId: string; text: string }>();
+    const input = { postId: 'p1' };
+    const wrongEvent = { commentId: 'c', body: 'x' };
     // @ts-expect-error `body` is not a field of a comments event
-    void (() => publish({ workspaceId: 'acme', input: { postId: 'p1' }, event: { commentId: 'c', body: 'x' } }));
+    void (() => publish({ workspaceId: 'acme', input, event: wrongEvent }));
+    const wrongInput = { post: 'p1' };
+    const event = { commentId: 'c', text: 'x' };
     // @ts-expect-error `post` is not the key of the comments channel
-    void (() => publish({ workspaceId: 'acme', input: { post: 'p1' }, event: { commentId: 'c', text: 'x' } }));
+    void (() => publish({ workspaceId: 'acme', input: wrongInput, event }));
     const serverPublish = (() => {}) as unknown as Awaited<ReturnType<typeof start>>['channels']['publish'];
+    const numericText = { commentId: 'c', text: 1 };
     // @ts-expect-error text must be a string
-    void (() => serverPublish(comments, { workspaceId: 'acme', input: { postId: 'p1' }, event: { commentId: 'c', text: 1 } }));
+    void (() => serverPublish(comments, { workspaceId: 'acme', input, event: numericText }));
   });
 });

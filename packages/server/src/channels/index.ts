@@ -12,7 +12,12 @@ export {
   channelKey,
   defineChannel,
 } from './channel.js';
-export { channelProcedures, type ChannelRouterRecord, channelRouter, channelsInRouter } from './channels.router.js';
+export {
+  channelProcedures,
+  type ChannelRouterRecord,
+  channelRouter,
+  channelsInRouter,
+} from './channels.router.js';
 export {
   type ChannelPublishInput,
   type ChannelSender,

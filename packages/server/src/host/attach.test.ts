@@ -43,7 +43,9 @@ describe('attachPulse on a plain Node HTTP server', () => {
       expect(await trpc.notifications.unreadCount.query({ workspaceId: 'acme' })).toBe(0);
 
       const host = new WebSocket(`ws://${base}/host-ws`);
-      const greeting = await new Promise<string>((resolve) => host.once('message', (data) => resolve(String(data))));
+      const greeting = await new Promise<string>((resolve) =>
+        host.once('message', (data) => resolve(String(data))),
+      );
       expect(greeting).toBe('hello from the host');
 
       await pulse.close({ graceMs: 0 });

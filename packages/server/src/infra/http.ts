@@ -34,7 +34,11 @@ export interface HttpServerOptions<TContext> {
 }
 
 /** Pulse's HTTP handling as a request listener; with `next`, requests Pulse does not serve go there. */
-export type PulseRequestHandler = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void;
+export type PulseRequestHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  next?: (error?: unknown) => void,
+) => void;
 
 /**
  * One HTTP server: tRPC at /trpc (queries and mutations; subscriptions only over the WebSocket),
