@@ -258,6 +258,14 @@ describe('app procedures and channels', () => {
     expect(body.error.code).toBe('BAD_REQUEST');
     expect(body.error.issues.map((i) => i.path)).toEqual([['event', 'text']]);
 
+    // The REST path is in the OpenAPI document, with the channel's event schema.
+    const openapi = (await (await fetch(`${server.url}/openapi.json`)).json()) as {
+      paths: Record<string, { post?: { requestBody?: unknown } }>;
+    };
+    expect(JSON.stringify(openapi.paths['/realtime/channels/comments/publish']?.post?.requestBody)).toContain(
+      'commentId',
+    );
+
     const unknown = await fetch(`${server.url}/realtime/channels/nope/publish`, {
       method: 'POST',
       headers: { authorization: `Bearer ${await server.token('alice')}` },
