@@ -28,8 +28,19 @@ describe('example app on Express (RS256 tokens from a local JWKS)', () => {
       title: 'Launch',
       authorId: 'alice',
     });
-    // Pulse's own routers are served too, with roles mapped from the provider's `roles` claim.
+    // Pulse's own routers are served too, with roles mapped from the provider's `roles` claim:
+    // `org:admin` may send notifications (admin), a plain member may not.
     expect(await bob.trpc.notifications.unreadCount.query({ workspaceId: 'acme' })).toBe(0);
+    const note = {
+      workspaceId: 'acme',
+      type: 'alert' as const,
+      title: 'Deploy',
+      data: { alertType: 'system' as const, severity: 'info' as const, message: 'Deploy done' },
+    };
+    expect((await bob.trpc.notifications.send.mutate(note)).created).toBe(true);
+    const notAdmin = await alice.trpc.notifications.send.mutate(note).catch((error: unknown) => error);
+    expect(code(notAdmin)).toBe('FORBIDDEN');
+    expect((notAdmin as Error).message).toBe('Not an admin of workspace "acme"');
 
     const seen = collect();
     alice.trpc.channels.comments.subscribe.subscribe({ workspaceId: 'acme', input: { postId: 'p1' } }, seen);
