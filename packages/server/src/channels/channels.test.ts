@@ -212,6 +212,19 @@ describe('app procedures and channels', () => {
       old,
     );
     await vi.waitFor(() => expect(old.all[0]?.data).toMatchObject({ type: 'reset', headId: '4' }));
+
+    // Idempotency keys live as long as their events: k1 (id 1) falls out with the retention window
+    // once a later keyed publish prunes, and may then be used again.
+    const again = (key: string) =>
+      alice.trpc.channels.comments.publish.mutate({
+        workspaceId: 'acme',
+        input: { postId: 'p9' },
+        event: { commentId: key, text: key },
+        idempotencyKey: key,
+      });
+    expect(await again('k2')).toEqual({ id: '5', created: true });
+    expect(await again('k2')).toEqual({ id: '5', created: false });
+    expect(await again('k1')).toEqual({ id: '6', created: true });
   });
 
   it('refuses another workspace, a post authorize refuses, a bad event (zod path), an unknown channel over REST', async () => {
