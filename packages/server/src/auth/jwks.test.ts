@@ -142,6 +142,19 @@ describe('identity provider tokens (JWKS)', () => {
     });
   });
 
+  it('a verifier with no key at all refuses every token (no default key)', async () => {
+    const zeroKeyToken = await new SignJWT({ workspaces: { acme: 'admin' } })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('eve')
+      .setExpirationTime('10m')
+      .sign(new Uint8Array(32));
+    const keyless = createTokenVerifier({ secret: 'x'.repeat(32) }, { hs256: false });
+    await expect(keyless.verify(zeroKeyToken)).rejects.toMatchObject({
+      code: 'UNAUTHORIZED',
+      message: 'Token algorithm not allowed',
+    });
+  });
+
   it('follows key rotation: a new key verifies once published, tokens of a removed key are refused', async () => {
     const oldKey = await signingKey('RS256', 'old');
     const newKey = await signingKey('RS256', 'new');

@@ -107,11 +107,11 @@ export function createTokenVerifier(
           // NOTE: pinned algorithms: a token signed with anything else (HS256 with the public key as
           // secret, `none`) is refused before a key is looked up.
           ({ payload } = await jwtVerify(token, jwks, { ...common, algorithms }));
+        } else if (hsKey) {
+          ({ payload } = await jwtVerify(token, hsKey, { ...common, algorithms: ['HS256'] }));
         } else {
-          ({ payload } = await jwtVerify(token, hsKey ?? new Uint8Array(32), {
-            ...common,
-            algorithms: ['HS256'],
-          }));
+          // NOTE: no key of any kind: nothing verifies (never a default key).
+          throw new joseErrors.JOSEAlgNotAllowed('no key accepts this token');
         }
       } catch (cause) {
         throw new TRPCError({ code: 'UNAUTHORIZED', message: describeJoseError(cause), cause });
