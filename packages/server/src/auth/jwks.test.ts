@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, resolveConfig } from '../config.js';
 import type { AppRouter } from '../router.js';
 import { startPulseServer } from '../server.js';
+import { canAccess } from './access.js';
 import { createTokenVerifier } from './token.js';
 
 /** A local identity provider: a JWKS endpoint on port 0 whose key set the test rotates. */
@@ -83,6 +84,13 @@ describe('identity provider tokens (JWKS)', () => {
       userId: 'bob',
       workspaces: { acme: 'member' },
     });
+    // `__proto__` as the org grants nothing (and sets no prototype).
+    const eve = await verifier.verify(
+      await rsa.sign({ sub: 'eve', org_id: '__proto__', roles: ['org:admin'] }),
+    );
+    expect(Object.keys(eve.workspaces)).toEqual([]);
+    expect(Object.getPrototypeOf(eve.workspaces)).toBeNull();
+    expect(canAccess(eve, '__proto__', 'member')).toBe(false);
     // A claims function overrides the declarative mapping.
     const custom = createTokenVerifier(jwt(idp.url), {
       hs256: false,

@@ -170,7 +170,8 @@ function declarativeMapper(jwt: Partial<PulseConfig['jwt']>): ClaimsMapper {
     const raw = payload[rolesClaim];
     const roles = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? raw.split(' ') : [];
     const workspace = payload[workspaceClaim];
-    const workspaces: Record<string, WorkspaceRole> = {};
+    // NOTE: no prototype: a claim value of `__proto__` is a key like any other (then refused as reserved).
+    const workspaces = Object.create(null) as Record<string, WorkspaceRole>;
     if (typeof workspace === 'string') {
       workspaces[workspace] = roles.some((role) => adminRoles.has(role)) ? 'admin' : 'member';
     }
