@@ -17,6 +17,8 @@ export interface ClientOptions {
   workspaceId: string;
   /** tRPC procedure path and input for `trpc` clients. */
   procedure?: string;
+  /** Input fields beside `workspaceId` (a channel's topic key). */
+  procedureInput?: Record<string, unknown>;
   secret?: string;
   deflate?: boolean;
 }
@@ -116,7 +118,10 @@ async function main() {
             JSON.stringify({
               id: subId,
               method: 'subscription',
-              params: { path: opts.procedure, input: { workspaceId: opts.workspaceId } },
+              params: {
+                path: opts.procedure,
+                input: { workspaceId: opts.workspaceId, ...opts.procedureInput },
+              },
             }),
           );
         }

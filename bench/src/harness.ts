@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClientOptions } from './client.js';
 import {
+  BENCH_POST_ID,
   type ClientCommand,
   type ClientReply,
   nowMs,
@@ -162,6 +163,7 @@ const procedures: Partial<Record<ServerKind, string>> = {
   'pulse-presence': 'presence.onChange',
   'pulse-dashboard': 'dashboard.onUpdate',
   'pulse-notifications': 'notifications.onNotification',
+  'pulse-channel': 'channels.bench.subscribe',
 };
 
 export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult> {
@@ -193,6 +195,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
         offset: p * Math.ceil(opts.n / processes),
         workspaceId: WORKSPACE_ID,
         procedure: procedures[opts.kind],
+        procedureInput: opts.kind === 'pulse-channel' ? { input: { postId: BENCH_POST_ID } } : undefined,
         secret,
         deflate: opts.kind === 'ws-deflate',
       };

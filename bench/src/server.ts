@@ -8,7 +8,16 @@ import type { AddressInfo } from 'node:net';
 import { writeHeapSnapshot } from 'node:v8';
 import { pack } from 'msgpackr';
 import { WebSocketServer } from 'ws';
-import { benchEvent, type ServerCommand, type ServerKind, type ServerReply, WORKSPACE_ID } from './shared.js';
+import { defineChannel, type PulseServer } from '@pulse/server';
+import { z } from 'zod';
+import {
+  BENCH_POST_ID,
+  benchEvent,
+  type ServerCommand,
+  type ServerKind,
+  type ServerReply,
+  WORKSPACE_ID,
+} from './shared.js';
 
 interface BenchServer {
   port: number;
@@ -75,10 +84,12 @@ async function startSocketIo(): Promise<BenchServer> {
 }
 
 async function startPulse(kind: ServerKind): Promise<BenchServer> {
-  const { startPulseServer } = await import('@pulse/server');
+  const { channelRouter, pulseRouters, router, startPulseServer } = await import('@pulse/server');
   const secret = process.env.BENCH_SECRET;
   if (!secret) throw new Error('BENCH_SECRET is not set');
   const server = await startPulseServer({
+    // NOTE: the app's own durable channel rides beside Pulse's routers, as an app serves it.
+    router: router({ ...pulseRouters, channels: channelRouter([benchChannel]) }),
     sqliteFile: ':memory:',
     config: {
       port: 0,
@@ -97,9 +108,28 @@ async function startPulse(kind: ServerKind): Promise<BenchServer> {
   };
 }
 
-type PulseNode = Awaited<ReturnType<typeof import('@pulse/server')['startPulseServer']>>;
+// biome-ignore lint/suspicious/noExplicitAny: any router the bench serves
+type PulseNode = PulseServer<any>;
+
+/** The custom durable channel of `pulse-channel`: the bench event, validated, stored, resumable. */
+const benchChannel = defineChannel({
+  name: 'bench',
+  input: z.object({ postId: z.string() }),
+  event: z.looseObject({ type: z.literal('metric'), title: z.string() }),
+  durable: true,
+  retention: 1_000,
+});
 
 async function pulsePublisher(kind: ServerKind, server: PulseNode): Promise<(seq: number) => Promise<void>> {
+  if (kind === 'pulse-channel') {
+    return async (seq) => {
+      await server.channels.publish(benchChannel, {
+        workspaceId: WORKSPACE_ID,
+        input: { postId: BENCH_POST_ID },
+        event: benchEvent(seq),
+      });
+    };
+  }
   if (kind === 'pulse-presence') {
     // Stand-in stream: a presence-shaped event through the hub, as the presence service publishes.
     return (seq) => server.services.hub.publish(`presence:${WORKSPACE_ID}`, benchEvent(seq));

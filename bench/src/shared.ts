@@ -7,6 +7,8 @@ export const serverKinds = [
   'pulse-presence',
   'pulse-dashboard',
   'pulse-notifications',
+  /** An app's own durable channel (`defineChannel`), one topic key every subscriber shares. */
+  'pulse-channel',
   'ws-deflate',
   'ws-msgpack',
 ] as const;
@@ -18,6 +20,8 @@ export type ClientProtocol = 'ws' | 'socketio' | 'trpc';
 export const WORKSPACE_ID = 'bench';
 /** Subscribers find the sequence number of each event by this marker. */
 export const SEQ_MARKER = 'bench#';
+/** The topic key of the `pulse-channel` subscribers. */
+export const BENCH_POST_ID = 'post-0042';
 
 export function protocolOf(kind: ServerKind): ClientProtocol {
   if (kind === 'socketio') return 'socketio';

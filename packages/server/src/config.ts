@@ -71,6 +71,34 @@ export const configOptions = {
     secret: option('PULSE_JWT_SECRET', z.string().min(32, SECRET_MESSAGE).optional()),
     issuer: option('PULSE_JWT_ISSUER', z.string().optional()),
     audience: option('PULSE_JWT_AUDIENCE', z.string().optional()),
+    /**
+     * The identity provider's key set (`https://…/.well-known/jwks.json`): RS256/ES256 tokens are
+     * verified against it (cached, refetched for an unknown key id). Requires `issuer` and `audience`.
+     */
+    jwksUrl: option('PULSE_JWKS_URL', z.url({ protocol: /^https?$/ }).optional()),
+    /** Algorithms accepted from the key set (default RS256, ES256); HS256 is never taken from it. */
+    algorithms: option(
+      'PULSE_JWT_ALGORITHMS',
+      z
+        .array(
+          z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']),
+        )
+        .min(1)
+        .default(['RS256', 'ES256']),
+      csv,
+    ),
+    /** How long a fetched key set is used before it is refetched. */
+    jwksCacheMs: option('PULSE_JWKS_CACHE_MS', ms(10 * 60_000)),
+    /** Least time between two fetches (an unknown key id refetches at most this often). */
+    jwksCooldownMs: option('PULSE_JWKS_COOLDOWN_MS', ms(30_000)),
+    /** Claim naming the token's workspace (e.g. `org_id`); without it tokens carry `workspaces`. */
+    workspaceClaim: option('PULSE_JWT_WORKSPACE_CLAIM', z.string().min(1).optional()),
+    /** Claim holding the caller's roles (a string or a list, e.g. `roles`), read with `workspaceClaim`. */
+    rolesClaim: option('PULSE_JWT_ROLES_CLAIM', z.string().min(1).default('roles')),
+    /** Roles (from `rolesClaim`) that make the caller an admin of the workspace. */
+    adminRoles: option('PULSE_JWT_ADMIN_ROLES', z.array(z.string()).default(['admin']), csv),
+    /** Role (from `rolesClaim`) that makes the caller a backend service scoped to the workspace. */
+    serviceRole: option('PULSE_JWT_SERVICE_ROLE', z.string().min(1).default('service')),
   },
   allowedOrigins: option('PULSE_ALLOWED_ORIGINS', z.array(z.string()).default([]), csv),
   dataDir: option('PULSE_DATA_DIR', z.string().default('./data')),
@@ -291,6 +319,17 @@ function finish(
       `${names.batch} (${v.limits.maxBatch}) must be at least ${names.subs} (${v.limits.maxSubscriptions}): clients re-send all their subscriptions in one frame when they reconnect.`,
     );
   }
+  if (v.jwt.jwksUrl && (!v.jwt.issuer || !v.jwt.audience)) {
+    // NOTE: a key set signs tokens for many apps of a provider; without both checks any of them
+    // (another tenant's, another audience's) would be accepted here.
+    const [jwks, iss, aud] =
+      kind === 'environment'
+        ? ['PULSE_JWKS_URL', 'PULSE_JWT_ISSUER', 'PULSE_JWT_AUDIENCE']
+        : ['jwt.jwksUrl', 'jwt.issuer', 'jwt.audience'];
+    throw new Error(
+      `${jwks} requires ${iss} and ${aud} (tokens of other apps of the provider must be refused).`,
+    );
+  }
   if (v.limits.headersTimeoutMs > v.limits.requestTimeoutMs) {
     throw new Error(
       `${names.headers} (${v.limits.headersTimeoutMs}) must not exceed ${names.request} (${v.limits.requestTimeoutMs}).`,
@@ -328,7 +367,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PulseConfig {
   if (issues.length > 0) fail('environment', issues);
   const production = nodeEnv === 'production';
   const v = values as unknown as Resolved;
-  if (!v.jwt.secret && !v.demoMode) {
+  // NOTE: with a key set (PULSE_JWKS_URL) the provider signs tokens; a shared secret is optional.
+  if (!v.jwt.secret && !v.jwt.jwksUrl && !v.demoMode) {
     throw new Error(
       production
         ? 'PULSE_JWT_SECRET is required when NODE_ENV=production (demo mode is for development only).'
@@ -364,9 +404,12 @@ export function resolveConfig(input: PulseConfigInput | PulseConfig = {}): Pulse
   return input.secretGenerated ? { ...resolved, secretGenerated: true } : resolved;
 }
 
-/** Throws unless a node that verifies tokens has a configured secret or was asked for demo mode. */
+/**
+ * Throws unless a node that verifies tokens has a configured secret or key set (`jwt.jwksUrl`), or
+ * was asked for demo mode.
+ */
 export function assertCanListen(config: PulseConfig): void {
-  if (config.demoMode || !config.secretGenerated) return;
+  if (config.demoMode || !config.secretGenerated || config.jwt.jwksUrl) return;
   throw new Error(
     'A Pulse server needs jwt.secret (PULSE_JWT_SECRET, at least 32 characters); pass demoMode: true (PULSE_DEMO=true) for a local demo with generated tokens.',
   );

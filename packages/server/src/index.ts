@@ -40,3 +40,23 @@ export {
 } from './server.js';
 export type { PulseServices } from './services.js';
 export type { PulseContext } from './trpc.js';
+// Issue 15, the app's own domain: its procedures (Pulse's builders and routers), its channels, its
+// identity provider (claims mapping), its server (attachPulse). Keep this block contiguous.
+export type { ClaimsMapper, MappedClaims, TokenVerifierOptions } from './auth/token.js';
+export * from './channels/index.js';
+export type { AuthedContext } from './context.js';
+export { type AttachedPulse, attachPulse } from './host/attach.js';
+export type { PulseRequestHandler } from './infra/http.js';
+export { pulseRouters } from './router.js';
+export { createPulseNode, type PulseApi, type PulseCaller, type PulseNode } from './server.js';
+export {
+  adminProcedure,
+  authedProcedure,
+  createCallerFactory,
+  memberProcedure,
+  middleware,
+  publicProcedure,
+  router,
+  serviceProcedure,
+  workspaceInput,
+} from './trpc.js';

@@ -1,3 +1,4 @@
+import type { AnyChannel } from './channels/channel.js';
 import { type PulseConfigInput, resolveConfig } from './config.js';
 import { createServicePublisher, type ServicePublisher } from './publisher.js';
 import { createPulseServices } from './server.js';
@@ -10,6 +11,8 @@ export interface PublisherOptions {
   redisUrl: string;
   /** Must match the nodes' `PULSE_REDIS_PREFIX` (default `pulse:`). */
   redisPrefix?: string;
+  /** The app's channels this process publishes on (the same definitions the nodes register). */
+  channels?: readonly AnyChannel[];
   /** Anything else of the nodes' configuration the services read (SLA, retention…). */
   config?: Omit<PulseConfigInput, 'databaseUrl' | 'redisUrl' | 'redisPrefix'>;
 }
@@ -40,7 +43,7 @@ export async function createPublisher(opts: PublisherOptions): Promise<Publisher
     redisUrl: opts.redisUrl,
     redisPrefix: opts.redisPrefix,
   });
-  const { services, close } = await createPulseServices({ config });
+  const { services, close } = await createPulseServices({ config, channels: opts.channels });
   const publisher = createServicePublisher(services);
   return Object.assign(publisher, {
     services,

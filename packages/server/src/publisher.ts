@@ -1,4 +1,6 @@
 import type { z } from 'zod';
+import type { AnyChannel, ChannelPublishResult } from './channels/channel.js';
+import type { ChannelPublishInput } from './channels/channels.service.js';
 import type {
   DashboardKind,
   DashboardPublishInput,
@@ -63,7 +65,7 @@ const defaultTitles: { [T in NotificationType]: (data: Data<T>) => string } = {
  * });
  */
 export function createServicePublisher(services: PulseServices) {
-  const { notifications, presence, dashboard } = services;
+  const { notifications, presence, dashboard, channels } = services;
 
   function sendKind<T extends NotificationType>(
     type: T,
@@ -83,6 +85,17 @@ export function createServicePublisher(services: PulseServices) {
   }
 
   return {
+    /**
+     * Publishes one event on an app channel (`defineChannel`) as trusted server code (`from:
+     * 'system'`; `authorize` is not asked). The event is validated by the channel's schema; on a
+     * durable channel it resolves once stored and published, with its id.
+     *
+     * @example
+     * await server.publish.channel(comments, { workspaceId: 'acme', input: { postId: 'p1' }, event: { commentId: 'c1', text: 'Hi' } });
+     */
+    channel<C extends AnyChannel>(channel: C, input: ChannelPublishInput<C>): Promise<ChannelPublishResult> {
+      return channels.publish('system', channel, input);
+    },
     /** Sends one notification to one user of a workspace. */
     sendNotification(workspaceId: string, userId: string, message: NotificationMessage): Promise<SendResult> {
       return notifications.send('system', { ...message, workspaceId, userId });

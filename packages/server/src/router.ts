@@ -9,13 +9,20 @@ import { presenceRouter } from './presence/presence.router.js';
 import { statsRouter } from './stats/stats.router.js';
 import { router } from './trpc.js';
 
-/** The whole Pulse API. Procedure paths are the contract (ARCHITECTURE.md §6). */
-export const appRouter = router({
+/**
+ * Pulse's domain routers, for an app that composes its own router with them:
+ * `router({ ...pulseRouters, posts: postsRouter })` keeps every Pulse path (and the client SDK's
+ * hooks) where they are.
+ */
+export const pulseRouters = {
   presence: presenceRouter,
   notifications: notificationsRouter,
   dashboard: dashboardRouter,
   inbox: inboxRouter,
   stats: statsRouter,
-});
+};
+
+/** The whole Pulse API. Procedure paths are the contract (ARCHITECTURE.md §6). */
+export const appRouter = router(pulseRouters);
 
 export type AppRouter = typeof appRouter;

@@ -3,18 +3,23 @@
 // biome-ignore lint/correctness/noUnusedImports: used by declaration emit only
 import type * as _trpcCore from '@trpc/server/unstable-core-do-not-import';
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { TRPCError } from '@trpc/server';
+import { type AnyTRPCRouter, TRPCError, type TRPCRouterCaller } from '@trpc/server';
 import { Redis } from 'ioredis';
 import type { Principal } from './auth/auth.schema.js';
-import { createTokenVerifier } from './auth/token.js';
+import { createTokenVerifier, type TokenVerifierOptions } from './auth/token.js';
+import type { AnyChannel, ChannelPublishResult } from './channels/channel.js';
+import { channelRestEndpoints } from './channels/channels.rest.js';
+import { channelsInRouter } from './channels/channels.router.js';
+import { type ChannelPublishInput, ChannelService } from './channels/channels.service.js';
+import { channelMigrations } from './channels/channels.tables.js';
 import { assertCanListen, type PulseConfig, type PulseConfigInput, resolveConfig } from './config.js';
 import type { Bus } from './infra/bus/bus.js';
 import { demoTokensRoute } from './demo/demo-routes.js';
 import { createMemoryBus } from './infra/bus/memory-bus.js';
 import { createRedisBus } from './infra/bus/redis-bus.js';
-import { createHttpServer, type HttpRoute, sendJson } from './infra/http.js';
+import { createHttpServer, type HttpRoute, type HttpServerOptions, sendJson } from './infra/http.js';
 import { Hub } from './infra/hub.js';
 import { createLogger, type Logger } from './infra/log.js';
 import { authFailureReason, createMetrics } from './infra/metrics.js';
@@ -32,7 +37,7 @@ import {
 } from './dashboard/dashboard.service.js';
 import { createInboxService } from './inbox/inbox.wiring.js';
 import { inboxMigrations } from './inbox/inbox.tables.js';
-import { attachWebSocket, type WsTransportStats } from './infra/ws.js';
+import { attachWebSocket, type WsTransport, type WsTransportStats } from './infra/ws.js';
 import { createMemoryPresenceBackend, type PresenceBackend } from './presence/presence.backend.js';
 import { createRedisPresenceBackend } from './presence/presence.redis.js';
 import { PresenceService } from './presence/presence.service.js';
@@ -42,13 +47,25 @@ import type { NotificationWebhookOptions } from './notifications/notifications.w
 import { notificationPrioritySchema, notificationTypeSchema } from './notifications/notifications.schema.js';
 import { createServicePublisher, type ServicePublisher } from './publisher.js';
 import { type StreamFaults, StreamKernel } from './streams/stream-kernel.js';
-import { appRouter } from './router.js';
+import { type AppRouter, appRouter } from './router.js';
 import type { PulseServices } from './services.js';
 import { createOpsServer, opsRoutes } from './infra/ops.js';
 import type { PulseContext } from './context.js';
 import { createCallerFactory } from './trpc.js';
 
-export interface PulseServerOptions {
+export interface PulseServerOptions<TRouter extends AnyTRPCRouter = AppRouter> {
+  /**
+   * The router to serve (default: Pulse's `appRouter`). Compose the app's own with Pulse's:
+   * `router({ ...pulseRouters, posts: postsRouter, channels: channelRouter([comments]) })`.
+   */
+  router?: TRouter;
+  /**
+   * The app's channels (`defineChannel`), registered at construction. Channels the router serves
+   * through `channelRouter` are registered without being listed here.
+   */
+  channels?: readonly AnyChannel[];
+  /** Token verification beyond the config: `claims` maps the identity provider's tokens onto Pulse's caller. */
+  auth?: Pick<TokenVerifierOptions, 'claims'>;
   /** Overrides on top of defaults (use `loadConfig()` for the environment). */
   config?: PulseConfigInput | PulseConfig;
   /** Bring your own bus / store / presence backend (tests, embedding); defaults follow the config. */
@@ -67,11 +84,8 @@ export interface PulseServerOptions {
   dashboardHistory?: DashboardHistoryOptions;
 }
 
-const createCaller = createCallerFactory(appRouter);
-
-/** A running Pulse node. */
-export interface PulseServer {
-  readonly config: PulseConfig;
+/** A running Pulse node serving `TRouter` (Pulse's `appRouter` unless `startPulseServer({ router })`). */
+export interface PulseServer<TRouter extends AnyTRPCRouter = AppRouter> extends PulseApi<TRouter> {
   /** `http://host:port` */
   readonly url: string;
   /** `ws://host:port/trpc` */
@@ -79,13 +93,6 @@ export interface PulseServer {
   readonly port: number;
   /** The ops listener's port (`config.ops.port`), or null when ops endpoints share the public port. */
   readonly opsPort: number | null;
-  readonly services: PulseServices;
-  /** Server-side caller with a service principal for every workspace. */
-  readonly caller: ReturnType<typeof createCaller>;
-  /** In-process publisher (the seed's vocabulary): notifications, presence reads. */
-  readonly publish: ServicePublisher;
-  /** Server-side caller acting as `principal` (checks apply as for a remote call). */
-  callerFor(principal: Principal): ReturnType<typeof createCaller>;
   stats(): {
     transport: WsTransportStats;
     hub: ReturnType<Hub['stats']>;
@@ -113,6 +120,7 @@ export interface PulseServicesOptions
     | 'logger'
     | 'notificationWebhook'
     | 'dashboardHistory'
+    | 'channels'
   > {
   /** Connection counts of the transport, when one runs (stats and metrics read them). */
   transportStats?: () => WsTransportStats;
@@ -154,6 +162,7 @@ export async function createPulseServices(
     ...notificationMigrations,
     ...dashboardMigrations,
     ...inboxMigrations,
+    ...channelMigrations,
   });
   // NOTE: with Redis, presence is shared by every node (entries tagged with this node's id).
   const presenceBackend =
@@ -204,6 +213,7 @@ export async function createPulseServices(
     nodeId: config.nodeId,
   });
   const inbox = createInboxService({ config, hub, store, streams, notifications, logger });
+  const channels = new ChannelService({ store, hub, streams, channels: opts.channels });
   // NOTE: with Redis, rate limits hold cluster-wide; while Redis is down each node falls back to memory.
   const rateLimitRedis = config.redisUrl
     ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
@@ -250,6 +260,7 @@ export async function createPulseServices(
     dashboard,
     notifications,
     inbox,
+    channels,
   };
   let closing: Promise<void> | null = null;
   const close = () => {
@@ -271,8 +282,53 @@ export async function createPulseServices(
   return { services, close };
 }
 
-/** Starts a Pulse node: store migrated, bus connected, HTTP + WebSocket listening. */
-export async function startPulseServer(opts: PulseServerOptions = {}): Promise<PulseServer> {
+/** The HTTP and WebSocket parts of a node, before anything listens (`startPulseServer`, `attachPulse`). */
+export interface PulseNode<TRouter extends AnyTRPCRouter> {
+  services: PulseServices;
+  router: TRouter;
+  /** Options of Pulse's request listener (tRPC, REST, ops, openapi, the extra routes). */
+  http: HttpServerOptions<PulseContext>;
+  /** Attaches the WebSocket transport to a server's upgrade events (Pulse's path only: `/trpc`). */
+  attachTransport(server: Server): WsTransport;
+  ops(serveMetrics: boolean, loopbackOnly: boolean): HttpRoute[];
+  logHttpError(error: unknown, info: { path: string | undefined; requestId?: string }): void;
+  closeServices(): Promise<void>;
+  /** What `server.caller`, `server.publish` and `server.channels` offer (shared by `attachPulse`). */
+  api: PulseApi<TRouter>;
+}
+
+/** The server-side parts of a running node that do not depend on how it listens. */
+export interface PulseApi<TRouter extends AnyTRPCRouter> {
+  readonly config: PulseConfig;
+  readonly services: PulseServices;
+  /** Server-side caller with a service principal for every workspace. */
+  readonly caller: PulseCaller<TRouter>;
+  /** In-process publisher (the seed's vocabulary and `channel`): notifications, presence reads, channels. */
+  readonly publish: ServicePublisher;
+  /** The app's channels: publish from server code (trusted: `authorize` is not asked). */
+  readonly channels: {
+    publish<C extends AnyChannel>(channel: C, input: ChannelPublishInput<C>): Promise<ChannelPublishResult>;
+  };
+  /** Server-side caller acting as `principal` (checks apply as for a remote call). */
+  callerFor(principal: Principal): PulseCaller<TRouter>;
+}
+
+/** The server-side caller of a router (`server.caller`). */
+export type PulseCaller<TRouter extends AnyTRPCRouter> = ReturnType<
+  TRPCRouterCaller<TRouter['_def']['_config']['$types'], TRouter['_def']['record']>
+>;
+
+/**
+ * Builds a node's services, token verifier, request listener options and transport factory (the
+ * shared part of `startPulseServer` and `attachPulse`). Channels are registered from
+ * `opts.channels` and from the router's `channelRouter` procedures.
+ */
+export async function createPulseNode<TRouter extends AnyTRPCRouter = AppRouter>(
+  opts: PulseServerOptions<TRouter>,
+): Promise<PulseNode<TRouter>> {
+  const router = (opts.router ?? appRouter) as TRouter;
+  const served = channelsInRouter(router);
+  const channels = [...new Set([...(opts.channels ?? []), ...served.map((s) => s.channel)])];
   let transportStats = (): WsTransportStats => ({
     connections: 0,
     subscriptions: 0,
@@ -281,9 +337,10 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
   });
   const { services, close: closeServices } = await createPulseServices({
     ...opts,
+    channels,
     transportStats: () => transportStats(),
   });
-  const { config, bus, hub, store, presence, logger, metrics } = services;
+  const { config, bus, store, presence, logger, metrics } = services;
   try {
     assertCanListen(config);
   } catch (error) {
@@ -291,7 +348,11 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
     throw error;
   }
   const operations = { stats: services.stats };
-  const verifier = createTokenVerifier(config.jwt);
+  const verifier = createTokenVerifier(config.jwt, {
+    ...opts.auth,
+    // NOTE: a secret generated beside a key set signs nothing anyone else holds; demo tokens use it.
+    hs256: config.demoMode || !config.secretGenerated,
+  });
 
   async function contextFor(token: string | undefined, connectionId: string | null): Promise<PulseContext> {
     if (token === undefined) return { principal: null, authError: null, connectionId, services };
@@ -341,19 +402,26 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
       serveMetrics,
       onNotReady: (error) => logger.warn({ err: error }, 'not ready'),
     });
+  // NOTE: Pulse's REST paths call procedures of Pulse's own router; an app router without one of
+  // them (it left a domain out) simply does not serve that path.
+  const procedures = router._def.procedures as Record<string, unknown>;
+  const endpoints = [
+    ...restEndpoints.filter((endpoint) => Object.hasOwn(procedures, endpoint.procedure)),
+    ...channelRestEndpoints(served),
+  ];
   const routes: HttpRoute[] = [
     // NOTE: with an ops port, /metrics lives there only; /healthz and /readyz stay on the public port
     // too (load balancers probe it), and say nothing of the backend.
     ...ops(config.ops.port === undefined, true),
     (req, res, url) => {
       if (req.method !== 'GET' || url.pathname !== '/openapi.json') return false;
-      openapi ??= createOpenApiDocument({ router: appRouter, endpoints: restEndpoints });
+      openapi ??= createOpenApiDocument({ router, endpoints });
       sendJson(res, 200, openapi);
       return true;
     },
     createRestRoute({
-      router: appRouter,
-      endpoints: restEndpoints,
+      router,
+      endpoints,
       maxBodyBytes: config.limits.maxPayloadBytes,
       createContext: (req) => httpContext(req),
       requestIdOf: (ctx) => ctx.requestId,
@@ -363,8 +431,8 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
     ...(opts.routes ?? []),
   ];
 
-  const http = createHttpServer({
-    router: appRouter,
+  const http: HttpServerOptions<PulseContext> = {
+    router,
     routes,
     maxBodySize: config.limits.maxPayloadBytes,
     allowedOrigins: config.allowedOrigins,
@@ -372,40 +440,65 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
     createContext: httpContext,
     requestIdOf: (ctx) => ctx.requestId,
     onError: logHttpError,
-  });
+  };
 
-  const transport = attachWebSocket<PulseContext>(http, {
-    router: appRouter,
-    limits: config.limits,
-    allowedOrigins: config.allowedOrigins,
-    async createContext({ connectionParams, connectionId }) {
-      const ctx = await contextFor(connectionParams?.token, connectionId);
-      // NOTE: a socket without a valid token is refused outright (FIELD-NOTES: createContext must reject).
-      if (!ctx.principal) {
-        if (!ctx.authError) metrics.authFailure('ws', 'missing');
-        throw ctx.authError ?? new TRPCError({ code: 'UNAUTHORIZED', message: 'Missing token' });
-      }
-      operations.stats.connectionOpened(connectionId, ctx.principal);
-      logger.debug({ connectionId, userId: ctx.principal.userId }, 'connection authenticated');
-      return ctx;
-    },
-    identify: (ctx) =>
-      ctx.principal ? { userId: ctx.principal.userId, expiresAt: ctx.principal.expiresAt } : null,
-    onClose: (connectionId) => {
-      presence.connectionClosed(connectionId);
-      operations.stats.connectionClosed(connectionId);
-      logger.debug({ connectionId }, 'connection closed');
-    },
-    onDelivered: (count, event) => metrics.delivered(count, event),
-    onDropped: (reason) => metrics.dropped(reason),
-    onError: (error, info) => {
-      if (error.code === 'INTERNAL_SERVER_ERROR')
-        logger.error({ err: error, ...info }, 'WebSocket call failed');
-      else logger.debug({ code: error.code, ...info }, 'WebSocket call refused');
-    },
-  });
+  const attachTransport = (server: Server): WsTransport => {
+    const transport = attachWebSocket<PulseContext>(server, {
+      router,
+      limits: config.limits,
+      allowedOrigins: config.allowedOrigins,
+      async createContext({ connectionParams, connectionId }) {
+        const ctx = await contextFor(connectionParams?.token, connectionId);
+        // NOTE: a socket without a valid token is refused outright (FIELD-NOTES: createContext must reject).
+        if (!ctx.principal) {
+          if (!ctx.authError) metrics.authFailure('ws', 'missing');
+          throw ctx.authError ?? new TRPCError({ code: 'UNAUTHORIZED', message: 'Missing token' });
+        }
+        operations.stats.connectionOpened(connectionId, ctx.principal);
+        logger.debug({ connectionId, userId: ctx.principal.userId }, 'connection authenticated');
+        return ctx;
+      },
+      identify: (ctx) =>
+        ctx.principal ? { userId: ctx.principal.userId, expiresAt: ctx.principal.expiresAt } : null,
+      onClose: (connectionId) => {
+        presence.connectionClosed(connectionId);
+        operations.stats.connectionClosed(connectionId);
+        logger.debug({ connectionId }, 'connection closed');
+      },
+      onDelivered: (count, event) => metrics.delivered(count, event),
+      onDropped: (reason) => metrics.dropped(reason),
+      onError: (error, info) => {
+        if (error.code === 'INTERNAL_SERVER_ERROR')
+          logger.error({ err: error, ...info }, 'WebSocket call failed');
+        else logger.debug({ code: error.code, ...info }, 'WebSocket call refused');
+      },
+    });
+    transportStats = () => transport.stats();
+    return transport;
+  };
 
-  transportStats = () => transport.stats();
+  const createCaller = createCallerFactory(router) as unknown as (ctx: PulseContext) => PulseCaller<TRouter>;
+  const api: PulseApi<TRouter> = {
+    config,
+    services,
+    caller: createCaller({ principal: servicePrincipal(), authError: null, connectionId: null, services }),
+    publish: createServicePublisher(services),
+    channels: { publish: (channel, input) => services.channels.publish('system', channel, input) },
+    callerFor: (principal) => createCaller({ principal, authError: null, connectionId: null, services }),
+  };
+  return { services, router, http, attachTransport, ops, logHttpError, closeServices, api };
+}
+
+/** Starts a Pulse node: store migrated, bus connected, HTTP + WebSocket listening. */
+export async function startPulseServer<TRouter extends AnyTRPCRouter = AppRouter>(
+  opts: PulseServerOptions<TRouter> = {},
+): Promise<PulseServer<TRouter>> {
+  const node = await createPulseNode(opts);
+  const { services, closeServices, ops, logHttpError, api } = node;
+  const { config, hub, presence } = services;
+  const operations = { stats: services.stats };
+  const http = createHttpServer(node.http);
+  const transport = node.attachTransport(http);
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
@@ -441,15 +534,11 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
 
   let closing: Promise<void> | null = null;
   return {
-    config,
+    ...api,
     url,
     wsUrl: `ws://${hostForUrl}:${port}/trpc`,
     port,
     opsPort,
-    services,
-    caller: createCaller({ principal: servicePrincipal(), authError: null, connectionId: null, services }),
-    publish: createServicePublisher(services),
-    callerFor: (principal) => createCaller({ principal, authError: null, connectionId: null, services }),
     stats: () => ({
       transport: transport.stats(),
       hub: hub.stats(),

@@ -1,3 +1,4 @@
+import type { ChannelService } from './channels/channels.service.js';
 import type { PulseConfig } from './config.js';
 import type { DashboardService } from './dashboard/dashboard.service.js';
 import type { Bus } from './infra/bus/bus.js';
@@ -21,6 +22,8 @@ export interface PulseServices {
   notifications: NotificationService;
   dashboard: DashboardService;
   inbox: InboxService;
+  /** The app's channels (`startPulseServer({ channels })`). */
+  channels: ChannelService;
   /** Mutation rate limits (trpc.ts middleware). */
   rateLimiter: RateLimiter;
   stats: StatsService;

@@ -1,15 +1,84 @@
 import { TRPCError } from '@trpc/server';
-import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import {
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  type JWTPayload,
+  jwtVerify,
+  SignJWT,
+} from 'jose';
+import { z } from 'zod';
 import type { PulseConfig } from '../config.js';
-import { claimsSchema, type Principal, type WorkspaceRole } from './auth.schema.js';
+import {
+  claimsSchema,
+  idSchema,
+  type Principal,
+  type WorkspaceRole,
+  workspaceRoleSchema,
+} from './auth.schema.js';
 
 export interface TokenVerifier {
   verify(token: unknown): Promise<Principal>;
 }
 
-/** Creates a verifier pinned to HS256 with `exp` required and `iss`/`aud` checked when configured. */
-export function createTokenVerifier(jwt: PulseConfig['jwt']): TokenVerifier {
-  const key = new TextEncoder().encode(jwt.secret);
+/** What a claims mapping returns: Pulse's view of the caller. */
+export interface MappedClaims {
+  userId: string;
+  name?: string;
+  /** Role per workspace the caller may act in (for a service: its scope; empty = every workspace). */
+  workspaces?: Record<string, WorkspaceRole>;
+  service?: boolean;
+}
+
+/**
+ * Maps a verified token's payload (any provider's claims) onto Pulse's caller. Runs after the
+ * signature, `exp`, `iss` and `aud` checks; its result is validated (ids, roles) like Pulse's own claims.
+ *
+ * @example
+ * const claims: ClaimsMapper = (p) => ({ userId: String(p.sub), workspaces: { [String(p.org_id)]: 'member' } });
+ */
+export type ClaimsMapper = (payload: JWTPayload) => MappedClaims;
+
+/** In-code options of the verifier beyond the config (`startPulseServer({ auth })`). */
+export interface TokenVerifierOptions {
+  /** Maps tokens of the app's identity provider onto Pulse's caller (overrides `jwt.workspaceClaim`). */
+  claims?: ClaimsMapper;
+  /**
+   * Accept HS256 tokens signed with `jwt.secret` (default true). `startPulseServer` turns it off
+   * when the secret was generated beside a key set: nobody but this process could sign with it.
+   */
+  hs256?: boolean;
+}
+
+const mappedSchema = z.object({
+  userId: idSchema,
+  name: z.string().max(200).optional(),
+  workspaces: z.record(idSchema, workspaceRoleSchema).default({}),
+  service: z.boolean().default(false),
+});
+
+/**
+ * Creates a verifier: HS256 with the shared secret (when one is configured), and, with
+ * `jwt.jwksUrl`, the provider's asymmetric tokens (`jwt.algorithms`, default RS256/ES256) verified
+ * against its key set, fetched once, cached for `jwksCacheMs` and refetched (at most every
+ * `jwksCooldownMs`) when a token names a key id it does not hold, so rotated keys are picked up and
+ * removed keys stop verifying. `exp` is always required; `iss`/`aud` are checked when configured
+ * (the config requires both with a key set).
+ */
+export function createTokenVerifier(
+  jwt: PulseConfig['jwt'] | (Pick<PulseConfig['jwt'], 'secret'> & Partial<PulseConfig['jwt']>),
+  opts: TokenVerifierOptions = {},
+): TokenVerifier {
+  const hsKey = jwt.secret && opts.hs256 !== false ? new TextEncoder().encode(jwt.secret) : null;
+  const jwks = jwt.jwksUrl
+    ? createRemoteJWKSet(new URL(jwt.jwksUrl), {
+        cacheMaxAge: jwt.jwksCacheMs ?? 10 * 60_000,
+        cooldownDuration: jwt.jwksCooldownMs ?? 30_000,
+        timeoutDuration: 5_000,
+      })
+    : null;
+  const algorithms = (jwt.algorithms ?? ['RS256', 'ES256']).filter((alg) => !alg.startsWith('HS'));
+  const mapper = opts.claims ?? (jwt.workspaceClaim ? declarativeMapper(jwt) : null);
   return {
     async verify(token) {
       if (typeof token !== 'string' || token.length === 0) {
@@ -18,24 +87,55 @@ export function createTokenVerifier(jwt: PulseConfig['jwt']): TokenVerifier {
       if (token.length > 8192) {
         throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Token too large' });
       }
-      let payload: unknown;
+      let payload: JWTPayload;
       try {
-        ({ payload } = await jwtVerify(token, key, {
-          algorithms: ['HS256'],
-          requiredClaims: ['exp', 'sub'],
+        let alg: string | undefined;
+        try {
+          alg = decodeProtectedHeader(token).alg;
+        } catch {
+          // NOTE: the same answer as jwtVerify gives a token that is not a JWS.
+          throw new joseErrors.JWSInvalid('Invalid Token or Protected Header formatting');
+        }
+        const common = {
+          requiredClaims: mapper ? ['exp'] : ['exp', 'sub'],
           issuer: jwt.issuer,
           audience: jwt.audience,
-        }));
+        };
+        if (alg === 'HS256' && hsKey) {
+          ({ payload } = await jwtVerify(token, hsKey, { ...common, algorithms: ['HS256'] }));
+        } else if (jwks) {
+          // NOTE: pinned algorithms: a token signed with anything else (HS256 with the public key as
+          // secret, `none`) is refused before a key is looked up.
+          ({ payload } = await jwtVerify(token, jwks, { ...common, algorithms }));
+        } else if (hsKey) {
+          ({ payload } = await jwtVerify(token, hsKey, { ...common, algorithms: ['HS256'] }));
+        } else {
+          // NOTE: no key of any kind: nothing verifies (never a default key).
+          throw new joseErrors.JOSEAlgNotAllowed('no key accepts this token');
+        }
       } catch (cause) {
         throw new TRPCError({ code: 'UNAUTHORIZED', message: describeJoseError(cause), cause });
       }
-      const claims = claimsSchema.safeParse(payload);
-      if (!claims.success) {
-        throw new TRPCError({
-          code: 'UNAUTHORIZED',
-          message: `Invalid token claims: ${claims.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-        });
+      const exp = (payload.exp ?? 0) * 1000;
+      if (mapper) {
+        let mapped: MappedClaims;
+        try {
+          mapped = mapper(payload);
+        } catch (cause) {
+          throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Token claims could not be mapped', cause });
+        }
+        const m = mappedSchema.safeParse(mapped);
+        if (!m.success) throw invalidClaims(m.error);
+        return {
+          userId: m.data.userId,
+          name: m.data.name ?? m.data.userId,
+          workspaces: Object.assign(Object.create(null) as Record<string, WorkspaceRole>, m.data.workspaces),
+          service: m.data.service,
+          expiresAt: exp,
+        };
       }
+      const claims = claimsSchema.safeParse(payload);
+      if (!claims.success) throw invalidClaims(claims.error);
       const c = claims.data;
       return {
         userId: c.sub,
@@ -49,6 +149,41 @@ export function createTokenVerifier(jwt: PulseConfig['jwt']): TokenVerifier {
   };
 }
 
+function invalidClaims(error: z.ZodError): TRPCError {
+  return new TRPCError({
+    code: 'UNAUTHORIZED',
+    message: `Invalid token claims: ${error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+  });
+}
+
+/**
+ * The config's declarative mapping: `workspaceClaim` (e.g. `org_id`) names the one workspace of
+ * the token; `rolesClaim` (a string or a list) gives admin (`adminRoles`), service (`serviceRole`)
+ * or member; `name` (else `sub`) the display name.
+ */
+function declarativeMapper(jwt: Partial<PulseConfig['jwt']>): ClaimsMapper {
+  const workspaceClaim = jwt.workspaceClaim as string;
+  const rolesClaim = jwt.rolesClaim ?? 'roles';
+  const adminRoles = new Set(jwt.adminRoles ?? ['admin']);
+  const serviceRole = jwt.serviceRole ?? 'service';
+  return (payload) => {
+    const raw = payload[rolesClaim];
+    const roles = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? raw.split(' ') : [];
+    const workspace = payload[workspaceClaim];
+    // NOTE: no prototype: a claim value of `__proto__` is a key like any other (then refused as reserved).
+    const workspaces = Object.create(null) as Record<string, WorkspaceRole>;
+    if (typeof workspace === 'string') {
+      workspaces[workspace] = roles.some((role) => adminRoles.has(role)) ? 'admin' : 'member';
+    }
+    return {
+      userId: String(payload.sub ?? ''),
+      name: typeof payload.name === 'string' ? payload.name : undefined,
+      workspaces,
+      service: roles.includes(serviceRole),
+    };
+  };
+}
+
 function describeJoseError(cause: unknown): string {
   if (cause instanceof joseErrors.JWTExpired) return 'Token expired';
   if (cause instanceof joseErrors.JWTClaimValidationFailed) {
@@ -58,6 +193,9 @@ function describeJoseError(cause: unknown): string {
   }
   if (cause instanceof joseErrors.JOSEAlgNotAllowed) return 'Token algorithm not allowed';
   if (cause instanceof joseErrors.JWSSignatureVerificationFailed) return 'Token signature invalid';
+  if (cause instanceof joseErrors.JWKSNoMatchingKey) return 'Token signed by an unknown key';
+  if (cause instanceof joseErrors.JWKSTimeout || cause instanceof joseErrors.JWKSInvalid)
+    return 'Token keys unavailable';
   if (cause instanceof joseErrors.JWSInvalid || cause instanceof joseErrors.JWTInvalid)
     return 'Token malformed';
   return 'Token invalid';
@@ -73,7 +211,10 @@ export interface MintOptions {
 }
 
 /** Signs a Pulse token with the configured secret (demo users, `npm run token`, tests). */
-export async function mintToken(jwt: PulseConfig['jwt'], opts: MintOptions): Promise<string> {
+export async function mintToken(
+  jwt: Pick<PulseConfig['jwt'], 'secret' | 'issuer' | 'audience'>,
+  opts: MintOptions,
+): Promise<string> {
   const builder = new SignJWT({
     name: opts.name ?? opts.sub,
     workspaces: opts.workspaces ?? {},

@@ -33,12 +33,20 @@ export interface HttpServerOptions<TContext> {
   requestIdOf?(ctx: TContext): string | undefined;
 }
 
+/** Pulse's HTTP handling as a request listener; with `next`, requests Pulse does not serve go there. */
+export type PulseRequestHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  next?: (error?: unknown) => void,
+) => void;
+
 /**
  * One HTTP server: tRPC at /trpc (queries and mutations; subscriptions only over the WebSocket),
  * the extra routes, JSON 404 otherwise.
  */
 export function createHttpServer<TContext>(opts: HttpServerOptions<TContext>): Server {
   const { limits } = opts;
+  const handler = createRequestHandler(opts);
   const server = createServer(
     {
       headersTimeout: limits.headersTimeoutMs,
@@ -48,23 +56,36 @@ export function createHttpServer<TContext>(opts: HttpServerOptions<TContext>): S
       // stretch a 10 s header limit to 40 s.
       connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 4))),
     },
-    (req, res) => {
-      void handle(req, res).catch((error) => {
-        opts.onError?.(error, { path: req.url });
-        if (!res.headersSent)
-          sendJson(res, 500, { error: { code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error' } });
-        else res.end();
-      });
-    },
+    (req, res) => handler(req, res),
   );
   server.maxConnections = limits.maxConnections;
   return server;
+}
 
-  async function handle(req: IncomingMessage, res: ServerResponse) {
+/** Paths a preflight (`OPTIONS`) is answered for when Pulse runs beside a host app's routes. */
+const PULSE_PREFIXES = ['/trpc', '/realtime/', '/openapi.json', '/healthz', '/readyz', '/metrics', '/demo/'];
+
+/**
+ * The request listener of `createHttpServer`, for a host server too (`attachPulse`): tRPC at
+ * /trpc, the extra routes, then `next()` when given (the host's own routes), else a JSON 404.
+ */
+export function createRequestHandler<TContext>(opts: HttpServerOptions<TContext>): PulseRequestHandler {
+  const { limits } = opts;
+  return (req, res, next) => {
+    void handle(req, res, next).catch((error) => {
+      opts.onError?.(error, { path: req.url });
+      if (!res.headersSent)
+        sendJson(res, 500, { error: { code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error' } });
+      else res.end();
+    });
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) {
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
     } catch {
+      if (next) return next();
       // NOTE: a client fault (e.g. `GET //[`), answered and logged as one, never a 500.
       opts.onError?.(new TRPCError({ code: 'BAD_REQUEST', message: 'Malformed request target' }), {
         path: undefined,
@@ -72,6 +93,8 @@ export function createHttpServer<TContext>(opts: HttpServerOptions<TContext>): S
       sendJson(res, 400, { error: { code: 'BAD_REQUEST', message: 'Malformed request target' } });
       return;
     }
+    // NOTE: beside a host app, CORS and preflights of the host's own paths are the host's.
+    if (next && !PULSE_PREFIXES.some((prefix) => url.pathname.startsWith(prefix))) return next();
     applyCors(req, res, opts.allowedOrigins);
     if (req.method === 'OPTIONS') {
       res.writeHead(204).end();
@@ -98,6 +121,7 @@ export function createHttpServer<TContext>(opts: HttpServerOptions<TContext>): S
       return;
     }
     for (const route of opts.routes) if (await route(req, res, url)) return;
+    if (next) return next();
     sendJson(res, 404, {
       error: { code: 'NOT_FOUND', message: `No route for ${req.method} ${url.pathname}` },
     });

@@ -1,0 +1,18 @@
+import { channelRouter, pulseRouters, router } from '@pulse/server';
+import { commentsChannel } from './comments.js';
+import { PostStore, postsRouter } from './posts.js';
+
+/** Everything the app adds to Pulse: its posts, its comments channel, composed with Pulse's routers. */
+export function createApp() {
+  const posts = new PostStore();
+  const comments = commentsChannel(posts);
+  const appRouter = router({
+    ...pulseRouters,
+    posts: postsRouter(posts),
+    channels: channelRouter([comments]),
+  });
+  return { posts, comments, appRouter };
+}
+
+/** The app's router type: what `createTRPCClient<AppRouter>` (and the React SDK) are typed with. */
+export type AppRouter = ReturnType<typeof createApp>['appRouter'];

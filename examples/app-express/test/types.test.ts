@@ -1,0 +1,53 @@
+import type { ChannelEvent, ChannelMessage } from '@pulse/server';
+import type { TRPCClient } from '@trpc/client';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { type AppRouter, createApp } from '../src/app.js';
+
+// Type-level checks: `npm run typecheck` (tsc) fails if a @ts-expect-error below stops being an error.
+describe('the app router is typed end to end', () => {
+  it('a wrong field in a comment event does not type-check (and is refused at runtime)', () => {
+    const { comments, appRouter } = createApp();
+    type Client = TRPCClient<AppRouter>;
+    type Publish = Client['channels']['comments']['publish']['mutate'];
+    expectTypeOf<Parameters<Publish>[0]['event']>().toEqualTypeOf<{
+      commentId: string;
+      text: string;
+      replyTo?: string | undefined;
+    }>();
+    const publish = (() => Promise.resolve({ id: '1', created: true })) as unknown as Publish;
+    const input = { postId: 'p1' };
+    const wrongEvent = { commentId: 'c1', body: 'hi' };
+    // @ts-expect-error `body` is not a field of a comment (it is `text`)
+    void publish({ workspaceId: 'acme', input, event: wrongEvent });
+    const wrongInput = { post: 'p1' };
+    const event = { commentId: 'c1', text: 'hi' };
+    // @ts-expect-error the comments channel is keyed by `postId`
+    void publish({ workspaceId: 'acme', input: wrongInput, event });
+
+    // Subscribers see the event type inside the channel's messages.
+    type Subscribe = Client['channels']['comments']['subscribe']['subscribe'];
+    type OnData = NonNullable<Parameters<Subscribe>[1]['onData']>;
+    type Message = Parameters<OnData>[0]['data'];
+    expectTypeOf<Message>().toEqualTypeOf<
+      ChannelMessage<{ commentId: string; text: string; replyTo?: string | undefined }, { postId: string }>
+    >();
+    expectTypeOf<Extract<Message, { type: 'event' }>>().toEqualTypeOf<
+      ChannelEvent<{ commentId: string; text: string; replyTo?: string | undefined }, { postId: string }>
+    >();
+    // The app's own procedures and Pulse's are both on the client type.
+    expectTypeOf<Client['posts']['get']['query']>()
+      .parameter(0)
+      .toEqualTypeOf<{ workspaceId: string; id: string }>();
+    expectTypeOf<Client['notifications']['unreadCount']['query']>().returns.resolves.toEqualTypeOf<number>();
+
+    expect(comments.event.safeParse({ commentId: 'c1', body: 'hi' }).success).toBe(false);
+    expect(Object.keys(appRouter._def.procedures)).toEqual(
+      expect.arrayContaining([
+        'posts.get',
+        'channels.comments.publish',
+        'channels.comments.subscribe',
+        'notifications.send',
+      ]),
+    );
+  });
+});
