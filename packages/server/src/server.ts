@@ -30,7 +30,12 @@ import { createInboxService } from './inbox/inbox.wiring.js';
 import { inboxMigrations } from './inbox/inbox.tables.js';
 import { attachWebSocket, type WsTransportStats } from './infra/ws.js';
 import { createMemoryPresenceBackend, type PresenceBackend } from './presence/presence.backend.js';
-import { createRedisPresenceBackend } from './presence/presence.redis.js';
+import {
+  type ConnectionCounter,
+  createRedisConnectionCounter,
+  LocalConnectionCounter,
+} from './infra/connection-counter.js';
+import { createRedisPresenceBackend, presenceHeartbeatKey } from './presence/presence.redis.js';
 import { PresenceService } from './presence/presence.service.js';
 import { NotificationService } from './notifications/notifications.service.js';
 import { notificationMigrations } from './notifications/notifications.store.js';
@@ -144,6 +149,17 @@ export async function createPulseServices(
           ttlMs: config.presence.ttlMs,
         })
       : createMemoryPresenceBackend());
+  // NOTE: with Redis presence the per-user connection cap counts across nodes, read against the
+  // presence heartbeats (a dead node's sockets stop counting with its heartbeat).
+  const connectionCounter: ConnectionCounter =
+    config.redisUrl && !opts.presenceBackend
+      ? createRedisConnectionCounter({
+          url: config.redisUrl,
+          prefix: config.redisPrefix,
+          nodeId: config.nodeId,
+          heartbeatKey: (node) => presenceHeartbeatKey(config.redisPrefix, node),
+        })
+      : new LocalConnectionCounter();
   const presence = new PresenceService({
     hub,
     backend: presenceBackend,
@@ -217,6 +233,7 @@ export async function createPulseServices(
     dashboard,
     notifications,
     inbox,
+    connectionCounter,
   };
   let closing: Promise<void> | null = null;
   const close = () => {
@@ -224,6 +241,7 @@ export async function createPulseServices(
       await presence.close();
       await inbox.close();
       await streams.close();
+      await connectionCounter.close();
       if (!opts.presenceBackend) await presenceBackend.close();
       rateLimitRedis?.disconnect();
       await operations.stats.close();
@@ -354,6 +372,7 @@ export async function startPulseServer(opts: PulseServerOptions = {}): Promise<P
       logger.debug({ connectionId, userId: ctx.principal.userId }, 'connection authenticated');
       return ctx;
     },
+    connectionCounter: services.connectionCounter,
     identify: (ctx) =>
       ctx.principal ? { userId: ctx.principal.userId, expiresAt: ctx.principal.expiresAt } : null,
     onClose: (connectionId) => {

@@ -1,5 +1,6 @@
 import type { PulseConfig } from './config.js';
 import type { DashboardService } from './dashboard/dashboard.service.js';
+import type { ConnectionCounter } from './infra/connection-counter.js';
 import type { Bus } from './infra/bus/bus.js';
 import type { Hub } from './infra/hub.js';
 import type { InboxService } from './inbox/inbox.service.js';
@@ -26,4 +27,6 @@ export interface PulseServices {
   stats: StatsService;
   metrics: PulseMetrics;
   logger: Logger;
+  /** The per-user connection cap's count (cluster-wide with Redis). */
+  connectionCounter: ConnectionCounter;
 }

@@ -19,6 +19,14 @@ export interface RedisPresenceOptions {
   onError?(error: Error): void;
 }
 
+/**
+ * The key that exists while node `nodeId` is alive (its presence heartbeat, refreshed every ttl/3).
+ * Other cluster-wide state tagged with a node id (the per-user connection count) reads it too.
+ */
+export function presenceHeartbeatKey(prefix: string, nodeId: string): string {
+  return `${prefix}presence:hb:${nodeId}`;
+}
+
 /** Typing state shared by every node (a typer's entry expires by itself). */
 export interface SharedTyping {
   setTyping(workspaceId: string, entry: TypingEntry, ttlMs: number): Promise<void>;
@@ -131,7 +139,7 @@ export function createRedisPresenceBackend(
     nodePrefix: `${prefix}presence:n:`,
     node: (node: string) => `${prefix}presence:n:${node}`,
     nodes: `${prefix}presence:nodes`,
-    heartbeat: (node: string) => `${prefix}presence:hb:${node}`,
+    heartbeat: (node: string) => presenceHeartbeatKey(prefix, node),
     expiring: `${prefix}presence:exp`,
     typing: (ws: string) => `${prefix}typing:${ws}`,
     typingExpiry: `${prefix}typing:exp`,
