@@ -158,6 +158,19 @@ export function createRedisPresenceBackend(
   let beatOnce = false;
   const lostListeners = new Set<() => void>();
   let closed = false;
+  /**
+   * Entries this node removed while Redis was down: removed there (and their leaves published to the
+   * other nodes) once it is back. NOTE: while Redis is down `local` is this node's whole view,
+   * HTTP-set entries included, so presence keeps working among its own sockets.
+   */
+  const pendingRemovals = new Map<string, { ws: string; user: string; conn: string }>();
+  /** Set when a change was answered from the local view: the next sweep writes it back. */
+  let offlineChanges = false;
+  const offline = () => redis.status !== 'ready';
+  /** A command failed for want of a connection (not a script or data error). */
+  const unreachable = (error: unknown) =>
+    offline() ||
+    /Connection is closed|ECONNREFUSED|ECONNRESET|max retries|Stream isn't writeable/i.test(String(error));
 
   const heartbeat = async () => {
     const existed = (await redis.eval(
@@ -170,7 +183,9 @@ export function createRedisPresenceBackend(
     )) as number;
     const wasBeating = beatOnce;
     beatOnce = true;
-    if (wasBeating && existed === 0 && local.size > 0) {
+    // NOTE: Redis answers again after changes only this node saw (or it lost our entries): write
+    // them back and publish the resulting joins/leaves to every node (the service sweeps at once).
+    if ((wasBeating && existed === 0 && local.size > 0) || offlineChanges) {
       lostOwnEntries = true;
       for (const listener of lostListeners) listener();
     }
@@ -191,7 +206,79 @@ export function createRedisPresenceBackend(
     return entries;
   };
 
+  /** This node's entries of one user in one workspace (the local view while Redis is down). */
+  const localEntries = (workspaceId: string, userId: string, now = Date.now()): PresenceEntry[] => {
+    const entries: PresenceEntry[] = [];
+    for (const { workspaceId: ws, entry } of local.values()) {
+      if (
+        ws === workspaceId &&
+        entry.userId === userId &&
+        (entry.expiresAt === null || entry.expiresAt > now)
+      )
+        entries.push(entry);
+    }
+    return entries;
+  };
+
+  const upsertLocally = (workspaceId: string, entry: PresenceEntry): PresenceChange => {
+    const m = member(workspaceId, entry.userId, entry.connectionId);
+    const before = localEntries(workspaceId, entry.userId);
+    const previous = local.get(m)?.entry;
+    const saved = { ...entry, connectedAt: previous?.connectedAt ?? entry.connectedAt };
+    local.set(m, { workspaceId, entry: saved });
+    pendingRemovals.delete(m);
+    offlineChanges = true;
+    const after = before.filter((e) => e.connectionId !== entry.connectionId);
+    after.push(saved);
+    return { workspaceId, userId: entry.userId, before: mergeEntries(before), after: mergeEntries(after) };
+  };
+
+  const removeLocally = (workspaceId: string, userId: string, connectionId: string): PresenceChange => {
+    const m = member(workspaceId, userId, connectionId);
+    const before = localEntries(workspaceId, userId);
+    local.delete(m);
+    pendingRemovals.set(m, { ws: workspaceId, user: userId, conn: connectionId });
+    offlineChanges = true;
+    const after = before.filter((e) => e.connectionId !== connectionId);
+    return { workspaceId, userId, before: mergeEntries(before), after: mergeEntries(after) };
+  };
+
+  /** This node's merged view of a workspace (answers `list` while Redis is down). */
+  const listLocally = (workspaceId: string): UserPresence[] => {
+    const now = Date.now();
+    const users = new Set<string>();
+    for (const { workspaceId: ws, entry } of local.values()) if (ws === workspaceId) users.add(entry.userId);
+    const result: UserPresence[] = [];
+    for (const userId of users) {
+      const merged = mergeEntries(localEntries(workspaceId, userId, now));
+      if (merged) result.push(merged);
+    }
+    return result.sort((a, b) => a.userId.localeCompare(b.userId));
+  };
+
   async function upsert(workspaceId: string, entry: PresenceEntry): Promise<PresenceChange> {
+    if (offline()) return upsertLocally(workspaceId, entry);
+    try {
+      return await upsertShared(workspaceId, entry);
+    } catch (error) {
+      if (!unreachable(error)) throw error;
+      onError(error as Error);
+      return upsertLocally(workspaceId, entry);
+    }
+  }
+
+  async function remove(workspaceId: string, userId: string, connectionId: string): Promise<PresenceChange> {
+    if (offline()) return removeLocally(workspaceId, userId, connectionId);
+    try {
+      return await removeShared(workspaceId, userId, connectionId);
+    } catch (error) {
+      if (!unreachable(error)) throw error;
+      onError(error as Error);
+      return removeLocally(workspaceId, userId, connectionId);
+    }
+  }
+
+  async function upsertShared(workspaceId: string, entry: PresenceEntry): Promise<PresenceChange> {
     await started;
     const m = member(workspaceId, entry.userId, entry.connectionId);
     const [beforeFlat, stored] = (await redis.eval(
@@ -219,9 +306,14 @@ export function createRedisPresenceBackend(
     return { workspaceId, userId: entry.userId, before: mergeEntries(before), after: mergeEntries(after) };
   }
 
-  async function remove(workspaceId: string, userId: string, connectionId: string): Promise<PresenceChange> {
+  async function removeShared(
+    workspaceId: string,
+    userId: string,
+    connectionId: string,
+  ): Promise<PresenceChange> {
     const m = member(workspaceId, userId, connectionId);
     local.delete(m);
+    pendingRemovals.delete(m);
     const beforeFlat = (await redis.eval(
       REMOVE,
       3,
@@ -243,6 +335,7 @@ export function createRedisPresenceBackend(
     upsert,
     remove,
     async list(workspaceId: string): Promise<UserPresence[]> {
+      if (offline()) return listLocally(workspaceId);
       const userIds = await redis.smembers(key.users(workspaceId));
       if (userIds.length === 0) return [];
       const pipeline = redis.pipeline();
@@ -257,6 +350,7 @@ export function createRedisPresenceBackend(
       return result.sort((a, b) => a.userId.localeCompare(b.userId));
     },
     async get(workspaceId: string, userId: string): Promise<UserPresence | null> {
+      if (offline()) return mergeEntries(localEntries(workspaceId, userId));
       const values = await redis.hvals(key.user(workspaceId, userId));
       return mergeEntries(values.map((v) => JSON.parse(v) as PresenceEntry));
     },
@@ -266,17 +360,36 @@ export function createRedisPresenceBackend(
       const record = (change: PresenceChange) => {
         if (change.before || change.after) changes.push(change);
       };
-      if (!leftoversChecked) {
-        leftoversChecked = true;
+      if (!leftoversChecked && !offline()) {
         for (const m of await redis.smembers(key.node(opts.nodeId))) {
           const { ws, user, conn } = parseMember(m);
           // NOTE: every socket entry this process wrote is in `local`; HTTP-set ones expire by themselves.
-          if (!local.has(m) && !conn.startsWith('http:')) record(await remove(ws, user, conn));
+          if (!local.has(m) && !conn.startsWith('http:')) record(await removeShared(ws, user, conn));
         }
+        leftoversChecked = true;
       }
+      if (offline()) return changes;
       if (lostOwnEntries) {
         lostOwnEntries = false;
-        for (const { workspaceId, entry } of [...local.values()]) record(await upsert(workspaceId, entry));
+        offlineChanges = false;
+        try {
+          // Removed while Redis was down: gone there too, and the others get the leaves.
+          for (const [m, { ws, user, conn }] of [...pendingRemovals]) {
+            if (!pendingRemovals.has(m)) continue;
+            record(await removeShared(ws, user, conn));
+          }
+          for (const [m, { workspaceId, entry }] of [...local]) {
+            if (local.get(m)?.entry !== entry) continue;
+            record(await upsertShared(workspaceId, entry));
+            // NOTE: HTTP-set entries live in `local` only while Redis is down; written back, they expire there.
+            if (entry.expiresAt !== null) local.delete(m);
+          }
+        } catch (error) {
+          // Redis went away again mid-way: the next heartbeat that gets through starts over.
+          lostOwnEntries = true;
+          offlineChanges = true;
+          throw error;
+        }
       }
       for (const m of await redis.zrangebyscore(key.expiring, '-inf', now)) {
         const { ws, user, conn } = parseMember(m);
@@ -299,6 +412,12 @@ export function createRedisPresenceBackend(
       return changes;
     },
     async countOnline(workspaceId?: string): Promise<number> {
+      if (offline()) {
+        const users = new Set<string>();
+        for (const { workspaceId: ws, entry } of local.values())
+          if (!workspaceId || ws === workspaceId) users.add(`${ws}|${entry.userId}`);
+        return users.size;
+      }
       if (workspaceId) return redis.scard(key.users(workspaceId));
       const workspaces = await redis.smembers(key.workspaces);
       if (workspaces.length === 0) return 0;
