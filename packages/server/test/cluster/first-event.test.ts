@@ -116,49 +116,52 @@ const added = (listId: string): TodoEvent => ({
   listId,
 });
 
-const [sqlite] = await streamEngines();
+const engines = await streamEngines();
 
-describe('a durable subscription tells the hub its stream head', () => {
-  it('a filtered subscriber resuming behind the head gets the next event without the reorder window', async () => {
-    await using where = await sqlite!.setup();
-    const store = createStore({ ...where.config, sqliteFile: where.sqliteFile });
-    await store.migrate(streamMigrations);
-    const bus = createMemoryBus();
-    // NOTE: a window of an hour: had the hub held the first event, it would never arrive in this test.
-    const hub = new Hub(bus, { reorderWindowMs: 3_600_000 });
-    const kernel = new StreamKernel({ store, hub });
-    const todos = kernel.define<TodoEvent>({
-      name: 'todos',
-      retention: 100,
-      recipientOf: (e) => ('listId' in e ? e.listId : null),
-    });
-    const controller = new AbortController();
-    try {
-      // 1 and 3 are for groceries, 2 for chores: nobody listens yet.
-      for (const list of ['groceries', 'chores', 'chores']) {
-        await kernel.transaction(store.db, (trx) => todos.append(trx, 'acme', added(list)));
-      }
-      const ids: string[] = [];
-      const stream = todos.subscribe({
-        workspaceId: 'acme',
-        lastEventId: '0',
-        filter: { recipient: 'groceries' },
-        signal: controller.signal,
+describe.each(engines)('a durable subscription on $name tells the hub its stream head', (engine) => {
+  it.skipIf(engine.unavailable)(
+    'a filtered subscriber resuming behind the head gets the next event without the reorder window',
+    async () => {
+      await using where = await engine.setup();
+      const store = createStore({ ...where.config, sqliteFile: where.sqliteFile });
+      await store.migrate(streamMigrations);
+      const bus = createMemoryBus();
+      // NOTE: a window of an hour: had the hub held the first event, it would never arrive in this test.
+      const hub = new Hub(bus, { reorderWindowMs: 3_600_000 });
+      const kernel = new StreamKernel({ store, hub });
+      const todos = kernel.define<TodoEvent>({
+        name: 'todos',
+        retention: 100,
+        recipientOf: (e) => ('listId' in e ? e.listId : null),
       });
-      const done = (async () => {
-        for await (const item of stream) ids.push((item as unknown as [string])[0]);
-      })().catch(() => {});
-      // Its replay ends at 1 (2 and 3 are not its), but the head it read is 3.
-      await vi.waitFor(() => expect(ids).toEqual(['1']), { timeout: 5_000, interval: 5 });
-      await kernel.transaction(store.db, (trx) => todos.append(trx, 'acme', added('groceries')));
-      await vi.waitFor(() => expect(ids).toEqual(['1', '4']), { timeout: 5_000, interval: 5 });
-      controller.abort();
-      await done;
-    } finally {
-      controller.abort();
-      await hub.close();
-      await kernel.close?.();
-      await store.close();
-    }
-  });
+      const controller = new AbortController();
+      try {
+        // 1 and 3 are for groceries, 2 for chores: nobody listens yet.
+        for (const list of ['groceries', 'chores', 'chores']) {
+          await kernel.transaction(store.db, (trx) => todos.append(trx, 'acme', added(list)));
+        }
+        const ids: string[] = [];
+        const stream = todos.subscribe({
+          workspaceId: 'acme',
+          lastEventId: '0',
+          filter: { recipient: 'groceries' },
+          signal: controller.signal,
+        });
+        const done = (async () => {
+          for await (const item of stream) ids.push((item as unknown as [string])[0]);
+        })().catch(() => {});
+        // Its replay ends at 1 (2 and 3 are not its), but the head it read is 3.
+        await vi.waitFor(() => expect(ids).toEqual(['1']), { timeout: 5_000, interval: 5 });
+        await kernel.transaction(store.db, (trx) => todos.append(trx, 'acme', added('groceries')));
+        await vi.waitFor(() => expect(ids).toEqual(['1', '4']), { timeout: 5_000, interval: 5 });
+        controller.abort();
+        await done;
+      } finally {
+        controller.abort();
+        await hub.close();
+        await kernel.close?.();
+        await store.close();
+      }
+    },
+  );
 });
