@@ -166,7 +166,13 @@ export function createRedisPresenceBackend(
   const pendingRemovals = new Map<string, { ws: string; user: string; conn: string }>();
   /** Set when a change was answered from the local view: the next sweep writes it back. */
   let offlineChanges = false;
-  const offline = () => redis.status !== 'ready';
+  // NOTE: only after a first connection: a node starting up waits for Redis as before (commands
+  // queue), and one that starts while Redis is down falls back when its commands fail.
+  let connectedOnce = false;
+  redis.once('ready', () => {
+    connectedOnce = true;
+  });
+  const offline = () => connectedOnce && redis.status !== 'ready';
   /** A command failed for want of a connection (not a script or data error). */
   const unreachable = (error: unknown) =>
     offline() ||
