@@ -106,8 +106,8 @@ return 1
  * this node id — are removed by the next `acquire` for their user.
  *
  * While Redis does not answer, the node counts only its own connections (it never refuses
- * everyone); once Redis is back it writes the connections it counted meanwhile back and removes
- * the ones that closed meanwhile.
+ * everyone); once Redis is back it writes its live connections back (a restarted Redis lost them)
+ * and removes the ones that closed meanwhile.
  *
  * @example
  * const counter = createRedisConnectionCounter({ url, nodeId, heartbeatKey: (n) => `pulse:presence:hb:${n}` });
@@ -130,24 +130,25 @@ export function createRedisConnectionCounter(opts: RedisConnectionCounterOptions
   const local = new LocalConnectionCounter();
   /** Releases Redis did not take (it was down): retried once it is back. */
   const unreleased = new Map<string, string>();
-  /** Connections counted while Redis was down: written back once it is back. */
-  const uncounted = new Map<string, string>();
   let closed = false;
 
+  // NOTE: after a reconnect every live connection of this node is written back, not only those
+  // counted while Redis was down: a restarted Redis lost them all. One pipeline, once per reconnect.
   const reconcile = async () => {
-    for (const [connectionId, userId] of [...unreleased]) {
-      await redis.zrem(userKey(userId), member(connectionId));
-      unreleased.delete(connectionId);
-    }
-    for (const [connectionId, userId] of [...uncounted]) {
-      if (local.users.get(userId)?.has(connectionId)) {
-        await redis.zadd(userKey(userId), Date.now(), member(connectionId));
-      }
-      uncounted.delete(connectionId);
-    }
+    const pipeline = redis.pipeline();
+    for (const [connectionId, userId] of unreleased) pipeline.zrem(userKey(userId), member(connectionId));
+    const now = Date.now();
+    for (const [userId, set] of local.users)
+      for (const connectionId of set) pipeline.zadd(userKey(userId), 'NX', now, member(connectionId));
+    const released = [...unreleased.keys()];
+    await pipeline.exec();
+    for (const connectionId of released) unreleased.delete(connectionId);
   };
+  let readyOnce = false;
   redis.on('ready', () => {
-    if (!closed) void reconcile().catch(onError);
+    const reconnected = readyOnce;
+    readyOnce = true;
+    if (reconnected && !closed) void reconcile().catch(onError);
   });
 
   return {
@@ -173,14 +174,12 @@ export function createRedisConnectionCounter(opts: RedisConnectionCounterOptions
         onError(error as Error);
         if (local.count(userId) >= limit) return false;
         local.add(userId, connectionId);
-        uncounted.set(connectionId, userId);
         return true;
       }
     },
     release(userId, connectionId) {
       if (!local.users.get(userId)?.has(connectionId)) return;
       local.release(userId, connectionId);
-      if (uncounted.delete(connectionId)) return;
       if (redis.status !== 'ready') {
         unreleased.set(connectionId, userId);
         return;

@@ -97,38 +97,53 @@ describe.skipIf(unavailable)(
       }
     });
 
-    it('while Redis is down each node still caps its own sockets and lets users in (never refuses everyone)', async () => {
+    it('while Redis is down each node still caps its own sockets and lets users in (never refuses everyone); then counts across nodes again', async () => {
       await using db = await createTestDatabase();
       const redis = await startPrivateRedis();
       const open: RawSocket[] = [];
       try {
         await using nodes = await startCluster(
           { databaseUrl: db.url, redisUrl: redis.url, redisPrefix: uniquePrefix() },
-          1,
-          { PULSE_MAX_CONNECTIONS_PER_USER: '2' },
+          2,
+          { PULSE_MAX_CONNECTIONS_PER_USER: '2', PULSE_PRESENCE_TTL_MS: '60000' },
         );
-        const node = nodes[0]!;
+        const [a, b] = [nodes[0]!, nodes[1]!];
         const token = await clusterToken({ sub: 'erin', workspaces: { acme: 'member' } });
+        const first = await connect(a, token);
+        open.push(first.raw);
+        expect(first.outcome).toBe('accepted');
         await redis.stop();
-        for (let i = 0; i < 2; i++) {
-          const { raw, outcome } = await connect(node, token);
-          open.push(raw);
-          expect(outcome).toBe('accepted');
-        }
-        expect((await connect(node, token)).outcome).toBe(4429);
+        const second = await connect(a, token);
+        open.push(second.raw);
+        expect(second.outcome).toBe('accepted');
+        expect((await connect(a, token)).outcome).toBe(4429);
+        // Node B knows none of erin's sockets while Redis is down: it lets her in (per-node count).
+        const onB = await connect(b, token);
+        expect(onB.outcome).toBe('accepted');
+        await onB.raw.close();
 
-        // Redis returns empty: the node writes the sockets it counted meanwhile back, so the cap holds.
+        // Redis returns empty: node A writes back the socket it counted meanwhile, so node B sees both.
         await redis.start();
+        await vi.waitFor(
+          async () => {
+            const next = await connect(b, token);
+            // Until B's counter reconnects it counts on its own (lets her in): not kept.
+            if (next.outcome === 'accepted') await next.raw.close();
+            expect(next.outcome).toBe(4429);
+          },
+          { timeout: 10_000, interval: 200 },
+        );
+        // A closed socket on A frees its slot for B.
         await open.shift()!.close();
         await vi.waitFor(
           async () => {
-            const next = await connect(node, token);
+            const next = await connect(b, token);
             if (next.outcome === 'accepted') open.push(next.raw);
             expect(next.outcome).toBe('accepted');
           },
           { timeout: 10_000, interval: 100 },
         );
-        expect((await connect(node, token)).outcome).toBe(4429);
+        expect((await connect(a, token)).outcome).toBe(4429);
         await Promise.all(open.map((s) => s.close()));
       } finally {
         await redis.stop();
