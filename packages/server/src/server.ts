@@ -30,11 +30,7 @@ import { createInboxService } from './inbox/inbox.wiring.js';
 import { inboxMigrations } from './inbox/inbox.tables.js';
 import { attachWebSocket, type WsTransportStats } from './infra/ws.js';
 import { createMemoryPresenceBackend, type PresenceBackend } from './presence/presence.backend.js';
-import {
-  type ConnectionCounter,
-  createRedisConnectionCounter,
-  LocalConnectionCounter,
-} from './infra/connection-counter.js';
+import { type ConnectionCounter, createRedisConnectionCounter } from './infra/connection-counter.js';
 import { createRedisPresenceBackend, presenceHeartbeatKey } from './presence/presence.redis.js';
 import { PresenceService } from './presence/presence.service.js';
 import { NotificationService } from './notifications/notifications.service.js';
@@ -150,8 +146,9 @@ export async function createPulseServices(
         })
       : createMemoryPresenceBackend());
   // NOTE: with Redis presence the per-user connection cap counts across nodes, read against the
-  // presence heartbeats (a dead node's sockets stop counting with its heartbeat).
-  const connectionCounter: ConnectionCounter =
+  // presence heartbeats (a dead node's sockets stop counting with its heartbeat). One node: the
+  // transport's own count (nothing more held per socket).
+  const connectionCounter: ConnectionCounter | undefined =
     config.redisUrl && !opts.presenceBackend
       ? createRedisConnectionCounter({
           url: config.redisUrl,
@@ -159,7 +156,7 @@ export async function createPulseServices(
           nodeId: config.nodeId,
           heartbeatKey: (node) => presenceHeartbeatKey(config.redisPrefix, node),
         })
-      : new LocalConnectionCounter();
+      : undefined;
   const presence = new PresenceService({
     hub,
     backend: presenceBackend,
@@ -241,7 +238,7 @@ export async function createPulseServices(
       await presence.close();
       await inbox.close();
       await streams.close();
-      await connectionCounter.close();
+      await connectionCounter?.close();
       if (!opts.presenceBackend) await presenceBackend.close();
       rateLimitRedis?.disconnect();
       await operations.stats.close();

@@ -27,6 +27,6 @@ export interface PulseServices {
   stats: StatsService;
   metrics: PulseMetrics;
   logger: Logger;
-  /** The per-user connection cap's count (cluster-wide with Redis). */
-  connectionCounter: ConnectionCounter;
+  /** The per-user connection cap's count across nodes (with Redis; one node counts in its transport). */
+  connectionCounter?: ConnectionCounter;
 }
