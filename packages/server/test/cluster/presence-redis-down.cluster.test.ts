@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import type { PresenceEvent, UserPresence } from '../../src/presence/presence.schema.js';
+import type { PresenceEvent, TypingEvent, UserPresence } from '../../src/presence/presence.schema.js';
 import { collect, connectWsOnly } from '../harness.js';
 import { createTestDatabase, postgresUnavailable, redisUnavailable, uniquePrefix } from '../services.js';
 import { clusterToken, startCluster, startPrivateRedis } from './cluster.js';
@@ -62,6 +62,16 @@ describe.skipIf(unavailable)('presence while Redis is down (issue 18, item 6)', 
       await alice.trpc.presence.leave.mutate({ workspaceId: 'acme' });
       await vi.waitFor(() => expect(screen(onN1.items)).toMatchObject({ carol: 'away' }));
       await vi.waitFor(() => expect(screen(onN1.items).alice).toBeUndefined());
+      // Typing too: carol types, alice (same node) sees it in her typing stream.
+      const typing = collect<TypingEvent>();
+      alice.trpc.presence.onTyping.subscribe({ workspaceId: 'acme', conversationId: 'c1' }, typing);
+      await vi.waitFor(() => expect(typing.items[0]).toMatchObject({ type: 'typing_snapshot', typing: [] }));
+      await carol.trpc.presence.typing.mutate({ workspaceId: 'acme', conversationId: 'c1', isTyping: true });
+      await vi.waitFor(() =>
+        expect(typing.items).toContainEqual(
+          expect.objectContaining({ type: 'typing', userId: 'carol', isTyping: true }),
+        ),
+      );
       // presence.list answers from what node 1 knows: its own users.
       expect((await carol.trpc.presence.list.query({ workspaceId: 'acme' })).map((u) => u.userId)).toEqual([
         'carol',
