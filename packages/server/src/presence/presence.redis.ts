@@ -275,11 +275,15 @@ export function createRedisPresenceBackend(
 
   async function remove(workspaceId: string, userId: string, connectionId: string): Promise<PresenceChange> {
     if (offline()) return removeLocally(workspaceId, userId, connectionId);
+    const m = member(workspaceId, userId, connectionId);
+    const held = local.get(m);
     try {
       return await removeShared(workspaceId, userId, connectionId);
     } catch (error) {
       if (!unreachable(error)) throw error;
       onError(error as Error);
+      // The shared removal forgot the entry before its command failed: the local view still had it.
+      if (held && !local.has(m)) local.set(m, held);
       return removeLocally(workspaceId, userId, connectionId);
     }
   }
