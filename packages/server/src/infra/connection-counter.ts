@@ -73,6 +73,10 @@ export interface RedisConnectionCounterOptions {
 /*
  * Key (after the prefix): conns:u:<user>   zset  "<node>|<instance>|<connectionId>" (score: when added)
  * One key per user and at most `limit` live members in it, so a count is O(limit), never a scan.
+ * NOTE: the script reads the nodes' heartbeat keys without declaring them (their names come from the
+ * members): fine on one Redis, not on a Redis Cluster, where they may live on another shard.
+ * NOTE: the key has no expiry: a live socket must keep counting however long it stays open; members
+ * of dead nodes go at the user's next count, and an idle user's key is a few bytes.
  */
 const ACQUIRE = `
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
