@@ -39,7 +39,8 @@ import { createInboxService } from './inbox/inbox.wiring.js';
 import { inboxMigrations } from './inbox/inbox.tables.js';
 import { attachWebSocket, type WsTransport, type WsTransportStats } from './infra/ws.js';
 import { createMemoryPresenceBackend, type PresenceBackend } from './presence/presence.backend.js';
-import { createRedisPresenceBackend } from './presence/presence.redis.js';
+import { type ConnectionCounter, createRedisConnectionCounter } from './infra/connection-counter.js';
+import { createRedisPresenceBackend, presenceHeartbeatKey } from './presence/presence.redis.js';
 import { PresenceService } from './presence/presence.service.js';
 import { NotificationService } from './notifications/notifications.service.js';
 import { notificationMigrations } from './notifications/notifications.store.js';
@@ -175,6 +176,18 @@ export async function createPulseServices(
           ttlMs: config.presence.ttlMs,
         })
       : createMemoryPresenceBackend());
+  // NOTE: with Redis presence the per-user connection cap counts across nodes, read against the
+  // presence heartbeats (a dead node's sockets stop counting with its heartbeat). One node: the
+  // transport's own count (nothing more held per socket).
+  const connectionCounter: ConnectionCounter | undefined =
+    config.redisUrl && !opts.presenceBackend
+      ? createRedisConnectionCounter({
+          url: config.redisUrl,
+          prefix: config.redisPrefix,
+          nodeId: config.nodeId,
+          heartbeatKey: (node) => presenceHeartbeatKey(config.redisPrefix, node),
+        })
+      : undefined;
   const presence = new PresenceService({
     hub,
     backend: presenceBackend,
@@ -261,6 +274,7 @@ export async function createPulseServices(
     notifications,
     inbox,
     channels,
+    connectionCounter,
   };
   let closing: Promise<void> | null = null;
   const close = () => {
@@ -270,6 +284,7 @@ export async function createPulseServices(
       await notifications.close();
       await dashboard.close();
       await streams.close();
+      await connectionCounter?.close();
       if (!opts.presenceBackend) await presenceBackend.close();
       rateLimitRedis?.disconnect();
       await operations.stats.close();
@@ -458,6 +473,7 @@ export async function createPulseNode<TRouter extends AnyTRPCRouter = AppRouter>
         logger.debug({ connectionId, userId: ctx.principal.userId }, 'connection authenticated');
         return ctx;
       },
+      connectionCounter: services.connectionCounter,
       identify: (ctx) =>
         ctx.principal ? { userId: ctx.principal.userId, expiresAt: ctx.principal.expiresAt } : null,
       onClose: (connectionId) => {

@@ -1,6 +1,7 @@
 import type { ChannelService } from './channels/channels.service.js';
 import type { PulseConfig } from './config.js';
 import type { DashboardService } from './dashboard/dashboard.service.js';
+import type { ConnectionCounter } from './infra/connection-counter.js';
 import type { Bus } from './infra/bus/bus.js';
 import type { Hub } from './infra/hub.js';
 import type { InboxService } from './inbox/inbox.service.js';
@@ -29,4 +30,6 @@ export interface PulseServices {
   stats: StatsService;
   metrics: PulseMetrics;
   logger: Logger;
+  /** The per-user connection cap's count across nodes (with Redis; one node counts in its transport). */
+  connectionCounter?: ConnectionCounter;
 }

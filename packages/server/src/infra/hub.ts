@@ -35,6 +35,8 @@ export interface HubSink {
 export interface HubAttachment {
   /** Resolves once the node's bus subscription for the topic is live. */
   ready: Promise<void>;
+  /** The durable topic's head as this sink read it from the store (see `Hub.observeHead`). */
+  observeHead(headId: string): void;
   detach(): void;
 }
 
@@ -42,6 +44,7 @@ interface TopicState {
   sinks: Set<HubSink>;
   subscription: BusSubscription;
   order: TopicOrder;
+  fanOut: (message: BusMessage) => void;
 }
 
 /**
@@ -73,12 +76,16 @@ class Attachment implements HubAttachment {
   private detached = false;
   readonly ready: Promise<void>;
   constructor(
+    private readonly hub: Hub,
     private readonly topics: Map<string, TopicState>,
     private readonly topic: string,
     private readonly state: TopicState,
     private readonly sink: HubSink,
   ) {
     this.ready = state.subscription.ready;
+  }
+  observeHead(headId: string): void {
+    if (!this.detached) this.hub.observeHead(this.topic, this.sink, headId);
   }
   detach(): void {
     if (this.detached) return;
@@ -143,12 +150,45 @@ export class Hub {
       const subscription = this.bus.subscribe(topic, (message: BusMessage) =>
         this.ordered(order, sinks, message, fanOut),
       );
-      state = { sinks, subscription, order };
+      state = { sinks, subscription, order, fanOut };
       this.topics.set(topic, state);
     }
     state.sinks.add(sink);
     // The topic's bus subscription closes with its last sink.
-    return new Attachment(this.topics, topic, state, sink);
+    return new Attachment(this, this.topics, topic, state, sink);
+  }
+
+  /**
+   * Tells the hub a durable topic's head as a subscriber just read it from the store (after its
+   * bus subscription was live): every id up to `headId` is committed and in that subscriber's
+   * replay, so the next event on the bus is `headId + 1` and is delivered at once instead of
+   * waiting out the reorder window. Events held meanwhile at or below the head pass through (sinks
+   * drop what they replayed); those after it drain in order. Returns whether the head was taken.
+   *
+   * NOTE: only taken while the topic has no baseline yet and `sink` is its only sink: a head read
+   * by one subscriber could be newer than what another one still attaching replays, and events in
+   * between that arrive late on the bus would then overtake nothing for the first but be dropped
+   * by the second. Otherwise the window rule applies as before (correct, just slower).
+   */
+  observeHead(topic: string, sink: HubSink, headId: string): boolean {
+    const state = this.topics.get(topic);
+    if (!state || state.order.last !== undefined) return false;
+    if (state.sinks.size !== 1 || !state.sinks.has(sink)) return false;
+    const head = Number(headId);
+    if (!Number.isSafeInteger(head) || head < 0) return false;
+    const { order, fanOut } = state;
+    order.last = head;
+    const held = order.held;
+    if (held) {
+      const late = [...held.keys()].filter((seq) => seq <= head).sort((a, b) => a - b);
+      for (const seq of late) {
+        const message = held.get(seq)!;
+        held.delete(seq);
+        fanOut(message);
+      }
+      this.drain(order, fanOut);
+    }
+    return true;
   }
 
   /** Delivers durable events of a topic in id order (O(1) per in-order event); others pass through. */
@@ -164,7 +204,8 @@ export class Hub {
       return;
     }
     // NOTE: the first durable events a node sees on a topic wait one window too (unless the stream
-    // starts there), so one that overtook its predecessor on the bus does not become the baseline.
+    // starts there, or a subscriber told the head with `observeHead`), so one that overtook its
+    // predecessor on the bus does not become the baseline.
     if (order.last === undefined ? seq > 1 : seq > order.last + 1) {
       order.held ??= new Map();
       order.held.set(seq, message);

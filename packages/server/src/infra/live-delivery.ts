@@ -68,7 +68,7 @@ export abstract class LiveDelivery implements HubSink {
     try {
       await attachment.ready;
       if (this.isStopped()) return;
-      const items = await this.spec.initial(this.spec.lastEventId);
+      const items = await this.spec.initial(this.spec.lastEventId, this.headListener());
       if (this.isStopped()) return;
       this.started();
       this.replayed(items);
@@ -77,6 +77,16 @@ export abstract class LiveDelivery implements HubSink {
       if (this.isStopped()) return;
       this.failed(cause);
     }
+  }
+
+  /**
+   * The callback a durable read tells its head to (the hub's baseline for this topic).
+   * NOTE: made per read, not kept as a field: no closure held by every idle subscriber.
+   */
+  private headListener(): ((headId: string) => void) | undefined {
+    if (!this.durable) return undefined;
+    const attachment = this.attachment;
+    return attachment ? (headId) => attachment.observeHead(headId) : undefined;
   }
 
   /** A method, so that TypeScript does not narrow the state across awaits. */
@@ -110,7 +120,7 @@ export abstract class LiveDelivery implements HubSink {
     try {
       while (this.resyncPending) {
         this.resyncPending = false;
-        const items = await this.spec.initial(this.durable ? this.lastId : undefined);
+        const items = await this.spec.initial(this.durable ? this.lastId : undefined, this.headListener());
         if (this.state !== 'initial') return;
         this.replayed(items);
       }

@@ -18,9 +18,10 @@ export interface LiveSpec<T> {
   filter?: (data: T) => boolean;
   /**
    * Items sent first. Called after the bus subscription is live, so nothing published meanwhile is
-   * lost. `afterId` is the last durable id the subscriber has (resume), or undefined.
+   * lost. `afterId` is the last durable id the subscriber has (resume), or undefined. A durable
+   * stream calls `onHead` with the head it read, so the hub needs no reorder wait for what follows.
    */
-  initial: (afterId: string | undefined) => Promise<Array<LiveItem<T>>>;
+  initial: (afterId: string | undefined, onHead?: (headId: string) => void) => Promise<Array<LiveItem<T>>>;
   /** Durable streams carry ordered ids: events at or below the last delivered id are dropped. */
   durable: boolean;
   /** Resume point sent by the client (`lastEventId`). */

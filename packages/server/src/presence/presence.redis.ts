@@ -19,6 +19,14 @@ export interface RedisPresenceOptions {
   onError?(error: Error): void;
 }
 
+/**
+ * The key that exists while node `nodeId` is alive (its presence heartbeat, refreshed every ttl/3).
+ * Other cluster-wide state tagged with a node id (the per-user connection count) reads it too.
+ */
+export function presenceHeartbeatKey(prefix: string, nodeId: string): string {
+  return `${prefix}presence:hb:${nodeId}`;
+}
+
 /** Typing state shared by every node (a typer's entry expires by itself). */
 export interface SharedTyping {
   setTyping(workspaceId: string, entry: TypingEntry, ttlMs: number): Promise<void>;
@@ -131,7 +139,7 @@ export function createRedisPresenceBackend(
     nodePrefix: `${prefix}presence:n:`,
     node: (node: string) => `${prefix}presence:n:${node}`,
     nodes: `${prefix}presence:nodes`,
-    heartbeat: (node: string) => `${prefix}presence:hb:${node}`,
+    heartbeat: (node: string) => presenceHeartbeatKey(prefix, node),
     expiring: `${prefix}presence:exp`,
     typing: (ws: string) => `${prefix}typing:${ws}`,
     typingExpiry: `${prefix}typing:exp`,
@@ -150,6 +158,25 @@ export function createRedisPresenceBackend(
   let beatOnce = false;
   const lostListeners = new Set<() => void>();
   let closed = false;
+  /**
+   * Entries this node removed while Redis was down: removed there (and their leaves published to the
+   * other nodes) once it is back. NOTE: while Redis is down `local` is this node's whole view,
+   * HTTP-set entries included, so presence keeps working among its own sockets.
+   */
+  const pendingRemovals = new Map<string, { ws: string; user: string; conn: string }>();
+  /** Set when a change was answered from the local view: the next sweep writes it back. */
+  let offlineChanges = false;
+  // NOTE: only after a first connection: a node starting up waits for Redis as before (commands
+  // queue), and one that starts while Redis is down falls back when its commands fail.
+  let connectedOnce = false;
+  redis.once('ready', () => {
+    connectedOnce = true;
+  });
+  const offline = () => connectedOnce && redis.status !== 'ready';
+  /** A command failed for want of a connection (not a script or data error). */
+  const unreachable = (error: unknown) =>
+    offline() ||
+    /Connection is closed|ECONNREFUSED|ECONNRESET|max retries|Stream isn't writeable/i.test(String(error));
 
   const heartbeat = async () => {
     const existed = (await redis.eval(
@@ -162,7 +189,9 @@ export function createRedisPresenceBackend(
     )) as number;
     const wasBeating = beatOnce;
     beatOnce = true;
-    if (wasBeating && existed === 0 && local.size > 0) {
+    // NOTE: Redis answers again after changes only this node saw (or it lost our entries): write
+    // them back and publish the resulting joins/leaves to every node (the service sweeps at once).
+    if ((wasBeating && existed === 0 && local.size > 0) || offlineChanges) {
       lostOwnEntries = true;
       for (const listener of lostListeners) listener();
     }
@@ -183,7 +212,83 @@ export function createRedisPresenceBackend(
     return entries;
   };
 
+  /** This node's entries of one user in one workspace (the local view while Redis is down). */
+  const localEntries = (workspaceId: string, userId: string, now = Date.now()): PresenceEntry[] => {
+    const entries: PresenceEntry[] = [];
+    for (const { workspaceId: ws, entry } of local.values()) {
+      if (
+        ws === workspaceId &&
+        entry.userId === userId &&
+        (entry.expiresAt === null || entry.expiresAt > now)
+      )
+        entries.push(entry);
+    }
+    return entries;
+  };
+
+  const upsertLocally = (workspaceId: string, entry: PresenceEntry): PresenceChange => {
+    const m = member(workspaceId, entry.userId, entry.connectionId);
+    const before = localEntries(workspaceId, entry.userId);
+    const previous = local.get(m)?.entry;
+    const saved = { ...entry, connectedAt: previous?.connectedAt ?? entry.connectedAt };
+    local.set(m, { workspaceId, entry: saved });
+    pendingRemovals.delete(m);
+    offlineChanges = true;
+    const after = before.filter((e) => e.connectionId !== entry.connectionId);
+    after.push(saved);
+    return { workspaceId, userId: entry.userId, before: mergeEntries(before), after: mergeEntries(after) };
+  };
+
+  const removeLocally = (workspaceId: string, userId: string, connectionId: string): PresenceChange => {
+    const m = member(workspaceId, userId, connectionId);
+    const before = localEntries(workspaceId, userId);
+    local.delete(m);
+    pendingRemovals.set(m, { ws: workspaceId, user: userId, conn: connectionId });
+    offlineChanges = true;
+    const after = before.filter((e) => e.connectionId !== connectionId);
+    return { workspaceId, userId, before: mergeEntries(before), after: mergeEntries(after) };
+  };
+
+  /** This node's merged view of a workspace (answers `list` while Redis is down). */
+  const listLocally = (workspaceId: string): UserPresence[] => {
+    const now = Date.now();
+    const users = new Set<string>();
+    for (const { workspaceId: ws, entry } of local.values()) if (ws === workspaceId) users.add(entry.userId);
+    const result: UserPresence[] = [];
+    for (const userId of users) {
+      const merged = mergeEntries(localEntries(workspaceId, userId, now));
+      if (merged) result.push(merged);
+    }
+    return result.sort((a, b) => a.userId.localeCompare(b.userId));
+  };
+
   async function upsert(workspaceId: string, entry: PresenceEntry): Promise<PresenceChange> {
+    if (offline()) return upsertLocally(workspaceId, entry);
+    try {
+      return await upsertShared(workspaceId, entry);
+    } catch (error) {
+      if (!unreachable(error)) throw error;
+      onError(error as Error);
+      return upsertLocally(workspaceId, entry);
+    }
+  }
+
+  async function remove(workspaceId: string, userId: string, connectionId: string): Promise<PresenceChange> {
+    if (offline()) return removeLocally(workspaceId, userId, connectionId);
+    const m = member(workspaceId, userId, connectionId);
+    const held = local.get(m);
+    try {
+      return await removeShared(workspaceId, userId, connectionId);
+    } catch (error) {
+      if (!unreachable(error)) throw error;
+      onError(error as Error);
+      // The shared removal forgot the entry before its command failed: the local view still had it.
+      if (held && !local.has(m)) local.set(m, held);
+      return removeLocally(workspaceId, userId, connectionId);
+    }
+  }
+
+  async function upsertShared(workspaceId: string, entry: PresenceEntry): Promise<PresenceChange> {
     await started;
     const m = member(workspaceId, entry.userId, entry.connectionId);
     const [beforeFlat, stored] = (await redis.eval(
@@ -211,9 +316,14 @@ export function createRedisPresenceBackend(
     return { workspaceId, userId: entry.userId, before: mergeEntries(before), after: mergeEntries(after) };
   }
 
-  async function remove(workspaceId: string, userId: string, connectionId: string): Promise<PresenceChange> {
+  async function removeShared(
+    workspaceId: string,
+    userId: string,
+    connectionId: string,
+  ): Promise<PresenceChange> {
     const m = member(workspaceId, userId, connectionId);
     local.delete(m);
+    pendingRemovals.delete(m);
     const beforeFlat = (await redis.eval(
       REMOVE,
       3,
@@ -235,6 +345,7 @@ export function createRedisPresenceBackend(
     upsert,
     remove,
     async list(workspaceId: string): Promise<UserPresence[]> {
+      if (offline()) return listLocally(workspaceId);
       const userIds = await redis.smembers(key.users(workspaceId));
       if (userIds.length === 0) return [];
       const pipeline = redis.pipeline();
@@ -249,6 +360,7 @@ export function createRedisPresenceBackend(
       return result.sort((a, b) => a.userId.localeCompare(b.userId));
     },
     async get(workspaceId: string, userId: string): Promise<UserPresence | null> {
+      if (offline()) return mergeEntries(localEntries(workspaceId, userId));
       const values = await redis.hvals(key.user(workspaceId, userId));
       return mergeEntries(values.map((v) => JSON.parse(v) as PresenceEntry));
     },
@@ -258,17 +370,36 @@ export function createRedisPresenceBackend(
       const record = (change: PresenceChange) => {
         if (change.before || change.after) changes.push(change);
       };
-      if (!leftoversChecked) {
-        leftoversChecked = true;
+      if (!leftoversChecked && !offline()) {
         for (const m of await redis.smembers(key.node(opts.nodeId))) {
           const { ws, user, conn } = parseMember(m);
           // NOTE: every socket entry this process wrote is in `local`; HTTP-set ones expire by themselves.
-          if (!local.has(m) && !conn.startsWith('http:')) record(await remove(ws, user, conn));
+          if (!local.has(m) && !conn.startsWith('http:')) record(await removeShared(ws, user, conn));
         }
+        leftoversChecked = true;
       }
+      if (offline()) return changes;
       if (lostOwnEntries) {
         lostOwnEntries = false;
-        for (const { workspaceId, entry } of [...local.values()]) record(await upsert(workspaceId, entry));
+        offlineChanges = false;
+        try {
+          // Removed while Redis was down: gone there too, and the others get the leaves.
+          for (const [m, { ws, user, conn }] of [...pendingRemovals]) {
+            if (!pendingRemovals.has(m)) continue;
+            record(await removeShared(ws, user, conn));
+          }
+          for (const [m, { workspaceId, entry }] of [...local]) {
+            if (local.get(m)?.entry !== entry) continue;
+            record(await upsertShared(workspaceId, entry));
+            // NOTE: HTTP-set entries live in `local` only while Redis is down; written back, they expire there.
+            if (entry.expiresAt !== null) local.delete(m);
+          }
+        } catch (error) {
+          // Redis went away again mid-way: the next heartbeat that gets through starts over.
+          lostOwnEntries = true;
+          offlineChanges = true;
+          throw error;
+        }
       }
       for (const m of await redis.zrangebyscore(key.expiring, '-inf', now)) {
         const { ws, user, conn } = parseMember(m);
@@ -291,6 +422,12 @@ export function createRedisPresenceBackend(
       return changes;
     },
     async countOnline(workspaceId?: string): Promise<number> {
+      if (offline()) {
+        const users = new Set<string>();
+        for (const { workspaceId: ws, entry } of local.values())
+          if (!workspaceId || ws === workspaceId) users.add(`${ws}|${entry.userId}`);
+        return users.size;
+      }
       if (workspaceId) return redis.scard(key.users(workspaceId));
       const workspaces = await redis.smembers(key.workspaces);
       if (workspaces.length === 0) return 0;

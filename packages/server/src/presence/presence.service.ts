@@ -191,7 +191,7 @@ export class PresenceService {
       if (!existing) return;
       states!.delete(key);
       if (states!.size === 0) this.typing.delete(input.workspaceId);
-      await this.sharedTyping()?.clearTyping(input.workspaceId, existing.entry);
+      await this.shareTyping(() => this.sharedTyping()?.clearTyping(input.workspaceId, existing.entry));
       await this.publishTyping(input.workspaceId, existing.entry, false);
       return;
     }
@@ -209,7 +209,9 @@ export class PresenceService {
     }, this.opts.typingTtlMs);
     timer.unref();
     states.set(key, { entry, timer });
-    await this.sharedTyping()?.setTyping(input.workspaceId, entry, this.opts.typingTtlMs);
+    await this.shareTyping(() =>
+      this.sharedTyping()?.setTyping(input.workspaceId, entry, this.opts.typingTtlMs),
+    );
     // NOTE: a refresh of an already-shown indicator only extends its timer; nobody needs a new event.
     if (!existing) await this.publishTyping(input.workspaceId, entry, true);
   }
@@ -228,13 +230,26 @@ export class PresenceService {
         : undefined,
       initial: async () => {
         const shared = this.sharedTyping();
-        const all = shared
-          ? await shared.listTyping(workspaceId)
-          : [...(this.typing.get(workspaceId)?.values() ?? [])].map((s) => s.entry);
+        const own = () => [...(this.typing.get(workspaceId)?.values() ?? [])].map((s) => s.entry);
+        // NOTE: while Redis is down the snapshot holds this node's own typers (as presence does).
+        const all = shared ? await shared.listTyping(workspaceId).catch(own) : own();
         const typing = all.filter((e) => !conversationId || e.conversationId === conversationId);
         return [{ data: { type: 'typing_snapshot', workspaceId, at: now(), typing } }];
       },
     });
+  }
+
+  /**
+   * Runs a write of shared typing state. NOTE: a failure (Redis down) is not the caller's: the
+   * indicator still lives in this node's memory and its event reaches this node's subscribers;
+   * the typing TTL clears it everywhere.
+   */
+  private async shareTyping(write: () => Promise<void> | undefined): Promise<void> {
+    try {
+      await write();
+    } catch {
+      // Redis down: this node's view only, until the indicator's TTL
+    }
   }
 
   /** Typing state every node sees, when the backend keeps one (Redis); otherwise this node's memory. */

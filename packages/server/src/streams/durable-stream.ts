@@ -158,8 +158,11 @@ export class DurableStream<E extends DurableEvent> {
     workspaceId: string,
     afterId: string | undefined,
     filter: StreamFilter = {},
+    /** Told the head as soon as it is read (a subscriber's hub baseline, see `Hub.observeHead`). */
+    onHead?: (headId: string) => void,
   ): Promise<Array<LiveItem<E | StreamControlEvent>>> {
     const headId = await this.head(workspaceId);
+    onHead?.(headId);
     const head = Number(headId);
     if (afterId === undefined) {
       // NOTE: without a resume point the client would have none until its first event, and a drop
@@ -233,7 +236,7 @@ export class DurableStream<E extends DurableEvent> {
               const to = recipientOf(event as E);
               return to === null || to === recipient;
             },
-      initial: (afterId) => this.replay(workspaceId, afterId, filter),
+      initial: (afterId, onHead) => this.replay(workspaceId, afterId, filter, onHead),
       lastEventId,
       signal: opts.signal,
     });

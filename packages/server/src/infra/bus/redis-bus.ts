@@ -56,7 +56,7 @@ export function createRedisBus(opts: RedisBusOptions): Bus & { stats(): RedisBus
   let closed = false;
   let subReadyOnce = false;
   let publishFailedSince = false;
-  const counters = { published: 0, received: 0, publishFailures: 0, resyncs: 0 };
+  const counters = { published: 0, received: 0, publishFailures: 0, resyncs: 0, localDeliveries: 0 };
 
   const fireResync = () => {
     counters.resyncs++;
@@ -124,6 +124,21 @@ export function createRedisBus(opts: RedisBusOptions): Bus & { stats(): RedisBus
     for (const handler of handlers) handler(message);
   });
 
+  /**
+   * While Redis cannot carry an ephemeral event to this node's own subscribers (either connection
+   * down), they get it straight away: presence and typing keep working among a node's own sockets.
+   * NOTE: ephemeral only. Durable events are in the store and come back with the resync, in order;
+   * ephemeral ones are superseded by the snapshot that resync sends, so a local copy cannot be stale
+   * for long, and one delivered twice (sub just came back) is a repeated join/update, harmless.
+   */
+  const deliverLocally = (topic: string, message: BusMessage) => {
+    if (message.id !== undefined || closed) return;
+    const handlers = channels.get(prefix + topic);
+    if (!handlers) return;
+    counters.localDeliveries++;
+    for (const handler of handlers) handler(message);
+  };
+
   return {
     kind: 'redis',
     async publish(topic, message) {
@@ -131,10 +146,12 @@ export function createRedisBus(opts: RedisBusOptions): Bus & { stats(): RedisBus
         if (pub.status !== 'ready') await pubConnected;
         await pub.publish(prefix + topic, envelope(message));
         counters.published++;
+        if (sub.status !== 'ready') deliverLocally(topic, message);
       } catch (error) {
         counters.publishFailures++;
         publishFailedSince = true;
         onError(error as Error);
+        deliverLocally(topic, message);
       }
     },
     subscribe(topic, handler): BusSubscription {
@@ -145,6 +162,10 @@ export function createRedisBus(opts: RedisBusOptions): Bus & { stats(): RedisBus
         handlers = new Set();
         channels.set(channel, handlers);
         ready = subscribeChannel(channel);
+        // NOTE: while the subscriber connection is down the SUBSCRIBE waits for it; the stream need
+        // not: it gets this node's own events locally meanwhile, and `restore()` subscribes every
+        // wanted channel and resyncs (a fresh snapshot, a replay) once Redis is back.
+        if (subReadyOnce && sub.status !== 'ready') ready = Promise.resolve();
       } else {
         ready = acks.get(channel) ?? Promise.resolve();
       }
@@ -195,6 +216,8 @@ export interface RedisBusStats {
   received: number;
   publishFailures: number;
   resyncs: number;
+  /** Ephemeral events handed to this node's subscribers directly while Redis could not carry them. */
+  localDeliveries: number;
   /** Topic channels held now (the control channel not counted). */
   channels: number;
 }

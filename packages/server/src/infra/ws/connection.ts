@@ -232,13 +232,20 @@ export class Connection<TContext> {
       const who = opts.identify?.(ctx) ?? null;
       if (who) {
         const count = (userConnections.get(who.userId) ?? 0) + 1;
-        if (count > limits.maxConnectionsPerUser) {
+        const counter = opts.connectionCounter;
+        // NOTE: with a counter (cluster-wide in Redis) it decides; it counts locally when it cannot.
+        const allowed = counter
+          ? await counter.acquire(who.userId, this.id, limits.maxConnectionsPerUser)
+          : count <= limits.maxConnectionsPerUser;
+        if (allowed && counter && this.closed) counter.release(who.userId, this.id);
+        if (this.closed) return CLOSED;
+        if (!allowed) {
           throw new TRPCError({
             code: 'TOO_MANY_REQUESTS',
             message: `Connection limit (${limits.maxConnectionsPerUser}) reached for this user`,
           });
         }
-        userConnections.set(who.userId, count);
+        userConnections.set(who.userId, (userConnections.get(who.userId) ?? 0) + 1);
         this.userId = who.userId;
         this.armExpiry(who.expiresAt);
       }
@@ -298,6 +305,7 @@ export class Connection<TContext> {
     for (const sub of [...this.subs.values()]) sub.stop(false);
     this.subs.clear();
     if (this.userId) {
+      transport.opts.connectionCounter?.release(this.userId, this.id);
       const left = (transport.userConnections.get(this.userId) ?? 1) - 1;
       if (left <= 0) transport.userConnections.delete(this.userId);
       else transport.userConnections.set(this.userId, left);

@@ -1,4 +1,5 @@
 /** The transport's options, limits and handle (types and defaults only). */
+import type { ConnectionCounter } from '../connection-counter.js';
 import type { IncomingMessage } from 'node:http';
 import type { AnyTRPCRouter, TRPCError, TRPCProcedureType } from '@trpc/server';
 import type { Encoder } from '@trpc/server/adapters/ws';
@@ -61,6 +62,11 @@ export interface WsHandlerOptions<TContext> {
   createContext?(info: WsConnectionInfo): Promise<TContext> | TContext;
   /** The user a context belongs to (per-user connection limit) and when its rights end. */
   identify?(ctx: TContext): { userId: string; expiresAt: number } | null;
+  /**
+   * Counts the per-user cap (`limits.maxConnectionsPerUser`) somewhere other than this transport,
+   * e.g. across every node in Redis (`createRedisConnectionCounter`). Default: this transport's sockets.
+   */
+  connectionCounter?: ConnectionCounter;
   /** Wire encoding other than JSON (as the stock adapter's `experimental_encoder`); turns off the fast path. */
   experimental_encoder?: Encoder;
   /** Attach `LiveStream` subscriptions to the hub directly (default true; needs JSON and no transformer). */
