@@ -50,7 +50,7 @@ describe('useNotifications', () => {
       expect(tab2.result.current.status).toBe('live');
     });
     await waitFor(() =>
-      expect(server.stats().transport.subscriptionsByPath['notifications.onNotification']).toBe(2),
+      expect(server.stats().transport.subscriptionsByPath['notifications.onFeed']).toBe(2),
     );
     expect(tab1.result.current).toMatchObject({ items: [], unreadCount: 0, hasMore: false, error: null });
 
@@ -161,7 +161,7 @@ describe('useNotifications', () => {
     expect(server.stats().transport).toMatchObject({
       connections: 1,
       subscriptions: 1,
-      subscriptionsByPath: { 'notifications.onNotification': 1 },
+      subscriptionsByPath: { 'notifications.onFeed': 1 },
     });
   });
 });
