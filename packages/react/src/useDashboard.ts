@@ -263,6 +263,8 @@ export function useDashboardHistory(
     staleTime: Number.POSITIVE_INFINITY,
     refetchOnWindowFocus: false,
     refetchOnReconnect: false,
+    // NOTE: a refusal (FORBIDDEN, BAD_REQUEST) is final: retried only when the server or network failed.
+    retry: (failures, error) => failures < 3 && !((error.data?.httpStatus ?? 500) < 500),
   });
   const until = history.data?.until ?? null;
   const filter = { accountId: opts.accountId, metric: opts.metric };
