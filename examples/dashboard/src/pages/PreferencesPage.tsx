@@ -1,5 +1,6 @@
 import { useNotificationPreferences } from '@pulse/react';
 import type { NotificationType } from '@pulse/server/schema';
+import { useState } from 'react';
 import { Icon } from '../components/Icon.js';
 import { notificationKinds } from '../notification-center.js';
 import { href } from '../router.js';
@@ -11,11 +12,24 @@ import { useWorkspace } from '../workspace.js';
  */
 export function PreferencesPage() {
   const { workspaceId } = useWorkspace();
-  const { preferences, set, saving, status, error } = useNotificationPreferences(workspaceId);
+  const { preferences, set, status, error } = useNotificationPreferences(workspaceId);
   const kinds = Object.entries(notificationKinds) as Array<
     [NotificationType, (typeof notificationKinds)[NotificationType]]
   >;
   const crisisLocked = preferences ? !preferences.workspace.crisisMutable : true;
+  // NOTE: a toggle shows its new position at once; the server's answer (or its refusal) replaces it.
+  const [pending, setPending] = useState<Partial<Record<NotificationType, boolean>>>({});
+  const toggle = (type: NotificationType, on: boolean | null) => {
+    if (on !== null) setPending((p) => ({ ...p, [type]: on }));
+    void set({ kinds: { [type]: on } })
+      .catch(() => {})
+      .finally(() =>
+        setPending((p) => {
+          const { [type]: _, ...rest } = p;
+          return rest;
+        }),
+      );
+  };
 
   return (
     <section className="panel" data-testid="preferences" data-status={status}>
@@ -45,9 +59,9 @@ export function PreferencesPage() {
                   <input
                     type="checkbox"
                     data-testid={`pref-${type}`}
-                    checked={preferences.effective[type]}
-                    disabled={locked || saving}
-                    onChange={(e) => void set({ kinds: { [type]: e.target.checked } }).catch(() => {})}
+                    checked={pending[type] ?? preferences.effective[type]}
+                    disabled={locked}
+                    onChange={(e) => toggle(type, e.target.checked)}
                   />
                   <span className={`kind ${type}`}>
                     <Icon name={kind.icon} size={15} />
@@ -63,7 +77,7 @@ export function PreferencesPage() {
                     type="button"
                     className="btn link small"
                     data-testid={`pref-reset-${type}`}
-                    onClick={() => void set({ kinds: { [type]: null } }).catch(() => {})}
+                    onClick={() => toggle(type, null)}
                   >
                     Use workspace default ({byDefault === false ? 'off' : 'on'})
                   </button>
