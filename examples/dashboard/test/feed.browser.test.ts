@@ -32,7 +32,12 @@ describe('notification feed and chart history in Chromium', () => {
       const at = new Date(now - minutesAgo * 60_000).toISOString();
       const base = { workspaceId: 'acme', platform: 'instagram', accountId: 'acme.official', at } as const;
       await demo.server.caller.dashboard.publish({ ...base, kind: 'followers', count: 126_000 + minutesAgo });
-      await demo.server.caller.dashboard.publish({ ...base, kind: 'metric', metric: 'impressions', value: 9_000 - minutesAgo });
+      await demo.server.caller.dashboard.publish({
+        ...base,
+        kind: 'metric',
+        metric: 'impressions',
+        value: 9_000 - minutesAgo,
+      });
     }
     browser = await launchBrowser();
     bob = await signIn(browser, demo.server.url, 'bob', 'acme');
@@ -109,7 +114,9 @@ describe('notification feed and chart history in Chromium', () => {
     await reviews.uncheck();
     await expect.poll(() => reviews.isChecked()).toBe(false);
     await expect
-      .poll(async () => (await demo.server.services.notifications.preferences('bob', 'acme')).effective.review)
+      .poll(
+        async () => (await demo.server.services.notifications.preferences('bob', 'acme')).effective.review,
+      )
       .toBe(false);
     await screenshot(bob.page, 'feed-preferences');
 

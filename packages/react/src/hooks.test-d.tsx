@@ -81,7 +81,12 @@ describe('hook result types come from the server router', () => {
   });
 
   it('useDashboardHistory', () => {
-    const r = useDashboardHistory('acme', { kind: 'metric', platform: 'instagram', metric: 'impressions', bucket: '1m' });
+    const r = useDashboardHistory('acme', {
+      kind: 'metric',
+      platform: 'instagram',
+      metric: 'impressions',
+      bucket: '1m',
+    });
     expectTypeOf(r.series).toEqualTypeOf<Out['dashboard']['history']['series']>();
     expectTypeOf(r.until).toEqualTypeOf<string | null>();
     // @ts-expect-error buckets are the server's enum

@@ -146,7 +146,15 @@ describe('useDashboardHistory', () => {
     const until = new Date(minute + 20_000).toISOString();
     const id = 'followers:x:brand\u0000count';
     const live = {
-      meta: { [id]: { key: 'followers:x:brand', series: 'count', kind: 'followers', platform: 'x', accountId: 'brand' } },
+      meta: {
+        [id]: {
+          key: 'followers:x:brand',
+          series: 'count',
+          kind: 'followers',
+          platform: 'x',
+          accountId: 'brand',
+        },
+      },
       points: { [id]: { [minute + 20_000]: 12, [minute + 40_000]: 9, [minute + 70_000]: 15 } },
     };
     const [merged] = mergeDashboardSeries(history, live, '1m', until);

@@ -127,7 +127,11 @@ export function dashboardSeriesOf(event: DashboardUpdateEvent): Record<string, n
     case 'followers':
       return { count: event.count };
     case 'engagement': {
-      const out: Record<string, number> = { likes: event.likes, comments: event.comments, shares: event.shares };
+      const out: Record<string, number> = {
+        likes: event.likes,
+        comments: event.comments,
+        shares: event.shares,
+      };
       if (event.saves !== undefined) out.saves = event.saves;
       if (event.rate !== undefined) out.rate = event.rate;
       return out;
@@ -166,7 +170,13 @@ export function applyLivePoint(
         ? next.meta
         : {
             ...next.meta,
-            [id]: { key: event.key, series: name, kind: event.kind, platform: event.platform, accountId: event.accountId },
+            [id]: {
+              key: event.key,
+              series: name,
+              kind: event.kind,
+              platform: event.platform,
+              accountId: event.accountId,
+            },
           },
       points: { ...next.points, [id]: { ...next.points[id], [at]: value } },
     };
@@ -189,7 +199,8 @@ export function mergeDashboardSeries(
   const untilMs = Date.parse(until);
   const byId = new Map<string, DashboardSeries>();
   for (const s of history) byId.set(`${s.key}\u0000${s.series}`, s);
-  for (const id of Object.keys(live.points)) if (!byId.has(id)) byId.set(id, { ...live.meta[id]!, points: [] });
+  for (const id of Object.keys(live.points))
+    if (!byId.has(id)) byId.set(id, { ...live.meta[id]!, points: [] });
   const out: DashboardSeries[] = [];
   for (const [id, s] of byId) {
     const livePoints = live.points[id];
@@ -204,7 +215,14 @@ export function mergeDashboardSeries(
       .sort((a, b) => a[0] - b[0]);
     for (const [at, value] of sorted) {
       if (width === 0) {
-        points.set(at, { at: new Date(at).toISOString(), value, min: value, max: value, count: 1, sum: value });
+        points.set(at, {
+          at: new Date(at).toISOString(),
+          value,
+          min: value,
+          max: value,
+          count: 1,
+          sum: value,
+        });
         continue;
       }
       // NOTE: the bucket read already counted every value up to `until`; adding those again would
@@ -216,7 +234,14 @@ export function mergeDashboardSeries(
       points.set(
         start,
         b
-          ? { at: b.at, value, min: Math.min(b.min, value), max: Math.max(b.max, value), count: b.count + 1, sum: b.sum + value }
+          ? {
+              at: b.at,
+              value,
+              min: Math.min(b.min, value),
+              max: Math.max(b.max, value),
+              count: b.count + 1,
+              sum: b.sum + value,
+            }
           : { at: new Date(start).toISOString(), value, min: value, max: value, count: 1, sum: value },
       );
     }

@@ -49,9 +49,7 @@ describe('useNotifications', () => {
       expect(tab1.result.current.status).toBe('live');
       expect(tab2.result.current.status).toBe('live');
     });
-    await waitFor(() =>
-      expect(server.stats().transport.subscriptionsByPath['notifications.onFeed']).toBe(2),
-    );
+    await waitFor(() => expect(server.stats().transport.subscriptionsByPath['notifications.onFeed']).toBe(2));
     expect(tab1.result.current).toMatchObject({ items: [], unreadCount: 0, hasMore: false, error: null });
 
     // An admin sends over HTTP with their own token; Bob sees it in both tabs.

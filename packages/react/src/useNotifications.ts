@@ -108,7 +108,10 @@ function canAdd(filter: ListFilter, change: StateChange): boolean {
 }
 
 /** Whether a notification is selected by a target (`upTo` compared as stream ids). */
-function inTarget(n: Notification, target: ReadonlySet<string> | { kinds?: NotificationType[]; upTo?: string }) {
+function inTarget(
+  n: Notification,
+  target: ReadonlySet<string> | { kinds?: NotificationType[]; upTo?: string },
+) {
   if (target instanceof Set) return target.has(n.id);
   const t = target as { kinds?: NotificationType[]; upTo?: string };
   if (t.kinds && !t.kinds.includes(n.type)) return false;
@@ -199,8 +202,9 @@ function applyFeedEvent(
         event.all && event.ids.length === 0 ? {} : new Set(event.ids),
         event.at,
       );
-      utils.notifications.counts.setData({ workspaceId }, (c) =>
-        event.counts ?? (c ? { ...c, unread: event.unreadCount } : c),
+      utils.notifications.counts.setData(
+        { workspaceId },
+        (c) => event.counts ?? (c ? { ...c, unread: event.unreadCount } : c),
       );
       return;
     case 'state':
@@ -340,7 +344,12 @@ export function useNotifications(
   const markReadMutation = trpc.notifications.markRead.useMutation();
   const archiveMutation = trpc.notifications.archive.useMutation();
   const unarchiveMutation = trpc.notifications.unarchive.useMutation();
-  const mutations = { seen: markSeenMutation, read: markReadMutation, archived: archiveMutation, unarchived: unarchiveMutation };
+  const mutations = {
+    seen: markSeenMutation,
+    read: markReadMutation,
+    archived: archiveMutation,
+    unarchived: unarchiveMutation,
+  };
   const mutationsRef = useRef(mutations);
   mutationsRef.current = mutations;
 

@@ -35,7 +35,9 @@ export function PreferencesPage() {
     <section className="panel" data-testid="preferences" data-status={status}>
       <div className="panel-head">
         <h2>Notification preferences</h2>
-        <span className="sub">In-app, for {workspaceId} · {status}</span>
+        <span className="sub">
+          In-app, for {workspaceId} · {status}
+        </span>
         <div className="right">
           <a className="btn small" href={href('notifications')}>
             <Icon name="bell" size={15} /> Back to notifications
