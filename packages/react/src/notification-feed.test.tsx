@@ -1,7 +1,8 @@
 import { act, cleanup, renderHook, waitFor } from '@testing-library/react';
 import type { ReactNode } from 'react';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fastClientOptions, startServer } from '../test/pulse-test-server.js';
+import { startProxy } from '../test/tcp-proxy.js';
 import { PulseProvider } from './PulseProvider.js';
 import { useNotificationPreferences } from './useNotificationPreferences.js';
 import { useNotifications } from './useNotifications.js';
@@ -127,14 +128,52 @@ describe('useNotifications feed (seen / read / archived)', () => {
     expect(await server.services.notifications.counts('bob', 'acme')).toEqual({ unseen: 0, unread: 0 });
   });
 
-  it('markSeen() marks seen only up to the newest item on screen', async () => {
+  it('a tab that was offline while another archived and marked seen catches up from the stream, not a refetch', async () => {
+    await using server = await startServer();
+    await using proxy = await startProxy({ port: server.port });
+    const token = await server.token({ sub: 'bob', workspaces: { acme: 'member' } });
+    const away = renderHook(useTab, { wrapper: wrapper(proxy.url, token) });
+    const here = renderHook(useTab, { wrapper: wrapper(server.url, token) });
+    for (const tab of [away, here]) await waitFor(() => expect(tab.result.current.inbox.status).toBe('live'));
+    await mention(server, 'keep');
+    await mention(server, 'put away');
+    for (const tab of [away, here]) await waitFor(() => expect(tab.result.current.inbox.unseenCount).toBe(2));
+
+    const listCalls = vi.spyOn(server.services.notifications, 'list');
+    const countCalls = vi.spyOn(server.services.notifications, 'counts');
+    proxy.refuse(true);
+    proxy.drop();
+    await waitFor(() => expect(away.result.current.inbox.status).toBe('reconnecting'));
+    const putAway = here.result.current.inbox.items.find((n) => n.title === 'put away')!;
+    act(() => here.result.current.inbox.archive([putAway.id]));
+    await waitFor(() => expect(here.result.current.inbox.unreadCount).toBe(1));
+    act(() => here.result.current.inbox.markSeen());
+    await waitFor(() => expect(here.result.current.inbox.unseenCount).toBe(0));
+    proxy.refuse(false);
+
+    // The replayed `state` events move the offline tab: archived item gone, badge 0, still unread.
+    await waitFor(() => expect(away.result.current.inbox.items.map((n) => n.title)).toEqual(['keep']));
+    await waitFor(() => expect(away.result.current.inbox.unseenCount).toBe(0));
+    expect(away.result.current.inbox.unreadCount).toBe(1);
+    expect(away.result.current.inbox.items[0]!.seenAt).not.toBeNull();
+    expect(away.result.current.inbox.status).toBe('live');
+    // Only the archived list may be read again (archive can add items to it); the default list and
+    // the counts came from the stream.
+    const defaultListReads = listCalls.mock.calls.filter(
+      ([, input]) => !(input as { status?: string }).status,
+    );
+    expect(defaultListReads).toEqual([]);
+    expect(countCalls).not.toHaveBeenCalled();
+  });
+
+  it('markSeen({ all, upTo }) leaves a newer notification unseen in the list and the counts', async () => {
     await using server = await startServer();
     const token = await server.token({ sub: 'bob', workspaces: { acme: 'member' } });
     const bob = renderHook(() => useNotifications('acme'), { wrapper: wrapper(server.url, token) });
     await waitFor(() => expect(bob.result.current.status).toBe('live'));
     await mention(server, 'shown');
     await waitFor(() => expect(bob.result.current.unseenCount).toBe(1));
-    // Sent on the server but not yet rendered here: the hook's items are what the user saw.
+    // What the user saw when the bell opened: everything up to this event id.
     const before = bob.result.current.items.map((n) => n.eventId);
     await server.services.notifications.send('system', {
       workspaceId: 'acme',
