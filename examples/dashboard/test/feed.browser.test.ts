@@ -90,6 +90,12 @@ describe('notification feed and chart history in Chromium', () => {
     await mention(title);
     await go(bob.page, 'notifications');
     await listItem(title).waitFor();
+    // Its toast sits over the top of the list (top right, where the archive button is): dismiss it.
+    await bob.page
+      .getByTestId('toast')
+      .filter({ hasText: title })
+      .getByRole('button', { name: 'Dismiss' })
+      .click();
     await listItem(title).getByTestId('notification-archive').click();
     await listItem(title).waitFor({ state: 'detached' });
     await bob.page.getByTestId('notifications-tab-archived').click();
