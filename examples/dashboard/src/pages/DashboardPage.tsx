@@ -141,7 +141,7 @@ function PlatformCard({
         <Delta value={followers?.change} />
         <span className="muted">
           · {gained >= 0 ? '+' : ''}
-          {compact(gained)} this session
+          {compact(gained)} in 24 h
         </span>
       </span>
       <span className="meta">
@@ -234,7 +234,7 @@ export function DashboardPage() {
             {totalFollowers.toLocaleString()}
           </span>
           <span className="meta">
-            <Delta value={gainedTotal} /> since you opened this page
+            <Delta value={gainedTotal} /> in the last 24 h
           </span>
         </div>
         <div className="panel stat">
