@@ -4,9 +4,10 @@ import type { inferRouterOutputs } from '@trpc/server';
 import { describe, expectTypeOf, it } from 'vitest';
 import type { LiveStatus } from './live-status.js';
 import { useConnectionStatus } from './useConnectionStatus.js';
-import { useDashboard } from './useDashboard.js';
+import { useDashboard, useDashboardHistory } from './useDashboard.js';
 import { useConversation, useInbox } from './useInbox.js';
-import { useNotifications } from './useNotifications.js';
+import { useNotificationPreferences } from './useNotificationPreferences.js';
+import { type NotificationTarget, useNotifications } from './useNotifications.js';
 import { usePresence } from './usePresence.js';
 import { useTyping } from './useTyping.js';
 
@@ -39,7 +40,21 @@ describe('hook result types come from the server router', () => {
     const r = useNotifications('acme');
     expectTypeOf(r.items).toEqualTypeOf<Out['notifications']['list']['items']>();
     expectTypeOf(r.unreadCount).toEqualTypeOf<Out['notifications']['unreadCount']>();
-    expectTypeOf(r.markRead).parameters.toEqualTypeOf<[string[]]>();
+    expectTypeOf(r.unseenCount).toEqualTypeOf<Out['notifications']['counts']['unseen']>();
+    // markRead still takes the ids it always took, and now also "everything (of some kinds) up to".
+    expectTypeOf(r.markRead).parameters.toEqualTypeOf<[NotificationTarget]>();
+    expectTypeOf<string[]>().toExtend<NotificationTarget>();
+    expectTypeOf(r.markSeen).parameters.toEqualTypeOf<[NotificationTarget?]>();
+    expectTypeOf(r.archive).parameters.toEqualTypeOf<[NotificationTarget]>();
+    expectTypeOf(r.unarchive).parameters.toEqualTypeOf<[NotificationTarget]>();
+    r.archive({ all: true, kinds: ['review'], upTo: '42' });
+    // @ts-expect-error kinds are the server's enum
+    r.archive({ all: true, kinds: ['weather'] });
+    // status and kinds filters are the list procedure's own enums
+    useNotifications('acme', { status: 'archived', kinds: ['crisis', 'review'] });
+    // @ts-expect-error "deleted" is not a notification status
+    useNotifications('acme', { status: 'deleted' });
+    expectTypeOf(r.items[0]!.seenAt).toEqualTypeOf<string | null | undefined>();
     const first = r.items[0]!;
     if (first.type === 'review') expectTypeOf(first.data.rating).toEqualTypeOf<number>();
     if (first.type === 'approval')
@@ -53,6 +68,29 @@ describe('hook result types come from the server router', () => {
     expectTypeOf(r.values).toEqualTypeOf<Readonly<Record<string, Update>>>();
     // @ts-expect-error kinds are the server's enum
     useDashboard('acme', { kinds: ['weather'] });
+  });
+
+  it('useNotificationPreferences', () => {
+    const r = useNotificationPreferences('acme');
+    expectTypeOf(r.preferences).toEqualTypeOf<Out['notifications']['preferences']['get'] | null>();
+    expectTypeOf(r.set).returns.toEqualTypeOf<Promise<Out['notifications']['preferences']['set']>>();
+    void r.set({ kinds: { review: false, mention: null }, conversations: { c1: true } });
+    void r.set({ scope: 'workspace', crisisMutable: true });
+    // @ts-expect-error kinds are the server's enum
+    void r.set({ kinds: { weather: false } });
+  });
+
+  it('useDashboardHistory', () => {
+    const r = useDashboardHistory('acme', {
+      kind: 'metric',
+      platform: 'instagram',
+      metric: 'impressions',
+      bucket: '1m',
+    });
+    expectTypeOf(r.series).toEqualTypeOf<Out['dashboard']['history']['series']>();
+    expectTypeOf(r.until).toEqualTypeOf<string | null>();
+    // @ts-expect-error buckets are the server's enum
+    useDashboardHistory('acme', { kind: 'metric', bucket: '5m' });
   });
 
   it('useInbox and useConversation', () => {

@@ -13,9 +13,15 @@ export { type RouterInputs, type RouterOutputs, trpc } from './trpc.js';
 export { useConnectionStatus } from './useConnectionStatus.js';
 export {
   applyDashboardEvent,
+  applyLivePoint,
+  dashboardSeriesOf,
+  mergeDashboardSeries,
+  type UseDashboardHistoryOptions,
+  type UseDashboardHistoryResult,
   type UseDashboardOptions,
   type UseDashboardResult,
   useDashboard,
+  useDashboardHistory,
 } from './useDashboard.js';
 export {
   type PendingMessage,
@@ -26,6 +32,15 @@ export {
   useInbox,
 } from './useInbox.js';
 export {
+  type NotificationPreferencesChange,
+  type UseNotificationPreferencesOptions,
+  type UseNotificationPreferencesResult,
+  useNotificationPreferences,
+} from './useNotificationPreferences.js';
+export {
+  matchesNotificationFilter,
+  type NotificationStatus,
+  type NotificationTarget,
   type UseNotificationsOptions,
   type UseNotificationsResult,
   useNotifications,

@@ -69,7 +69,7 @@ interface Frame {
 }
 
 describe('faults over a mocked socket', () => {
-  it('a reset event refetches the list and the unread count', async () => {
+  it('a reset event refetches the list and the counts', async () => {
     const calls: string[] = [];
     let stored = [notification('1', 'old')];
     let sendReset: (() => void) | null = null;
@@ -77,7 +77,10 @@ describe('faults over a mocked socket', () => {
       trpcHttp(
         {
           'notifications.list': () => ({ items: stored, nextCursor: null }),
-          'notifications.unreadCount': () => stored.filter((n) => !n.readAt).length,
+          'notifications.counts': () => ({
+            unseen: stored.filter((n) => !n.seenAt).length,
+            unread: stored.filter((n) => !n.readAt).length,
+          }),
         },
         calls,
       ),
@@ -117,7 +120,7 @@ describe('faults over a mocked socket', () => {
     );
     expect(view.result.current.unreadCount).toBe(3);
     expect(calls.filter((c) => c === 'notifications.list')).toHaveLength(2);
-    expect(calls.filter((c) => c === 'notifications.unreadCount')).toHaveLength(2);
+    expect(calls.filter((c) => c === 'notifications.counts')).toHaveLength(2);
   });
 
   it('a server that refuses the token (close 4401) puts the hook in the AUTH error state until accepted', async () => {

@@ -111,7 +111,7 @@ describe('PulseProvider lifecycle', () => {
       .getQueryCache()
       .getAll()
       .map((q) => JSON.stringify(q.queryKey));
-    expect(keys.some((k) => k.includes('unreadCount'))).toBe(true);
+    expect(keys.some((k) => k.includes('"counts"'))).toBe(true);
   });
 
   it('an explicit queryClient prop wins over the app one and is provided to the children', async () => {

@@ -117,7 +117,7 @@ describe('one server subscription per procedure and input', () => {
     );
     // The socket is up and another hook's subscription live: the paused one never subscribed.
     await waitFor(() => expect(view.container.textContent).toBe('connectinglive'));
-    expect(server.stats().transport.subscriptionsByPath).toEqual({ 'notifications.onNotification': 1 });
+    expect(server.stats().transport.subscriptionsByPath).toEqual({ 'notifications.onFeed': 1 });
   });
 
   it('notification hooks share one subscription; each event is applied to the cache once', async () => {
@@ -134,7 +134,7 @@ describe('one server subscription per procedure and input', () => {
     );
     const text = () => [...view.container.querySelectorAll('p')].map((p) => p.textContent);
     await waitFor(() => expect(text()).toEqual(['live:0:0', 'live:0:0', 'live:0:0']));
-    expect(server.stats().transport.subscriptionsByPath).toEqual({ 'notifications.onNotification': 1 });
+    expect(server.stats().transport.subscriptionsByPath).toEqual({ 'notifications.onFeed': 1 });
     await admin.trpc.notifications.send.mutate({
       workspaceId: 'acme',
       userId: 'bob',

@@ -46,7 +46,7 @@ describe('StrictMode', () => {
         subscriptions: 6,
         subscriptionsByPath: {
           'presence.onChange': 1,
-          'notifications.onNotification': 1,
+          'notifications.onFeed': 1,
           'dashboard.onUpdate': 1,
           // useInbox and useConversation: one each.
           'inbox.onEvent': 2,

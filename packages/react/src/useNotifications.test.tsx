@@ -49,9 +49,7 @@ describe('useNotifications', () => {
       expect(tab1.result.current.status).toBe('live');
       expect(tab2.result.current.status).toBe('live');
     });
-    await waitFor(() =>
-      expect(server.stats().transport.subscriptionsByPath['notifications.onNotification']).toBe(2),
-    );
+    await waitFor(() => expect(server.stats().transport.subscriptionsByPath['notifications.onFeed']).toBe(2));
     expect(tab1.result.current).toMatchObject({ items: [], unreadCount: 0, hasMore: false, error: null });
 
     // An admin sends over HTTP with their own token; Bob sees it in both tabs.
@@ -161,7 +159,7 @@ describe('useNotifications', () => {
     expect(server.stats().transport).toMatchObject({
       connections: 1,
       subscriptions: 1,
-      subscriptionsByPath: { 'notifications.onNotification': 1 },
+      subscriptionsByPath: { 'notifications.onFeed': 1 },
     });
   });
 });

@@ -4,9 +4,9 @@ import { navigate } from '../router.js';
 import { Icon } from './Icon.js';
 import { NotificationRow } from './NotificationRow.js';
 
-/** The bell: unread badge and a popover with the latest notifications. */
+/** The bell: unseen badge and a popover with the latest notifications; opening it marks them seen. */
 export function Bell() {
-  const { items, unreadCount, markAllRead } = useNotificationCenter();
+  const { items, unseenCount, unreadCount, markSeen, markAllRead, archive } = useNotificationCenter();
   const open = useOpenNotification();
   const [isOpen, setOpen] = useState(false);
   const root = useRef<HTMLDivElement>(null);
@@ -33,13 +33,18 @@ export function Bell() {
         type="button"
         className="icon-btn"
         data-testid="bell"
-        aria-label={`Notifications, ${unreadCount} unread`}
-        onClick={() => setOpen((v) => !v)}
+        aria-label={`Notifications, ${unseenCount} new, ${unreadCount} unread`}
+        onClick={() => {
+          // NOTE: opening marks seen everything up to the newest on screen (the badge goes to 0);
+          // they stay unread until opened. One arriving meanwhile stays unseen.
+          if (!isOpen && unseenCount > 0) markSeen();
+          setOpen(!isOpen);
+        }}
       >
         <Icon name="bell" size={21} />
-        {unreadCount > 0 ? (
+        {unseenCount > 0 ? (
           <span className="badge" data-testid="bell-badge">
-            {unreadCount > 99 ? '99+' : unreadCount}
+            {unseenCount > 99 ? '99+' : unseenCount}
           </span>
         ) : null}
       </button>
@@ -62,6 +67,7 @@ export function Bell() {
               <NotificationRow
                 key={n.id}
                 notification={n}
+                onArchive={(x) => archive([x.id])}
                 onOpen={(x) => {
                   open(x);
                   if (notificationTarget(x)) setOpen(false);

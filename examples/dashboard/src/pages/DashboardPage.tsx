@@ -1,6 +1,6 @@
-import { useDashboard } from '@pulse/react';
-import type { DashboardUpdateEvent } from '@pulse/server/schema';
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useDashboard, useDashboardHistory } from '@pulse/react';
+import type { DashboardSeries, DashboardUpdateEvent } from '@pulse/server/schema';
+import { useMemo } from 'react';
 import {
   Area,
   AreaChart,
@@ -16,7 +16,7 @@ import {
   YAxis,
 } from 'recharts';
 import { Icon } from '../components/Icon.js';
-import { clockSeconds, compact, timeAgo } from '../time.js';
+import { clock, compact, timeAgo } from '../time.js';
 import { useWorkspace } from '../workspace.js';
 
 type Kind = DashboardUpdateEvent['kind'];
@@ -34,12 +34,53 @@ export const platformColours: Record<string, string> = {
   pinterest: '#e60023',
 };
 
-const historyLength = 90;
+/** The charts' window: the last 24 hours in 1-minute buckets, then live. */
+const windowMs = 24 * 3_600_000;
 
 interface Point {
   t: number;
   label: string;
   [platform: string]: number | string;
+}
+
+/**
+ * Chart rows from history series: one row per bucket time, one column per platform (accounts of a
+ * platform summed; `relative` subtracts each platform's first value: net change over the window).
+ * A platform missing from a bucket carries its previous value, so accounts that report at different
+ * moments still add up.
+ */
+export function chartPoints(series: readonly DashboardSeries[], relative: boolean): Point[] {
+  const times = new Set<number>();
+  const byAccount = new Map<string, { platform: string; values: Map<number, number> }>();
+  for (const s of series) {
+    const values = new Map<number, number>();
+    for (const p of s.points) {
+      const t = Date.parse(p.at);
+      values.set(t, p.value);
+      times.add(t);
+    }
+    byAccount.set(s.key, { platform: s.platform, values });
+  }
+  const sorted = [...times].sort((a, b) => a - b);
+  const last = new Map<string, number>();
+  const first = new Map<string, number>();
+  const rows: Point[] = [];
+  for (const t of sorted) {
+    const row: Point = { t, label: clock(new Date(t).toISOString()) };
+    const sums: Record<string, number> = {};
+    for (const [key, account] of byAccount) {
+      const v = account.values.get(t) ?? last.get(key);
+      if (v === undefined) continue;
+      last.set(key, v);
+      sums[account.platform] = (sums[account.platform] ?? 0) + v;
+    }
+    for (const [platform, sum] of Object.entries(sums)) {
+      if (!first.has(platform)) first.set(platform, sum);
+      row[platform] = relative ? sum - first.get(platform)! : sum;
+    }
+    rows.push(row);
+  }
+  return rows;
 }
 
 /** Latest value per platform for one kind (the newest account wins when a platform has several). */
@@ -100,7 +141,7 @@ function PlatformCard({
         <Delta value={followers?.change} />
         <span className="muted">
           · {gained >= 0 ? '+' : ''}
-          {compact(gained)} this session
+          {compact(gained)} in 24 h
         </span>
       </span>
       <span className="meta">
@@ -141,37 +182,30 @@ export function DashboardPage() {
     [followers, engagement],
   );
 
-  // Time series: sampled from the live values as they change (the server keeps the latest value only).
-  const [history, setHistory] = useState<{
-    workspaceId: string;
-    points: Point[];
-    base: Record<string, number>;
-  }>({
-    workspaceId,
-    points: [],
-    base: {},
+  // Time series: the last 24 h from the server's history, then live values merged in (no gap at the seam).
+  const followerHistory = useDashboardHistory(workspaceId, { kind: 'followers', bucket: '1m', windowMs });
+  const impressionHistory = useDashboardHistory(workspaceId, {
+    kind: 'metric',
+    metric: 'impressions',
+    bucket: '1m',
+    windowMs,
   });
-  const lastSample = useRef(0);
-  useEffect(() => {
-    if (followers.size === 0) return;
-    const now = Date.now();
-    if (now - lastSample.current < 900) return;
-    lastSample.current = now;
-    setHistory((prev) => {
-      const same = prev.workspaceId === workspaceId;
-      const base = { ...(same ? prev.base : {}) };
-      const point: Point = { t: now, label: clockSeconds(now) };
-      for (const [platform, f] of followers) {
-        base[platform] ??= f.count;
-        point[platform] = f.count - base[platform]!;
-        const e = engagement.get(platform);
-        if (e?.rate !== undefined) point[`${platform}:rate`] = e.rate;
-      }
-      return { workspaceId, base, points: [...(same ? prev.points : []), point].slice(-historyLength) };
-    });
-  }, [followers, engagement, workspaceId]);
-  const points = history.workspaceId === workspaceId ? history.points : [];
-  const base = history.workspaceId === workspaceId ? history.base : {};
+  const points = useMemo(() => chartPoints(followerHistory.series, true), [followerHistory.series]);
+  const impressionPoints = useMemo(
+    () => chartPoints(impressionHistory.series, false),
+    [impressionHistory.series],
+  );
+  const pointCount = (series: readonly DashboardSeries[]) => series.reduce((n, s) => n + s.points.length, 0);
+  const chartPlatforms = useMemo(
+    () => [...new Set([...platforms, ...followerHistory.series.map((s) => s.platform)])].sort(),
+    [platforms, followerHistory.series],
+  );
+  // Net growth over the window: latest minus the window's first value per platform.
+  const base: Record<string, number> = {};
+  for (const [platform, f] of followers) {
+    const gained = points.at(-1)?.[platform];
+    if (typeof gained === 'number') base[platform] = f.count - gained;
+  }
 
   const totalFollowers = [...followers.values()].reduce((sum, f) => sum + f.count, 0);
   const gainedTotal = [...followers.entries()].reduce(
@@ -200,7 +234,7 @@ export function DashboardPage() {
             {totalFollowers.toLocaleString()}
           </span>
           <span className="meta">
-            <Delta value={gainedTotal} /> since you opened this page
+            <Delta value={gainedTotal} /> in the last 24 h
           </span>
         </div>
         <div className="panel stat">
@@ -260,13 +294,19 @@ export function DashboardPage() {
         <section className="panel">
           <div className="panel-head">
             <h2>Follower growth</h2>
-            <span className="sub">net new followers per platform, live</span>
+            <span className="sub">net new followers per platform, last 24 h, live</span>
           </div>
-          <div className="panel-body" style={{ height: 300 }} data-testid="followers-chart">
+          <div
+            className="panel-body"
+            style={{ height: 300 }}
+            data-testid="followers-chart"
+            data-points={pointCount(followerHistory.series)}
+            data-status={followerHistory.status}
+          >
             <ResponsiveContainer width="100%" height="100%">
               <AreaChart data={points} margin={{ top: 8, right: 8, left: -12, bottom: 0 }}>
                 <defs>
-                  {platforms.map((p) => (
+                  {chartPlatforms.map((p) => (
                     <linearGradient key={p} id={`g-${p}`} x1="0" y1="0" x2="0" y2="1">
                       <stop offset="0%" stopColor={platformColours[p] ?? '#888'} stopOpacity={0.28} />
                       <stop offset="100%" stopColor={platformColours[p] ?? '#888'} stopOpacity={0} />
@@ -289,7 +329,7 @@ export function DashboardPage() {
                 />
                 <Tooltip />
                 <Legend iconType="circle" wrapperStyle={{ fontSize: 12 }} />
-                {platforms.map((p) => (
+                {chartPlatforms.map((p) => (
                   <Area
                     key={p}
                     type="monotone"
@@ -346,12 +386,18 @@ export function DashboardPage() {
       <div className="grid main-side">
         <section className="panel">
           <div className="panel-head">
-            <h2>Engagement rate</h2>
-            <span className="sub">% per platform over time</span>
+            <h2>Impressions</h2>
+            <span className="sub">per platform, last 24 h, live</span>
           </div>
-          <div className="panel-body" style={{ height: 240 }}>
+          <div
+            className="panel-body"
+            style={{ height: 240 }}
+            data-testid="impressions-chart"
+            data-points={pointCount(impressionHistory.series)}
+            data-status={impressionHistory.status}
+          >
             <ResponsiveContainer width="100%" height="100%">
-              <LineChart data={points} margin={{ top: 8, right: 8, left: -12, bottom: 0 }}>
+              <LineChart data={impressionPoints} margin={{ top: 8, right: 8, left: -12, bottom: 0 }}>
                 <CartesianGrid stroke="#eef0f5" vertical={false} />
                 <XAxis
                   dataKey="label"
@@ -363,16 +409,17 @@ export function DashboardPage() {
                 <YAxis
                   tick={{ fontSize: 11, fill: '#9aa0b4' }}
                   domain={['auto', 'auto']}
+                  tickFormatter={compact}
                   tickLine={false}
                   axisLine={false}
                   width={48}
                 />
                 <Tooltip />
-                {platforms.map((p) => (
+                {chartPlatforms.map((p) => (
                   <Line
                     key={p}
                     type="monotone"
-                    dataKey={`${p}:rate`}
+                    dataKey={p}
                     name={p}
                     stroke={platformColours[p] ?? '#888'}
                     strokeWidth={2}

@@ -1,19 +1,43 @@
+import { useNotifications } from '@pulse/react';
 import type { NotificationType } from '@pulse/server/schema';
 import { useState } from 'react';
 import { Icon } from '../components/Icon.js';
 import { NotificationRow } from '../components/NotificationRow.js';
 import { notificationKinds, useNotificationCenter, useOpenNotification } from '../notification-center.js';
+import { href, useRoute } from '../router.js';
+import { useWorkspace } from '../workspace.js';
+import { PreferencesPage } from './PreferencesPage.js';
 
-type Filter = 'all' | 'unread' | NotificationType;
+type Tab = 'all' | 'unread' | 'archived';
 
-/** Every notification, filterable by kind, with mark read / mark all read and older pages. */
+const tabs: Array<{ tab: Tab; label: string }> = [
+  { tab: 'all', label: 'All' },
+  { tab: 'unread', label: 'Unread' },
+  { tab: 'archived', label: 'Archived' },
+];
+
+/**
+ * The notification centre: All (not archived) / Unread / Archived tabs, each a server-side filter,
+ * optionally of one kind; archive per item (unarchive in Archived), mark all read, older pages.
+ * `#/notifications/preferences` is the preferences page.
+ */
 export function NotificationsPage() {
-  const { items, unreadCount, markAllRead, hasMore, fetchMore, status, error } = useNotificationCenter();
-  const [filter, setFilter] = useState<Filter>('all');
+  const route = useRoute();
+  if (route.param === 'preferences') return <PreferencesPage />;
+  return <NotificationList />;
+}
+
+function NotificationList() {
+  const { workspaceId } = useWorkspace();
+  const { unreadCount, markAllRead } = useNotificationCenter();
+  const [tab, setTab] = useState<Tab>('all');
+  const [kind, setKind] = useState<NotificationType | null>(null);
+  // NOTE: one list per tab and kind (its own query), all fed by the shell's one feed subscription.
+  const list = useNotifications(workspaceId, {
+    ...(tab === 'all' ? {} : { status: tab }),
+    ...(kind ? { kinds: [kind] } : {}),
+  });
   const open = useOpenNotification();
-  const shown = items.filter((n) =>
-    filter === 'all' ? true : filter === 'unread' ? !n.readAt : n.type === filter,
-  );
   const kinds = Object.entries(notificationKinds) as Array<
     [NotificationType, (typeof notificationKinds)[NotificationType]]
   >;
@@ -21,11 +45,14 @@ export function NotificationsPage() {
   return (
     <section className="panel">
       <div className="panel-head">
-        <h2>All notifications</h2>
+        <h2>Notifications</h2>
         <span className="sub">
-          {unreadCount} unread · {status}
+          {unreadCount} unread · {list.status}
         </span>
         <div className="right">
+          <a className="btn small" href={href('notifications', 'preferences')} data-testid="preferences-link">
+            <Icon name="bell" size={15} /> Preferences
+          </a>
           <button
             type="button"
             className="btn small"
@@ -38,41 +65,52 @@ export function NotificationsPage() {
         </div>
       </div>
       <div className="inbox-filter" style={{ position: 'static', flexWrap: 'wrap', marginTop: 10 }}>
-        {(['all', 'unread'] as const).map((f) => (
+        {tabs.map(({ tab: t, label }) => (
           <button
-            key={f}
+            key={t}
             type="button"
-            className={`chip ${filter === f ? 'accent' : ''}`}
-            onClick={() => setFilter(f)}
+            className={`chip ${tab === t ? 'accent' : ''}`}
+            data-testid={`notifications-tab-${t}`}
+            aria-pressed={tab === t}
+            onClick={() => setTab(t)}
           >
-            {f === 'all' ? 'All' : `Unread (${unreadCount})`}
+            {t === 'unread' ? `${label} (${unreadCount})` : label}
           </button>
         ))}
-        {kinds.map(([type, kind]) => (
+        <span style={{ width: 12 }} />
+        {kinds.map(([type, k]) => (
           <button
             key={type}
             type="button"
-            className={`chip ${filter === type ? 'accent' : ''}`}
-            onClick={() => setFilter(type)}
+            className={`chip ${kind === type ? 'accent' : ''}`}
+            aria-pressed={kind === type}
+            onClick={() => setKind((current) => (current === type ? null : type))}
           >
-            <Icon name={kind.icon} size={12} /> {kind.label}
+            <Icon name={k.icon} size={12} /> {k.label}
           </button>
         ))}
       </div>
-      {error ? (
+      {list.error ? (
         <div className="error-box" style={{ margin: 16 }}>
-          {error.message}
+          {list.error.message}
         </div>
       ) : null}
-      <div data-testid="notification-list">
-        {shown.length === 0 ? <div className="empty">Nothing here.</div> : null}
-        {shown.map((n) => (
-          <NotificationRow key={n.id} notification={n} onOpen={open} />
+      <div data-testid="notification-list" data-tab={tab} data-status={list.status}>
+        {list.items.length === 0 ? <div className="empty">Nothing here.</div> : null}
+        {list.items.map((n) => (
+          <NotificationRow
+            key={n.id}
+            notification={n}
+            onOpen={open}
+            {...(tab === 'archived'
+              ? { onUnarchive: (x) => list.unarchive([x.id]) }
+              : { onArchive: (x) => list.archive([x.id]) })}
+          />
         ))}
       </div>
-      {hasMore ? (
+      {list.hasMore ? (
         <div style={{ padding: 14, textAlign: 'center' }}>
-          <button type="button" className="btn small" onClick={() => fetchMore()}>
+          <button type="button" className="btn small" onClick={() => list.fetchMore()}>
             Load older
           </button>
         </div>
