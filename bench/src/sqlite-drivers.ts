@@ -15,10 +15,15 @@
  * - `prepared`: statements prepared once, explicit begin/commit — what the engine itself costs;
  * - `kysely`: Kysely 0.28's SqliteDialect, as the store runs today (every query compiled and
  *   prepared anew, async). Kysely has no node:sqlite dialect, so node:sqlite goes through the small
- *   adapter below (`kyselyDatabase`), which is what a store on node:sqlite would need.
+ *   adapter below (`kyselyDatabase`), which is what a store on node:sqlite would need;
+ * - `kysely-cached`: the same with prepared statements kept by SQL text (`cachedStatements`), for
+ *   both engines — what such an adapter could add.
+ *
+ * Wall-clock sends/s move with the machine's load; CPU µs per send (the process's user + system
+ * time over the same sends) is the steadier figure on a shared machine.
  *
  * Settings: SENDS (per driver per round, default 10000), ROUNDS (3; the order of drivers alternates),
- * LIST_QUERIES (per round, 2000), MODES (`prepared,kysely`).
+ * LIST_QUERIES (per round, 2000), MODES (`prepared,kysely,kysely-cached`).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -31,13 +36,13 @@ import { Kysely, type SqliteDatabase, SqliteDialect, sql } from 'kysely';
 const SENDS = Number(process.env.SENDS ?? 10_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const LIST_QUERIES = Number(process.env.LIST_QUERIES ?? 2_000);
-const MODES = (process.env.MODES ?? 'prepared,kysely').split(',') as Mode[];
+const MODES = (process.env.MODES ?? 'prepared,kysely,kysely-cached').split(',') as Mode[];
 const RETENTION = 500; // PULSE_NOTIFICATION_RETENTION's default
 const USERS = 20;
 const WORKSPACE = 'acme';
 const STREAM = `notifications:${WORKSPACE}`;
 
-type Mode = 'prepared' | 'kysely';
+type Mode = 'prepared' | 'kysely' | 'kysely-cached';
 type DriverName = 'better-sqlite3' | 'node:sqlite';
 type Param = string | number | null;
 
@@ -121,6 +126,26 @@ function kyselyDatabase(db: NodeSqliteDatabase): SqliteDatabase {
         run: (params) => stmt.run(...(params as Param[])) as { changes: number; lastInsertRowid: number },
         iterate: (params) => stmt.iterate(...(params as Param[])),
       };
+    },
+  };
+}
+
+/**
+ * Keeps each statement prepared by SQL text (Kysely prepares every query anew). Kysely compiles the
+ * same text for the same query shape, so the send path's five statements and the list query hit.
+ */
+function cachedStatements(db: SqliteDatabase, max = 64): SqliteDatabase {
+  const cache = new Map<string, ReturnType<SqliteDatabase['prepare']>>();
+  return {
+    close: () => db.close(),
+    prepare(text) {
+      let stmt = cache.get(text);
+      if (!stmt) {
+        stmt = db.prepare(text);
+        if (cache.size >= max) cache.delete(cache.keys().next().value as string);
+        cache.set(text, stmt);
+      }
+      return stmt;
     },
   };
 }
@@ -282,17 +307,25 @@ function viaKysely(db: Kysely<any>): Driven {
 
 function drive(mode: Mode, driver: DriverName, db: SyncDatabase): Driven {
   if (mode === 'prepared') return prepared(db);
-  const database =
+  let database =
     driver === 'better-sqlite3'
       ? (db as unknown as SqliteDatabase)
       : kyselyDatabase(db as NodeSqliteDatabase);
+  if (mode === 'kysely-cached') database = cachedStatements(database);
   return viaKysely(new Kysely({ dialect: new SqliteDialect({ database }) }));
 }
 
 interface Sample {
   sendsPerSec: number;
+  cpuUsPerSend: number;
   listMs: number[];
+  cpuUsPerList: number;
 }
+
+const cpuUs = () => {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+};
 
 async function round(mode: Mode, driver: DriverName, dir: string, n: number): Promise<Sample> {
   const path = join(dir, `${mode}-${driver.replace(':', '-')}-${n}.db`);
@@ -301,22 +334,27 @@ async function round(mode: Mode, driver: DriverName, dir: string, n: number): Pr
   // Warm-up (JIT, page cache), not counted; the counted sends continue the same stream.
   for (let i = 0; i < 200; i++) await driven.send(i);
   const start = process.hrtime.bigint();
+  const cpuStart = cpuUs();
   for (let i = 0; i < SENDS; i++) await driven.send(200 + i);
+  const cpuUsPerSend = (cpuUs() - cpuStart) / SENDS;
   const sendsPerSec = SENDS / (Number(process.hrtime.bigint() - start) / 1e9);
   // Some read state for the join: each user has read every third of the notifications they see.
   db.exec(`insert into pulse_notification_reads (notification_id, user_id, workspace_id, read_at)
     select n.id, u.id, n.workspace_id, n.created_at
     from pulse_notifications n join (${Array.from({ length: USERS }, (_, u) => `select 'u${u}' as id`).join(' union all ')}) u
     where (n.user_id is null or n.user_id = u.id) and n.seq % 3 = 0`);
+  for (let i = 0; i < 100; i++) await driven.list(`u${i % USERS}`);
   const listMs: number[] = [];
+  const listCpuStart = cpuUs();
   for (let i = 0; i < LIST_QUERIES; i++) {
     const t = process.hrtime.bigint();
     const count = await driven.list(`u${i % USERS}`);
     listMs.push(Number(process.hrtime.bigint() - t) / 1e6);
     if (count !== 51) throw new Error(`list returned ${count} rows, expected 51`);
   }
+  const cpuUsPerList = (cpuUs() - listCpuStart) / LIST_QUERIES;
   await driven.close();
-  return { sendsPerSec, listMs };
+  return { sendsPerSec, cpuUsPerSend, listMs, cpuUsPerList };
 }
 
 const quantile = (sorted: number[], q: number) =>
@@ -363,25 +401,35 @@ console.log(
   `${SENDS} sends per driver per round, ${ROUNDS} rounds (order alternating), ${LIST_QUERIES} list queries per round; WAL, synchronous=NORMAL, file in ${tmpdir()}`,
 );
 console.log('');
-console.log('| mode | driver | sends/s (median of rounds) | rounds | list p50 ms | list p99 ms |');
-console.log('| --- | --- | ---: | --- | ---: | ---: |');
-for (const [key, samples] of results) {
-  const [mode, driver] = key.split(' ');
-  const rates = samples.map((s) => s.sendsPerSec);
+console.log(
+  '| mode | driver | sends/s (median) | sends/s per round | CPU µs / send (median) | list p50 ms | list p99 ms | CPU µs / list (median) |',
+);
+console.log('| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |');
+const stats = (key: string) => {
+  const samples = results.get(key) ?? [];
   const lists = samples.flatMap((s) => s.listMs).sort((a, b) => a - b);
+  return {
+    rates: samples.map((s) => s.sendsPerSec),
+    rate: median(samples.map((s) => s.sendsPerSec)),
+    cpu: median(samples.map((s) => s.cpuUsPerSend)),
+    p50: quantile(lists, 0.5),
+    p99: quantile(lists, 0.99),
+    listCpu: median(samples.map((s) => s.cpuUsPerList)),
+  };
+};
+const int = (value: number) => Math.round(value).toLocaleString('en-US');
+for (const key of results.keys()) {
+  const [mode, driver] = key.split(' ');
+  const st = stats(key);
   console.log(
-    `| ${mode} | ${driver} | ${Math.round(median(rates)).toLocaleString('en-US')} | ${rates.map((r) => Math.round(r).toLocaleString('en-US')).join(' / ')} | ${quantile(lists, 0.5).toFixed(3)} | ${quantile(lists, 0.99).toFixed(3)} |`,
+    `| ${mode} | ${driver} | ${int(st.rate)} | ${st.rates.map(int).join(' / ')} | ${st.cpu.toFixed(1)} | ${st.p50.toFixed(3)} | ${st.p99.toFixed(3)} | ${st.listCpu.toFixed(1)} |`,
   );
 }
+console.log('');
 for (const mode of MODES) {
-  const rate = (driver: DriverName) =>
-    median((results.get(`${mode} ${driver}`) ?? []).map((s) => s.sendsPerSec));
-  const p50 = (driver: DriverName) =>
-    quantile(
-      (results.get(`${mode} ${driver}`) ?? []).flatMap((s) => s.listMs).sort((a, b) => a - b),
-      0.5,
-    );
+  const a = stats(`${mode} better-sqlite3`);
+  const b = stats(`${mode} node:sqlite`);
   console.log(
-    `\n${mode}: node:sqlite / better-sqlite3 = ${(rate('node:sqlite') / rate('better-sqlite3')).toFixed(2)}× sends/s, ${(p50('node:sqlite') / p50('better-sqlite3')).toFixed(2)}× list p50`,
+    `${mode}: node:sqlite / better-sqlite3 = ${(b.rate / a.rate).toFixed(2)}× sends/s, ${(b.cpu / a.cpu).toFixed(2)}× CPU per send, ${(b.p50 / a.p50).toFixed(2)}× list p50, ${(b.listCpu / a.listCpu).toFixed(2)}× CPU per list`,
   );
 }
