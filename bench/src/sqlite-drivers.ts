@@ -70,21 +70,26 @@ type NodeSqliteModule = { DatabaseSync: new (path: string) => NodeSqliteDatabase
 
 const nodeSqlite = await loadNodeSqlite();
 
-async function loadNodeSqlite(): Promise<NodeSqliteModule> {
+/** null on Node 20 (no node:sqlite): then only better-sqlite3 runs, for figures beside the newer lines. */
+async function loadNodeSqlite(): Promise<NodeSqliteModule | null> {
   const specifier = 'node:sqlite';
   try {
     return (await import(specifier)) as NodeSqliteModule;
   } catch (error) {
     console.error(`node:sqlite is not available in Node ${process.version} (needs ≥ 22.13): ${error}`);
-    process.exit(2);
+    console.error('running better-sqlite3 alone');
+    return null;
   }
+}
+
+function openNodeSqlite(path: string): NodeSqliteDatabase {
+  if (!nodeSqlite) throw new Error('node:sqlite is not available');
+  return new nodeSqlite.DatabaseSync(path);
 }
 
 function open(driver: DriverName, path: string): SyncDatabase {
   const db: SyncDatabase =
-    driver === 'better-sqlite3'
-      ? (new SQLite(path) as unknown as SyncDatabase)
-      : new nodeSqlite.DatabaseSync(path);
+    driver === 'better-sqlite3' ? (new SQLite(path) as unknown as SyncDatabase) : openNodeSqlite(path);
   // The store's pragmas (packages/server/src/infra/store/db.ts).
   db.exec('pragma journal_mode = WAL');
   db.exec('pragma synchronous = NORMAL');
@@ -366,7 +371,7 @@ const median = (values: number[]) =>
   );
 
 const dir = mkdtempSync(join(tmpdir(), 'pulse-sqlite-bench-'));
-const drivers: DriverName[] = ['better-sqlite3', 'node:sqlite'];
+const drivers: DriverName[] = nodeSqlite ? ['better-sqlite3', 'node:sqlite'] : ['better-sqlite3'];
 const results = new Map<string, Sample[]>();
 const before = loadavg();
 const started = Date.now();
@@ -389,7 +394,9 @@ const after = loadavg();
 
 const addonVersion = (createRequire(import.meta.url)('better-sqlite3/package.json') as { version: string })
   .version;
-const versions = `Node ${process.version}, better-sqlite3 ${addonVersion} (SQLite ${(new SQLite(':memory:').prepare('select sqlite_version() as v').get() as { v: string }).v}), node:sqlite (SQLite ${(new nodeSqlite.DatabaseSync(':memory:').prepare('select sqlite_version() as v').get() as { v: string }).v})`;
+const sqliteVersion = (db: SyncDatabase) =>
+  (db.prepare('select sqlite_version() as v').get() as { v: string }).v;
+const versions = `Node ${process.version}, better-sqlite3 ${addonVersion} (SQLite ${sqliteVersion(new SQLite(':memory:') as unknown as SyncDatabase)})${nodeSqlite ? `, node:sqlite (SQLite ${sqliteVersion(openNodeSqlite(':memory:'))})` : ', no node:sqlite'}`;
 const fmt = (load: number[]) => load.map((l) => l.toFixed(2)).join(' / ');
 console.log(
   `Run ${new Date(started).toISOString()} · ${cpus()[0]?.model ?? 'cpu'} × ${cpus().length} · ${versions}`,
@@ -426,7 +433,7 @@ for (const key of results.keys()) {
   );
 }
 console.log('');
-for (const mode of MODES) {
+for (const mode of nodeSqlite ? MODES : []) {
   const a = stats(`${mode} better-sqlite3`);
   const b = stats(`${mode} node:sqlite`);
   console.log(
