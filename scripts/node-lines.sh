@@ -168,7 +168,7 @@ test_line() {
   home="$(node_home "$major")"
   echo "== node $major: tests (${LINE_FILTERS[*]})"
   set +e
-  (cd "$dir" && with_line "$home" npx turbo run test --concurrency=1 "${LINE_FILTERS[@]}")
+  (cd "$dir" && with_line "$home" npx turbo run test --concurrency=1 --continue "${LINE_FILTERS[@]}")
   status=$?
   set -e
   if [ "$status" -ne 0 ]; then
