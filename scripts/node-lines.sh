@@ -100,8 +100,11 @@ node_home() {
 with_line() {
   local home="$1"
   shift
-  # NOTE: when this runs under `npm run`, the outer npm's variables point at the machine's node
-  # (npm_node_execpath, NODE, npm_execpath) and would leak into node-gyp and lifecycle scripts.
+  # NOTE: npm_config_nodedir is not optional: an npmrc may set `nodedir` (this CI machine's does:
+  # nodedir=/usr), and node-gyp then compiles against *those* headers whatever node runs
+  # npm — better-sqlite3 installs without an error and fails to load (NODE_MODULE_VERSION). Hence also
+  # the load check after `npm ci`. When this runs under `npm run`, the outer npm's variables point at
+  # the machine's node (npm_node_execpath, NODE, npm_execpath) and would leak into lifecycle scripts.
   env -u NODE -u npm_node_execpath -u npm_execpath -u npm_config_prefix \
     PATH="$home/bin:$PATH" npm_config_nodedir="$home" "$@"
 }
@@ -153,6 +156,13 @@ install_line() {
   echo "== node $major: install ok ($got: better-sqlite3 loads)"
 }
 
+# Temp trees of `test`, removed on exit even when interrupted (unless PULSE_LINES_KEEP=1).
+temp_trees=()
+cleanup() {
+  [ "${PULSE_LINES_KEEP:-}" = 1 ] || [ "${#temp_trees[@]}" -eq 0 ] || rm -rf "${temp_trees[@]}"
+}
+trap cleanup EXIT
+
 # test <major>: install into a temp dir, run the line's suites there.
 test_line() {
   local major="$1" dir home status start
@@ -161,6 +171,7 @@ test_line() {
     echo "== node $major: FAILED: no temp dir"
     return 1
   fi
+  temp_trees+=("$dir")
   if ! install_line "$major" "$dir"; then
     [ "${PULSE_LINES_KEEP:-}" = 1 ] || rm -rf "$dir"
     return 1
