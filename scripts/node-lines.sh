@@ -13,7 +13,8 @@
 #                                                   into <dir> and runs `npm ci` there with that node
 #   scripts/node-lines.sh exec <major> <dir> -- cmd runs cmd in <dir> with that node first on PATH
 #   scripts/node-lines.sh test <major>...           for each line: install into a temp dir, run the
-#                                                   line suites there (LINE_FILTERS below), remove it
+#                                                   line suites there (client, react, server without
+#                                                   its cluster suites), remove it
 #
 # `test` exits non-zero when any line failed, whether its install or its tests; every failure is
 # named on a line starting with "== node <major>: FAILED". It prints vitest's own per-package summary
