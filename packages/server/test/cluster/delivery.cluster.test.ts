@@ -192,6 +192,8 @@ describe.skipIf(unavailable)('three real node processes on Redis + PostgreSQL', 
     const observer = await connect(0, 'observer', { kill: 'member' });
     const seen = collect<PresenceEvent>();
     observer.trpc.presence.onChange.subscribe({ workspaceId: 'kill' }, seen);
+    // NOTE: the snapshot first: a presence set before it would be in the snapshot, not a `join`.
+    await vi.waitFor(() => expect(seen.items[0]).toMatchObject({ type: 'snapshot' }));
     // This client starts on node 3 and fails over to node 1 when node 3 dies.
     const victim = await connect(2, 'victim', { kill: 'member' });
     const notes = collect<Tracked>();

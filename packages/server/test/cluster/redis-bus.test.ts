@@ -98,6 +98,9 @@ describe.skipIf(unavailable)('Redis bus', () => {
       await redis.start();
 
       await vi.waitFor(() => expect(rec.resyncs()).toBeGreaterThanOrEqual(1), { timeout: 10_000 });
+      // NOTE: the publishing connection reconnects on its own schedule: until it has, a publish is
+      // delivered locally (and counted so); wait for it, so 3 crosses Redis.
+      await vi.waitFor(() => bus.ping(), { timeout: 10_000 });
       await bus.publish('dashboard:acme', { data: 3 });
       // 2 reached this node's own sinks directly while Redis was down (issue 18: local presence).
       await vi.waitFor(() => expect(rec.ids).toHaveLength(3));
