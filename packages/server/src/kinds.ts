@@ -1,16 +1,13 @@
-// NOTE: lets declaration emit name tRPC types that the root entry does not export (TrackedData):
-// without it the .d.ts build fails with TS2742. Type-only, erased from the JS.
-// biome-ignore lint/correctness/noUnusedImports: used by declaration emit only
-import type * as _trpcCore from '@trpc/server/unstable-core-do-not-import';
+// NOTE: TrackedData is what a tracked subscription yields on the client; the root entry does not
+// export it. Type-only, erased from the JS.
+import type { TrackedData } from '@trpc/server/unstable-core-do-not-import';
 import type {
-  TrackedEnvelope,
   TRPCMutationProcedure,
   TRPCQueryProcedure,
   TRPCRouterRecord,
   TRPCSubscriptionProcedure,
 } from '@trpc/server';
 import { z } from 'zod';
-import type { LiveStream } from './infra/live.js';
 import { notificationsRouter } from './notifications/notifications.router.js';
 import {
   type NotificationEvent,
@@ -158,12 +155,12 @@ export type KindNotificationsRouter<K> = Omit<SeedRouter, 'send' | 'list' | 'onF
   }>;
   onFeed: TRPCSubscriptionProcedure<{
     input: z.input<typeof notificationSubscribeInput>;
-    output: LiveStream<TrackedEnvelope<KindNotificationFeedEvent<K>>>;
+    output: AsyncIterable<TrackedData<KindNotificationFeedEvent<K>>>;
     meta: Meta<SeedRouter['onFeed']>;
   }>;
   onNotification: TRPCSubscriptionProcedure<{
     input: z.input<typeof notificationSubscribeInput>;
-    output: LiveStream<TrackedEnvelope<KindNotificationEvent<K>>>;
+    output: AsyncIterable<TrackedData<KindNotificationEvent<K>>>;
     meta: Meta<SeedRouter['onNotification']>;
   }>;
 };
@@ -195,3 +192,17 @@ export function notificationsRouterWith<K>(kinds: NotificationKinds<K>): KindNot
   // kind as JSON); only their types change.
   return record as unknown as KindNotificationsRouter<K>;
 }
+
+// NOTE: compile-time check that the re-typed router with the seed kinds is Pulse's own router, so
+// the typing above cannot drift from what tRPC infers for the default procedures.
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type SeedIO<P> = P extends { _def: { $types: infer T } } ? T : never;
+type DefaultKinds = KindNotificationsRouter<SeedNotificationKinds>;
+type _KindsRouterMatchesSeed = [
+  Same<SeedIO<DefaultKinds['onNotification']>['output'], SeedIO<SeedRouter['onNotification']>['output']>,
+  Same<SeedIO<DefaultKinds['onFeed']>['output'], SeedIO<SeedRouter['onFeed']>['output']>,
+] extends [true, true]
+  ? true
+  : never;
+const _kindsRouterMatchesSeed: _KindsRouterMatchesSeed = true;
+void _kindsRouterMatchesSeed;
