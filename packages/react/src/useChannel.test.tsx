@@ -1,5 +1,5 @@
 import { type MintOptions, channelRouter, defineChannel, mintToken, pulseRouters, router, startPulseServer } from '@pulse/server';
-import { act, cleanup, renderHook, waitFor } from '@testing-library/react';
+import { cleanup, render, renderHook, waitFor } from '@testing-library/react';
 import type { ReactNode } from 'react';
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
@@ -35,6 +35,32 @@ async function start() {
       server.channels.publish(notes, { workspaceId: 'acme', input: { docId }, event: { text } }),
     [Symbol.asyncDispose]: () => server.close({ graceMs: 0 }),
   });
+}
+
+const reading: { current: ReturnType<typeof useChannel> | null; ctx: ReturnType<typeof usePulseContext> | null } = {
+  current: null,
+  ctx: null,
+};
+/** A component reading the `notes` channel (`off`: the hook is mounted but disabled). */
+function Reader(props: {
+  input: { workspaceId: string; input: { docId: string } };
+  off?: boolean;
+  onEvent: (event: Event) => void;
+  onReset?: () => void;
+}) {
+  reading.ctx = usePulseContext();
+  reading.current = useChannel('notes', props.input, {
+    onEvent: props.onEvent,
+    onReset: props.onReset,
+    enabled: !props.off,
+  });
+  return null;
+}
+
+/** In place of a Reader: the reader unmounted, the provider stays. */
+function Probe() {
+  reading.ctx = usePulseContext();
+  return null;
 }
 
 type Event = Parameters<NonNullable<Parameters<typeof useChannel<'notes'>>[2]>['onEvent']>[0];
@@ -77,17 +103,24 @@ describe('useChannel', () => {
     expect(first[0]).toMatchObject({ type: 'event', workspaceId: 'acme', input: { docId: 'd1' }, from: 'system' });
     expect(view.result.current.a.lastEventId).toBe('3');
 
-    // Unmount every reader (the server subscription ends), publish, mount again: it resumes from
-    // the kept id, so the missed event comes and the old ones do not come again.
     view.unmount();
-    await waitFor(() => expect(view.result.current.ctx.subscriptions.keys()).toEqual([]));
-    await server.note('d1', 'three');
-    const again: Event[] = [];
-    const remount = renderHook(() => useChannel('notes', input, { onEvent: (e) => again.push(e) }), { wrapper });
-    await waitFor(() => expect(again.map((e) => e.data.text)).toEqual(['three']));
-    expect(remount.result.current.status).toBe('live');
-    expect(remount.result.current.lastEventId).toBe('4');
-    expect(remount.result.current.resets).toBe(0);
+
+    // Unmount every reader (the server subscription ends), publish, mount again under the same
+    // provider: it resumes from the kept id, so the missed event comes and the old ones do not.
+    const seen: string[] = [];
+    const page = render(<Reader input={input} onEvent={(e) => seen.push(e.data.text)} />, { wrapper });
+    await waitFor(() => expect(reading.current?.status).toBe('live'));
+    await server.note('d1', 'four');
+    await waitFor(() => expect(seen).toEqual(['four']));
+    page.rerender(<Probe />);
+    await waitFor(() => expect(reading.ctx?.subscriptions.keys()).toEqual([]));
+    await server.note('d1', 'five');
+    page.rerender(<Reader input={input} onEvent={(e) => seen.push(e.data.text)} />);
+    await waitFor(() => expect(seen).toEqual(['four', 'five']));
+    expect(reading.current).toMatchObject({ status: 'live', lastEventId: '5', resets: 0 });
+    await server.note('d1', 'six');
+    await waitFor(() => expect(seen).toEqual(['four', 'five', 'six']));
+    page.unmount();
   });
 
   it('a resume point past the retention window: reset → onReset (refetch), then the events that follow', async () => {
@@ -99,23 +132,28 @@ describe('useChannel', () => {
       </PulseProvider>
     );
     const input = { workspaceId: 'acme', input: { docId: 'd1' } };
-    const events: string[] = [];
+    const seen: string[] = [];
     let resets = 0;
-    const opts = { onEvent: (e: Event) => events.push(e.data.text), onReset: () => void resets++ };
-    const view = renderHook(() => useChannel('notes', input, opts), { wrapper });
+    const onEvent = (e: Event) => void seen.push(e.data.text);
+    const onReset = () => void resets++;
+    const page = render(<Reader input={input} onEvent={onEvent} onReset={onReset} />, { wrapper });
+    await waitFor(() => expect(reading.current?.status).toBe('live'));
     await server.note('d1', 'one');
-    await waitFor(() => expect(events).toEqual(['one']));
-    view.unmount();
+    await waitFor(() => expect(seen).toEqual(['one']));
+    page.rerender(<Probe />);
+    await waitFor(() => expect(reading.ctx?.subscriptions.keys()).toEqual([]));
     // Retention is 3: five more events push the kept id (1) out of the window.
     for (const text of ['a', 'b', 'c', 'd', 'e']) await server.note('d1', text);
-    const remount = renderHook(() => useChannel('notes', input, opts), { wrapper });
-    await waitFor(() => expect(remount.result.current.resets).toBe(1));
+    page.rerender(<Reader input={input} onEvent={onEvent} onReset={onReset} />);
+    await waitFor(() => expect(reading.current?.resets).toBe(1));
     expect(resets).toBe(1);
-    expect(remount.result.current.status).toBe('live');
-    await act(() => server.note('d1', 'after'));
-    await waitFor(() => expect(events.at(-1)).toBe('after'));
-    // `reset` is not an event: only real events reached onEvent.
-    expect(events.every((text) => typeof text === 'string')).toBe(true);
+    expect(reading.current?.status).toBe('live');
+    // `reset` itself never reached onEvent; the events after it do.
+    await server.note('d1', 'after');
+    await waitFor(() => expect(seen.at(-1)).toBe('after'));
+    expect(seen[0]).toBe('one');
+    expect(seen).not.toContain(undefined);
+    page.unmount();
   });
 
   it('authorize refusing the topic is status error with FORBIDDEN', async () => {
