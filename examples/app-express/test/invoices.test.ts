@@ -59,7 +59,10 @@ describe("the app's invoice_paid notification kind", () => {
     });
     const all = await bob.trpc.notifications.list.query({ workspaceId: 'acme' });
     expect(all.items.map((n) => n.type)).toEqual(['alert', 'invoice_paid']);
-    const invoices = await bob.trpc.notifications.list.query({ workspaceId: 'acme', types: ['invoice_paid'] });
+    const invoices = await bob.trpc.notifications.list.query({
+      workspaceId: 'acme',
+      types: ['invoice_paid'],
+    });
     expect(invoices.items).toEqual([expect.objectContaining({ type: 'invoice_paid', data: invoice })]);
     const first = invoices.items[0];
     if (first?.type === 'invoice_paid') expectTypeOf(first.data.currency).toEqualTypeOf<string>();

@@ -69,7 +69,12 @@ describe('the app router is typed end to end', () => {
     // @ts-expect-error `total` is not a field of invoice_paid (it is `amount`)
     void send({ workspaceId: 'acme', type: 'invoice_paid', title: 'Paid', data: wrong });
     // @ts-expect-error `amount` is a number
-    void send({ workspaceId: 'acme', type: 'invoice_paid', title: 'Paid', data: { ...invoice, amount: '1' } });
+    void send({
+      workspaceId: 'acme',
+      type: 'invoice_paid',
+      title: 'Paid',
+      data: { ...invoice, amount: '1' },
+    });
 
     type Sent = Awaited<ReturnType<Send>>['notification'];
     expectTypeOf<Extract<Sent, { type: 'invoice_paid' }>['data']>().toEqualTypeOf<{

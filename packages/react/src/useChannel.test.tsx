@@ -1,11 +1,19 @@
-import { type MintOptions, channelRouter, defineChannel, mintToken, pulseRouters, router, startPulseServer } from '@pulse/server';
+import {
+  type MintOptions,
+  channelRouter,
+  defineChannel,
+  mintToken,
+  pulseRouters,
+  router,
+  startPulseServer,
+} from '@pulse/server';
 import { cleanup, render, renderHook, waitFor } from '@testing-library/react';
 import type { ReactNode } from 'react';
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import { fastClientOptions } from '../test/pulse-test-server.js';
 import { PulseProvider, usePulseContext } from './PulseProvider.js';
-import { createPulseHooks } from './useChannel.js';
+import { type ChannelEventFor, createPulseHooks } from './useChannel.js';
 
 afterEach(() => cleanup());
 
@@ -19,7 +27,13 @@ const notes = defineChannel({
   retention: 3,
   authorize: ({ input }) => !input.docId.startsWith('secret'),
 });
-const appRouter = router({ ...pulseRouters, channels: channelRouter([notes]) });
+const cursors = defineChannel({
+  name: 'cursors',
+  input: z.object({ docId: z.string() }),
+  event: z.object({ x: z.number(), y: z.number() }),
+  durable: false,
+});
+const appRouter = router({ ...pulseRouters, channels: channelRouter([notes, cursors]) });
 type TestRouter = typeof appRouter;
 const { useChannel } = createPulseHooks<TestRouter>();
 
@@ -37,7 +51,10 @@ async function start() {
   });
 }
 
-const reading: { current: ReturnType<typeof useChannel> | null; ctx: ReturnType<typeof usePulseContext> | null } = {
+const reading: {
+  current: ReturnType<typeof useChannel> | null;
+  ctx: ReturnType<typeof usePulseContext> | null;
+} = {
   current: null,
   ctx: null,
 };
@@ -63,7 +80,7 @@ function Probe() {
   return null;
 }
 
-type Event = Parameters<NonNullable<Parameters<typeof useChannel<'notes'>>[2]>['onEvent']>[0];
+type Event = ChannelEventFor<TestRouter, 'notes'>;
 
 describe('useChannel', () => {
   it('one shared subscription per (channel, input); only events reach onEvent; resumes after a remount with nothing lost or doubled', async () => {
@@ -80,7 +97,11 @@ describe('useChannel', () => {
     const view = renderHook(
       () => ({
         a: useChannel('notes', input, { onEvent: (e) => first.push(e) }),
-        b: useChannel('notes', { workspaceId: 'acme', input: { docId: 'd1' } }, { onEvent: (e) => second.push(e) }),
+        b: useChannel(
+          'notes',
+          { workspaceId: 'acme', input: { docId: 'd1' } },
+          { onEvent: (e) => second.push(e) },
+        ),
         ctx: usePulseContext(),
       }),
       { wrapper },
@@ -100,7 +121,12 @@ describe('useChannel', () => {
     await server.note('d1', 'two');
     await waitFor(() => expect(first.map((e) => e.data.text)).toEqual(['one', 'two']));
     expect(second.map((e) => e.data.text)).toEqual(['one', 'two']);
-    expect(first[0]).toMatchObject({ type: 'event', workspaceId: 'acme', input: { docId: 'd1' }, from: 'system' });
+    expect(first[0]).toMatchObject({
+      type: 'event',
+      workspaceId: 'acme',
+      input: { docId: 'd1' },
+      from: 'system',
+    });
     expect(view.result.current.a.lastEventId).toBe('3');
 
     view.unmount();
@@ -156,6 +182,34 @@ describe('useChannel', () => {
     page.unmount();
   });
 
+  it('an ephemeral channel: its untracked events reach onEvent, typed; no resume point', async () => {
+    await using server = await start();
+    const token = await server.token({ sub: 'bob', workspaces: { acme: 'member' } });
+    const wrapper = ({ children }: { children: ReactNode }) => (
+      <PulseProvider url={server.url} token={token} clientOptions={fastClientOptions}>
+        {children}
+      </PulseProvider>
+    );
+    const moves: Array<{ x: number; y: number }> = [];
+    const view = renderHook(
+      () =>
+        useChannel(
+          'cursors',
+          { workspaceId: 'acme', input: { docId: 'd1' } },
+          { onEvent: (event) => moves.push(event.data) },
+        ),
+      { wrapper },
+    );
+    await waitFor(() => expect(view.result.current.status).toBe('live'));
+    await server.channels.publish(cursors, {
+      workspaceId: 'acme',
+      input: { docId: 'd1' },
+      event: { x: 1, y: 2 },
+    });
+    await waitFor(() => expect(moves).toEqual([{ x: 1, y: 2 }]));
+    expect(view.result.current.lastEventId).toBeNull();
+  });
+
   it('authorize refusing the topic is status error with FORBIDDEN', async () => {
     await using server = await start();
     const token = await server.token({ sub: 'bob', workspaces: { acme: 'member' } });
@@ -164,9 +218,12 @@ describe('useChannel', () => {
         {children}
       </PulseProvider>
     );
-    const view = renderHook(() => useChannel('notes', { workspaceId: 'acme', input: { docId: 'secret-1' } }), {
-      wrapper,
-    });
+    const view = renderHook(
+      () => useChannel('notes', { workspaceId: 'acme', input: { docId: 'secret-1' } }),
+      {
+        wrapper,
+      },
+    );
     await waitFor(() => expect(view.result.current.status).toBe('error'));
     expect(view.result.current.error?.context).toMatchObject({ code: 'FORBIDDEN' });
   });
@@ -175,10 +232,14 @@ describe('useChannel', () => {
     expectTypeOf<Event['data']>().toEqualTypeOf<{ text: string }>();
     expectTypeOf<Event['input']>().toEqualTypeOf<{ docId: string }>();
     const check = () => {
-      useChannel('notes', { workspaceId: 'acme', input: { docId: 'd1' } }, {
-        // @ts-expect-error a note has `text`, not `body`
-        onEvent: (event) => event.data.body,
-      });
+      useChannel(
+        'notes',
+        { workspaceId: 'acme', input: { docId: 'd1' } },
+        {
+          // @ts-expect-error a note has `text`, not `body`
+          onEvent: (event) => event.data.body,
+        },
+      );
       // @ts-expect-error the channel is keyed by `docId`
       useChannel('notes', { workspaceId: 'acme', input: { doc: 'd1' } });
       // @ts-expect-error no such channel

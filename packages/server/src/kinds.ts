@@ -13,11 +13,11 @@ import {
   type NotificationEvent,
   type NotificationFeedEvent,
   notificationContentFields,
-  notificationContentSchema,
+  type notificationContentSchema,
   notificationListInput,
   notificationPayloads,
-  notificationStoredFields,
-  notificationSubscribeInput,
+  type notificationStoredFields,
+  type notificationSubscribeInput,
 } from './notifications/notifications.schema.js';
 import { adminProcedure, memberProcedure } from './trpc.js';
 
@@ -116,7 +116,8 @@ export function notificationKinds<
   for (const [name, schema] of Object.entries(extra ?? {})) {
     const parsed = kindNameSchema.safeParse(name);
     if (!parsed.success) throw new Error(`Notification kind "${name}" ${parsed.error.issues[0]?.message}`);
-    if (!(schema instanceof z.ZodObject)) throw new Error(`Notification kind "${name}": data must be a z.object`);
+    if (!(schema instanceof z.ZodObject))
+      throw new Error(`Notification kind "${name}": data must be a z.object`);
     payloads[name] = schema;
   }
   const types = Object.keys(payloads);
