@@ -35,9 +35,12 @@ export type ChannelMessageFor<TRouter extends AnyTRPCRouter, N extends ChannelNa
   TRouter,
   N
 >['opts'] extends { onData?: (value: infer V) => void }
-  ? V extends { data: infer D }
-    ? D
-    : never
+  ? // NOTE: a durable channel yields tracked `{ id, data }`; an ephemeral one the events (with `type`).
+    V extends { type: string }
+    ? V
+    : V extends { data: infer D }
+      ? D
+      : never
   : never;
 
 /** One event of a channel as subscribers receive it (`{ type: 'event', data, input, from, at… }`). */
