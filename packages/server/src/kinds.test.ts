@@ -2,15 +2,20 @@ import { TRPCError } from '@trpc/server';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import { notificationKinds } from './kinds.js';
-import { createPulseRouter } from './router.js';
-import { startPulseServer } from './server.js';
+import { type AppRouter, createPulseRouter } from './router.js';
+import { type PulseCaller, startPulseServer } from './server.js';
 
 const SECRET = 'kinds-test-secret-long-enough-for-hs256-0123456789';
 const shipped = z.object({ orderId: z.string().min(1), carrier: z.enum(['ups', 'dhl']) });
 
-async function start<R extends Parameters<typeof startPulseServer>[0]['router']>(router: R) {
+const kindsRouter = createPulseRouter({
+  notificationKinds: { order_shipped: shipped },
+  replaceDefaults: true,
+});
+
+async function start<R extends typeof kindsRouter | undefined>(router: R) {
   const server = await startPulseServer({
-    router,
+    router: router as typeof kindsRouter,
     sqliteFile: ':memory:',
     config: { port: 0, host: '127.0.0.1', logLevel: 'silent', jwt: { secret: SECRET } },
   });
@@ -21,6 +26,7 @@ const admin = {
   userId: 'ann',
   name: 'Ann',
   workspaces: { acme: 'admin' as const },
+  service: false,
   expiresAt: Number.POSITIVE_INFINITY,
 };
 
@@ -35,9 +41,7 @@ async function errorOf(promise: Promise<unknown>): Promise<TRPCError> {
 
 describe('createPulseRouter with the app kinds', () => {
   it('replaceDefaults: only the app kinds are accepted; they are stored and listed', async () => {
-    await using server = await start(
-      createPulseRouter({ notificationKinds: { order_shipped: shipped }, replaceDefaults: true }),
-    );
+    await using server = await start(kindsRouter);
     const caller = server.callerFor(admin);
     const sent = await caller.notifications.send({
       workspaceId: 'acme',
@@ -51,27 +55,25 @@ describe('createPulseRouter with the app kinds', () => {
     });
     expectTypeOf(sent.notification.type).toEqualTypeOf<'order_shipped'>();
 
-    const seed = await errorOf(
-      caller.notifications.send({
-        workspaceId: 'acme',
-        // @ts-expect-error the seed kinds were replaced
-        type: 'alert',
-        title: 'Deploy',
-        data: { alertType: 'system', severity: 'info', message: 'done' },
-      }),
-    );
+    const alert = {
+      workspaceId: 'acme',
+      type: 'alert',
+      title: 'Deploy',
+      data: { alertType: 'system', severity: 'info', message: 'done' },
+    } as const;
+    // @ts-expect-error the seed kinds were replaced
+    const seed = await errorOf(caller.notifications.send(alert));
     expect(seed.code).toBe('BAD_REQUEST');
     expect((seed.cause as z.ZodError).issues).toEqual([expect.objectContaining({ path: ['type'] })]);
 
-    const bad = await errorOf(
-      // @ts-expect-error `fedex` is not a carrier
-      caller.notifications.send({
-        workspaceId: 'acme',
-        type: 'order_shipped',
-        title: 'x',
-        data: { orderId: 'o2', carrier: 'fedex' },
-      }),
-    );
+    const fedex = {
+      workspaceId: 'acme',
+      type: 'order_shipped',
+      title: 'x',
+      data: { orderId: 'o2', carrier: 'fedex' },
+    } as const;
+    // @ts-expect-error `fedex` is not a carrier
+    const bad = await errorOf(caller.notifications.send(fedex));
     expect(bad.code).toBe('BAD_REQUEST');
     expect((bad.cause as z.ZodError).issues).toEqual([
       expect.objectContaining({ path: ['data', 'carrier'], code: 'invalid_value' }),
@@ -87,15 +89,15 @@ describe('createPulseRouter with the app kinds', () => {
 
   it("Pulse's default router still refuses a kind it does not know, with the zod path", async () => {
     await using server = await start(undefined);
-    const error = await errorOf(
-      server.callerFor(admin).notifications.send({
-        workspaceId: 'acme',
-        // @ts-expect-error the default router has only the seed kinds
-        type: 'order_shipped',
-        title: 'Shipped',
-        data: { orderId: 'o1', carrier: 'dhl' },
-      }),
-    );
+    const shippedNote = {
+      workspaceId: 'acme',
+      type: 'order_shipped',
+      title: 'Shipped',
+      data: { orderId: 'o1', carrier: 'dhl' },
+    } as const;
+    const caller = server.callerFor(admin) as unknown as PulseCaller<AppRouter>;
+    // @ts-expect-error the default router has only the seed kinds
+    const error = await errorOf(caller.notifications.send(shippedNote));
     expect(error.code).toBe('BAD_REQUEST');
     expect((error.cause as z.ZodError).issues).toEqual([expect.objectContaining({ path: ['type'] })]);
   });
