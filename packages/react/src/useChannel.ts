@@ -89,6 +89,7 @@ interface ChannelState {
 // channel read again after every reader unmounted resumes where it stopped instead of starting at
 // the head (the shared entry itself is dropped with its last reader).
 const resumePoints = new WeakMap<PulseClient, Map<string, string>>();
+const maxResumePoints = 1_000;
 
 function resumePointsOf(client: PulseClient): Map<string, string> {
   let points = resumePoints.get(client);
@@ -175,7 +176,12 @@ function useChannelUntyped(
               { ...handlers, onData: (value) => handlers.onData(asTracked(value)) },
             ).unsubscribe,
           onEvent: (message) => {
-            if (message.id !== undefined) points.set(key, message.id);
+            if (message.id === undefined) return;
+            // NOTE: newest last, at most maxResumePoints topics per client (the oldest is forgotten:
+            // reading it again starts at the head, with a `sync`).
+            points.delete(key);
+            points.set(key, message.id);
+            if (points.size > maxResumePoints) points.delete(points.keys().next().value as string);
           },
           reduce: (state, message) => ({
             lastEventId: message.id ?? state?.lastEventId ?? null,
