@@ -1,13 +1,17 @@
-import { channelRouter, pulseRouters, router } from '@pulse/server';
+import { channelRouter, createPulseRouters, router } from '@pulse/server';
 import { commentsChannel } from './comments.js';
+import { notificationKinds } from './invoices.js';
 import { PostStore, postsRouter } from './posts.js';
 
-/** Everything the app adds to Pulse: its posts, its comments channel, composed with Pulse's routers. */
+/**
+ * Everything the app adds to Pulse: its posts, its comments channel and its `invoice_paid`
+ * notification kind, composed with Pulse's routers.
+ */
 export function createApp() {
   const posts = new PostStore();
   const comments = commentsChannel(posts);
   const appRouter = router({
-    ...pulseRouters,
+    ...createPulseRouters({ notificationKinds }),
     posts: postsRouter(posts),
     channels: channelRouter([comments]),
   });

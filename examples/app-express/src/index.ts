@@ -4,4 +4,5 @@ export { mapClaims } from './auth.js';
 export { commentsChannel } from './comments.js';
 export { type ExampleServerOptions, startExpressExample } from './express-server.js';
 export { startFastifyExample } from './fastify-server.js';
+export { type InvoicePaid, invoicePaid, notificationKinds } from './invoices.js';
 export { PostStore, postsRouter } from './posts.js';

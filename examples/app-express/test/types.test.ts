@@ -50,4 +50,45 @@ describe('the app router is typed end to end', () => {
       ]),
     );
   });
+
+  it('the invoice_paid kind is typed on send, list and the stream; a wrong field does not type-check', () => {
+    const { appRouter } = createApp();
+    type Client = TRPCClient<AppRouter>;
+    type Send = Client['notifications']['send']['mutate'];
+    const send = (() => Promise.resolve()) as unknown as Send;
+    const invoice = { invoiceId: 'inv-1', amount: 100, currency: 'EUR' };
+    void send({ workspaceId: 'acme', type: 'invoice_paid', title: 'Paid', data: invoice });
+    // Seed kinds stay.
+    void send({
+      workspaceId: 'acme',
+      type: 'alert',
+      title: 'Deploy',
+      data: { alertType: 'system', severity: 'info', message: 'done' },
+    });
+    const wrong = { invoiceId: 'inv-1', total: 100, currency: 'EUR' };
+    // @ts-expect-error `total` is not a field of invoice_paid (it is `amount`)
+    void send({ workspaceId: 'acme', type: 'invoice_paid', title: 'Paid', data: wrong });
+    const textAmount = { ...invoice, amount: '1' };
+    // @ts-expect-error `amount` is a number
+    void send({ workspaceId: 'acme', type: 'invoice_paid', title: 'Paid', data: textAmount });
+
+    type Sent = Awaited<ReturnType<Send>>['notification'];
+    expectTypeOf<Extract<Sent, { type: 'invoice_paid' }>['data']>().toEqualTypeOf<{
+      invoiceId: string;
+      amount: number;
+      currency: string;
+    }>();
+    type Listed = Awaited<ReturnType<Client['notifications']['list']['query']>>['items'][number];
+    expectTypeOf<Extract<Listed, { type: 'invoice_paid' }>['data']['amount']>().toEqualTypeOf<number>();
+    type OnData = NonNullable<
+      Parameters<Client['notifications']['onNotification']['subscribe']>[1]['onData']
+    >;
+    type Streamed = Extract<Parameters<OnData>[0]['data'], { type: 'notification' }>['notification'];
+    expectTypeOf<Extract<Streamed, { type: 'invoice_paid' }>['data']['invoiceId']>().toEqualTypeOf<string>();
+    expectTypeOf<Extract<Streamed, { type: 'mention' }>['data']['author']>().toEqualTypeOf<string>();
+
+    expect(Object.keys(appRouter._def.procedures)).toEqual(
+      expect.arrayContaining(['notifications.send', 'notifications.list', 'notifications.onFeed']),
+    );
+  });
 });

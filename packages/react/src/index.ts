@@ -10,6 +10,15 @@ export {
   WS_MUTATIONS,
 } from './PulseProvider.js';
 export { type RouterInputs, type RouterOutputs, trpc } from './trpc.js';
+export {
+  type ChannelEventFor,
+  type ChannelMessageFor,
+  type ChannelName,
+  type ChannelSubscribeInput,
+  createPulseHooks,
+  type UseChannelOptions,
+  type UseChannelResult,
+} from './useChannel.js';
 export { useConnectionStatus } from './useConnectionStatus.js';
 export {
   applyDashboardEvent,

@@ -114,6 +114,8 @@ export class SharedSubscription<TEvent, TState> {
         this.opts.onEvent?.(event);
         if (this.opts.reduce)
           this.set({ ...this.snapshot, state: this.opts.reduce(this.snapshot.state, event) });
+        // NOTE: each reader's own handler (`listen`), after the shared state has the event.
+        for (const listener of this.eventListeners) listener(event);
       },
       onError: (error) => {
         if (active) this.set({ ...this.snapshot, error });

@@ -47,7 +47,8 @@ export * from './channels/index.js';
 export type { AuthedContext } from './context.js';
 export { type AttachedPulse, attachPulse } from './host/attach.js';
 export type { PulseRequestHandler } from './infra/http.js';
-export { pulseRouters } from './router.js';
+export * from './kinds.js';
+export { createPulseRouter, createPulseRouters, type PulseRouterOptions, pulseRouters } from './router.js';
 export { createPulseNode, type PulseApi, type PulseCaller, type PulseNode } from './server.js';
 export {
   adminProcedure,

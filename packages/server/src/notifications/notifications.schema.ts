@@ -105,7 +105,7 @@ export const notificationPrioritySchema = z.enum(['low', 'normal', 'high', 'urge
 export type NotificationPriority = z.infer<typeof notificationPrioritySchema>;
 
 /** Fields every notification carries whatever its kind. */
-const contentFields = {
+export const notificationContentFields = {
   title: text(200),
   body: z.string().max(5000).optional(),
   priority: notificationPrioritySchema.default('normal'),
@@ -116,7 +116,7 @@ const contentFields = {
 };
 
 const kind = <T extends NotificationType>(type: T) =>
-  z.object({ type: z.literal(type), ...contentFields, data: notificationPayloads[type] });
+  z.object({ type: z.literal(type), ...notificationContentFields, data: notificationPayloads[type] });
 
 /** What a sender supplies: one discriminated union on `type`, each kind with its own `data`. */
 export const notificationContentSchema = z.discriminatedUnion('type', [
@@ -143,7 +143,8 @@ export const notificationSendInput = z.intersection(
 );
 export type NotificationSendInput = z.input<typeof notificationSendInput>;
 
-const notificationFields = {
+/** Fields of every stored notification whatever its kind. */
+export const notificationStoredFields = {
   id: z.string(),
   workspaceId: z.string(),
   /** Recipient, or null for a workspace-wide notification. */
@@ -158,7 +159,7 @@ const notificationFields = {
 };
 
 const storedKind = <T extends NotificationType>(type: T) =>
-  z.object({ type: z.literal(type), ...notificationFields, data: notificationPayloads[type] });
+  z.object({ type: z.literal(type), ...notificationStoredFields, data: notificationPayloads[type] });
 
 /** A notification as stored (no per-user state). */
 export const storedNotificationSchema = z.discriminatedUnion('type', [

@@ -20,6 +20,7 @@ import {
 } from './notifications.preferences.js';
 import {
   type NotificationBulkInput,
+  type NotificationContent,
   type NotificationCounts,
   type NotificationPreferences,
   type NotificationPreferencesSetInput,
@@ -174,10 +175,12 @@ export class NotificationService {
   async send(
     sender: NotificationSender,
     input: { workspaceId: string } & NotificationContentInput,
+    /** The app's kinds (`notificationKinds(...).content`); default: the eight seed kinds. */
+    contentSchema: z.ZodType<NotificationContent> = notificationContentSchema,
   ): Promise<SendResult> {
     const workspaceId = parseOrThrow(z.object({ workspaceId: z.string().min(1) }), input).workspaceId;
     if (sender !== 'system') assertAccess(sender, workspaceId, 'admin');
-    const content = parseOrThrow(notificationContentSchema, input);
+    const content = parseOrThrow(contentSchema, input);
 
     const senderKey = senderKeyOf(sender);
     if (content.idempotencyKey) {
@@ -304,8 +307,13 @@ export class NotificationService {
    * their state. `status` picks `all`, `unseen`, `unread`, `read` or `archived`; by default
    * everything not archived.
    */
-  async list(userId: string, rawInput: NotificationListInput): Promise<NotificationPage> {
-    const input = parseOrThrow(notificationListInput, rawInput);
+  async list(
+    userId: string,
+    rawInput: NotificationListInput,
+    /** The app's list input (its `types` name the app's kinds); default: the seed kinds. */
+    listSchema: z.ZodType<z.output<typeof notificationListInput>> = notificationListInput,
+  ): Promise<NotificationPage> {
+    const input = parseOrThrow(listSchema, rawInput);
     const status = input.status ?? (input.unreadOnly ? 'unread' : undefined);
     const types = input.types ?? input.kinds;
     let query = this.visible(this.db, userId, input.workspaceId)

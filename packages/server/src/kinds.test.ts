@@ -1,0 +1,127 @@
+import { TRPCError } from '@trpc/server';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { z } from 'zod';
+import { notificationKinds } from './kinds.js';
+import { type AppRouter, createPulseRouter } from './router.js';
+import { type PulseCaller, startPulseServer } from './server.js';
+
+const SECRET = 'kinds-test-secret-long-enough-for-hs256-0123456789';
+const shipped = z.object({ orderId: z.string().min(1), carrier: z.enum(['ups', 'dhl']) });
+
+const kindsRouter = createPulseRouter({
+  notificationKinds: { order_shipped: shipped },
+  replaceDefaults: true,
+});
+
+async function start<R extends typeof kindsRouter | undefined>(router: R) {
+  const server = await startPulseServer({
+    router: router as typeof kindsRouter,
+    sqliteFile: ':memory:',
+    config: { port: 0, host: '127.0.0.1', logLevel: 'silent', jwt: { secret: SECRET } },
+  });
+  return Object.assign(server, { [Symbol.asyncDispose]: () => server.close({ graceMs: 0 }) });
+}
+
+const admin = {
+  userId: 'ann',
+  name: 'Ann',
+  workspaces: { acme: 'admin' as const },
+  service: false,
+  expiresAt: Number.POSITIVE_INFINITY,
+};
+
+async function errorOf(promise: Promise<unknown>): Promise<TRPCError> {
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(TRPCError);
+  return error as TRPCError;
+}
+
+describe('createPulseRouter with the app kinds', () => {
+  it('replaceDefaults: only the app kinds are accepted; they are stored and listed', async () => {
+    await using server = await start(kindsRouter);
+    const caller = server.callerFor(admin);
+    const sent = await caller.notifications.send({
+      workspaceId: 'acme',
+      type: 'order_shipped',
+      title: 'Shipped',
+      data: { orderId: 'o1', carrier: 'dhl' },
+    });
+    expect(sent).toMatchObject({
+      created: true,
+      notification: { type: 'order_shipped', data: { carrier: 'dhl' } },
+    });
+    expectTypeOf(sent.notification.type).toEqualTypeOf<'order_shipped'>();
+
+    const alert = {
+      workspaceId: 'acme',
+      type: 'alert',
+      title: 'Deploy',
+      data: { alertType: 'system', severity: 'info', message: 'done' },
+    } as const;
+    // @ts-expect-error the seed kinds were replaced
+    const seed = await errorOf(caller.notifications.send(alert));
+    expect(seed.code).toBe('BAD_REQUEST');
+    expect((seed.cause as z.ZodError).issues).toEqual([expect.objectContaining({ path: ['type'] })]);
+
+    const fedex = {
+      workspaceId: 'acme',
+      type: 'order_shipped',
+      title: 'x',
+      data: { orderId: 'o2', carrier: 'fedex' },
+    } as const;
+    // @ts-expect-error `fedex` is not a carrier
+    const bad = await errorOf(caller.notifications.send(fedex));
+    expect(bad.code).toBe('BAD_REQUEST');
+    expect((bad.cause as z.ZodError).issues).toEqual([
+      expect.objectContaining({ path: ['data', 'carrier'], code: 'invalid_value' }),
+    ]);
+
+    const page = await caller.notifications.list({ workspaceId: 'acme', types: ['order_shipped'] });
+    expect(page.items.map((n) => n.data)).toEqual([{ orderId: 'o1', carrier: 'dhl' }]);
+    const wrongFilter = await errorOf(
+      caller.notifications.list({ workspaceId: 'acme', types: ['alert' as 'order_shipped'] }),
+    );
+    expect(wrongFilter.code).toBe('BAD_REQUEST');
+  });
+
+  it("Pulse's default router still refuses a kind it does not know, with the zod path", async () => {
+    await using server = await start(undefined);
+    const shippedNote = {
+      workspaceId: 'acme',
+      type: 'order_shipped',
+      title: 'Shipped',
+      data: { orderId: 'o1', carrier: 'dhl' },
+    } as const;
+    const caller = server.callerFor(admin) as unknown as PulseCaller<AppRouter>;
+    // @ts-expect-error the default router has only the seed kinds
+    const error = await errorOf(caller.notifications.send(shippedNote));
+    expect(error.code).toBe('BAD_REQUEST');
+    expect((error.cause as z.ZodError).issues).toEqual([expect.objectContaining({ path: ['type'] })]);
+  });
+
+  it('refuses bad kind definitions at construction', () => {
+    expect(() => notificationKinds({ 'Bad-Name': shipped })).toThrow(
+      'Notification kind "Bad-Name" must be a lowercase letter then up to 63 lowercase letters, digits or _',
+    );
+    expect(() => notificationKinds({}, { replaceDefaults: true })).toThrow(
+      'notificationKinds: no kinds (replaceDefaults needs at least one)',
+    );
+    expect(() => notificationKinds({ shipped: z.string() as unknown as z.ZodObject })).toThrow(
+      'Notification kind "shipped": data must be a z.object',
+    );
+    expect(notificationKinds({ order_shipped: shipped }).types).toEqual([
+      'mention',
+      'message',
+      'approval',
+      'alert',
+      'post_published',
+      'post_failed',
+      'crisis',
+      'review',
+      'order_shipped',
+    ]);
+  });
+});
