@@ -120,12 +120,14 @@ describe('abuse: HTTP', () => {
 
   it('never applies the HTTP request timeouts to an upgraded WebSocket', async () => {
     await using server = await startTestServer({
-      config: { limits: { headersTimeoutMs: 100, requestTimeoutMs: 200, keepAliveTimeoutMs: 100 } },
+      // NOTE: short, but not so short that a loaded CI machine misses them while the upgrade itself
+      // is on its way (a 100 ms headers timeout answered the upgrade with 408 at load 12).
+      config: { limits: { headersTimeoutMs: 1_000, requestTimeoutMs: 1_200, keepAliveTimeoutMs: 500 } },
     });
     const token = await server.token({ sub: 'alice', workspaces: { acme: 'admin' } });
     const raw = await openRaw(server.wsUrl, { params: { token } });
     // Several request-timeout periods (and Node's check interval) pass: the socket must still serve.
-    await sleep(800);
+    await sleep(3_000);
     raw.send({ id: 1, method: 'query', params: { path: 'presence.list', input: { workspaceId: 'acme' } } });
     expect((await raw.next((m) => m.id === 1)).result).toMatchObject({ type: 'data', data: [] });
     expect(raw.socket.readyState).toBe(raw.socket.OPEN);
