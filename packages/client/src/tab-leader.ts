@@ -111,6 +111,9 @@ export class TabGroup {
   private offLocalState: (() => void) | null = null;
   private closed = false;
   private forwardedSeq = 0;
+  private lockName: string | null = null;
+  private releaseTabLock: (() => void) | null = null;
+  private readonly watched = new Set<string>();
   private started: Promise<void> | null = null;
   private readonly onPageHide = () => this.post({ t: 'bye', from: this.id });
 
@@ -126,6 +129,22 @@ export class TabGroup {
     const key = await this.opts.userKey();
     if (this.closed) return;
     const name = `pulse:${this.opts.wsUrl}:${key}`;
+    this.lockName = name;
+    // NOTE: each tab holds a lock of its own for its lifetime; a tab that hears from another asks for
+    // that lock, which the browser grants only once that tab is gone (closed, crashed, discarded),
+    // even without a goodbye. That is how a leader stops a dead follower's subscriptions and every
+    // tab forgets a dead tab's presence flags.
+    await new Promise<void>((granted) => {
+      navigator.locks
+        .request(`${name}:tab:${this.id}`, { signal: this.abort.signal }, () => {
+          granted();
+          return new Promise<void>((resolve) => {
+            this.releaseTabLock = resolve;
+          });
+        })
+        .catch(() => granted());
+    });
+    if (this.closed) return;
     this.channel = new BroadcastChannel(name);
     this.channel.onmessage = (event: MessageEvent<Message>) => this.onMessage(event.data);
     window.addEventListener('pagehide', this.onPageHide);
@@ -233,8 +252,29 @@ export class TabGroup {
     return request;
   }
 
+  /** Drops `tab`'s operations and flags once the browser says it is gone (its tab lock is free). */
+  private watch(tab: string) {
+    if (tab === this.id || this.watched.has(tab) || !this.lockName) return;
+    this.watched.add(tab);
+    navigator.locks
+      .request(`${this.lockName}:tab:${tab}`, { signal: this.abort.signal }, () => {
+        this.watched.delete(tab);
+        if (!this.closed) this.tabGone(tab);
+      })
+      .catch(() => {});
+  }
+
+  private tabGone(tab: string) {
+    this.dropTab(tab);
+    if (tab === this.leaderId && this.role === 'follower') {
+      this.leaderId = null;
+      this.opts.setState({ status: 'reconnecting', role: 'follower' });
+    }
+  }
+
   private onMessage(msg: Message) {
     if (this.closed) return;
+    if (msg.t !== 'bye') this.watch(msg.from);
     switch (msg.t) {
       case 'hello':
         if (this.role === 'leader') {
@@ -263,11 +303,7 @@ export class TabGroup {
         });
         return;
       case 'bye':
-        this.dropTab(msg.from);
-        if (msg.from === this.leaderId && this.role === 'follower') {
-          this.leaderId = null;
-          this.opts.setState({ status: 'reconnecting', role: 'follower' });
-        }
+        this.tabGone(msg.from);
         return;
       case 'op': {
         if (msg.to !== this.id || this.role !== 'leader') return;
@@ -375,6 +411,7 @@ export class TabGroup {
     this.role = 'follower';
     if (wasLeader) await this.opts.closeSocket();
     this.releaseLock?.();
+    this.releaseTabLock?.();
     this.channel?.close();
     this.channel = null;
   }
