@@ -1,7 +1,7 @@
 import { createPulseClient, type PresenceEvent, type PulseClient } from '@pulse/client';
 import { type DemoServer, startDemoServer } from '@pulse/server/demo';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { buildApp, launchBrowser } from './harness.js';
 
@@ -112,8 +112,13 @@ describe('tabs share one socket (Chromium)', () => {
     browser = await launchBrowser();
   });
 
+  // Every test leaves no tab behind, even when it fails half-way (the next one counts sockets).
+  afterEach(async () => {
+    for (const context of contexts.splice(0)) await context.close().catch(() => {});
+    await expect.poll(() => connections().connections).toBe(0);
+  });
+
   afterAll(async () => {
-    for (const context of contexts) await context.close().catch(() => {});
     await browser?.close();
     await demo?.close({ graceMs: 0 });
     await app?.[Symbol.asyncDispose]();
@@ -291,6 +296,33 @@ describe('tabs share one socket (Chromium)', () => {
     console.log(
       `hand-over (leader gone → next tab leads and is connected): all ${summary(all)}; closed ${summary(times.closed)}; crashed ${summary(times.crashed)}`,
     );
+    // What a follower's event costs the leader: one structured-clone postMessage of the envelope
+    // (the socket read and JSON parse happen once per event anyway). Measured in the leader tab.
+    const leaderTab = open[(await Promise.all(open.map(roleOf))).indexOf('leader')]!;
+    const perMessageUs = await leaderTab.evaluate(() => {
+      const channel = new BroadcastChannel('pulse-cost-probe');
+      const envelope = {
+        t: 'res',
+        from: 'tab-a',
+        to: 'tab-b',
+        id: 12,
+        envelope: {
+          result: {
+            type: 'data',
+            id: '1733150000000-0',
+            data: { type: 'notification', notification: { id: 'n1', title: 'x'.repeat(80), body: 'y'.repeat(400) } },
+          },
+        },
+      };
+      const n = 5_000;
+      const t0 = performance.now();
+      for (let i = 0; i < n; i += 1) channel.postMessage(envelope);
+      const elapsed = performance.now() - t0;
+      channel.close();
+      return (elapsed * 1000) / n;
+    });
+    console.log(`leader's extra cost per follower event (postMessage of a ~0.6 KB envelope): ${perMessageUs.toFixed(1)} µs`);
+    expect(perMessageUs).toBeGreaterThan(0);
     expect(all).toHaveLength(runs);
     await expect.poll(() => connections()).toMatchObject({ connections: 1, users: 1 });
     await context.close();
