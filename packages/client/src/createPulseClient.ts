@@ -132,9 +132,25 @@ const closeMessages: Record<number, string> = {
 export function createPulseClient(opts: PulseClientOptions): PulseClient {
   const base = opts.url.replace(/\/+$/, '');
   const wsUrl = `${base.replace(/^http/, 'ws')}/trpc`;
-  const getToken = async () => (typeof opts.token === 'function' ? await opts.token() : opts.token);
+  const readToken = async () => (typeof opts.token === 'function' ? await opts.token() : opts.token);
+  const getToken = async () => {
+    const token = await readToken();
+    group?.offerToken(token);
+    return token;
+  };
+  // NOTE: the socket's token: a leader may use a fresher one another tab of the same user read.
+  const socketToken = async () => {
+    const tabs = group;
+    if (!tabs) return getToken();
+    const own = await getToken().catch((error: unknown) => {
+      if (tabs.tokenForSocket(null) === null) throw error;
+      return null;
+    });
+    return tabs.tokenForSocket(own) ?? own!;
+  };
 
   const sharing = opts.shareConnection !== false && canShareConnection();
+  let group: TabGroup | null = null;
   let state: ConnectionState = { status: 'connecting', error: null, attempt: 0, role: 'solo' };
   // NOTE: while sharing, `state` is what this tab shows (the leader's state in a follower), and
   // `socketState` is this tab's own socket, which the tab group reports while it leads.
@@ -160,7 +176,7 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
       url: wsUrl,
       // NOTE: `ws`'s class speaks the same API as the browser's; tRPC only types the browser one.
       WebSocket: opts.WebSocket as typeof globalThis.WebSocket | undefined,
-      connectionParams: async () => ({ token: await getToken() }),
+      connectionParams: async () => ({ token: await socketToken() }),
       retryDelayMs: (attempt) => {
         setState({ status: 'reconnecting', attempt: attempt + 1 });
         return backoff(attempt);
@@ -213,7 +229,7 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
     wsClient ??= openSocket();
     return wsClient;
   };
-  const group = sharing
+  group = sharing
     ? new TabGroup({
         wsUrl,
         userKey: async () => opts.userKey ?? subjectOfToken(await getToken()) ?? 'anonymous',

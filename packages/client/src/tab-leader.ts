@@ -24,7 +24,8 @@ type Message =
   | { t: 'res'; from: string; to: string; id: Op['id']; envelope: Envelope }
   | { t: 'err'; from: string; to: string; id: Op['id']; error: WireError }
   | { t: 'done'; from: string; to: string; id: Op['id'] }
-  | { t: 'flag'; from: string; topic: string; value: boolean };
+  | { t: 'flag'; from: string; topic: string; value: boolean }
+  | { t: 'token'; from: string; token: string };
 
 /** One of this tab's own WebSocket operations: kept until it ends, re-sent to each new leader. */
 interface ActiveOp {
@@ -61,6 +62,31 @@ export function subjectOfToken(token: string): string | null {
   } catch {
     return null;
   }
+}
+
+function claimsOf(token: string): { sub?: unknown; exp?: unknown } | null {
+  const payload = token.split('.')[1];
+  if (!payload) return null;
+  try {
+    const base64 = payload.replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The token the leader's socket should use: its own, or one another tab of the group refreshed, if
+ * that one is of the same user and expires later. A token of another user is never picked.
+ */
+export function freshestToken(own: string | null, relayed: string | null, userKey: string): string | null {
+  if (!relayed) return own;
+  const theirs = claimsOf(relayed);
+  if (theirs?.sub !== userKey) return own;
+  if (!own) return relayed;
+  const mine = claimsOf(own);
+  const exp = (c: { exp?: unknown } | null) => (typeof c?.exp === 'number' ? c.exp : 0);
+  return exp(theirs) > exp(mine) ? relayed : own;
 }
 
 function toWireError(error: unknown): WireError {
@@ -114,6 +140,8 @@ export class TabGroup {
   private lockName: string | null = null;
   private releaseTabLock: (() => void) | null = null;
   private readonly watched = new Set<string>();
+  private relayedToken: string | null = null;
+  private key: string | null = null;
   private started: Promise<void> | null = null;
   private readonly onPageHide = () => this.post({ t: 'bye', from: this.id });
 
@@ -128,6 +156,7 @@ export class TabGroup {
   private async join() {
     const key = await this.opts.userKey();
     if (this.closed) return;
+    this.key = key;
     const name = `pulse:${this.opts.wsUrl}:${key}`;
     this.lockName = name;
     // NOTE: each tab holds a lock of its own for its lifetime; a tab that hears from another asks for
@@ -350,6 +379,9 @@ export class TabGroup {
         this.setFlagOf(msg.topic, msg.from, msg.value);
         return;
       }
+      case 'token':
+        if (typeof msg.token === 'string') this.relayedToken = msg.token;
+        return;
     }
   }
 
@@ -373,6 +405,19 @@ export class TabGroup {
     if (values.get(tab) === value) return;
     values.set(tab, value);
     for (const listener of this.flagListeners) listener();
+  }
+
+  /** Tells the group this tab read a token (a refresh in any tab reaches the leader's next connect). */
+  offerToken(token: string): void {
+    if (this.role === 'follower') this.post({ t: 'token', from: this.id, token });
+  }
+
+  /**
+   * The token for the leader's socket: its own (`own`, null when its source failed) or a fresher one
+   * of the same user another tab offered.
+   */
+  tokenForSocket(own: string | null): string | null {
+    return this.key ? freshestToken(own, this.relayedToken, this.key) : own;
   }
 
   /** Sets this tab's value of a flag every tab of the group sees (e.g. "this tab is visible and active"). */
