@@ -33,6 +33,14 @@ describe('tabs share one socket (Chromium)', () => {
   let demo: DemoServer;
   let browser: Browser & AsyncDisposable;
   const contexts: BrowserContext[] = [];
+  /** Page errors and console errors of every tab (the main test asserts there are none). */
+  const errors: string[] = [];
+  const watchErrors = (page: Page) => {
+    page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') errors.push(`console: ${msg.text()}`);
+    });
+  };
 
   const connections = () => demo.server.stats().transport;
 
@@ -42,6 +50,7 @@ describe('tabs share one socket (Chromium)', () => {
     contexts.push(context);
     await context.addInitScript(countChannelDeliveries);
     const first = await context.newPage();
+    watchErrors(first);
     await first.goto(`${demo.server.url}/${query}`);
     await first.getByTestId(`signin-${userId}-acme`).click();
     await waitSignedIn(first, userId);
@@ -52,6 +61,7 @@ describe('tabs share one socket (Chromium)', () => {
 
   async function openTab(context: BrowserContext, userId: string, query = ''): Promise<Page> {
     const page = await context.newPage();
+    watchErrors(page);
     await page.goto(`${demo.server.url}/${query}`);
     await waitSignedIn(page, userId);
     return page;
@@ -166,6 +176,7 @@ describe('tabs share one socket (Chromium)', () => {
       // Carol never saw Bob leave: one presence across the hand-over.
       expect(observer.events.filter((e) => e.type === 'leave' && e.userId === 'bob')).toEqual([]);
       expect(observer.statusOf('bob')).not.toBeNull();
+      expect(errors).toEqual([]);
       await context.close();
     } finally {
       await observer.client.close();
