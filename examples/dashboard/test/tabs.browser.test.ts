@@ -45,7 +45,11 @@ describe('tabs share one socket (Chromium)', () => {
   const connections = () => demo.server.stats().transport;
 
   /** A context with `count` tabs signed in as `userId` of acme (the first tab signs in, the others reuse the session). */
-  async function openTabs(userId: string, count: number, query = ''): Promise<{ context: BrowserContext; tabs: Page[] }> {
+  async function openTabs(
+    userId: string,
+    count: number,
+    query = '',
+  ): Promise<{ context: BrowserContext; tabs: Page[] }> {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     contexts.push(context);
     await context.addInitScript(countChannelDeliveries);
@@ -75,7 +79,9 @@ describe('tabs share one socket (Chromium)', () => {
   const roleOf = (page: Page) => page.getByTestId('connection').getAttribute('data-role');
   const roles = async (tabs: Page[]) => (await Promise.all(tabs.map(roleOf))).sort();
   const badge = async (page: Page) =>
-    (await page.getByTestId('bell-badge').count()) === 0 ? 0 : Number(await page.getByTestId('bell-badge').textContent());
+    (await page.getByTestId('bell-badge').count()) === 0
+      ? 0
+      : Number(await page.getByTestId('bell-badge').textContent());
   const deliveries = (page: Page) =>
     page.evaluate(() => (window as unknown as { __deliveries: Record<string, number> }).__deliveries);
 
@@ -138,7 +144,9 @@ describe('tabs share one socket (Chromium)', () => {
     const observer = await presenceObserver('carol');
     try {
       const { context, tabs } = await openTabs('bob', 5);
-      await expect.poll(() => roles(tabs)).toEqual(['follower', 'follower', 'follower', 'follower', 'leader']);
+      await expect
+        .poll(() => roles(tabs))
+        .toEqual(['follower', 'follower', 'follower', 'follower', 'leader']);
       // Carol's Node client is the other connection.
       await expect.poll(() => connections()).toMatchObject({ connections: 2, users: 2 });
       await expect.poll(() => observer.statusOf('bob')).toBe('online');
@@ -168,7 +176,9 @@ describe('tabs share one socket (Chromium)', () => {
         const list = tab.getByTestId('notification-list');
         await list.waitFor();
         for (const title of ['burst-first', ...burst, 'burst-after'])
-          await expect.poll(() => list.getByTestId('notification').filter({ hasText: title }).count()).toBe(1);
+          await expect
+            .poll(() => list.getByTestId('notification').filter({ hasText: title }).count())
+            .toBe(1);
       }
       // No follower got any event twice over the tab channel (counted by every other tab).
       for (const tab of rest) for (const n of Object.values(await deliveries(tab))) expect(n).toBe(1);
@@ -208,7 +218,9 @@ describe('tabs share one socket (Chromium)', () => {
       await setVisibility(tabs[1]!, 'visible');
       await expect.poll(() => observer.statusOf('bob')).toBe('online');
       await context.close();
-      expect(observer.events.filter((e) => e.type === 'join' && e.user.userId === 'bob').length).toBeLessThanOrEqual(1);
+      expect(
+        observer.events.filter((e) => e.type === 'join' && e.user.userId === 'bob').length,
+      ).toBeLessThanOrEqual(1);
     } finally {
       await observer.client.close();
     }
@@ -252,12 +264,14 @@ describe('tabs share one socket (Chromium)', () => {
     await expect.poll(subscriptions).toBeGreaterThan(0);
     // Let the leader tab's subscriptions settle, then count them.
     let alone = subscriptions();
-    await expect.poll(() => {
-      const now = subscriptions();
-      const settled = now === alone;
-      alone = now;
-      return settled;
-    }).toBe(true);
+    await expect
+      .poll(() => {
+        const now = subscriptions();
+        const settled = now === alone;
+        alone = now;
+        return settled;
+      })
+      .toBe(true);
     const follower = await openTab(context, 'bob');
     await expect.poll(() => roleOf(follower)).toBe('follower');
     await expect.poll(subscriptions).toBeGreaterThan(alone);
@@ -294,7 +308,9 @@ describe('tabs share one socket (Chromium)', () => {
         const cdp = await context.newCDPSession(leader);
         void cdp.send('Page.crash').catch(() => {});
       }
-      await follower.locator('[data-testid="connection"][data-role="leader"]', { hasText: 'connected' }).waitFor();
+      await follower
+        .locator('[data-testid="connection"][data-role="leader"]', { hasText: 'connected' })
+        .waitFor();
       times[how].push(performance.now() - started);
       if (how === 'crashed') await leader.close();
       open = [follower, await openTab(context, 'bob')];
@@ -321,7 +337,10 @@ describe('tabs share one socket (Chromium)', () => {
           result: {
             type: 'data',
             id: '1733150000000-0',
-            data: { type: 'notification', notification: { id: 'n1', title: 'x'.repeat(80), body: 'y'.repeat(400) } },
+            data: {
+              type: 'notification',
+              notification: { id: 'n1', title: 'x'.repeat(80), body: 'y'.repeat(400) },
+            },
           },
         },
       };
@@ -332,7 +351,9 @@ describe('tabs share one socket (Chromium)', () => {
       channel.close();
       return (elapsed * 1000) / n;
     });
-    console.log(`leader's extra cost per follower event (postMessage of a ~0.6 KB envelope): ${perMessageUs.toFixed(1)} µs`);
+    console.log(
+      `leader's extra cost per follower event (postMessage of a ~0.6 KB envelope): ${perMessageUs.toFixed(1)} µs`,
+    );
     expect(perMessageUs).toBeGreaterThan(0);
     expect(all).toHaveLength(runs);
     await expect.poll(() => connections()).toMatchObject({ connections: 1, users: 1 });

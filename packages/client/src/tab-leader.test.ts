@@ -3,7 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { canShareConnection, freshestToken, subjectOfToken } from './tab-leader.js';
 import { createPulseClient } from './index.js';
 
-const jwt = { secret: 'tab-leader-test-secret-long-enough-for-hs256-0123', issuer: undefined, audience: undefined };
+const jwt = {
+  secret: 'tab-leader-test-secret-long-enough-for-hs256-0123',
+  issuer: undefined,
+  audience: undefined,
+};
 const tokenOf = (sub: string, expiresInSec: number) =>
   // biome-ignore lint/suspicious/noExplicitAny: only the secret matters for minting here
   mintToken(jwt as any, { sub, workspaces: { acme: 'member' }, expiresInSec });

@@ -95,8 +95,12 @@ function toWireError(error: unknown): WireError {
 }
 
 function fromWireError(error: WireError): TRPCClientError<AppRouter> {
-  // biome-ignore lint/suspicious/noExplicitAny: the shape was produced by the leader's tRPC client
-  return new TRPCClientError<AppRouter>(error.message, error.shape ? { result: { error: error.shape as any } } : {});
+  // NOTE: the shape was produced by the leader's own tRPC client from the server's error reply.
+  type Shape = NonNullable<ConstructorParameters<typeof TRPCClientError<AppRouter>>[1]>['result'];
+  return new TRPCClientError<AppRouter>(
+    error.message,
+    error.shape ? { result: { error: error.shape } as Shape } : {},
+  );
 }
 
 export interface TabGroupOptions {
@@ -212,22 +216,24 @@ export class TabGroup {
   }
 
   /** The link for this tab's WebSocket operations: run on the socket when leading, forwarded otherwise. */
-  link: TRPCLink<AppRouter> = () => ({ op }) =>
-    observable<Envelope, TRPCClientError<AppRouter>>((observer) => {
-      const active: ActiveOp = {
-        op: { id: op.id, type: op.type, path: op.path, input: op.input },
-        observer,
-      };
-      this.active.set(op.id, active);
-      void this.start();
-      this.dispatch(active);
-      return () => {
-        if (this.active.get(op.id) !== active) return;
-        this.active.delete(op.id);
-        active.local?.unsubscribe();
-        if (this.role === 'follower' && this.leaderId) this.post({ t: 'stop', from: this.id, id: op.id });
-      };
-    }) as ReturnType<ReturnType<TRPCLink<AppRouter>>>;
+  link: TRPCLink<AppRouter> =
+    () =>
+    ({ op }) =>
+      observable<Envelope, TRPCClientError<AppRouter>>((observer) => {
+        const active: ActiveOp = {
+          op: { id: op.id, type: op.type, path: op.path, input: op.input },
+          observer,
+        };
+        this.active.set(op.id, active);
+        void this.start();
+        this.dispatch(active);
+        return () => {
+          if (this.active.get(op.id) !== active) return;
+          this.active.delete(op.id);
+          active.local?.unsubscribe();
+          if (this.role === 'follower' && this.leaderId) this.post({ t: 'stop', from: this.id, id: op.id });
+        };
+      }) as ReturnType<ReturnType<TRPCLink<AppRouter>>>;
 
   private dispatch(active: ActiveOp) {
     active.local?.unsubscribe();
@@ -246,7 +252,13 @@ export class TabGroup {
     }
     // A follower without a known leader waits: the next `leader` message re-dispatches.
     if (this.leaderId)
-      this.post({ t: 'op', from: this.id, to: this.leaderId, op: active.op, lastEventId: active.lastEventId });
+      this.post({
+        t: 'op',
+        from: this.id,
+        to: this.leaderId,
+        op: active.op,
+        lastEventId: active.lastEventId,
+      });
   }
 
   private deliver(active: ActiveOp, envelope: Envelope) {
@@ -428,7 +440,8 @@ export class TabGroup {
 
   /** Whether any tab of the group (this one included) has the flag set; `others` skips this tab. */
   anyFlag(topic: string, others = false): boolean {
-    for (const [tab, value] of this.flags.get(topic) ?? []) if (value && !(others && tab === this.id)) return true;
+    for (const [tab, value] of this.flags.get(topic) ?? [])
+      if (value && !(others && tab === this.id)) return true;
     return false;
   }
 
