@@ -352,7 +352,11 @@ export class TabGroup {
         if (this.served.has(key)) return;
         const to = msg.from;
         const id = msg.op.id;
-        const done = () => this.served.delete(key);
+        let ended = false;
+        const done = () => {
+          ended = true;
+          this.served.delete(key);
+        };
         // NOTE: request ids are per socket: a follower's operation gets an id from a range of its
         // own (from 2^40), so it never collides with the leader's own ids (its TRPCClient counts from 1).
         this.forwardedSeq += 1;
@@ -367,7 +371,7 @@ export class TabGroup {
             this.post({ t: 'done', from: this.id, to, id });
           },
         });
-        if (running) this.served.set(key, running);
+        if (!ended) this.served.set(key, running);
         return;
       }
       case 'stop': {
@@ -379,7 +383,9 @@ export class TabGroup {
       case 'res':
       case 'err':
       case 'done': {
-        if (msg.to !== this.id) return;
+        // NOTE: only the current leader's replies count: a late one from a previous leader (its
+        // operation was re-sent to the new one) would deliver an event twice.
+        if (msg.to !== this.id || msg.from !== this.leaderId) return;
         const active = this.active.get(msg.id);
         if (!active || active.local) return;
         if (msg.t === 'res') this.deliver(active, msg.envelope);
