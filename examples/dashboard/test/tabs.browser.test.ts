@@ -205,13 +205,16 @@ describe('tabs share one socket (Chromium)', () => {
         }, state);
       await setVisibility(tabs[0]!, 'hidden');
       await setVisibility(tabs[1]!, 'hidden');
-      // A page change in the visible tab is a sync point: it comes after the two hidden flags.
-      await tabs[2]!.evaluate(() => {
-        window.location.hash = '#/team';
+      // A hidden tab that reports something (here: another page) still says online: tab 3 is visible.
+      await tabs[0]!.evaluate(() => {
+        window.location.hash = '#/inbox';
       });
-      await expect
-        .poll(async () => (await demo.server.publish.getUserPresence('acme', 'bob'))?.page ?? null)
-        .toContain('team');
+      const bobNow = async () => {
+        const me = await demo.server.publish.getUserPresence('acme', 'bob');
+        return { page: me?.page ?? null, status: me?.status ?? null };
+      };
+      await expect.poll(async () => (await bobNow()).page).toContain('inbox');
+      expect(await bobNow()).toMatchObject({ status: 'online' });
       expect(observer.statusOf('bob')).toBe('online');
       await setVisibility(tabs[2]!, 'hidden');
       await expect.poll(() => observer.statusOf('bob')).toBe('away');
