@@ -230,35 +230,45 @@ describe('tabs share one socket (Chromium)', () => {
   });
 
   it('two users in two contexts: two sockets, nothing crosses; sign-out and sign-in as someone else in one tab: two leaders', async () => {
-    const bob = await openTabs('bob', 2);
-    const carol = await openTabs('carol', 2);
-    await expect.poll(() => connections()).toMatchObject({ connections: 2, users: 2 });
-    await notify('carol', 'for-carol-1');
-    for (const tab of carol.tabs) await expect.poll(() => badge(tab)).toBe(1);
-    for (const tab of bob.tabs) await tab.getByTestId('bell').click();
-    for (const tab of bob.tabs)
-      expect(await tab.getByTestId('bell-popover').textContent()).not.toContain('for-carol-1');
-    await carol.context.close();
-    await expect.poll(() => connections()).toMatchObject({ connections: 1, users: 1 });
+    // Alice's Node client watches acme's presence: one more connection and user in every count.
+    const observer = await presenceObserver('alice');
+    try {
+      const bob = await openTabs('bob', 2);
+      const carol = await openTabs('carol', 2);
+      await expect.poll(() => connections()).toMatchObject({ connections: 3, users: 3 });
+      await notify('carol', 'for-carol-1');
+      for (const tab of carol.tabs) await expect.poll(() => badge(tab)).toBe(1);
+      for (const tab of bob.tabs) await tab.getByTestId('bell').click();
+      for (const tab of bob.tabs)
+        expect(await tab.getByTestId('bell-popover').textContent()).not.toContain('for-carol-1');
+      await carol.context.close();
+      await expect.poll(() => connections()).toMatchObject({ connections: 2, users: 2 });
 
-    // In Bob's second tab: sign out, sign in as Carol. That tab gets its own leader (Carol's group);
-    // Bob's first tab keeps Bob's socket.
-    const [bobTab, switched] = bob.tabs as [Page, Page];
-    await switched.getByTitle('Sign out').click();
-    await switched.getByTestId('signin-carol-acme').click();
-    await waitSignedIn(switched, 'carol');
-    await expect.poll(() => Promise.all([roleOf(bobTab), roleOf(switched)])).toEqual(['leader', 'leader']);
-    await expect.poll(() => connections()).toMatchObject({ connections: 2, users: 2 });
-    await notify('bob', 'for-bob-2');
-    await notify('carol', 'for-carol-2');
-    await switched.getByTestId('bell').click();
-    await switched.getByTestId('bell-popover').getByText('for-carol-2').waitFor();
-    expect(await switched.getByTestId('bell-popover').textContent()).not.toContain('for-bob-2');
-    await bobTab.keyboard.press('Escape');
-    await bobTab.getByTestId('bell').click();
-    await bobTab.getByTestId('bell-popover').getByText('for-bob-2').waitFor();
-    expect(await bobTab.getByTestId('bell-popover').textContent()).not.toContain('for-carol-2');
-    await bob.context.close();
+      // In Bob's second tab: sign out, sign in as Carol. That tab gets its own leader (Carol's group);
+      // Bob's first tab keeps Bob's socket.
+      const [bobTab, switched] = bob.tabs as [Page, Page];
+      await switched.getByTitle('Sign out').click();
+      await switched.getByTestId('signin-carol-acme').click();
+      await waitSignedIn(switched, 'carol');
+      await expect.poll(() => Promise.all([roleOf(bobTab), roleOf(switched)])).toEqual(['leader', 'leader']);
+      await expect.poll(() => connections()).toMatchObject({ connections: 3, users: 3 });
+      await notify('bob', 'for-bob-2');
+      await notify('carol', 'for-carol-2');
+      await switched.getByTestId('bell').click();
+      await switched.getByTestId('bell-popover').getByText('for-carol-2').waitFor();
+      expect(await switched.getByTestId('bell-popover').textContent()).not.toContain('for-bob-2');
+      await bobTab.keyboard.press('Escape');
+      await bobTab.getByTestId('bell').click();
+      await bobTab.getByTestId('bell-popover').getByText('for-bob-2').waitFor();
+      expect(await bobTab.getByTestId('bell-popover').textContent()).not.toContain('for-carol-2');
+      // The tab that signed out let go of Bob's presence, but Bob's other tab still shows acme: no leave.
+      await expect.poll(() => observer.statusOf('carol')).toBe('online');
+      expect(observer.events.filter((e) => e.type === 'leave' && e.userId === 'bob')).toEqual([]);
+      expect(observer.statusOf('bob')).toBe('online');
+      await bob.context.close();
+    } finally {
+      await observer.client.close();
+    }
   });
 
   it('a crashed follower says no goodbye: the leader still ends its subscriptions', async () => {
