@@ -4,6 +4,9 @@ import { Shell } from './Shell.js';
 import { SignIn } from './pages/SignIn.js';
 import { demoTokenFor, pulseUrl, useDemoUsers, useSession } from './session.js';
 
+// NOTE: `?shareTabs=off` gives every tab its own socket (the browser tests compare both modes).
+const shareConnection = new URLSearchParams(window.location.search).get('shareTabs') !== 'off';
+
 /** Signed out: the demo sign-in. Signed in: one PulseProvider (one socket) per user. */
 export function App() {
   const { session, signIn, signOut, switchWorkspace } = useSession();
@@ -19,7 +22,13 @@ export function App() {
     return <SignIn demo={demo} onSignIn={signIn} />;
   }
   return (
-    <PulseProvider key={session.userId} url={pulseUrl} token={token} idleMs={60_000}>
+    <PulseProvider
+      key={session.userId}
+      url={pulseUrl}
+      token={token}
+      idleMs={60_000}
+      clientOptions={{ shareConnection }}
+    >
       <Shell
         user={user}
         members={demo.users}

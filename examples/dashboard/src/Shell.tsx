@@ -148,9 +148,23 @@ function Frame({
           <span
             className={`conn ${connection.status}`}
             data-testid="connection"
-            title={connection.error?.message}
+            data-role={connection.role}
+            title={
+              connection.error?.message ??
+              (connection.role === 'follower'
+                ? 'Shares the socket of another tab'
+                : connection.role === 'leader'
+                  ? 'Holds the socket this browser’s tabs share'
+                  : undefined)
+            }
           >
             {connection.status}
+            {connection.role !== 'solo' ? (
+              <small className="conn-role" data-testid="connection-role">
+                {' · '}
+                {connection.role}
+              </small>
+            ) : null}
           </span>
           <Bell />
         </header>

@@ -14,6 +14,7 @@ import { observable } from '@trpc/server/observable';
 // the published client has no runtime dependency on @pulse/server.
 import { CloseCode } from '@pulse/server/protocol';
 import { PulseError } from './errors.js';
+import { canShareConnection, subjectOfToken, TabGroup, type TabRole } from './tab-leader.js';
 
 /** Any WebSocket class with the browser's API: the global one, or `ws`'s in Node. */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => object;
@@ -29,6 +30,11 @@ export interface ConnectionState {
   error: PulseError | null;
   /** Reconnect attempts since the last successful connection. */
   attempt: number;
+  /**
+   * `leader`: this tab holds the socket its other tabs share; `follower`: it uses another tab's
+   * socket (status and error are the leader's); `solo`: its own socket, nothing shared.
+   */
+  role: TabRole;
 }
 
 export interface PulseClientOptions {
@@ -57,6 +63,17 @@ export interface PulseClientOptions {
    */
   lazy?: boolean;
   fetch?: typeof globalThis.fetch;
+  /**
+   * Share one WebSocket among this origin's tabs of the same user (default true; browsers with Web
+   * Locks and BroadcastChannel only, never in Node). One tab leads and holds the socket, the others
+   * send their subscriptions and socket mutations through it. `false`: every tab connects itself.
+   */
+  shareConnection?: boolean;
+  /**
+   * Which user the tabs are shared for (default: the token's `sub` claim, read without verifying).
+   * Tabs of different users never share a socket.
+   */
+  userKey?: string;
 }
 
 /** A connected Pulse client. */
@@ -72,6 +89,11 @@ export interface PulseClient {
   getConnectionState(): ConnectionState;
   /** Called on every connection state change; returns an unsubscribe function. */
   onConnectionState(listener: (state: ConnectionState) => void): () => void;
+  /**
+   * The tab group this client shares its socket with (null when not sharing): lets tabs share
+   * small flags, e.g. whether any tab is visible and active (presence uses it for `away`).
+   */
+  readonly tabs: TabGroup | null;
   /** Opens the socket now if it is not open yet (a `lazy` client); a no-op once closed. */
   connect(): void;
   /** Closes the socket and stops reconnecting. */
@@ -113,13 +135,39 @@ const closeMessages: Record<number, string> = {
 export function createPulseClient(opts: PulseClientOptions): PulseClient {
   const base = opts.url.replace(/\/+$/, '');
   const wsUrl = `${base.replace(/^http/, 'ws')}/trpc`;
-  const getToken = async () => (typeof opts.token === 'function' ? await opts.token() : opts.token);
+  const readToken = async () => (typeof opts.token === 'function' ? await opts.token() : opts.token);
+  const getToken = async () => {
+    const token = await readToken();
+    group?.offerToken(token);
+    return token;
+  };
+  // NOTE: the socket's token: a leader may use a fresher one another tab of the same user read.
+  const socketToken = async () => {
+    const tabs = group;
+    if (!tabs) return getToken();
+    const own = await getToken().catch((error: unknown) => {
+      if (tabs.tokenForSocket(null) === null) throw error;
+      return null;
+    });
+    return tabs.tokenForSocket(own) ?? own!;
+  };
 
-  let state: ConnectionState = { status: 'connecting', error: null, attempt: 0 };
+  const sharing = opts.shareConnection !== false && canShareConnection();
+  let group: TabGroup | null = null;
+  let state: ConnectionState = { status: 'connecting', error: null, attempt: 0, role: 'solo' };
+  // NOTE: while sharing, `state` is what this tab shows (the leader's state in a follower), and
+  // `socketState` is this tab's own socket, which the tab group reports while it leads.
+  let socketState: ConnectionState = state;
+  const socketListeners = new Set<(s: ConnectionState) => void>();
   const listeners = new Set<(s: ConnectionState) => void>();
-  const setState = (next: Partial<ConnectionState>) => {
+  const publish = (next: Partial<ConnectionState>) => {
     state = { ...state, ...next };
     for (const listener of listeners) listener(state);
+  };
+  const setState = (next: Partial<ConnectionState>) => {
+    if (!sharing) return publish(next);
+    socketState = { ...socketState, ...next };
+    for (const listener of socketListeners) listener(socketState);
   };
   let closed = false;
   let everConnected = false;
@@ -131,7 +179,7 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
       url: wsUrl,
       // NOTE: `ws`'s class speaks the same API as the browser's; tRPC only types the browser one.
       WebSocket: opts.WebSocket as typeof globalThis.WebSocket | undefined,
-      connectionParams: async () => ({ token: await getToken() }),
+      connectionParams: async () => ({ token: await socketToken() }),
       retryDelayMs: (attempt) => {
         setState({ status: 'reconnecting', attempt: attempt + 1 });
         return backoff(attempt);
@@ -184,7 +232,28 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
     wsClient ??= openSocket();
     return wsClient;
   };
-  if (!opts.lazy) ensureSocket();
+  group = sharing
+    ? new TabGroup({
+        wsUrl,
+        userKey: async () => opts.userKey ?? subjectOfToken(await getToken()) ?? 'anonymous',
+        socket: ensureSocket,
+        closeSocket: async () => {
+          const socket = wsClient;
+          wsClient = null;
+          await socket?.close();
+        },
+        localState: () => socketState,
+        onLocalState: (listener) => {
+          socketListeners.add(listener);
+          return () => socketListeners.delete(listener);
+        },
+        setState: publish,
+      })
+    : null;
+  if (!opts.lazy) {
+    if (group) void group.start();
+    else ensureSocket();
+  }
   // NOTE: the wsLink is built on the first WebSocket operation, so a lazy client's socket opens only
   // then (or at `connect()`); after `close()` an operation fails instead of opening a new socket.
   const lazyWsLink: TRPCLink<AppRouter> = (runtime) => {
@@ -204,7 +273,7 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
     ...(opts.links ?? []),
     splitLink({
       condition: (op) => op.type === 'subscription' || (op.type === 'mutation' && wsMutations.has(op.path)),
-      true: lazyWsLink,
+      true: group ? group.link : lazyWsLink,
       false: httpBatchLink<AppRouter>({
         url: `${base}/trpc`,
         fetch: opts.fetch,
@@ -221,14 +290,18 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    tabs: group,
     connect() {
-      if (!closed) ensureSocket();
+      if (closed) return;
+      if (group) void group.start();
+      else ensureSocket();
     },
     async close() {
       closed = true;
       clearTimeout(authConfirm);
+      await group?.close();
       await wsClient?.close();
-      setState({ status: 'offline' });
+      publish({ status: 'offline' });
     },
   };
 }

@@ -9,6 +9,7 @@ export {
   type TokenSource,
   type WebSocketConstructor,
 } from './createPulseClient.js';
+export { canShareConnection, TabGroup, type TabRole } from './tab-leader.js';
 export { PulseError, type PulseErrorContext, toPulseError } from './errors.js';
 // NOTE: types only. The build inlines these declarations into dist/index.d.ts, so an app gets the
 // router's types without installing @pulse/server (a devDependency here, never a runtime one).

@@ -19,6 +19,12 @@ export interface PresenceReporterOptions {
   connection: {
     getConnectionState(): ConnectionState;
     onConnectionState(listener: (state: ConnectionState) => void): () => void;
+    /** The client's tab group when tabs share one socket: `away` then means no tab is visible and active. */
+    tabs?: {
+      setFlag(topic: string, value: boolean): void;
+      anyFlag(topic: string, others?: boolean): boolean;
+      onFlags(listener: () => void): () => void;
+    } | null;
   };
   /** Marks the viewer `away` after this long without input (ms). */
   idleMs: number;
@@ -47,6 +53,14 @@ export class PresenceReporter {
   private disposed = false;
 
   constructor(private readonly opts: PresenceReporterOptions) {}
+
+  private get activeTopic() {
+    return `presence-active:${this.opts.workspaceId}`;
+  }
+
+  private get retainedTopic() {
+    return `presence-retained:${this.opts.workspaceId}`;
+  }
 
   /** Starts reporting (first retainer) and returns the release function. */
   retain(): () => void {
@@ -98,6 +112,14 @@ export class PresenceReporter {
     this.leaveTimer = undefined;
     this.lastActivity = Date.now();
     this.autoAway = typeof document !== 'undefined' && document.visibilityState === 'hidden';
+    const tabs = this.opts.connection.tabs;
+    if (tabs) {
+      // NOTE: tabs sharing one socket are one presence: every tab says whether it is visible and
+      // active, and each sends the merged status, so the user is away only when all tabs are.
+      tabs.setFlag(this.activeTopic, !this.autoAway);
+      tabs.setFlag(this.retainedTopic, true);
+      this.cleanups.push(tabs.onFlags(() => this.flush()));
+    }
     if (typeof window !== 'undefined') {
       const onActivity = () => this.onActivity();
       for (const name of activityEvents) window.addEventListener(name, onActivity, { passive: true });
@@ -133,6 +155,9 @@ export class PresenceReporter {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     for (const cleanup of this.cleanups.splice(0)) cleanup();
+    const tabs = this.opts.connection.tabs;
+    tabs?.setFlag(this.activeTopic, false);
+    tabs?.setFlag(this.retainedTopic, false);
     // NOTE: leave a moment later, so StrictMode's unmount/remount (or a quick re-mount on navigation)
     // does not show others a leave and a join; a re-retain cancels it.
     if (this.opts.leave && this.lastSent !== null && !this.disposed) {
@@ -140,6 +165,8 @@ export class PresenceReporter {
         this.leaveTimer = undefined;
         this.lastSent = null;
         this.setState({ me: null, error: null });
+        // Another tab on the shared socket still shows this workspace: the user has not left it.
+        if (this.opts.connection.tabs?.anyFlag(this.retainedTopic, true)) return;
         void this.opts.leave?.(this.opts.workspaceId).catch(() => {});
       }, 250);
     }
@@ -169,11 +196,14 @@ export class PresenceReporter {
   private setAutoAway(away: boolean) {
     if (this.autoAway === away) return;
     this.autoAway = away;
+    if (this.retainers > 0) this.opts.connection.tabs?.setFlag(this.activeTopic, !away);
     this.flush();
   }
 
   private effectiveInput(): PresenceSetInput {
-    const status = this.autoAway ? 'away' : (this.desired.status ?? 'online');
+    const tabs = this.opts.connection.tabs;
+    const away = tabs ? !tabs.anyFlag(this.activeTopic) : this.autoAway;
+    const status = away ? 'away' : (this.desired.status ?? 'online');
     return { ...this.desired, workspaceId: this.opts.workspaceId, status };
   }
 

@@ -1,10 +1,12 @@
-import type { ConnectionState, ConnectionStatus, PulseError } from '@pulse/client';
+import type { ConnectionState, ConnectionStatus, PulseError, TabRole } from '@pulse/client';
 import { useSyncExternalStore } from 'react';
 import { usePulseContext } from './PulseProvider.js';
 
 /**
  * The socket's state: `connecting` → `connected` → `reconnecting` (after a drop) → `connected`,
  * `offline` once closed; `error` is the last connection error (a refused token, a dropped socket).
+ * `role` says whether this tab holds the socket its other tabs share (`leader`), uses another
+ * tab's (`follower`: status and error are the leader's), or has its own (`solo`).
  *
  * @example
  * ```tsx
@@ -17,9 +19,10 @@ export function useConnectionStatus(): {
   status: ConnectionStatus;
   error: PulseError | null;
   attempt: number;
+  role: TabRole;
 } {
   const state = useConnectionState();
-  return { status: state.status, error: state.error, attempt: state.attempt };
+  return { status: state.status, error: state.error, attempt: state.attempt, role: state.role };
 }
 
 /** The full connection state (internal helper shared by the hooks). */
