@@ -127,6 +127,47 @@ describe('useInbox and useConversation', () => {
   });
 });
 
+type Renders = { count: number };
+const selectLength = (conversations: unknown[]) => conversations.length;
+const inboundCount = (messages: { direction: string }[]) =>
+  messages.filter((m) => m.direction === 'inbound').length;
+
+/** Counts its renders; shows the number of conversations (selected). */
+function InboxCounter({ renders }: { renders: Renders }) {
+  renders.count++;
+  const inbox = useInbox('acme', { select: selectLength });
+  return (
+    <p data-testid="counter">
+      {inbox.status}:{inbox.conversations}
+    </p>
+  );
+}
+
+function InboxWatcher() {
+  const inbox = useInbox('acme');
+  return (
+    <p data-testid="watcher">
+      {inbox.conversations.map((c) => `${c.contact.name}/${c.unreadCount}`).join(',')}
+    </p>
+  );
+}
+
+/** Counts its renders; shows the number of inbound messages (selected). */
+function ConversationCounter({ conversationId, renders }: { conversationId: string; renders: Renders }) {
+  renders.count++;
+  const c = useConversation('acme', conversationId, { select: inboundCount });
+  return (
+    <p data-testid="counter">
+      {c.status}:{c.messages}
+    </p>
+  );
+}
+
+function ConversationWatcher({ conversationId }: { conversationId: string }) {
+  const c = useConversation('acme', conversationId);
+  return <p data-testid="watcher">{c.messages.map((m) => m.body).join(',')}</p>;
+}
+
 describe('useInbox and useConversation select and enabled', () => {
   type Server = Awaited<ReturnType<typeof startServer>>;
   const receive = (server: Server, thread: string, body: string) =>
@@ -142,40 +183,26 @@ describe('useInbox and useConversation select and enabled', () => {
     await using server = await startServer();
     await receive(server, 'carla', 'Hi');
     const token = await server.token({ sub: 'bob', name: 'Bob', workspaces: { acme: 'member' } });
-    let counterRenders = 0;
-    const selectLength = (conversations: unknown[]) => conversations.length;
-    function Counter() {
-      counterRenders++;
-      const inbox = useInbox('acme', { select: selectLength });
-      return (
-        <p data-testid="counter">
-          {inbox.status}:{inbox.conversations}
-        </p>
-      );
-    }
-    function Watcher() {
-      const inbox = useInbox('acme');
-      return <p data-testid="watcher">{inbox.conversations.map((c) => `${c.contact.name}/${c.unreadCount}`).join(',')}</p>;
-    }
+    const renders = { count: 0 };
     const view = render(
       <PulseProvider url={server.url} token={token} clientOptions={fastClientOptions}>
-        <Counter />
-        <Watcher />
+        <InboxCounter renders={renders} />
+        <InboxWatcher />
       </PulseProvider>,
     );
     await waitFor(() => expect(view.getByTestId('counter').textContent).toBe('live:1'));
     await waitFor(() => expect(view.getByTestId('watcher').textContent).toBe('carla/1'));
-    const before = counterRenders;
+    const before = renders.count;
 
     // Carla writes again: her conversation changes in place (unread 2), the count stays 1.
     await receive(server, 'carla', 'Any news?');
     await waitFor(() => expect(view.getByTestId('watcher').textContent).toBe('carla/2'));
-    expect(counterRenders).toBe(before);
+    expect(renders.count).toBe(before);
 
     // A new conversation changes the count.
     await receive(server, 'dan', 'Hello?');
     await waitFor(() => expect(view.getByTestId('counter').textContent).toBe('live:2'));
-    expect(counterRenders).toBeGreaterThan(before);
+    expect(renders.count).toBeGreaterThan(before);
   });
 
   it('useConversation with select: inbound count re-renders on an inbound message, not on an outbound one', async () => {
@@ -184,26 +211,11 @@ describe('useInbox and useConversation select and enabled', () => {
     const conversationId = first.conversation.id;
     const bobToken = await server.token({ sub: 'bob', name: 'Bob', workspaces: { acme: 'member' } });
     const annToken = await server.token({ sub: 'ann', name: 'Ann', workspaces: { acme: 'member' } });
-    let counterRenders = 0;
-    const inboundCount = (messages: { direction: string }[]) =>
-      messages.filter((m) => m.direction === 'inbound').length;
-    function Counter() {
-      counterRenders++;
-      const c = useConversation('acme', conversationId, { select: inboundCount });
-      return (
-        <p data-testid="counter">
-          {c.status}:{c.messages}
-        </p>
-      );
-    }
-    function Watcher() {
-      const c = useConversation('acme', conversationId);
-      return <p data-testid="watcher">{c.messages.map((m) => m.body).join(',')}</p>;
-    }
+    const renders = { count: 0 };
     const view = render(
       <PulseProvider url={server.url} token={bobToken} clientOptions={fastClientOptions}>
-        <Counter />
-        <Watcher />
+        <ConversationCounter conversationId={conversationId} renders={renders} />
+        <ConversationWatcher conversationId={conversationId} />
       </PulseProvider>,
     );
     // Ann replies from her own provider: the reply reaches Bob's only through the subscription.
@@ -213,15 +225,15 @@ describe('useInbox and useConversation select and enabled', () => {
     await waitFor(() => expect(view.getByTestId('counter').textContent).toBe('live:1'));
     await waitFor(() => expect(view.getByTestId('watcher').textContent).toBe('Hi'));
     await waitFor(() => expect(ann.result.current.status).toBe('live'));
-    const before = counterRenders;
+    const before = renders.count;
 
     await act(() => ann.result.current.send('On its way!'));
     await waitFor(() => expect(view.getByTestId('watcher').textContent).toBe('Hi,On its way!'));
-    expect(counterRenders).toBe(before);
+    expect(renders.count).toBe(before);
 
     await receive(server, 'carla', 'Thanks!');
     await waitFor(() => expect(view.getByTestId('counter').textContent).toBe('live:2'));
-    expect(counterRenders).toBeGreaterThan(before);
+    expect(renders.count).toBeGreaterThan(before);
   });
 
   it('useConversation enabled: false opens no subscription and fetches no messages; enabling opens them', async () => {
@@ -247,7 +259,9 @@ describe('useInbox and useConversation select and enabled', () => {
         .getQueryCache()
         .getAll()
         .filter((q) => JSON.stringify(q.queryKey).includes('"messages"'));
-    expect(messageQueries().filter((q) => q.state.dataUpdatedAt > 0 || q.state.fetchStatus !== 'idle')).toEqual([]);
+    expect(
+      messageQueries().filter((q) => q.state.dataUpdatedAt > 0 || q.state.fetchStatus !== 'idle'),
+    ).toEqual([]);
     expect(view.result.current.conversation.messages).toEqual([]);
     expect(view.result.current.conversation.status).not.toBe('live');
 

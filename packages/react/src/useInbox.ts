@@ -390,7 +390,9 @@ export function useConversation<TSelected = Message[]>(
     (upToMessageId?: string) => {
       // NOTE: the newest message is read from the cache (`messages` may be `select`'s value).
       const query = inputRef.current;
-      const target = upToMessageId ?? (query && chronological(utils.inbox.messages.getInfiniteData(query)?.pages).at(-1)?.id);
+      const target =
+        upToMessageId ??
+        (query && chronological(utils.inbox.messages.getInfiniteData(query)?.pages).at(-1)?.id);
       if (!conversationId || !target) return;
       markReadMutate(
         { conversationId, upToMessageId: target },
