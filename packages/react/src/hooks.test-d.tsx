@@ -137,6 +137,10 @@ describe('hook result types come from the server router', () => {
     expectTypeOf(useConversation('acme', null, { enabled: false }).messages).toEqualTypeOf<MessageItem[]>();
     // @ts-expect-error enabled is a boolean
     useConversation('acme', 'c1', { enabled: 'yes' });
+    // Apps name results with ReturnType: it stays the default result, not `unknown`.
+    expectTypeOf<ReturnType<typeof useNotifications>['items']>().toEqualTypeOf<Item[]>();
+    expectTypeOf<ReturnType<typeof useInbox>['conversations']>().toEqualTypeOf<ConversationItem[]>();
+    expectTypeOf<ReturnType<typeof useConversation>['messages']>().toEqualTypeOf<MessageItem[]>();
     expectTypeOf(useNotificationPreferences('acme', { enabled: false }).preferences).toEqualTypeOf<
       Out['notifications']['preferences']['get'] | null
     >();

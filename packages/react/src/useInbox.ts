@@ -93,6 +93,13 @@ function insertIntoCache(
  * return conversations.map((c) => <Row key={c.id} title={c.contact.name} unread={c.unreadCount} late={!!c.escalatedAt} />);
  * ```
  */
+// NOTE: overloads, not only a defaulted generic: `ReturnType<typeof hook>` (used by apps to name
+// the result) reads the last overload, so it stays the default result instead of `TSelected = unknown`.
+export function useInbox<TSelected>(
+  workspaceId: string,
+  opts: UseInboxOptions<TSelected> & { select: (conversations: ConversationView[]) => TSelected },
+): UseInboxResult<TSelected>;
+export function useInbox(workspaceId: string, opts?: UseInboxOptions): UseInboxResult;
 export function useInbox<TSelected = ConversationView[]>(
   workspaceId: string,
   opts: UseInboxOptions<TSelected> = {},
@@ -253,6 +260,17 @@ const newClientMessageId = () =>
  * );
  * ```
  */
+// NOTE: overloads, as on useInbox (`ReturnType<typeof useConversation>` is the default result).
+export function useConversation<TSelected>(
+  workspaceId: string,
+  conversationId: string | null | undefined,
+  opts: UseConversationOptions<TSelected> & { select: (messages: Message[]) => TSelected },
+): UseConversationResult<TSelected>;
+export function useConversation(
+  workspaceId: string,
+  conversationId: string | null | undefined,
+  opts?: UseConversationOptions,
+): UseConversationResult;
 export function useConversation<TSelected = Message[]>(
   workspaceId: string,
   conversationId: string | null | undefined,

@@ -305,6 +305,13 @@ export function useNotificationFeed(workspaceId: string, enabled: boolean) {
  * }
  * ```
  */
+// NOTE: overloads, not only a defaulted generic: `ReturnType<typeof hook>` (used by apps to name
+// the result) reads the last overload, so it stays the default result instead of `TSelected = unknown`.
+export function useNotifications<TSelected>(
+  workspaceId: string,
+  opts: UseNotificationsOptions<TSelected> & { select: (items: Notification[]) => TSelected },
+): UseNotificationsResult<TSelected>;
+export function useNotifications(workspaceId: string, opts?: UseNotificationsOptions): UseNotificationsResult;
 export function useNotifications<TSelected = Notification[]>(
   workspaceId: string,
   opts: UseNotificationsOptions<TSelected> = {},
