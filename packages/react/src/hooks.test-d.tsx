@@ -101,6 +101,51 @@ describe('hook result types come from the server router', () => {
     expectTypeOf(c.send).returns.toEqualTypeOf<Promise<Out['inbox']['send']['message'] | null>>();
   });
 
+  it('select types: the selected value replaces the default, which stays when select is absent', () => {
+    type Item = Out['notifications']['list']['items'][number];
+    const count = useNotifications('acme', { select: (items) => items.length });
+    expectTypeOf(count.items).toEqualTypeOf<number>();
+    expectTypeOf(count.unseenCount).toEqualTypeOf<number>();
+    const titles = useNotifications('acme', {
+      status: 'unread',
+      select: (items) => {
+        expectTypeOf(items).toEqualTypeOf<Item[]>();
+        return items.map((n) => n.title);
+      },
+    });
+    expectTypeOf(titles.items).toEqualTypeOf<string[]>();
+
+    type ConversationItem = Out['inbox']['conversations']['items'][number];
+    const late = useInbox('acme', {
+      select: (cs) => {
+        expectTypeOf(cs).toEqualTypeOf<ConversationItem[]>();
+        return cs.filter((c) => c.escalatedAt).length;
+      },
+    });
+    expectTypeOf(late.conversations).toEqualTypeOf<number>();
+    expectTypeOf(useInbox('acme', { enabled: false }).conversations).toEqualTypeOf<ConversationItem[]>();
+
+    type MessageItem = Out['inbox']['messages']['items'][number];
+    const last = useConversation('acme', 'c1', {
+      select: (ms) => {
+        expectTypeOf(ms).toEqualTypeOf<MessageItem[]>();
+        return ms.at(-1)?.body ?? null;
+      },
+    });
+    expectTypeOf(last.messages).toEqualTypeOf<string | null>();
+    expectTypeOf(last.pending).toEqualTypeOf<ReturnType<typeof useConversation>['pending']>();
+    expectTypeOf(useConversation('acme', null, { enabled: false }).messages).toEqualTypeOf<MessageItem[]>();
+    // @ts-expect-error enabled is a boolean
+    useConversation('acme', 'c1', { enabled: 'yes' });
+    // Apps name results with ReturnType: it stays the default result, not `unknown`.
+    expectTypeOf<ReturnType<typeof useNotifications>['items']>().toEqualTypeOf<Item[]>();
+    expectTypeOf<ReturnType<typeof useInbox>['conversations']>().toEqualTypeOf<ConversationItem[]>();
+    expectTypeOf<ReturnType<typeof useConversation>['messages']>().toEqualTypeOf<MessageItem[]>();
+    expectTypeOf(useNotificationPreferences('acme', { enabled: false }).preferences).toEqualTypeOf<
+      Out['notifications']['preferences']['get'] | null
+    >();
+  });
+
   it('useConnectionStatus', () => {
     expectTypeOf(useConnectionStatus().status).toEqualTypeOf<
       'connecting' | 'connected' | 'reconnecting' | 'offline'

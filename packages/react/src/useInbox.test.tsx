@@ -1,4 +1,5 @@
-import { act, cleanup, renderHook, waitFor } from '@testing-library/react';
+import { useQueryClient } from '@tanstack/react-query';
+import { act, cleanup, render, renderHook, waitFor } from '@testing-library/react';
 import type { ReactNode } from 'react';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fastClientOptions, startServer } from '../test/pulse-test-server.js';
@@ -123,5 +124,150 @@ describe('useInbox and useConversation', () => {
     expect(view.result.current.pending).toEqual([
       expect.objectContaining({ clientMessageId: 'x-1', status: 'failed' }),
     ]);
+  });
+});
+
+type Renders = { count: number };
+const selectLength = (conversations: unknown[]) => conversations.length;
+const inboundCount = (messages: { direction: string }[]) =>
+  messages.filter((m) => m.direction === 'inbound').length;
+
+/** Counts its renders; shows the number of conversations (selected). */
+function InboxCounter({ renders }: { renders: Renders }) {
+  renders.count++;
+  const inbox = useInbox('acme', { select: selectLength });
+  return (
+    <p data-testid="counter">
+      {inbox.status}:{inbox.conversations}
+    </p>
+  );
+}
+
+function InboxWatcher() {
+  const inbox = useInbox('acme');
+  return (
+    <p data-testid="watcher">
+      {inbox.conversations.map((c) => `${c.contact.name}/${c.unreadCount}`).join(',')}
+    </p>
+  );
+}
+
+/** Counts its renders; shows the number of inbound messages (selected). */
+function ConversationCounter({ conversationId, renders }: { conversationId: string; renders: Renders }) {
+  renders.count++;
+  const c = useConversation('acme', conversationId, { select: inboundCount });
+  return (
+    <p data-testid="counter">
+      {c.status}:{c.messages}
+    </p>
+  );
+}
+
+function ConversationWatcher({ conversationId }: { conversationId: string }) {
+  const c = useConversation('acme', conversationId);
+  return <p data-testid="watcher">{c.messages.map((m) => m.body).join(',')}</p>;
+}
+
+describe('useInbox and useConversation select and enabled', () => {
+  type Server = Awaited<ReturnType<typeof startServer>>;
+  const receive = (server: Server, thread: string, body: string) =>
+    server.caller.inbox.receive({
+      workspaceId: 'acme',
+      platform: 'instagram',
+      externalId: thread,
+      contact: { id: `contact-${thread}`, name: thread },
+      body,
+    });
+
+  it('useInbox with select: conversations.length re-renders when a conversation is added, not when one is updated', async () => {
+    await using server = await startServer();
+    await receive(server, 'carla', 'Hi');
+    const token = await server.token({ sub: 'bob', name: 'Bob', workspaces: { acme: 'member' } });
+    const renders = { count: 0 };
+    const view = render(
+      <PulseProvider url={server.url} token={token} clientOptions={fastClientOptions}>
+        <InboxCounter renders={renders} />
+        <InboxWatcher />
+      </PulseProvider>,
+    );
+    await waitFor(() => expect(view.getByTestId('counter').textContent).toBe('live:1'));
+    await waitFor(() => expect(view.getByTestId('watcher').textContent).toBe('carla/1'));
+    const before = renders.count;
+
+    // Carla writes again: her conversation changes in place (unread 2), the count stays 1.
+    await receive(server, 'carla', 'Any news?');
+    await waitFor(() => expect(view.getByTestId('watcher').textContent).toBe('carla/2'));
+    expect(renders.count).toBe(before);
+
+    // A new conversation changes the count.
+    await receive(server, 'dan', 'Hello?');
+    await waitFor(() => expect(view.getByTestId('counter').textContent).toBe('live:2'));
+    expect(renders.count).toBeGreaterThan(before);
+  });
+
+  it('useConversation with select: inbound count re-renders on an inbound message, not on an outbound one', async () => {
+    await using server = await startServer();
+    const first = await receive(server, 'carla', 'Hi');
+    const conversationId = first.conversation.id;
+    const bobToken = await server.token({ sub: 'bob', name: 'Bob', workspaces: { acme: 'member' } });
+    const annToken = await server.token({ sub: 'ann', name: 'Ann', workspaces: { acme: 'member' } });
+    const renders = { count: 0 };
+    const view = render(
+      <PulseProvider url={server.url} token={bobToken} clientOptions={fastClientOptions}>
+        <ConversationCounter conversationId={conversationId} renders={renders} />
+        <ConversationWatcher conversationId={conversationId} />
+      </PulseProvider>,
+    );
+    // Ann replies from her own provider: the reply reaches Bob's only through the subscription.
+    const ann = renderHook(() => useConversation('acme', conversationId), {
+      wrapper: wrapper(server.url, annToken),
+    });
+    await waitFor(() => expect(view.getByTestId('counter').textContent).toBe('live:1'));
+    await waitFor(() => expect(view.getByTestId('watcher').textContent).toBe('Hi'));
+    await waitFor(() => expect(ann.result.current.status).toBe('live'));
+    const before = renders.count;
+
+    await act(() => ann.result.current.send('On its way!'));
+    await waitFor(() => expect(view.getByTestId('watcher').textContent).toBe('Hi,On its way!'));
+    expect(renders.count).toBe(before);
+
+    await receive(server, 'carla', 'Thanks!');
+    await waitFor(() => expect(view.getByTestId('counter').textContent).toBe('live:2'));
+    expect(renders.count).toBeGreaterThan(before);
+  });
+
+  it('useConversation enabled: false opens no subscription and fetches no messages; enabling opens them', async () => {
+    await using server = await startServer();
+    const first = await receive(server, 'carla', 'Hi');
+    const conversationId = first.conversation.id;
+    const token = await server.token({ sub: 'bob', name: 'Bob', workspaces: { acme: 'member' } });
+    const view = renderHook(
+      ({ enabled }) => ({
+        conversation: useConversation('acme', conversationId, { enabled }),
+        // A live inbox on the same connection: once it is live, the paused conversation had its chance.
+        inbox: useInbox('acme'),
+        queryClient: useQueryClient(),
+      }),
+      { wrapper: wrapper(server.url, token), initialProps: { enabled: false } },
+    );
+    await waitFor(() => expect(view.result.current.inbox.status).toBe('live'));
+    const paths = () => server.stats().transport.subscriptionsByPath;
+    expect(paths()['inbox.onEvent']).toBe(1);
+    expect(paths()['presence.onTyping'] ?? 0).toBe(0);
+    const messageQueries = () =>
+      view.result.current.queryClient
+        .getQueryCache()
+        .getAll()
+        .filter((q) => JSON.stringify(q.queryKey).includes('"messages"'));
+    expect(
+      messageQueries().filter((q) => q.state.dataUpdatedAt > 0 || q.state.fetchStatus !== 'idle'),
+    ).toEqual([]);
+    expect(view.result.current.conversation.messages).toEqual([]);
+    expect(view.result.current.conversation.status).not.toBe('live');
+
+    view.rerender({ enabled: true });
+    await waitFor(() => expect(view.result.current.conversation.messages.map((m) => m.body)).toEqual(['Hi']));
+    await waitFor(() => expect(paths()['inbox.onEvent']).toBe(2));
+    expect(paths()['presence.onTyping']).toBe(1);
   });
 });

@@ -9,18 +9,24 @@ import { trpc } from './trpc.js';
 import { useConnectionState } from './useConnectionStatus.js';
 import { useTyping } from './useTyping.js';
 
-export interface UseInboxOptions {
+export interface UseInboxOptions<TSelected = ConversationView[]> {
   /** Only conversations with this status. */
   status?: Conversation['status'];
   /** Page size (default 20). */
   pageSize?: number;
   /** Set false to pause (no subscription, no query). */
   enabled?: boolean;
+  /**
+   * Picks what this component needs from the conversations (e.g. `(cs) => cs.filter((c) => c.escalatedAt).length`):
+   * `conversations` is then its value, and the component re-renders only when that value changes
+   * (compared structurally, as TanStack Query's `select`). Must not return `undefined`.
+   */
+  select?: (conversations: ConversationView[]) => TSelected;
 }
 
-export interface UseInboxResult {
-  /** Conversations, most recent first, with the viewer's unread counts; kept live. */
-  conversations: ConversationView[];
+export interface UseInboxResult<TSelected = ConversationView[]> {
+  /** Conversations, most recent first, with the viewer's unread counts; kept live; or `select`'s value. */
+  conversations: TSelected;
   fetchMore: () => void;
   hasMore: boolean;
   status: LiveStatus;
@@ -31,6 +37,32 @@ const byRecent = (a: ConversationView, b: ConversationView) =>
   b.lastMessageAt.localeCompare(a.lastMessageAt) || b.id.localeCompare(a.id);
 
 const noReceipts: Readonly<Record<string, string>> = {};
+const noConversations: ConversationView[] = [];
+const noMessages: Message[] = [];
+
+/** Each item once (the first seen), in order. */
+function uniqueById<T extends { id: string }>(items: readonly T[]): T[] {
+  const seen = new Set<string>();
+  return items.filter((item) => !seen.has(item.id) && Boolean(seen.add(item.id)));
+}
+
+/** A conversation's loaded messages in chronological order (pages run newest first; each page is chronological). */
+function chronological(pages: readonly { items: Message[] }[] | undefined): Message[] {
+  return uniqueById([...(pages ?? [])].reverse().flatMap((page) => page.items));
+}
+
+export interface UseConversationOptions<TSelected = Message[]> {
+  /** Page size of `messages` and `fetchMore` (default 50). */
+  pageSize?: number;
+  /** Set false to pause (no subscription, no query, no typing); a null conversation id pauses too. */
+  enabled?: boolean;
+  /**
+   * Picks what this component needs from the messages (e.g. `(ms) => ms.length`): `messages` is
+   * then its value, and the component re-renders only when that value changes (compared
+   * structurally, as TanStack Query's `select`). Must not return `undefined`.
+   */
+  select?: (messages: Message[]) => TSelected;
+}
 
 /** Inserts a stored message into a conversation's cached pages (once, in event order). */
 function insertIntoCache(
@@ -61,7 +93,17 @@ function insertIntoCache(
  * return conversations.map((c) => <Row key={c.id} title={c.contact.name} unread={c.unreadCount} late={!!c.escalatedAt} />);
  * ```
  */
-export function useInbox(workspaceId: string, opts: UseInboxOptions = {}): UseInboxResult {
+// NOTE: overloads, not only a defaulted generic: `ReturnType<typeof hook>` (used by apps to name
+// the result) reads the last overload, so it stays the default result instead of `TSelected = unknown`.
+export function useInbox<TSelected>(
+  workspaceId: string,
+  opts: UseInboxOptions<TSelected> & { select: (conversations: ConversationView[]) => TSelected },
+): UseInboxResult<TSelected>;
+export function useInbox(workspaceId: string, opts?: UseInboxOptions): UseInboxResult;
+export function useInbox<TSelected = ConversationView[]>(
+  workspaceId: string,
+  opts: UseInboxOptions<TSelected> = {},
+): UseInboxResult<TSelected> {
   const utils = trpc.useUtils();
   const { client, subscriptions, viewer } = usePulseContext();
   const connection = useConnectionState();
@@ -130,24 +172,29 @@ export function useInbox(workspaceId: string, opts: UseInboxOptions = {}): UseIn
       })
     : null;
   const shared = useSharedSubscription(entry, () => null);
+  const { select } = opts;
+  // NOTE: flattened and selected in TanStack Query's `select` (structural sharing: an equal value
+  // keeps its reference, so a selecting component skips re-renders that do not change it).
+  const selectConversations = useCallback(
+    (data: { pages: readonly { items: ConversationView[] }[] }): TSelected => {
+      const conversations = uniqueById(data.pages.flatMap((page) => page.items));
+      return select ? select(conversations) : (conversations as TSelected);
+    },
+    [select],
+  );
   // NOTE: read once the subscription is live, so nothing published in between is missed.
   const list = trpc.inbox.conversations.useInfiniteQuery(input, {
     getNextPageParam: (page) => page.nextCursor ?? undefined,
     enabled: enabled && shared.started,
+    // tRPC types `select` as returning pages; it returns what TanStack Query's `select` returns.
+    select: selectConversations as never,
   });
 
-  const pages = list.data?.pages;
-  const conversations = useMemo(() => {
-    const seen = new Set<string>();
-    const out: ConversationView[] = [];
-    for (const page of pages ?? [])
-      for (const c of page.items) {
-        if (seen.has(c.id)) continue;
-        seen.add(c.id);
-        out.push(c);
-      }
-    return out;
-  }, [pages]);
+  const selected = list.data as TSelected | undefined;
+  const conversations = useMemo(
+    () => selected ?? (select ? select(noConversations) : (noConversations as TSelected)),
+    [selected, select],
+  );
   const { fetchNextPage } = list;
   const fetchMore = useCallback(() => void fetchNextPage(), [fetchNextPage]);
   const subscriptionError = useSubscriptionRecovery(shared.subscription, connection);
@@ -168,9 +215,9 @@ export interface PendingMessage {
   error: PulseError | null;
 }
 
-export interface UseConversationResult {
-  /** Messages in chronological order (older pages loaded with `fetchMore`), live. */
-  messages: Message[];
+export interface UseConversationResult<TSelected = Message[]> {
+  /** Messages in chronological order (older pages loaded with `fetchMore`), live; or `select`'s value. */
+  messages: TSelected;
   /** Replies not yet confirmed (sending or failed; `retry` resends with the same clientMessageId). */
   pending: PendingMessage[];
   /** Sends a reply: optimistic, idempotent by its clientMessageId (generated unless given). */
@@ -213,15 +260,28 @@ const newClientMessageId = () =>
  * );
  * ```
  */
+// NOTE: overloads, as on useInbox (`ReturnType<typeof useConversation>` is the default result).
+export function useConversation<TSelected>(
+  workspaceId: string,
+  conversationId: string | null | undefined,
+  opts: UseConversationOptions<TSelected> & { select: (messages: Message[]) => TSelected },
+): UseConversationResult<TSelected>;
 export function useConversation(
   workspaceId: string,
   conversationId: string | null | undefined,
-  opts: { pageSize?: number } = {},
-): UseConversationResult {
+  opts?: UseConversationOptions,
+): UseConversationResult;
+export function useConversation<TSelected = Message[]>(
+  workspaceId: string,
+  conversationId: string | null | undefined,
+  opts: UseConversationOptions<TSelected> = {},
+): UseConversationResult<TSelected> {
   const utils = trpc.useUtils();
   const connection = useConnectionState();
-  const typing = useTyping(workspaceId, conversationId);
-  const input = conversationId ? { conversationId, limit: opts.pageSize ?? 50 } : null;
+  const enabled = opts.enabled ?? true;
+  const activeId = enabled ? conversationId : null;
+  const typing = useTyping(workspaceId, activeId);
+  const input = activeId ? { conversationId: activeId, limit: opts.pageSize ?? 50 } : null;
   const { client, subscriptions } = usePulseContext();
   const [pending, setPending] = useState<PendingMessage[]>([]);
   const [actionError, setActionError] = useState<PulseError | null>(null);
@@ -269,9 +329,20 @@ export function useConversation(
       if (clientMessageId) setPending((prev) => prev.filter((p) => p.clientMessageId !== clientMessageId));
     },
   );
+  const { select } = opts;
+  // NOTE: ordered and selected in TanStack Query's `select` (structural sharing, as in useInbox).
+  const selectMessages = useCallback(
+    (data: { pages: readonly { items: Message[] }[] }): TSelected => {
+      const messages = chronological(data.pages);
+      return select ? select(messages) : (messages as TSelected);
+    },
+    [select],
+  );
   const list = trpc.inbox.messages.useInfiniteQuery(input ?? skipToken, {
     getNextPageParam: (page) => page.nextCursor ?? undefined,
-    enabled: !!conversationId && shared.started,
+    enabled: !!input && shared.started,
+    // tRPC types `select` as returning pages; it returns what TanStack Query's `select` returns.
+    select: selectMessages as never,
   });
 
   const sendMutation = trpc.inbox.send.useMutation();
@@ -326,25 +397,20 @@ export function useConversation(
     [deliver],
   );
 
-  const pages = list.data?.pages;
-  const messages = useMemo(() => {
-    const seen = new Set<string>();
-    const out: Message[] = [];
-    // Pages run newest first; each page is chronological.
-    for (const page of [...(pages ?? [])].reverse())
-      for (const m of page.items) {
-        if (seen.has(m.id)) continue;
-        seen.add(m.id);
-        out.push(m);
-      }
-    return out;
-  }, [pages]);
-  const lastMessageId = messages.at(-1)?.id;
+  const selected = list.data as TSelected | undefined;
+  const messages = useMemo(
+    () => selected ?? (select ? select(noMessages) : (noMessages as TSelected)),
+    [selected, select],
+  );
   const markReadMutation = trpc.inbox.markRead.useMutation();
   const { mutate: markReadMutate } = markReadMutation;
   const markRead = useCallback(
     (upToMessageId?: string) => {
-      const target = upToMessageId ?? lastMessageId;
+      // NOTE: the newest message is read from the cache (`messages` may be `select`'s value).
+      const query = inputRef.current;
+      const target =
+        upToMessageId ??
+        (query && chronological(utils.inbox.messages.getInfiniteData(query)?.pages).at(-1)?.id);
       if (!conversationId || !target) return;
       markReadMutate(
         { conversationId, upToMessageId: target },
@@ -357,7 +423,7 @@ export function useConversation(
         },
       );
     },
-    [conversationId, lastMessageId, markReadMutate, utils, workspaceId],
+    [conversationId, markReadMutate, utils, workspaceId],
   );
 
   const { fetchNextPage } = list;

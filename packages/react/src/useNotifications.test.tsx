@@ -1,4 +1,5 @@
 import { act, cleanup, render, renderHook, waitFor } from '@testing-library/react';
+import { useQueryClient } from '@tanstack/react-query';
 import { type ReactNode, StrictMode } from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fastClientOptions, startServer } from '../test/pulse-test-server.js';
@@ -161,5 +162,90 @@ describe('useNotifications', () => {
       subscriptions: 1,
       subscriptionsByPath: { 'notifications.onFeed': 1 },
     });
+  });
+});
+
+const selectLength = (items: unknown[]) => items.length;
+
+/** Counts its renders; shows the number of notifications (selected) and the counts. */
+function NotificationCounter({ renders }: { renders: { count: number } }) {
+  renders.count++;
+  const n = useNotifications('acme', { status: 'all', select: selectLength });
+  return (
+    <p data-testid="counter">
+      {n.status}:{n.items}:{n.unreadCount}:{n.unseenCount}
+    </p>
+  );
+}
+
+function NotificationWatcher() {
+  const n = useNotifications('acme', { status: 'all' });
+  return (
+    <p data-testid="watcher">
+      {n.items
+        .map((i) => `${i.title}/${i.readAt ? 'read' : 'unread'}/${i.archivedAt ? 'archived' : 'kept'}`)
+        .join(',')}
+    </p>
+  );
+}
+
+describe('useNotifications select and enabled', () => {
+  it('a component selecting items.length re-renders when the length changes, not when an item changes in place', async () => {
+    await using server = await startServer();
+    const bobToken = await server.token({ sub: 'bob', name: 'Bob', workspaces: { acme: 'member' } });
+    await send(server, 'first');
+    const renders = { count: 0 };
+    const view = render(
+      <PulseProvider url={server.url} token={bobToken} clientOptions={fastClientOptions}>
+        <NotificationCounter renders={renders} />
+        <NotificationWatcher />
+      </PulseProvider>,
+    );
+    // Another tab marks it read: the change reaches this provider only through the feed.
+    const otherTab = renderHook(() => useNotifications('acme'), { wrapper: wrapper(server.url, bobToken) });
+    await waitFor(() => expect(view.getByTestId('counter').textContent).toBe('live:1:1:1'));
+    await waitFor(() => expect(otherTab.result.current.items).toHaveLength(1));
+    const firstId = otherTab.result.current.items[0]!.id;
+    act(() => otherTab.result.current.markRead([firstId]));
+    await waitFor(() => expect(view.getByTestId('watcher').textContent).toBe('first/read/kept'));
+    await waitFor(() => expect(view.getByTestId('counter').textContent).toBe('live:1:0:0'));
+    const before = renders.count;
+
+    // Archiving a read item: it changes in place (archivedAt), the length and the counts stay.
+    act(() => otherTab.result.current.archive([firstId]));
+    await waitFor(() => expect(view.getByTestId('watcher').textContent).toBe('first/read/archived'));
+    expect(renders.count).toBe(before);
+
+    // A new notification changes the length: the counter re-renders.
+    await send(server, 'second');
+    await waitFor(() => expect(view.getByTestId('counter').textContent).toBe('live:2:1:1'));
+    expect(renders.count).toBeGreaterThan(before);
+  });
+
+  it('enabled: false opens no feed subscription and fetches no list or counts', async () => {
+    await using server = await startServer();
+    const bobToken = await server.token({ sub: 'bob', name: 'Bob', workspaces: { acme: 'member' } });
+    await send(server, 'first');
+    const view = renderHook(
+      ({ enabled }) => ({
+        paused: useNotifications('acme', { enabled }),
+        // Another live hook on the same connection: once it is live, the paused one had its chance.
+        status: useConnectionStatus(),
+        queryClient: useQueryClient(),
+      }),
+      { wrapper: wrapper(server.url, bobToken), initialProps: { enabled: false } },
+    );
+    await waitFor(() => expect(view.result.current.status.status).toBe('connected'));
+    expect(server.stats().transport.subscriptionsByPath['notifications.onFeed'] ?? 0).toBe(0);
+    const fetched = view.result.current.queryClient
+      .getQueryCache()
+      .getAll()
+      .filter((q) => q.state.dataUpdatedAt > 0 || q.state.fetchStatus !== 'idle');
+    expect(fetched.map((q) => q.queryKey)).toEqual([]);
+    expect(view.result.current.paused.items).toEqual([]);
+
+    view.rerender({ enabled: true });
+    await waitFor(() => expect(view.result.current.paused.items.map((n) => n.title)).toEqual(['first']));
+    expect(server.stats().transport.subscriptionsByPath['notifications.onFeed']).toBe(1);
   });
 });

@@ -19,7 +19,7 @@ export type { NotificationStatus };
 /** Which notifications a bulk action touches: these ids, or everything (optionally of some kinds) up to an event id. */
 export type NotificationTarget = string[] | { all: true; kinds?: NotificationType[]; upTo?: string };
 
-export interface UseNotificationsOptions {
+export interface UseNotificationsOptions<TSelected = Notification[]> {
   /** Page size of `items` and `fetchMore` (default 20). */
   pageSize?: number;
   /** Which notifications `items` holds: `all` (archived too), `unseen`, `unread`, `read`, `archived`; default: everything not archived. */
@@ -28,11 +28,17 @@ export interface UseNotificationsOptions {
   kinds?: NotificationType[];
   /** Set false to pause (no subscription, no queries). */
   enabled?: boolean;
+  /**
+   * Picks what this component needs from the items (e.g. `(items) => items.length`): `items` is then
+   * its value, and the component re-renders only when that value changes (compared structurally, as
+   * TanStack Query's `select`), not on every notification. Must not return `undefined`.
+   */
+  select?: (items: Notification[]) => TSelected;
 }
 
-export interface UseNotificationsResult {
-  /** The viewer's notifications matching the filter, newest first (loaded pages, live ones prepended). */
-  items: Notification[];
+export interface UseNotificationsResult<TSelected = Notification[]> {
+  /** The viewer's notifications matching the filter, newest first (loaded pages, live ones prepended); or `select`'s value. */
+  items: TSelected;
   /** Loads the next (older) page. */
   fetchMore: () => void;
   hasMore: boolean;
@@ -299,10 +305,17 @@ export function useNotificationFeed(workspaceId: string, enabled: boolean) {
  * }
  * ```
  */
-export function useNotifications(
+// NOTE: overloads, not only a defaulted generic: `ReturnType<typeof hook>` (used by apps to name
+// the result) reads the last overload, so it stays the default result instead of `TSelected = unknown`.
+export function useNotifications<TSelected>(
   workspaceId: string,
-  opts: UseNotificationsOptions = {},
-): UseNotificationsResult {
+  opts: UseNotificationsOptions<TSelected> & { select: (items: Notification[]) => TSelected },
+): UseNotificationsResult<TSelected>;
+export function useNotifications(workspaceId: string, opts?: UseNotificationsOptions): UseNotificationsResult;
+export function useNotifications<TSelected = Notification[]>(
+  workspaceId: string,
+  opts: UseNotificationsOptions<TSelected> = {},
+): UseNotificationsResult<TSelected> {
   const utils = trpc.useUtils();
   const queryClient = useQueryClient();
   const connection = useConnectionState();
@@ -319,26 +332,33 @@ export function useNotifications(
   // NOTE: the list and counts are read only once the subscription is live, so a notification sent
   // in between is either in the first page or arrives as an event (deduplicated by id), never lost.
   const live = enabled && shared.started;
+  const { select } = opts;
+  // NOTE: the items are flattened and selected inside TanStack Query's `select`, whose structural
+  // sharing keeps the previous value when the new one is equal: a component selecting
+  // `items.length` is not re-rendered when an item changes in place. Memoized on `select`, so a
+  // stable selector is not re-run on every render.
+  const selectItems = useCallback(
+    (data: ListData): TSelected => {
+      const items = flattenNotifications(data.pages);
+      return select ? select(items) : (items as TSelected);
+    },
+    [select],
+  );
   const list = trpc.notifications.list.useInfiniteQuery(listInput, {
     getNextPageParam: (page) => page.nextCursor ?? undefined,
     enabled: live,
+    // tRPC types `select` as returning pages; it returns what TanStack Query's `select` returns.
+    select: selectItems as never,
   });
   const counts = trpc.notifications.counts.useQuery({ workspaceId }, { enabled: live });
 
-  const pages = list.data?.pages;
-  const items = useMemo(() => {
-    const seen = new Set<string>();
-    const out: Notification[] = [];
-    for (const page of pages ?? [])
-      for (const n of page.items) {
-        if (seen.has(n.id)) continue;
-        seen.add(n.id);
-        out.push(n);
-      }
-    return out;
-  }, [pages]);
-  const itemsRef = useRef(items);
-  itemsRef.current = items;
+  const selected = list.data as TSelected | undefined;
+  const items = useMemo(
+    () => selected ?? (select ? select(noNotifications) : (noNotifications as TSelected)),
+    [selected, select],
+  );
+  const listInputRef = useRef(listInput);
+  listInputRef.current = listInput;
 
   const markSeenMutation = trpc.notifications.markSeen.useMutation();
   const markReadMutation = trpc.notifications.markRead.useMutation();
@@ -390,14 +410,16 @@ export function useNotifications(
   const markSeen = useCallback(
     (target?: NotificationTarget) => {
       if (target) return run('seen', target);
-      // NOTE: "all up to the newest on screen": a notification arriving meanwhile stays unseen.
-      const newest = itemsRef.current.reduce<string | null>(
+      // NOTE: "all up to the newest on screen": a notification arriving meanwhile stays unseen. Read
+      // from the cache (not `items`, which may be `select`'s value).
+      const data = utils.notifications.list.getInfiniteData(listInputRef.current);
+      const newest = flattenNotifications(data?.pages).reduce<string | null>(
         (max, n) => (max === null || BigInt(n.eventId) > BigInt(max) ? n.eventId : max),
         null,
       );
       if (newest !== null) run('seen', { all: true, upTo: newest });
     },
-    [run],
+    [run, utils],
   );
   const markRead = useCallback((target: NotificationTarget) => run('read', target), [run]);
   const markAllRead = useCallback(() => run('read', { all: true }), [run]);
@@ -429,6 +451,21 @@ export function useNotifications(
     status,
     error,
   };
+}
+
+const noNotifications: Notification[] = [];
+
+/** The loaded pages' notifications, newest first, each once. */
+function flattenNotifications(pages: readonly NotificationPage[] | undefined): Notification[] {
+  const seen = new Set<string>();
+  const out: Notification[] = [];
+  for (const page of pages ?? [])
+    for (const n of page.items) {
+      if (seen.has(n.id)) continue;
+      seen.add(n.id);
+      out.push(n);
+    }
+  return out;
 }
 
 function assertNever(value: never): never {
