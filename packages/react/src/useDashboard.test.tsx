@@ -123,8 +123,10 @@ describe('useDashboardHistory', () => {
     // The seam: the subscription's catch-up repeats the point at `until` (103); it is not doubled.
     expect(chart.result.current.until).toBe(at(10));
 
-    await publish(104);
-    await publish(105);
+    // NOTE: distinct times: points are identified by (key, series, at), so two values stamped in the
+    // same millisecond are one point (the later wins), as the server's latest value does.
+    await publish(104, at(2));
+    await publish(105, at(1));
     await waitFor(() => expect(values()).toEqual([100, 101, 102, 103, 104, 105]));
     const times = chart.result.current.series[0]!.points.map((p) => p.at);
     expect([...times].sort()).toEqual(times);
