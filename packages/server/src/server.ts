@@ -11,6 +11,8 @@ import type { Principal } from './auth/auth.schema.js';
 import { createTokenVerifier, type TokenVerifierOptions } from './auth/token.js';
 import type { AnyChannel, ChannelPublishResult } from './channels/channel.js';
 import { channelRestEndpoints } from './channels/channels.rest.js';
+import { notificationRestEndpoints } from './notifications/notifications.rest.js';
+import { presenceRestEndpoints } from './presence/presence.rest.js';
 import { channelsInRouter } from './channels/channels.router.js';
 import { type ChannelPublishInput, ChannelService } from './channels/channels.service.js';
 import { channelMigrations } from './channels/channels.tables.js';
@@ -26,7 +28,7 @@ import { authFailureReason, createMetrics } from './infra/metrics.js';
 import { createOpenApiDocument } from './infra/openapi.js';
 import { createRateLimiter } from './infra/rate-limit.js';
 import { createRestRoute } from './infra/rest.js';
-import { restEndpoints } from './stats/stats.rest.js';
+import { statsRestEndpoints } from './stats/stats.rest.js';
 import { StatsService, statsMigrations } from './stats/stats.service.js';
 import { createStore, type Store } from './infra/store/db.js';
 import { streamMigrations } from './infra/store/streams.js';
@@ -420,6 +422,9 @@ export async function createPulseNode<TRouter extends AnyTRPCRouter = AppRouter>
   // NOTE: Pulse's REST paths call procedures of Pulse's own router; an app router without one of
   // them (it left a domain out) simply does not serve that path.
   const procedures = router._def.procedures as Record<string, unknown>;
+  // The REST paths of ARCHITECTURE.md §6 (seed parity), each domain's from its own `<domain>.rest.ts`;
+  // the OpenAPI document is generated from this list, in this order.
+  const restEndpoints = [...presenceRestEndpoints, ...notificationRestEndpoints, ...statsRestEndpoints];
   const endpoints = [
     ...restEndpoints.filter((endpoint) => Object.hasOwn(procedures, endpoint.procedure)),
     ...channelRestEndpoints(served),
