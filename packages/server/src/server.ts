@@ -29,7 +29,8 @@ import { createOpenApiDocument } from './infra/openapi.js';
 import { createRateLimiter } from './infra/rate-limit.js';
 import { createRestRoute } from './infra/rest.js';
 import { statsRestEndpoints } from './stats/stats.rest.js';
-import { StatsService, statsMigrations } from './stats/stats.service.js';
+import { StatsService } from './stats/stats.service.js';
+import { statsMigrations } from './stats/stats.tables.js';
 import { createStore, type Store } from './infra/store/db.js';
 import { streamMigrations } from './infra/store/streams.js';
 import {

@@ -7,7 +7,7 @@ import { createStore } from '../infra/store/db.js';
 import { streamMigrations } from '../infra/store/streams.js';
 import { codeOf, issuesOf, storeEngines, waitFor } from './notifications.engines.js';
 import type { NotificationFeedEvent } from './notifications.schema.js';
-import { statsMigrations } from '../stats/stats.service.js';
+import { statsMigrations } from '../stats/stats.tables.js';
 import { notificationMigrations } from './notifications.store.js';
 
 const engines = await storeEngines();

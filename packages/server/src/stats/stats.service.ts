@@ -1,7 +1,7 @@
-import type { Migration } from 'kysely';
 import type { Principal } from '../auth/auth.schema.js';
 import type { Store } from '../infra/store/db.js';
 import type { GlobalStats, NodeStats, WorkspaceStats } from './stats.schema.js';
+import type { NodeStatsTable } from './stats.tables.js';
 
 /** Live counts of this node's transport and hub (read on demand). */
 export type NodeCounts = Omit<NodeStats, 'nodeId' | 'at'>;
@@ -22,25 +22,6 @@ export interface StatsServiceOptions {
   /** How often a node writes its report to the store for the others; 0 disables it. */
   reportEveryMs?: number;
 }
-
-type NodeStatsTable = {
-  pulse_node_stats: { node_id: string; report: string; updated_at: number };
-};
-
-/** The table where nodes leave their reports (one row per node). */
-export const statsMigrations: Record<string, Migration> = {
-  '0900_node_stats': {
-    async up(db) {
-      await db.schema
-        .createTable('pulse_node_stats')
-        .ifNotExists()
-        .addColumn('node_id', 'varchar(200)', (c) => c.primaryKey())
-        .addColumn('report', 'text', (c) => c.notNull())
-        .addColumn('updated_at', 'bigint', (c) => c.notNull())
-        .execute();
-    },
-  },
-};
 
 /**
  * Connections, subscriptions and online users per node and per workspace. Each node counts its own
