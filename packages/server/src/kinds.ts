@@ -8,6 +8,14 @@ import type {
   TRPCSubscriptionProcedure,
 } from '@trpc/server';
 import { z } from 'zod';
+import { idSchema } from './auth/auth.schema.js';
+import {
+  analyticsUpdateSchema,
+  engagementUpdateSchema,
+  followersUpdateSchema,
+  metricUpdateSchema,
+  postUpdateSchema,
+} from './dashboard/dashboard.schema.js';
 import { notificationsRouter } from './notifications/notifications.router.js';
 import {
   type NotificationEvent,
@@ -207,3 +215,44 @@ type _KindsRouterMatchesSeed = [
   : never;
 const _kindsRouterMatchesSeed: _KindsRouterMatchesSeed = true;
 void _kindsRouterMatchesSeed;
+
+const seedDashboardVariants: z.ZodObject[] = [
+  metricUpdateSchema,
+  postUpdateSchema,
+  analyticsUpdateSchema,
+  followersUpdateSchema,
+  engagementUpdateSchema,
+];
+
+/** The app's dashboard kinds: kind name → zod schema of its fields (without `kind`). */
+export type DashboardKindSchemas = Record<string, z.ZodObject>;
+
+/**
+ * Builds the publish union of the dashboard: the five seed kinds plus the app's (e.g. a `mrr`
+ * live value), or only the app's with `replaceDefaults: true`. Pass `publishInput` to
+ * `DashboardService.publish(input, publishInput)`; a bad payload fails with the zod path.
+ * An app kind keeps one latest value per kind, `platform` and `accountId` (when it has them).
+ * NOTE: not wired into `createPulseRouters` yet (see docs/extend.md).
+ */
+export function dashboardKinds(
+  extra: DashboardKindSchemas = {},
+  options: { replaceDefaults?: boolean } = {},
+) {
+  const variants: z.ZodObject[] = options.replaceDefaults ? [] : [...seedDashboardVariants];
+  for (const [name, schema] of Object.entries(extra)) {
+    const parsed = kindNameSchema.safeParse(name);
+    if (!parsed.success) throw new Error(`Dashboard kind "${name}" ${parsed.error.issues[0]?.message}`);
+    if (!(schema instanceof z.ZodObject))
+      throw new Error(`Dashboard kind "${name}": fields must be a z.object`);
+    variants.push(schema.extend({ kind: z.literal(name) }));
+  }
+  if (variants.length === 0) throw new Error('dashboardKinds: no kinds (replaceDefaults needs at least one)');
+  const withAddress = variants.map((v) =>
+    v.extend({ workspaceId: idSchema, at: z.iso.datetime({ offset: true }).optional() }),
+  );
+  const publishInput = z.discriminatedUnion('kind', withAddress as [(typeof withAddress)[number]]);
+  return Object.freeze({
+    types: variants.map((v) => (v.shape.kind as z.ZodLiteral<string>).value),
+    publishInput,
+  });
+}

@@ -241,11 +241,10 @@ export function dashboardValueKey(update: DashboardUpdateValue): string {
       return base;
     case 'engagement':
       return `${base}:${update.postId ?? '*'}`;
-    default:
-      return assertNever(update);
+    default: {
+      // An app's own kind (`dashboardKinds`): one latest value per kind, platform and account.
+      const other = update as { kind: string; platform?: string; accountId?: string };
+      return `${other.kind}:${other.platform ?? '*'}:${other.accountId ?? '*'}`;
+    }
   }
-}
-
-function assertNever(value: never): never {
-  throw new Error(`Unexpected dashboard update: ${JSON.stringify(value)}`);
 }

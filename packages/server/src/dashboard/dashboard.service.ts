@@ -1,4 +1,5 @@
 import { type Kysely, type Migration, sql } from 'kysely';
+import type { z } from 'zod';
 import type { Hub } from '../infra/hub.js';
 import { type LiveStream, liveEphemeral } from '../infra/live.js';
 import type { Store } from '../infra/store/db.js';
@@ -141,8 +142,16 @@ export class DashboardService {
    * broadcast (`applied: false`). An `at` further ahead than `DASHBOARD_MAX_CLOCK_SKEW_MS` is
    * clamped to now + that skew.
    */
-  async publish(input: DashboardPublishInput): Promise<DashboardPublishResult> {
-    const { workspaceId, at: rawAt, ...update } = dashboardPublishInput.parse(input);
+  async publish(
+    input: DashboardPublishInput,
+    schema: { parse(input: unknown): unknown } = dashboardPublishInput,
+  ): Promise<DashboardPublishResult> {
+    // NOTE: `schema` is an app's publish union (`dashboardKinds(...).publishInput`); the default is the seed kinds'.
+    const {
+      workspaceId,
+      at: rawAt,
+      ...update
+    } = schema.parse(input) as z.output<typeof dashboardPublishInput>;
     const now = Date.now();
     const atMs = rawAt ? Math.min(new Date(rawAt).getTime(), now + DASHBOARD_MAX_CLOCK_SKEW_MS) : now;
     const at = new Date(atMs).toISOString();
@@ -153,8 +162,8 @@ export class DashboardService {
       workspace_id: workspaceId,
       value_key: key,
       kind: update.kind,
-      platform: update.platform,
-      account_id: update.accountId,
+      platform: update.platform ?? '',
+      account_id: update.accountId ?? '',
       at_ms: Date.parse(at),
       created_ms: Date.now(),
       event: json,
@@ -166,7 +175,7 @@ export class DashboardService {
           workspace_id: workspaceId,
           value_key: key,
           kind: update.kind,
-          platform: update.platform,
+          platform: update.platform ?? '',
           at,
           event: json,
         })
@@ -188,7 +197,7 @@ export class DashboardService {
           workspace_id: workspaceId,
           value_key: key,
           kind: update.kind,
-          platform: update.platform,
+          platform: update.platform ?? '',
           at,
           event: json,
         })

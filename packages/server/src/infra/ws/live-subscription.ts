@@ -104,7 +104,18 @@ export class LiveSubscription<TContext> extends LiveDelivery {
     // per-send header allocation and options handling.
     const group = this.group;
     const shared = group.count > 1 ? sharedFrame(event, group) : null;
-    if (shared) raw.write(shared);
+    const transport = this.transport;
+    if (transport.gathering !== 'off') {
+      // Corked until the end of the turn: every frame this socket gets meanwhile (a burst,
+      // several topics) leaves in the same `writev`.
+      transport.gather(raw);
+      if (shared) raw.write(shared);
+      else {
+        const tail = tailFor(event);
+        raw.write(group.headFor(tail.length));
+        raw.write(tail);
+      }
+    } else if (shared) raw.write(shared);
     else {
       // An id no one else uses (or too many distinct shared ones): the group's header + id,
       // then the event's shared tail.
@@ -114,7 +125,7 @@ export class LiveSubscription<TContext> extends LiveDelivery {
       raw.write(tail);
       raw.uncork();
     }
-    this.transport.countDelivery(event);
+    transport.countDelivery(event);
   }
 
   /** Slow consumer, ephemeral stream: keep only the latest event per coalesce key. */

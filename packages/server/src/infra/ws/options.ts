@@ -53,6 +53,8 @@ export interface WsErrorInfo<TContext = unknown> {
   ctx?: TContext | null;
 }
 
+export type WriteGathering = 'immediate' | 'microtask' | 'off';
+
 export interface WsHandlerOptions<TContext> {
   router: AnyTRPCRouter;
   path?: string;
@@ -71,6 +73,12 @@ export interface WsHandlerOptions<TContext> {
   experimental_encoder?: Encoder;
   /** Attach `LiveStream` subscriptions to the hub directly (default true; needs JSON and no transformer). */
   fastPath?: boolean;
+  /**
+   * Fast-path writes to one socket in one turn of the event loop are corked and flushed together
+   * (one `writev`): `'immediate'` flushes in `setImmediate`, `'microtask'` in a microtask, `'off'`
+   * (default, until measured) writes each frame at once. Default from `PULSE_WS_WRITE_GATHER` if set.
+   */
+  writeGathering?: WriteGathering;
   onOpen?(connectionId: string, req: IncomingMessage): void;
   onClose?(connectionId: string, ctx: TContext | null): void;
   onError?(error: TRPCError, info: WsErrorInfo<TContext>): void;

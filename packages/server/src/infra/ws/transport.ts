@@ -1,5 +1,6 @@
 /** State every socket of one transport shares: options, counters, frame groups, encoding, keep-alive. */
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import {
   type AnyTRPCRouter,
   getErrorShape,
@@ -13,7 +14,7 @@ import type { TRPCResponseMessage } from '@trpc/server/rpc';
 import type { HubEvent } from '../hub.js';
 import type { Connection } from './connection.js';
 import { PrefixGroup } from './frames.js';
-import type { WsHandlerOptions, WsLimits } from './options.js';
+import type { WriteGathering, WsHandlerOptions, WsLimits } from './options.js';
 import { CloseCode } from './protocol.js';
 
 /** `WebSocket.OPEN`. */
@@ -44,6 +45,19 @@ export class Transport<TContext> {
   // socket: a metrics hook must not run 10,000 times per broadcast.
   /** Subscriptions by id prefix: frames are shared between subscriptions with the same id. */
   private readonly prefixGroups = new Map<string, PrefixGroup>();
+  /** How fast-path writes are gathered (see `WsHandlerOptions.writeGathering`). */
+  readonly gathering: WriteGathering;
+  /** TCP sockets corked in this turn, uncorked together by `flushCorked`. */
+  private corked: Duplex[] = [];
+  private flushScheduled = false;
+  private readonly flushCorked = () => {
+    this.flushScheduled = false;
+    const corked = this.corked;
+    this.corked = [];
+    // NOTE: one uncork per socket hands its gathered frames to one `writev` (several events, or
+    // header + tail, in one syscall). A destroyed socket ignores it.
+    for (let i = 0; i < corked.length; i++) corked[i]!.uncork();
+  };
   private deliveredEvent: HubEvent | null = null;
   private deliveredCount = 0;
   private readonly flushDelivered = () => {
@@ -65,6 +79,22 @@ export class Transport<TContext> {
     const probe = {};
     this.plainJson = this.encoder === null && this.config.transformer.output.serialize(probe) === probe;
     this.fastPath = this.plainJson && opts.fastPath !== false;
+    this.gathering = opts.writeGathering ?? gatheringFromEnv();
+  }
+
+  /**
+   * Corks `raw` until the end of this turn (once per turn and socket: `writableCorked` tells),
+   * so every frame written to it meanwhile goes out in one syscall. Buffered bytes still count in
+   * `writableLength`, so the slow-consumer checks see them.
+   */
+  gather(raw: Duplex): void {
+    if (raw.writableCorked !== 0) return;
+    raw.cork();
+    this.corked.push(raw);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    if (this.gathering === 'microtask') queueMicrotask(this.flushCorked);
+    else setImmediate(this.flushCorked);
   }
 
   /** A response message on the wire: the router's transformer applied, then the encoder (JSON by default). */
@@ -199,4 +229,9 @@ export function peerAddress(socket: Socket): string {
     if (handle.getpeername(out) === 0 && out.address) return out.address;
   }
   return socket.remoteAddress ?? 'unknown';
+}
+
+function gatheringFromEnv(): WriteGathering {
+  const mode = process.env.PULSE_WS_WRITE_GATHER;
+  return mode === 'immediate' || mode === 'microtask' ? mode : 'off';
 }
