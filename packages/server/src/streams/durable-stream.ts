@@ -2,7 +2,6 @@ import { type TrackedEnvelope, TRPCError } from '@trpc/server';
 import type { Kysely, Transaction } from 'kysely';
 import type { Hub } from '../infra/hub.js';
 import { type LiveItem, type LiveStream, liveDurable } from '../infra/live.js';
-import { nextSeq } from '../infra/store/streams.js';
 import { type DurableEvent, type StreamControlEvent, streamEventIdSchema } from './stream.schema.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: the kernel works on tables it only knows by name
@@ -66,6 +65,8 @@ export interface StreamHost {
   readonly hub: Hub;
   /** Remembers an event appended inside `trx`, to publish it once `trx` commits. */
   appended(trx: AnyTransaction, event: AppendedEvent): void;
+  /** Allocates the next id of a stream inside `trx` (shared per stream within a commit group). */
+  nextSeq(trx: AnyTransaction, streamKey: string): Promise<number>;
 }
 
 /** Which events of a stream one subscriber sees. */
@@ -106,7 +107,7 @@ export class DurableStream<E extends DurableEvent> {
    * event that delivers them); pass it to `append` as `seq`.
    */
   nextId(trx: AnyTransaction, workspaceId: string): Promise<number> {
-    return nextSeq(trx, this.topic(workspaceId));
+    return this.host.nextSeq(trx, this.topic(workspaceId));
   }
 
   /**
@@ -121,7 +122,7 @@ export class DurableStream<E extends DurableEvent> {
     opts: { seq?: number; recipient?: string | null } = {},
   ): Promise<{ id: string; seq: number }> {
     const streamKey = this.topic(workspaceId);
-    const seq = opts.seq ?? (await nextSeq(trx, streamKey));
+    const seq = opts.seq ?? (await this.host.nextSeq(trx, streamKey));
     const recipient =
       opts.recipient !== undefined ? opts.recipient : (this.spec.recipientOf?.(event) ?? null);
     const json = JSON.stringify(event);

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Hub } from '../infra/hub.js';
 import type { Store } from '../infra/store/db.js';
-import type { StreamTables } from '../infra/store/streams.js';
+import { nextSeq, type StreamTables } from '../infra/store/streams.js';
 import {
   type AnyTransaction,
   type AppendedEvent,
@@ -34,7 +34,35 @@ export interface StreamKernelOptions {
   /** Reports failures that reach no caller (a publish after commit, a poll). */
   onError?: (error: unknown, context: string) => void;
   faults?: StreamFaults;
+  /**
+   * Group commit (default on; `PULSE_STREAM_GROUP_COMMIT=0` turns it off): writes that arrive
+   * while a transaction is in flight share the next one, each in its own savepoint.
+   */
+  groupCommit?: boolean;
+  /** Most writes in one group (default 256). */
+  maxGroup?: number;
 }
+
+// biome-ignore lint/suspicious/noExplicitAny: the kernel runs any domain's transaction
+type AnyDb = Kysely<any>;
+
+/** One caller's write waiting for (or running in) a commit group. */
+interface Member {
+  fn: (trx: AnyTransaction) => Promise<unknown>;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+type Outcome = { ok: true; value: unknown; events: AppendedEvent[] } | { ok: false; error: unknown };
+
+/** A stream's id as the group's transaction stored it (`stored`) and as its members took them (`next`). */
+interface HeadEntry {
+  stored: number;
+  next: number;
+}
+
+/** Thrown inside a group's transaction to roll it back after a member-independent failure. */
+class GroupFailed extends Error {}
 
 /**
  * The durable-stream kernel of a node: domains `define` their stream (name, retention, recipient
@@ -54,6 +82,11 @@ export class StreamKernel {
   private readonly pending = new WeakMap<AnyTransaction, AppendedEvent[]>();
   private readonly relay: StreamRelay;
   private readonly host: StreamHost;
+  private readonly heads = new WeakMap<AnyTransaction, Map<string, HeadEntry>>();
+  private readonly waiting: Member[] = [];
+  private draining = false;
+  private readonly groupCommit: boolean;
+  private readonly maxGroup: number;
 
   constructor(private readonly opts: StreamKernelOptions) {
     this.db = opts.store.db.withTables<StreamTables>();
@@ -71,7 +104,10 @@ export class StreamKernel {
       db: this.db,
       hub: opts.hub,
       appended: (trx, event) => this.pending.get(trx)?.push(event),
+      nextSeq: (trx, streamKey) => this.nextSeq(trx, streamKey),
     };
+    this.groupCommit = opts.groupCommit ?? process.env.PULSE_STREAM_GROUP_COMMIT !== '0';
+    this.maxGroup = Math.max(1, opts.maxGroup ?? 256);
   }
 
   /** Declares a durable domain's stream (one name per kernel). */
@@ -86,9 +122,27 @@ export class StreamKernel {
   /**
    * Runs `fn` in one transaction of `db` (the kernel's store, with the caller's tables); events it
    * appends are published once it commits, in id order (resolves after that). A rejection rolls
-   * everything back and publishes nothing.
+   * back everything `fn` did and publishes nothing of it.
+   *
+   * With group commit (the default), calls that arrive while a transaction is in flight share the
+   * next one: each `fn` runs alone in its own savepoint (one after another, in arrival order), a
+   * stream's id is taken from the store once per group and handed out in memory, and its new head is
+   * stored once before commit. A failing `fn` rolls back to its savepoint and rejects alone; every
+   * caller is settled only after the group's commit (a duplicate key a member hit is then visible to
+   * other connections). If the group's transaction itself fails (commit, connection), each member
+   * is retried in a transaction of its own, so every caller gets its own honest outcome. `fn` may
+   * therefore run twice (its first run rolled back): keep it free of effects outside `trx`.
    */
-  async transaction<DB, T>(db: Kysely<DB>, fn: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
+  transaction<DB, T>(db: Kysely<DB>, fn: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
+    if (!this.groupCommit) return this.alone(db as AnyDb, fn as Member['fn']) as Promise<T>;
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.push({ fn: fn as Member['fn'], resolve: resolve as Member['resolve'], reject });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  /** One transaction for `fn` alone (group commit off, or a retry after a failed group). */
+  private async alone(db: AnyDb, fn: Member['fn']): Promise<unknown> {
     const appended: AppendedEvent[] = [];
     const result = await db.transaction().execute(async (trx) => {
       this.pending.set(trx, appended);
@@ -100,6 +154,145 @@ export class StreamKernel {
     });
     await this.publishCommitted(appended);
     return result;
+  }
+
+  /** Runs groups of waiting writes, one transaction at a time, until none wait. */
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      // NOTE: let the writes issued in this tick join the first group too.
+      await Promise.resolve();
+      while (this.waiting.length > 0) {
+        const members = this.waiting.splice(0, this.maxGroup);
+        await this.runGroup(members);
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** Commits one group; settles each member after commit and publication. Never rejects. */
+  private async runGroup(members: Member[]): Promise<void> {
+    if (members.length === 1) {
+      const [member] = members as [Member];
+      // A group of one is the plain transaction (no savepoint); its publication runs beside the next group.
+      const appended: AppendedEvent[] = [];
+      let result: unknown;
+      try {
+        result = await this.db.transaction().execute(async (trx) => {
+          this.pending.set(trx, appended);
+          this.heads.set(trx, new Map());
+          try {
+            const value = await member.fn(trx);
+            await this.storeHeads(trx);
+            return value;
+          } finally {
+            this.pending.delete(trx);
+            this.heads.delete(trx);
+          }
+        });
+      } catch (error) {
+        member.reject(error);
+        return;
+      }
+      void this.publishCommitted(appended).then(() => member.resolve(result));
+      return;
+    }
+    const outcomes: Outcome[] = [];
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        const heads = new Map<string, HeadEntry>();
+        this.heads.set(trx, heads);
+        try {
+          for (const member of members) {
+            const events: AppendedEvent[] = [];
+            this.pending.set(trx, events);
+            const before = new Map([...heads].map(([key, entry]) => [key, { ...entry }]));
+            await this.statement(sql`savepoint pulse_member`, trx);
+            try {
+              const value = await member.fn(trx);
+              await this.statement(sql`release savepoint pulse_member`, trx);
+              outcomes.push({ ok: true, value, events });
+            } catch (error) {
+              if (error instanceof GroupFailed) throw error;
+              await this.statement(sql`rollback to savepoint pulse_member`, trx);
+              await this.statement(sql`release savepoint pulse_member`, trx);
+              // Ids the member took are given back: the next member continues gap-free.
+              heads.clear();
+              for (const [key, entry] of before) heads.set(key, entry);
+              outcomes.push({ ok: false, error });
+            }
+          }
+          this.pending.delete(trx);
+          await this.storeHeads(trx);
+        } finally {
+          this.pending.delete(trx);
+          this.heads.delete(trx);
+        }
+      });
+    } catch (error) {
+      this.opts.onError?.(error, `stream commit group of ${members.length}: retrying each write alone`);
+      for (const member of members) {
+        await this.alone(this.db, member.fn).then(member.resolve, member.reject);
+      }
+      return;
+    }
+    const appended = outcomes.flatMap((outcome) => (outcome.ok ? outcome.events : []));
+    void this.publishCommitted(appended).then(() => {
+      members.forEach((member, i) => {
+        const outcome = outcomes[i] as Outcome;
+        if (outcome.ok) member.resolve(outcome.value);
+        else member.reject(outcome.error);
+      });
+    });
+  }
+
+  /** A savepoint statement: its failure is the group's, not the member's. */
+  private async statement(query: ReturnType<typeof sql>, trx: AnyTransaction): Promise<void> {
+    try {
+      await query.execute(trx);
+    } catch (error) {
+      throw new GroupFailed('savepoint failed', { cause: error });
+    }
+  }
+
+  /**
+   * The next id of a stream inside `trx`. In a group's transaction the first call per stream takes
+   * it from the store (on PostgreSQL: the stream's row lock, held to commit); later ones count on in
+   * memory, and `storeHeads` writes the last one before commit.
+   */
+  private async nextSeq(trx: AnyTransaction, streamKey: string): Promise<number> {
+    const heads = this.heads.get(trx);
+    if (!heads) return nextSeq(trx, streamKey);
+    const entry = heads.get(streamKey);
+    if (entry) {
+      entry.next += 1;
+      return entry.next;
+    }
+    const seq = await nextSeq(trx, streamKey);
+    const raced = heads.get(streamKey);
+    if (raced) {
+      // Two concurrent first calls of one member: both went to the store; keep the higher.
+      raced.stored = Math.max(raced.stored, seq);
+      raced.next = Math.max(raced.next, seq);
+      return seq;
+    }
+    heads.set(streamKey, { stored: seq, next: seq });
+    return seq;
+  }
+
+  /** Stores each stream's head the group's members moved past what the store handed out. */
+  private async storeHeads(trx: AnyTransaction): Promise<void> {
+    const heads = this.heads.get(trx);
+    if (!heads) return;
+    for (const [streamKey, entry] of heads) {
+      if (entry.next === entry.stored) continue;
+      try {
+        await sql`update pulse_streams set seq = ${entry.next} where stream_key = ${streamKey}`.execute(trx);
+      } catch (error) {
+        throw new GroupFailed(`could not store the head of ${streamKey}`, { cause: error });
+      }
+    }
   }
 
   /** Publishes whatever is committed and unpublished on this node's streams (what the poller does). */
