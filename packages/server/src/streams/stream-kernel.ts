@@ -35,8 +35,11 @@ export interface StreamKernelOptions {
   onError?: (error: unknown, context: string) => void;
   faults?: StreamFaults;
   /**
-   * Group commit (default on; `PULSE_STREAM_GROUP_COMMIT=0` turns it off): writes that arrive
-   * while a transaction is in flight share the next one, each in its own savepoint.
+   * Group commit (opt-in until it is measured: `PULSE_STREAM_GROUP_COMMIT=1` or `true` here): writes
+   * that arrive while a transaction is in flight share the next one, each in its own savepoint.
+   * Off, each write runs in its own transaction as before. Not yet measured against the bare driver
+   * (issue 18 item 4); one group runs at a time per kernel, and a write must not open a kernel
+   * transaction from inside its own.
    */
   groupCommit?: boolean;
   /** Most writes in one group (default 256). */
@@ -106,7 +109,7 @@ export class StreamKernel {
       appended: (trx, event) => this.pending.get(trx)?.push(event),
       nextSeq: (trx, streamKey) => this.nextSeq(trx, streamKey),
     };
-    this.groupCommit = opts.groupCommit ?? process.env.PULSE_STREAM_GROUP_COMMIT !== '0';
+    this.groupCommit = opts.groupCommit ?? process.env.PULSE_STREAM_GROUP_COMMIT === '1';
     this.maxGroup = Math.max(1, opts.maxGroup ?? 256);
   }
 
