@@ -12,7 +12,7 @@ import type { AppRouter } from '@pulse/server/contract';
 import { observable } from '@trpc/server/observable';
 // NOTE: the server's browser-safe protocol constants (no Node imports); the build inlines them, so
 // the published client has no runtime dependency on @pulse/server.
-import { CloseCode } from '@pulse/server/protocol';
+import { CloseCode, TRY_AGAIN_LATER_RETRY_MS } from '@pulse/server/protocol';
 import { PulseError } from './errors.js';
 import { canShareConnection, subjectOfToken, TabGroup, type TabRole } from './tab-leader.js';
 
@@ -38,8 +38,12 @@ export interface ConnectionState {
 }
 
 export interface PulseClientOptions {
-  /** Base URL of a Pulse node, e.g. `http://localhost:3001` (`ws(s)://…/trpc` is derived). */
-  url: string;
+  /**
+   * Base URL of a Pulse node, e.g. `http://localhost:3001` (`ws(s)://…/trpc` is derived), or several
+   * nodes' URLs: the first is picked at random, a failed connection moves to the next, each URL keeps
+   * its own backoff, and HTTP requests go to the URL of the current socket.
+   */
+  url: string | readonly string[];
   token: TokenSource;
   /** WebSocket implementation (Node 20 has none built in: pass `WebSocket` from `ws`, no cast needed). */
   WebSocket?: WebSocketConstructor;
@@ -133,8 +137,19 @@ const closeMessages: Record<number, string> = {
  * ```
  */
 export function createPulseClient(opts: PulseClientOptions): PulseClient {
-  const base = opts.url.replace(/\/+$/, '');
-  const wsUrl = `${base.replace(/^http/, 'ws')}/trpc`;
+  const bases = (typeof opts.url === 'string' ? [opts.url] : [...opts.url]).map((u) => u.replace(/\/+$/, ''));
+  if (bases.length === 0) throw new Error('createPulseClient: url must name at least one node');
+  const random = opts.retry?.random ?? Math.random;
+  let current = Math.floor(random() * bases.length) % bases.length;
+  // NOTE: failed attempts per URL since it last connected (its own backoff).
+  const failures = bases.map(() => 0);
+  const baseOf = () => bases[current]!;
+  const wsUrlOf = (base: string) => `${base.replace(/^http/, 'ws')}/trpc`;
+  const wsUrl = wsUrlOf(bases[0]!);
+  let lastCloseCode: number | undefined;
+  // NOTE: whether the socket opened since the last retry: a retry after an attempt that never
+  // opened counts as that URL's failure and moves to the next URL.
+  let openedSinceRetry = false;
   const readToken = async () => (typeof opts.token === 'function' ? await opts.token() : opts.token);
   const getToken = async () => {
     const token = await readToken();
@@ -176,13 +191,25 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
   const backoff = fullJitterBackoff(opts.retry);
   const openSocket = () =>
     createWSClient({
-      url: wsUrl,
+      url: () => wsUrlOf(baseOf()),
       // NOTE: `ws`'s class speaks the same API as the browser's; tRPC only types the browser one.
       WebSocket: opts.WebSocket as typeof globalThis.WebSocket | undefined,
       connectionParams: async () => ({ token: await socketToken() }),
       retryDelayMs: (attempt) => {
         setState({ status: 'reconnecting', attempt: attempt + 1 });
-        return backoff(attempt);
+        // NOTE: attempt 0 follows a close or a `reconnect` notice: full jitter from the first try.
+        const shed = lastCloseCode === CloseCode.tryAgainLater;
+        lastCloseCode = undefined;
+        if (!openedSinceRetry) {
+          failures[current] = (failures[current] ?? 0) + 1;
+          if (bases.length > 1) current = (current + 1) % bases.length;
+        }
+        openedSinceRetry = false;
+        const delay = backoff(bases.length > 1 ? (failures[current] ?? 0) : attempt);
+        // NOTE: a shed socket (1013) waits the server's hint, plus full jitter over the same span.
+        return shed
+          ? TRY_AGAIN_LATER_RETRY_MS + Math.floor(random() * TRY_AGAIN_LATER_RETRY_MS) + delay
+          : delay;
       },
       keepAlive: {
         enabled: true,
@@ -191,6 +218,8 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
       },
       onOpen: () => {
         clearTimeout(authConfirm);
+        failures[current] = 0;
+        openedSinceRetry = true;
         // NOTE: the socket opens before the server has checked the token (it closes with 4401 right
         // after). After a refused token, only call it connected once the socket survived a moment, so
         // status and error do not flap connected/refused on every retry.
@@ -211,6 +240,7 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
           return;
         }
         const code = cause?.code;
+        lastCloseCode = code;
         const error =
           code === undefined || code === 1000 || code === 1005
             ? state.error
@@ -275,8 +305,14 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
       condition: (op) => op.type === 'subscription' || (op.type === 'mutation' && wsMutations.has(op.path)),
       true: group ? group.link : lazyWsLink,
       false: httpBatchLink<AppRouter>({
-        url: `${base}/trpc`,
-        fetch: opts.fetch,
+        url: `${bases[0]}/trpc`,
+        // NOTE: HTTP follows the node the socket is on (httpBatchLink takes one URL: rewrite it).
+        fetch: (input, init) => {
+          const doFetch = opts.fetch ?? globalThis.fetch;
+          const target = String(input instanceof Request ? input.url : input);
+          const rewritten = target.startsWith(bases[0]!) ? baseOf() + target.slice(bases[0]!.length) : target;
+          return doFetch(rewritten, init);
+        },
         headers: async () => ({ authorization: `Bearer ${await getToken()}` }),
       }),
     }),

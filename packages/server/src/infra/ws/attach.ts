@@ -22,10 +22,12 @@ function serveSocket<TContext>(
   socket: WebSocket,
   req: IncomingMessage,
   url: URL,
+  handshakeDone: (() => void) | null = null,
 ) {
   // NOTE: not randomUUID(): Node builds it by concatenation, and the rope of ~15 string pieces
   // stays alive with the connection (≈0.5 KB per socket); a hex string is one flat allocation.
   const conn = new Connection<TContext>(transport, randomBytes(16).toString('hex'), socket, req);
+  conn.handshakeDone = handshakeDone;
   transport.connections.add(conn);
   listen(conn, socket);
   guard(conn, () => conn.open(url));
@@ -114,6 +116,11 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
   const { unauthenticatedByIp } = transport;
   const path = opts.path ?? '/trpc';
   const maxUnauthenticated = opts.limits.maxUnauthenticatedPerIp ?? DEFAULT_MAX_UNAUTHENTICATED_PER_IP;
+  const maxPending = opts.limits.maxPendingHandshakes ?? Number.POSITIVE_INFINITY;
+  let pending = 0;
+  const handshakeDone = () => {
+    pending--;
+  };
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: opts.limits.maxPayloadBytes,
@@ -147,9 +154,29 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
         rejectUpgrade(socket, 429, 'Too Many Requests');
         return;
       }
+      if (pending >= maxPending) {
+        // NOTE: load shedding: the client gets a close code it honours (wait the hint, jittered)
+        // instead of a handshake that times out behind thousands of others.
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          ws.on('error', () => {});
+          ws.close(CloseCode.tryAgainLater, 'Try again later');
+          const timer = setTimeout(() => ws.terminate(), 1_000);
+          timer.unref();
+        });
+        return;
+      }
+      pending++;
+      let served = false;
+      // NOTE: a handshake ws aborts never reaches the callback: the slot is freed when its socket closes.
+      socket.once('close', () => {
+        if (!served) handshakeDone();
+        served = true;
+      });
       wss.handleUpgrade(req, socket, head, (ws) => {
+        if (served) return ws.terminate();
+        served = true;
         try {
-          serveSocket(transport, ws, req, url);
+          serveSocket(transport, ws, req, url, handshakeDone);
         } catch {
           ws.terminate();
         }

@@ -45,6 +45,8 @@ export class Connection<TContext> {
   private drainWaiters: Array<() => void> | null = null;
   /** The remote address while the socket counts against the per-IP unauthenticated cap. */
   private unauthenticatedIp: string | null = null;
+  /** Called once when the handshake ends (context settled or socket closed); see `maxPendingHandshakes`. */
+  handshakeDone: (() => void) | null = null;
   /** The upgrade request, kept only until `createContext` has seen it. */
   private req: IncomingMessage | null;
 
@@ -198,6 +200,13 @@ export class Connection<TContext> {
     const req = this.req as IncomingMessage;
     this.req = null;
     this.ctxPromise = this.createContext(req, params);
+    if (this.handshakeDone) void this.ctxPromise.then(() => this.endHandshake());
+  }
+
+  private endHandshake(): void {
+    const done = this.handshakeDone;
+    this.handshakeDone = null;
+    done?.();
   }
 
   /** Refuses the connection: every waiting request gets `error` (see `run`), then the socket closes. */
@@ -296,6 +305,7 @@ export class Connection<TContext> {
     const transport = this.transport;
     this.closed = true;
     this.req = null;
+    this.endHandshake();
     transport.connections.delete(this);
     clearTimeout(this.authTimer);
     clearTimeout(this.expiryTimer);

@@ -26,6 +26,12 @@ export interface WsLimits {
    * more are refused with TOO_MANY_REQUESTS.
    */
   maxInFlight?: number;
+  /**
+   * Sockets this node may hold between upgrade and a settled context (token checked); further
+   * upgrades are accepted and closed at once with 1013 "Try again later" (load shedding in a
+   * reconnect storm; clients retry after `TRY_AGAIN_LATER_RETRY_MS`, jittered). Default: no limit.
+   */
+  maxPendingHandshakes?: number;
 }
 
 /** Default of `WsLimits.maxUnauthenticatedPerIp`. */

@@ -18,7 +18,15 @@ export const CloseCode = {
   goingAway: 1001,
   /** The server failed handling this socket (a bug, never the client's input). */
   internalError: 1011,
+  /** Too many handshakes in progress (load shedding in a reconnect storm): retry after the hint. */
+  tryAgainLater: 1013,
 } as const;
+
+/**
+ * The least a client waits after a 1013 close before it retries (the server's retry hint); the
+ * client adds full jitter over the same span, so shed clients come back spread out.
+ */
+export const TRY_AGAIN_LATER_RETRY_MS = 1_000;
 
 /** A close code of `CloseCode`. */
 export type PulseCloseCode = (typeof CloseCode)[keyof typeof CloseCode];
@@ -34,6 +42,7 @@ export const CLOSE_REASONS: Readonly<Record<number, string>> = {
   [CloseCode.slowConsumer]: 'Slow consumer',
   [CloseCode.goingAway]: 'Server shutting down',
   [CloseCode.internalError]: 'Internal error',
+  [CloseCode.tryAgainLater]: 'Try again later',
 };
 
 /** `reason` cut to the 123 UTF-8 bytes a close frame holds, on a character boundary. */
