@@ -210,3 +210,38 @@ describe('createPulseClient({ lazy: true })', () => {
     expect(sockets).toBe(1);
   });
 });
+
+describe('createPulseClient({ url: [a, b] })', () => {
+  it('moves to the next node when its node goes away: the subscription resumes there and HTTP follows it', async () => {
+    const a = await startServer();
+    const b = await startServer();
+    open.push({ close: () => b.close({ graceMs: 0 }) });
+    open.push({ close: () => a.close({ graceMs: 0 }) });
+    const client = createPulseClient({
+      url: [a.url, b.url],
+      WebSocket: NodeWebSocket,
+      token: () => mintToken(b.config.jwt, { sub: 'alice', workspaces: { acme: 'admin' } }),
+      // random() = 0: the first choice is the first URL, and jitter is 0.
+      retry: { baseMs: 20, maxMs: 50, random: () => 0 },
+    });
+    open.push(client);
+    const seen: string[] = [];
+    const sub = client.trpc.presence.onChange.subscribe(
+      { workspaceId: 'acme' },
+      { onData: (event) => seen.push(event.type) },
+    );
+    await vi.waitFor(() => expect(seen).toEqual(['snapshot']));
+    expect(a.stats().transport.connections).toBe(1);
+    expect(b.stats().transport.connections).toBe(0);
+
+    await a.close({ graceMs: 0 });
+    // The socket fails over to b and the subscription starts again there (a fresh snapshot).
+    await vi.waitFor(() => expect(seen).toEqual(['snapshot', 'snapshot']), { timeout: 10_000 });
+    expect(b.stats().transport.connections).toBe(1);
+    expect(client.getConnectionState()).toMatchObject({ status: 'connected', error: null });
+    // HTTP goes to the node the socket is on: a is closed, so this answer comes from b.
+    await client.trpc.presence.set.mutate({ workspaceId: 'acme', status: 'online' });
+    expect((await b.caller.presence.list({ workspaceId: 'acme' })).map((p) => p.userId)).toEqual(['alice']);
+    sub.unsubscribe();
+  });
+});
