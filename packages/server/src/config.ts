@@ -141,6 +141,12 @@ export const configOptions = {
     maxConnectionsPerUser: option('PULSE_MAX_CONNECTIONS_PER_USER', positive(50)),
     /** Sockets per client IP that have not authenticated yet (HTTP 429 before the handshake past it). */
     maxUnauthenticatedPerIp: option('PULSE_MAX_UNAUTHENTICATED_PER_IP', positive(100)),
+    /**
+     * Sockets between upgrade and a checked token, per node (load shedding in a reconnect storm: past
+     * it, upgrades get HTTP 503 + Retry-After before the handshake; clients retry with jitter).
+     * Default: no limit.
+     */
+    maxPendingHandshakes: option('PULSE_MAX_PENDING_HANDSHAKES', int().positive().optional()),
     /** Queries and mutations awaiting their reply per connection (TOO_MANY_REQUESTS past it). */
     maxInFlight: option('PULSE_MAX_IN_FLIGHT', positive(128)),
     /** Open TCP connections per node (HTTP and WebSocket together); past it new ones are dropped. */

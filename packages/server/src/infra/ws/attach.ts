@@ -13,7 +13,7 @@ import {
   type WsLimits,
   type WsTransport,
 } from './options.js';
-import { CloseCode } from './protocol.js';
+import { CloseCode, TRY_AGAIN_LATER_RETRY_MS } from './protocol.js';
 import { guard, OPEN, peerAddress, Transport } from './transport.js';
 
 /** Serves one accepted WebSocket: wires its listeners so that no exception escapes them. */
@@ -155,13 +155,13 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
         return;
       }
       if (pending >= maxPending) {
-        // NOTE: load shedding: the client gets a close code it honours (wait the hint, jittered)
-        // instead of a handshake that times out behind thousands of others.
-        wss.handleUpgrade(req, socket, head, (ws) => {
-          ws.on('error', () => {});
-          ws.close(CloseCode.tryAgainLater, 'Try again later');
-          const timer = setTimeout(() => ws.terminate(), 1_000);
-          timer.unref();
+        // NOTE: load shedding is refused before the handshake (HTTP 503 + Retry-After), not accepted
+        // and closed with 1013: tRPC's wsLink sends a new subscription one macrotask after its socket
+        // opens, and if the socket has closed by then the subscription fails for good ("Active
+        // connection is not open"). A refused upgrade is an open error, which wsLink retries with the
+        // client's backoff, keeping its requests.
+        rejectUpgrade(socket, 503, 'Service Unavailable', {
+          'Retry-After': String(TRY_AGAIN_LATER_RETRY_MS / 1000),
         });
         return;
       }
@@ -287,9 +287,17 @@ function socketError(cause: unknown): TRPCError {
   });
 }
 
-function rejectUpgrade(socket: Duplex, status: number, message: string) {
+function rejectUpgrade(
+  socket: Duplex,
+  status: number,
+  message: string,
+  headers: Record<string, string> = {},
+) {
   socket.on('error', () => {});
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   socket.end(
-    `HTTP/1.1 ${status} ${message}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
+    `HTTP/1.1 ${status} ${message}\r\nConnection: close\r\n${extra}Content-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
   );
 }

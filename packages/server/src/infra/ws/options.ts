@@ -28,8 +28,9 @@ export interface WsLimits {
   maxInFlight?: number;
   /**
    * Sockets this node may hold between upgrade and a settled context (token checked); further
-   * upgrades are accepted and closed at once with 1013 "Try again later" (load shedding in a
-   * reconnect storm; clients retry after `TRY_AGAIN_LATER_RETRY_MS`, jittered). Default: no limit.
+   * upgrades are refused before the handshake with HTTP 503 and `Retry-After: 1` (load shedding in
+   * a reconnect storm; clients retry with their jittered backoff and keep their requests). Default:
+   * no limit.
    */
   maxPendingHandshakes?: number;
 }
