@@ -50,7 +50,29 @@ export function createStore(opts: StoreOptions): Store {
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
-  return wrap('sqlite', new Kysely({ dialect: new SqliteDialect({ database }) }));
+  return wrap('sqlite', new Kysely({ dialect: new SqliteDialect({ database: cachedStatements(database) }) }));
+}
+
+/**
+ * Kysely's SQLite driver prepares every statement anew; preparing was ~15% of the CPU of a durable
+ * send (bench/src/durable-writes.ts). Statements are kept by SQL text (at most `max`, oldest out).
+ * Safe because better-sqlite3 runs a statement to completion synchronously and Pulse streams no
+ * query (`iterate` would keep a statement busy); SQLite re-prepares a kept statement itself after a
+ * schema change.
+ */
+function cachedStatements(database: SQLite.Database, max = 256) {
+  const kept = new Map<string, SQLite.Statement>();
+  return {
+    close: () => database.close(),
+    prepare(sqlText: string) {
+      let stmt = kept.get(sqlText);
+      if (stmt) return stmt;
+      stmt = database.prepare(sqlText);
+      if (kept.size >= max) kept.delete(kept.keys().next().value as string);
+      kept.set(sqlText, stmt);
+      return stmt;
+    },
+  };
 }
 
 // biome-ignore lint/complexity/noBannedTypes: see Store.db
