@@ -41,11 +41,26 @@ export interface ScenarioOptions {
   pin: boolean;
   /** Load client processes. */
   clientProcesses?: number;
+  /**
+   * Run the server from another tree and/or Node binary (a baseline checkout, another Node line);
+   * the load clients stay on this tree and Node, so both sides of a comparison meet the same load.
+   */
+  tree?: ServerTree;
   log?: (line: string) => void;
+}
+
+/** Where a server process comes from: a repo root (its own node_modules) and the node that runs it. */
+export interface ServerTree {
+  /** Shown beside the server kind in the tables: `pulse-dashboard@20d925d`, `ws@node26`. */
+  label: string;
+  root: string;
+  node: string;
 }
 
 export interface ScenarioResult {
   kind: ServerKind;
+  /** The tree's label when the server ran from another tree (see `ScenarioOptions.tree`). */
+  label?: string;
   n: number;
   subscribed: number;
   failed: number;
@@ -131,16 +146,23 @@ class Proc<TCommand, TReply extends { type: string }> {
 type ServerProc = Proc<ServerCommand, ServerReply>;
 type ClientProc = Proc<ClientCommand, ClientReply>;
 
-function spawnNode(opts: { script: string; args: string[]; core: number | null; env: NodeJS.ProcessEnv }) {
+function spawnNode(opts: {
+  script: string;
+  args: string[];
+  core: number | null;
+  env: NodeJS.ProcessEnv;
+  tree?: ServerTree;
+}) {
   const profile = opts.script === 'server.ts' && process.env.BENCH_PROFILE_DIR;
+  const dir = opts.tree ? join(opts.tree.root, 'bench', 'src') : srcDir;
   const node = [
-    process.execPath,
+    opts.tree?.node ?? process.execPath,
     '--expose-gc',
     ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
     '--import',
     'tsx',
     '--conditions=source',
-    join(srcDir, opts.script),
+    join(dir, opts.script),
     ...opts.args,
   ];
   const command = opts.core === null ? node : ['taskset', '-c', String(opts.core), ...node];
@@ -148,7 +170,7 @@ function spawnNode(opts: { script: string; args: string[]; core: number | null; 
   return spawn('/bin/sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', ...command], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: opts.env,
-    cwd: join(srcDir, '..'),
+    cwd: join(dir, '..'),
   });
 }
 
@@ -171,8 +193,8 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
   const secret = randomBytes(32).toString('base64url');
   const env = { ...process.env, BENCH_SECRET: secret };
   const server: ServerProc = new Proc(
-    `server ${opts.kind}`,
-    spawnNode({ script: 'server.ts', args: [opts.kind], core: opts.pin ? 0 : null, env }),
+    `server ${opts.kind}${opts.tree ? `@${opts.tree.label}` : ''}`,
+    spawnNode({ script: 'server.ts', args: [opts.kind], core: opts.pin ? 0 : null, env, tree: opts.tree }),
   );
   const clients: ClientProc[] = [];
   try {
@@ -363,6 +385,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     const expected = published * subscribed;
     return {
       kind: opts.kind,
+      ...(opts.tree ? { label: opts.tree.label } : {}),
       n: opts.n,
       subscribed,
       failed,

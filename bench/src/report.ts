@@ -13,7 +13,7 @@ export interface RunMeta {
   minutes: number;
 }
 
-export type Row = ScenarioResult | { kind: ServerKind; n: number; error: string };
+export type Row = ScenarioResult | { kind: ServerKind; n: number; error: string; label?: string };
 
 const isResult = (row: Row): row is ScenarioResult => !('error' in row);
 /** Deliveries per second one server core could sustain at the saturated CPU cost (derived). */
@@ -40,11 +40,17 @@ const columns = [
   'client CPU',
 ];
 
+const nameOf = (row: Row) => (row.label ? `${row.kind}@${row.label}` : row.kind);
+
 function resultCells(row: Row): string[] {
   if (!isResult(row))
-    return [row.kind, `error: ${row.error.split('\n')[0]?.slice(0, 80)}`, ...columns.slice(2).map(() => '')];
+    return [
+      nameOf(row),
+      `error: ${row.error.split('\n')[0]?.slice(0, 80)}`,
+      ...columns.slice(2).map(() => ''),
+    ];
   return [
-    row.kind,
+    nameOf(row),
     `${row.subscribed}${row.failed ? ` (${row.failed} failed)` : ''}`,
     fmt(row.latency.p50),
     fmt(row.latency.p99),
@@ -156,8 +162,9 @@ function mdTable(header: string[], body: string[][]): string {
   return [line(header), line(header.map((_, i) => (i === 0 ? '---' : '---:'))), ...body.map(line)].join('\n');
 }
 
-export function renderText(rows: Row[]): string {
+export function renderText(all: Row[]): string {
   const parts: string[] = [];
+  const rows = all.filter((r) => !r.label);
   for (const n of [...new Set(rows.map((r) => r.n))]) {
     parts.push(
       `\nN = ${n.toLocaleString('en-US')}\n${textTable(columns, rows.filter((r) => r.n === n).map(resultCells))}`,
@@ -180,8 +187,9 @@ export function renderText(rows: Row[]): string {
   return parts.join('\n');
 }
 
-export function renderMarkdown(rows: Row[], meta: RunMeta): string {
+export function renderMarkdown(all: Row[], meta: RunMeta): string {
   const out: string[] = [];
+  const rows = all.filter((r) => !r.label);
   out.push(`Run ${meta.date} · ${meta.machine} · Node ${meta.node} · ${meta.minutes.toFixed(1)} min`);
   out.push('');
   out.push(
@@ -212,4 +220,52 @@ export function renderMarkdown(rows: Row[], meta: RunMeta): string {
     );
   }
   return out.join('\n');
+}
+
+/**
+ * Rows of one other tree (a baseline checkout, another Node line) beside the same kind and N of this
+ * tree from the same run: the figure there, here, and there ÷ here.
+ */
+export function renderTreeComparison(rows: Row[], label: string, here: string): string {
+  const header = [
+    'server',
+    'N',
+    `CPU µs/deliv. ${label} / ${here}`,
+    'ratio',
+    `saturated ${label} / ${here}`,
+    'ratio',
+    `RSS/sub KB ${label} / ${here}`,
+    `heap/sub KB ${label} / ${here}`,
+    `max ms ${label} / ${here}`,
+    `last ms (median) ${label} / ${here}`,
+    'dropped',
+  ];
+  const body: string[][] = [];
+  for (const other of rows.filter((r) => r.label === label)) {
+    const mine = rows.find((r) => !r.label && r.kind === other.kind && r.n === other.n);
+    if (!isResult(other) || !mine || !isResult(mine)) {
+      const why = !isResult(other) ? other.error : mine && !isResult(mine) ? mine.error : 'no row here';
+      body.push([
+        other.kind,
+        String(other.n),
+        `error: ${why.split('\n')[0]?.slice(0, 80)}`,
+        ...header.slice(3).map(() => ''),
+      ]);
+      continue;
+    }
+    body.push([
+      other.kind,
+      other.n.toLocaleString('en-US'),
+      `${fmt(other.cpuPerDelivery, 2)} / ${fmt(mine.cpuPerDelivery, 2)}`,
+      ratio(other.cpuPerDelivery, mine.cpuPerDelivery),
+      `${fmt(other.cpuPerDeliverySaturated, 2)} / ${fmt(mine.cpuPerDeliverySaturated, 2)}`,
+      ratio(other.cpuPerDeliverySaturated, mine.cpuPerDeliverySaturated),
+      `${kb(other.rssPerSubscriber)} / ${kb(mine.rssPerSubscriber)}`,
+      `${kb(other.heapPerSubscriber)} / ${kb(mine.heapPerSubscriber)}`,
+      `${fmt(other.latency.max)} / ${fmt(mine.latency.max)}`,
+      `${fmt(other.latency.lastMedian)} / ${fmt(mine.latency.lastMedian)}`,
+      `${other.dropped} / ${mine.dropped}`,
+    ]);
+  }
+  return mdTable(header, body);
 }

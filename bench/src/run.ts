@@ -6,14 +6,22 @@
  * BENCH_SERVERS=ws,socketio,pulse-dashboard, BENCH_VARIANTS=ws-deflate,ws-msgpack (or "none"),
  * BENCH_VARIANT_N, BENCH_ROUNDS, BENCH_GAP_MS, BENCH_DURATION_MS, BENCH_WINDOW, BENCH_PACED_RATE, BENCH_PACED_MS, BENCH_PIN=0,
  * BENCH_WRITE=0 (do not touch BENCHMARKS.md), BENCH_OUT (path), BENCH_MAX_MINUTES.
+ *
+ * Other trees in the same run (see trees.ts): BENCH_BASELINE_REF=<commit> runs the Pulse servers of
+ * that commit too (BENCH_BASELINE_SERVERS, BENCH_BASELINE_N: default the Pulse kinds at the largest
+ * N), each right after the same scenario of this tree; BENCH_NODE_LINES=26[,24] runs every server
+ * on those Node lines too (BENCH_LINE_SERVERS, BENCH_LINE_N: default all at the largest N), and the
+ * durable-write bench on them. BENCH_DURABLE=0 leaves the durable-write bench out.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runScenario } from './harness.js';
-import { renderMarkdown, renderText, type Row } from './report.js';
+import { hostLine, type NodeLine, renderDurableMarkdown, runDurableBench } from './durable-writes.js';
+import { runScenario, type ServerTree } from './harness.js';
+import { renderMarkdown, renderText, renderTreeComparison, type Row } from './report.js';
+import { prepareBaseline, prepareNodeLine } from './trees.js';
 import { type ServerKind, serverKinds } from './shared.js';
 
 const env = process.env;
@@ -44,7 +52,18 @@ const settings = {
   pacedRate: num(env.BENCH_PACED_RATE, 40_000),
   pacedMs: num(env.BENCH_PACED_MS, quick ? 1000 : 3000),
 };
-const maxMinutes = num(env.BENCH_MAX_MINUTES, 14);
+const top = String(Math.max(...ns));
+const baselineRef = env.BENCH_BASELINE_REF;
+const baselineServers = list(
+  env.BENCH_BASELINE_SERVERS,
+  servers.filter((k) => k.startsWith('pulse-')),
+);
+const baselineNs = list(env.BENCH_BASELINE_N, [top]).map(Number);
+const lineMajors = list(env.BENCH_NODE_LINES, []);
+const lineServers = list(env.BENCH_LINE_SERVERS, servers);
+const lineNs = list(env.BENCH_LINE_N, [top]).map(Number);
+const durable = env.BENCH_DURABLE !== '0' && !quick;
+const maxMinutes = num(env.BENCH_MAX_MINUTES, baselineRef || lineMajors.length ? 40 : 14);
 
 function canPin(): boolean {
   if (env.BENCH_PIN === '0' || cpus().length < 2) return false;
@@ -64,27 +83,84 @@ const load = () =>
 const loadBefore = load();
 const started = Date.now();
 const rows: Row[] = [];
-const plan: Array<{ kind: ServerKind; n: number }> = [];
-for (const n of ns) for (const kind of servers) plan.push({ kind: kind as ServerKind, n });
+const trees: ServerTree[] = [];
+const baseline = baselineRef ? prepareBaseline(baselineRef, console.log) : undefined;
+if (baseline) trees.push(baseline);
+const lines = lineMajors.map((major) => prepareNodeLine(major, console.log));
+trees.push(...lines);
+const versionOf = (node: string) => execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
+const plan: Array<{ kind: ServerKind; n: number; tree?: ServerTree }> = [];
+for (const n of ns) {
+  for (const kind of servers) {
+    plan.push({ kind: kind as ServerKind, n });
+    // NOTE: each other tree's scenario right after this tree's, so both meet the same machine state.
+    if (baseline && baselineServers.includes(kind) && baselineNs.includes(n))
+      plan.push({ kind: kind as ServerKind, n, tree: baseline });
+    for (const line of lines)
+      if (lineServers.includes(kind) && lineNs.includes(n))
+        plan.push({ kind: kind as ServerKind, n, tree: line });
+  }
+}
 for (const kind of variants) plan.push({ kind: kind as ServerKind, n: variantN });
 
 console.log(
   `Pulse fan-out bench: N=${ns.join('/')}, servers ${servers.join(', ')}${variants.length ? `; variants ${variants.join(', ')} at N=${variantN}` : ''}; pinned: ${pin}`,
 );
-for (const { kind, n } of plan) {
+for (const { kind, n, tree } of plan) {
+  const label = tree ? { label: tree.label } : {};
   if ((Date.now() - started) / 60_000 > maxMinutes) {
-    rows.push({ kind, n, error: `skipped: over the ${maxMinutes}-minute budget` });
+    rows.push({ kind, n, ...label, error: `skipped: over the ${maxMinutes}-minute budget` });
     continue;
   }
   try {
-    rows.push(await runScenario({ kind, n, pin, ...settings, log: console.log }));
+    rows.push(await runScenario({ kind, n, pin, tree, ...settings, log: console.log }));
   } catch (error) {
-    console.error(`  ${kind} N=${n} failed: ${(error as Error).message}`);
-    rows.push({ kind, n, error: (error as Error).message });
+    console.error(`  ${kind}${tree ? `@${tree.label}` : ''} N=${n} failed: ${(error as Error).message}`);
+    rows.push({ kind, n, ...label, error: (error as Error).message });
   }
+}
+const extra: string[] = [];
+const here = `Node ${process.versions.node}`;
+if (baseline) {
+  extra.push(
+    '',
+    `#### Before/after: commit ${baseline.label} (before) vs this tree (after), same run`,
+    '',
+    `Each ${baseline.label} scenario ran right after the same scenario of this tree; both on ${here}, same load clients.`,
+    '',
+    renderTreeComparison(rows, baseline.label, 'this tree'),
+  );
+}
+for (const line of lines) {
+  extra.push(
+    '',
+    `#### ${versionOf(line.node)} (${line.label}) vs ${here}, same run`,
+    '',
+    `Each server process ran on ${versionOf(line.node)} right after the same scenario on ${here}; the load clients ran on ${here} for both.`,
+    '',
+    renderTreeComparison(rows, line.label, here.replace('Node ', 'v')),
+  );
+}
+if (durable) {
+  const nodeLines: NodeLine[] = [
+    hostLine,
+    ...lines.map((l) => ({ label: `Node ${versionOf(l.node).slice(1)}`, node: l.node, root: l.root })),
+  ];
+  const durableLoad = load();
+  const { rows: durableRows, pgError } = await runDurableBench({ lines: nodeLines, pin, log: console.log });
+  const md = renderDurableMarkdown(durableRows, {
+    date: new Date().toISOString(),
+    loadBefore: durableLoad,
+    loadAfter: load(),
+    pinned: pin,
+    pgError,
+  });
+  console.log(`\n${md}`);
+  extra.push('', '#### Durable writes: Pulse beside the bare driver (bench/src/durable-writes.ts)', '', md);
 }
 const minutes = (Date.now() - started) / 60_000;
 console.log(renderText(rows));
+for (const tree of trees) console.log(`\n${tree.label}:\n${renderTreeComparison(rows, tree.label, 'here')}`);
 
 if (env.BENCH_WRITE !== '0') {
   const out = env.BENCH_OUT ?? join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'BENCHMARKS.md');
@@ -100,7 +176,7 @@ if (env.BENCH_WRITE !== '0') {
   });
   const begin = '<!-- bench:begin (generated by `npm run bench`; edits inside are overwritten) -->';
   const end = '<!-- bench:end -->';
-  const section = `${begin}\n${generated}\n${end}`;
+  const section = `${begin}\n${generated}${extra.length ? `\n${extra.join('\n')}` : ''}\n${end}`;
   const current = existsSync(out)
     ? readFileSync(out, 'utf8')
     : `# Benchmarks\n\n## Latest run\n\n${begin}\n${end}\n`;
