@@ -55,6 +55,8 @@ export interface ServerTree {
   label: string;
   root: string;
   node: string;
+  /** Extra environment of the server process (an A/B switch on the same tree). */
+  env?: Record<string, string>;
 }
 
 export interface ScenarioResult {
@@ -194,7 +196,13 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
   const env = { ...process.env, BENCH_SECRET: secret };
   const server: ServerProc = new Proc(
     `server ${opts.kind}${opts.tree ? `@${opts.tree.label}` : ''}`,
-    spawnNode({ script: 'server.ts', args: [opts.kind], core: opts.pin ? 0 : null, env, tree: opts.tree }),
+    spawnNode({
+      script: 'server.ts',
+      args: [opts.kind],
+      core: opts.pin ? 0 : null,
+      env: { ...env, ...opts.tree?.env },
+      tree: opts.tree,
+    }),
   );
   const clients: ClientProc[] = [];
   try {

@@ -11,7 +11,9 @@
  * that commit too (BENCH_BASELINE_SERVERS, BENCH_BASELINE_N: default the Pulse kinds at the largest
  * N), each right after the same scenario of this tree; BENCH_NODE_LINES=26[,24] runs every server
  * on those Node lines too (BENCH_LINE_SERVERS, BENCH_LINE_N: default all at the largest N), and the
- * durable-write bench on them. BENCH_DURABLE=0 leaves the durable-write bench out.
+ * durable-write bench on them. BENCH_FRAMING_AB=1 runs the Pulse kinds at the largest N once more
+ * with PULSE_WS_FRAMING=ws (frames through ws's own send, not Pulse's header writer).
+ * BENCH_DURABLE=0 leaves the durable-write bench out.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -88,6 +90,16 @@ const baseline = baselineRef ? prepareBaseline(baselineRef, console.log) : undef
 if (baseline) trees.push(baseline);
 const lines = lineMajors.map((major) => prepareNodeLine(major, console.log));
 trees.push(...lines);
+const framing: ServerTree | undefined =
+  env.BENCH_FRAMING_AB === '1'
+    ? {
+        label: 'ws-framing',
+        root: join(dirname(fileURLToPath(import.meta.url)), '..', '..'),
+        node: process.execPath,
+        env: { PULSE_WS_FRAMING: 'ws' },
+      }
+    : undefined;
+if (framing) trees.push(framing);
 const versionOf = (node: string) => execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
 const plan: Array<{ kind: ServerKind; n: number; tree?: ServerTree }> = [];
 for (const n of ns) {
@@ -139,6 +151,16 @@ for (const line of lines) {
     `Each server process ran on ${versionOf(line.node)} right after the same scenario on ${here}; the load clients ran on ${here} for both.`,
     '',
     renderTreeComparison(rows, line.label, here.replace('Node ', 'v')),
+  );
+}
+if (framing) {
+  extra.push(
+    '',
+    "#### Frames through ws's own `send` (PULSE_WS_FRAMING=ws) vs Pulse's header writer, same run",
+    '',
+    "Same tree and Node; the only change is how a fast-path frame is written: ws's `send` (header built per send, two writes corked by ws) instead of the pre-built header + shared tail on the TCP socket.",
+    '',
+    renderTreeComparison(rows, framing.label, 'header writer'),
   );
 }
 if (durable) {

@@ -25,6 +25,20 @@ export function sharedFrame(event: HubEvent, group: PrefixGroup): Buffer | null 
   return frame;
 }
 
+/**
+ * The message payload (no frame header) of `event` for one id prefix, for ws's own `send`
+ * (`PULSE_WS_FRAMING=ws`, a benchmark switch): shared by the prefix's subscriptions when several
+ * use it, as `sharedFrame` is.
+ */
+export function wsPayload(event: HubEvent, group: PrefixGroup): Buffer {
+  const key = `\u0000ws${group.prefix}`;
+  const cached = event.cache.get(key) as Buffer | undefined;
+  if (cached) return cached;
+  const payload = Buffer.concat([group.bytes, tailFor(event)]);
+  if (group.count > 1 && event.cache.size < FRAME_CACHE_LIMIT) event.cache.set(key, payload);
+  return payload;
+}
+
 /** The subscriptions of a transport that share one id prefix `{"id":…,`, and its frame header. */
 export class PrefixGroup {
   count = 0;

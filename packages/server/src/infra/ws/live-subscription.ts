@@ -3,10 +3,18 @@ import type { WebSocket } from 'ws';
 import type { Hub, HubEvent } from '../hub.js';
 import type { LiveItem, LiveSpec } from '../live.js';
 import { LiveDelivery } from '../live-delivery.js';
-import { itemFrame, type PrefixGroup, sharedFrame, tailFor } from './frames.js';
+import { itemFrame, type PrefixGroup, sharedFrame, tailFor, wsPayload } from './frames.js';
 import type { Request } from './procedures.js';
 import { CloseCode } from './protocol.js';
 import { guard, OPEN, type Transport } from './transport.js';
+
+/**
+ * `PULSE_WS_FRAMING=ws` sends fast-path frames through ws's own `send` instead of the one header
+ * writer: a benchmark switch (bench: BENCH_FRAMING_AB=1) to weigh ws's framing against Pulse's,
+ * not a setting for production.
+ */
+const WS_FRAMING = process.env.PULSE_WS_FRAMING === 'ws';
+const WS_TEXT = { binary: false } as const;
 
 /** Live events a subscription buffers while it replays before the socket is closed (4008). */
 const REPLAY_BUFFER_LIMIT = 10_000;
@@ -103,8 +111,13 @@ export class LiveSubscription<TContext> extends LiveDelivery {
     // negotiates permessage-deflate and sends nothing through ws's queue (no Blobs); it skips ws's
     // per-send header allocation and options handling.
     const group = this.group;
-    const shared = group.count > 1 ? sharedFrame(event, group) : null;
     const transport = this.transport;
+    if (WS_FRAMING) {
+      this.socket.send(wsPayload(event, group), WS_TEXT);
+      transport.countDelivery(event);
+      return;
+    }
+    const shared = group.count > 1 ? sharedFrame(event, group) : null;
     if (transport.gathering !== 'off') {
       // Corked until the end of the turn: every frame this socket gets meanwhile (a burst,
       // several topics) leaves in the same `writev`.
