@@ -46,7 +46,7 @@ import { type ConnectionCounter, createRedisConnectionCounter } from './infra/co
 import { createRedisPresenceBackend, presenceHeartbeatKey } from './presence/presence.redis.js';
 import { PresenceService } from './presence/presence.service.js';
 import { NotificationService } from './notifications/notifications.service.js';
-import { notificationMigrations } from './notifications/notifications.store.js';
+import { notificationMigrations } from './notifications/notifications.tables.js';
 import type { NotificationWebhookOptions } from './notifications/notifications.webhook.js';
 import { notificationPrioritySchema, notificationTypeSchema } from './notifications/notifications.schema.js';
 import { createServicePublisher, type ServicePublisher } from './publisher.js';

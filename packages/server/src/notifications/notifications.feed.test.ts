@@ -8,7 +8,7 @@ import { streamMigrations } from '../infra/store/streams.js';
 import { codeOf, issuesOf, storeEngines, waitFor } from './notifications.engines.js';
 import type { NotificationFeedEvent } from './notifications.schema.js';
 import { statsMigrations } from '../stats/stats.tables.js';
-import { notificationMigrations } from './notifications.store.js';
+import { notificationMigrations } from './notifications.tables.js';
 
 const engines = await storeEngines();
 

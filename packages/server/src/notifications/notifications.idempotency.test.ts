@@ -5,7 +5,7 @@ import type { Principal } from '../auth/auth.schema.js';
 import { createStore } from '../infra/store/db.js';
 import { streamMigrations } from '../infra/store/streams.js';
 import { storeEngines, type Tracked, waitFor } from './notifications.engines.js';
-import { notificationMigrations } from './notifications.store.js';
+import { notificationMigrations } from './notifications.tables.js';
 
 const engines = await storeEngines();
 
