@@ -33,11 +33,8 @@ import { StatsService } from './stats/stats.service.js';
 import { statsMigrations } from './stats/stats.tables.js';
 import { createStore, type Store } from './infra/store/db.js';
 import { streamMigrations } from './infra/store/streams.js';
-import {
-  type DashboardHistoryOptions,
-  DashboardService,
-  dashboardMigrations,
-} from './dashboard/dashboard.service.js';
+import { type DashboardHistoryOptions, DashboardService } from './dashboard/dashboard.service.js';
+import { dashboardMigrations } from './dashboard/dashboard.tables.js';
 import { createInboxService } from './inbox/inbox.wiring.js';
 import { inboxMigrations } from './inbox/inbox.tables.js';
 import { attachWebSocket, type WsTransport, type WsTransportStats } from './infra/ws.js';

@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { z } from 'zod';
 import type { Hub } from '../infra/hub.js';
 import { type LiveStream, liveEphemeral } from '../infra/live.js';
@@ -8,12 +8,10 @@ import {
   addToAggregates,
   type DashboardHistory,
   type DashboardHistoryInput,
-  type DashboardHistoryTables,
   type DashboardPoint,
   type DashboardSeries,
   dashboardBucketWidthMs,
   dashboardHistoryInput,
-  dashboardHistoryMigrations,
   merge,
   seriesOf,
 } from './dashboard.history.js';
@@ -28,44 +26,7 @@ import {
   dashboardPublishInput,
   dashboardValueKey,
 } from './dashboard.schema.js';
-
-/** Latest value per (workspace, key): every node answers the same snapshot. */
-export type DashboardTables = {
-  dashboard_values: {
-    workspace_id: string;
-    value_key: string;
-    kind: string;
-    platform: string;
-    /** ISO time of the measurement; an older one never replaces a newer one. */
-    at: string;
-    /** The full update event as JSON. */
-    event: string;
-  };
-};
-
-const seedMigrations: Record<string, Migration> = {
-  '0200_dashboard': {
-    async up(db: Kysely<unknown>) {
-      await db.schema
-        .createTable('dashboard_values')
-        .ifNotExists()
-        .addColumn('workspace_id', 'text', (c) => c.notNull())
-        .addColumn('value_key', 'text', (c) => c.notNull())
-        .addColumn('kind', 'text', (c) => c.notNull())
-        .addColumn('platform', 'text', (c) => c.notNull())
-        .addColumn('at', 'text', (c) => c.notNull())
-        .addColumn('event', 'text', (c) => c.notNull())
-        .addPrimaryKeyConstraint('dashboard_values_pk', ['workspace_id', 'value_key'])
-        .execute();
-    },
-  },
-};
-
-/** Migrations of the dashboard: latest values (`0200`) and history (`1200`). */
-export const dashboardMigrations: Record<string, Migration> = {
-  ...seedMigrations,
-  ...dashboardHistoryMigrations,
-};
+import type { DashboardHistoryTables, DashboardTables } from './dashboard.tables.js';
 
 export const dashboardTopic = (workspaceId: string) => `dashboard:${workspaceId}`;
 

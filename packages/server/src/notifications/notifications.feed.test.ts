@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
-import { dashboardMigrations } from '../dashboard/dashboard.service.js';
+import { dashboardMigrations } from '../dashboard/dashboard.tables.js';
 import { inboxMigrations } from '../inbox/inbox.tables.js';
 import { createStore } from '../infra/store/db.js';
 import { streamMigrations } from '../infra/store/streams.js';
