@@ -32,7 +32,7 @@ import { statsRestEndpoints } from './stats/stats.rest.js';
 import { StatsService } from './stats/stats.service.js';
 import { statsMigrations } from './stats/stats.tables.js';
 import { createStore, type Store } from './infra/store/db.js';
-import { streamMigrations } from './infra/store/streams.js';
+import { streamMigrations } from './streams/streams.tables.js';
 import { type DashboardHistoryOptions, DashboardService } from './dashboard/dashboard.service.js';
 import { dashboardMigrations } from './dashboard/dashboard.tables.js';
 import { createInboxService } from './inbox/inbox.wiring.js';

@@ -4,7 +4,7 @@ import { collect, connectClient, sleep, startTestServer, synced } from '../../te
 import { dashboardMigrations } from '../dashboard/dashboard.tables.js';
 import { inboxMigrations } from '../inbox/inbox.tables.js';
 import { createStore } from '../infra/store/db.js';
-import { streamMigrations } from '../infra/store/streams.js';
+import { streamMigrations } from '../streams/streams.tables.js';
 import { codeOf, issuesOf, storeEngines, waitFor } from './notifications.engines.js';
 import type { NotificationFeedEvent } from './notifications.schema.js';
 import { statsMigrations } from '../stats/stats.tables.js';
