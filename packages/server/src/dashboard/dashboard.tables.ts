@@ -1,8 +1,9 @@
 import { type Generated, type Kysely, type Migration, PostgresAdapter, sql } from 'kysely';
+import { renameTables } from '../infra/store/rename.js';
 
 /** Latest value per (workspace, key): every node answers the same snapshot. */
 export type DashboardTables = {
-  dashboard_values: {
+  pulse_dashboard_values: {
     workspace_id: string;
     value_key: string;
     kind: string;
@@ -16,7 +17,7 @@ export type DashboardTables = {
 
 /** Raw points, buckets and the rollup watermark (SQLite and PostgreSQL). */
 export type DashboardHistoryTables = {
-  dashboard_points: {
+  pulse_dashboard_points: {
     id: Generated<number | string>;
     workspace_id: string;
     value_key: string;
@@ -30,7 +31,7 @@ export type DashboardHistoryTables = {
     /** The update event as JSON (what live subscribers got). */
     event: string;
   };
-  dashboard_buckets: {
+  pulse_dashboard_buckets: {
     workspace_id: string;
     value_key: string;
     series: string;
@@ -46,7 +47,7 @@ export type DashboardHistoryTables = {
     last: number;
     last_at_ms: number | string;
   };
-  dashboard_rollup: {
+  pulse_dashboard_rollup: {
     id: string;
     /** Every raw point with an id up to here is in the buckets. */
     rolled_id: number | string;
@@ -151,8 +152,28 @@ const seedMigrations: Record<string, Migration> = {
   },
 };
 
-/** Migrations of the dashboard: latest values (`0200`) and history (`1200`). */
+/**
+ * The one table prefix (issue 13): the dashboard's tables get the `pulse_` every other table has.
+ * Older migrations keep the names they created; every query uses the new ones, so all nodes must
+ * run this version (docs/dashboard.md).
+ */
+export const dashboardPrefixMigrations: Record<string, Migration> = {
+  '1700_dashboard_pulse_prefix': {
+    async up(db) {
+      await renameTables(
+        db,
+        ['dashboard_values', 'dashboard_points', 'dashboard_buckets', 'dashboard_rollup'].map((from) => ({
+          from,
+          to: `pulse_${from}`,
+        })),
+      );
+    },
+  },
+};
+
+/** Migrations of the dashboard: latest values (`0200`), history (`1200`), the table prefix (`1700`). */
 export const dashboardMigrations: Record<string, Migration> = {
   ...seedMigrations,
   ...dashboardHistoryMigrations,
+  ...dashboardPrefixMigrations,
 };

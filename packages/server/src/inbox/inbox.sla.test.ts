@@ -45,7 +45,7 @@ async function escalationsInStore(
 ): Promise<InboxEvent[]> {
   const rows = await server.services.store.db
     .withTables<InboxTables>()
-    .selectFrom('inbox_events')
+    .selectFrom('pulse_inbox_events')
     .select('event')
     .where('workspace_id', '=', 'acme')
     .orderBy('seq')

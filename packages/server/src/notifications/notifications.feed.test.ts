@@ -334,7 +334,8 @@ describe.each(engines)('notification feed states on $name', (engine) => {
           ...statsMigrations,
           ...streamMigrations,
           '0200_dashboard': dashboardMigrations['0200_dashboard']!,
-          ...inboxMigrations,
+          '0300_inbox': inboxMigrations['0300_inbox']!,
+          '0301_inbox_alerts': inboxMigrations['0301_inbox_alerts']!,
           '0100_notifications': notificationMigrations['0100_notifications']!,
           '1000_notification_sender_keys': notificationMigrations['1000_notification_sender_keys']!,
         });
