@@ -32,21 +32,19 @@ import { statsRestEndpoints } from './stats/stats.rest.js';
 import { StatsService } from './stats/stats.service.js';
 import { statsMigrations } from './stats/stats.tables.js';
 import { createStore, type Store } from './infra/store/db.js';
-import { streamMigrations } from './infra/store/streams.js';
-import {
-  type DashboardHistoryOptions,
-  DashboardService,
-  dashboardMigrations,
-} from './dashboard/dashboard.service.js';
+import { streamMigrations } from './streams/streams.tables.js';
+import { type DashboardHistoryOptions, DashboardService } from './dashboard/dashboard.service.js';
+import { dashboardMigrations } from './dashboard/dashboard.tables.js';
 import { createInboxService } from './inbox/inbox.wiring.js';
 import { inboxMigrations } from './inbox/inbox.tables.js';
 import { attachWebSocket, type WsTransport, type WsTransportStats } from './infra/ws.js';
-import { createMemoryPresenceBackend, type PresenceBackend } from './presence/presence.backend.js';
+import type { PresenceBackend } from './presence/presence.backend.js';
+import { createMemoryPresenceBackend } from './presence/presence.memory.js';
 import { type ConnectionCounter, createRedisConnectionCounter } from './infra/connection-counter.js';
 import { createRedisPresenceBackend, presenceHeartbeatKey } from './presence/presence.redis.js';
 import { PresenceService } from './presence/presence.service.js';
 import { NotificationService } from './notifications/notifications.service.js';
-import { notificationMigrations } from './notifications/notifications.store.js';
+import { notificationMigrations } from './notifications/notifications.tables.js';
 import type { NotificationWebhookOptions } from './notifications/notifications.webhook.js';
 import { notificationPrioritySchema, notificationTypeSchema } from './notifications/notifications.schema.js';
 import { createServicePublisher, type ServicePublisher } from './publisher.js';

@@ -34,7 +34,7 @@ describe('import boundaries (scripts/check-boundaries.mjs)', () => {
         "import { presenceTopic } from '../presence/presence.service.js';\n",
       // a domain reaching into another domain's internals (and a public module, allowed)
       'packages/server/src/inbox/bad-domain.ts':
-        "import { notificationMigrations } from '../notifications/notifications.store.js';\n" +
+        "import { notificationMigrations } from '../notifications/notifications.tables.js';\n" +
         "import type { NotificationService } from '../notifications/notifications.service.js';\n",
       // a domain service importing trpc.ts (a router may, and a type import is fine)
       'packages/server/src/dashboard/dashboard.service.ts':

@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { z } from 'zod';
 import type { Hub } from '../infra/hub.js';
 import { type LiveStream, liveEphemeral } from '../infra/live.js';
@@ -8,12 +8,10 @@ import {
   addToAggregates,
   type DashboardHistory,
   type DashboardHistoryInput,
-  type DashboardHistoryTables,
   type DashboardPoint,
   type DashboardSeries,
   dashboardBucketWidthMs,
   dashboardHistoryInput,
-  dashboardHistoryMigrations,
   merge,
   seriesOf,
 } from './dashboard.history.js';
@@ -28,44 +26,7 @@ import {
   dashboardPublishInput,
   dashboardValueKey,
 } from './dashboard.schema.js';
-
-/** Latest value per (workspace, key): every node answers the same snapshot. */
-export type DashboardTables = {
-  dashboard_values: {
-    workspace_id: string;
-    value_key: string;
-    kind: string;
-    platform: string;
-    /** ISO time of the measurement; an older one never replaces a newer one. */
-    at: string;
-    /** The full update event as JSON. */
-    event: string;
-  };
-};
-
-const seedMigrations: Record<string, Migration> = {
-  '0200_dashboard': {
-    async up(db: Kysely<unknown>) {
-      await db.schema
-        .createTable('dashboard_values')
-        .ifNotExists()
-        .addColumn('workspace_id', 'text', (c) => c.notNull())
-        .addColumn('value_key', 'text', (c) => c.notNull())
-        .addColumn('kind', 'text', (c) => c.notNull())
-        .addColumn('platform', 'text', (c) => c.notNull())
-        .addColumn('at', 'text', (c) => c.notNull())
-        .addColumn('event', 'text', (c) => c.notNull())
-        .addPrimaryKeyConstraint('dashboard_values_pk', ['workspace_id', 'value_key'])
-        .execute();
-    },
-  },
-};
-
-/** Migrations of the dashboard: latest values (`0200`) and history (`1200`). */
-export const dashboardMigrations: Record<string, Migration> = {
-  ...seedMigrations,
-  ...dashboardHistoryMigrations,
-};
+import type { DashboardHistoryTables, DashboardTables } from './dashboard.tables.js';
 
 export const dashboardTopic = (workspaceId: string) => `dashboard:${workspaceId}`;
 
@@ -170,7 +131,7 @@ export class DashboardService {
     };
     const latest = (db: Kysely<Tables>) =>
       db
-        .insertInto('dashboard_values')
+        .insertInto('pulse_dashboard_values')
         .values({
           workspace_id: workspaceId,
           value_key: key,
@@ -183,7 +144,7 @@ export class DashboardService {
           oc
             .columns(['workspace_id', 'value_key'])
             .doUpdateSet((eb) => ({ at: eb.ref('excluded.at'), event: eb.ref('excluded.event') }))
-            .where('dashboard_values.at', '<=', at),
+            .where('pulse_dashboard_values.at', '<=', at),
         )
         .returning('value_key');
     let row: { value_key: string } | undefined;
@@ -191,8 +152,8 @@ export class DashboardService {
       // NOTE: one statement per value on the hot path: the history point rides in a data-modifying
       // CTE of the latest-value upsert (one round trip, atomic).
       row = await this.db
-        .with('point', (db) => db.insertInto('dashboard_points').values(point))
-        .insertInto('dashboard_values')
+        .with('point', (db) => db.insertInto('pulse_dashboard_points').values(point))
+        .insertInto('pulse_dashboard_values')
         .values({
           workspace_id: workspaceId,
           value_key: key,
@@ -205,13 +166,13 @@ export class DashboardService {
           oc
             .columns(['workspace_id', 'value_key'])
             .doUpdateSet((eb) => ({ at: eb.ref('excluded.at'), event: eb.ref('excluded.event') }))
-            .where('dashboard_values.at', '<=', at),
+            .where('pulse_dashboard_values.at', '<=', at),
         )
         .returning('value_key')
         .executeTakeFirst();
     } else {
       // NOTE: SQLite has no data-modifying CTEs: two in-process statements (no network round trip).
-      await this.db.insertInto('dashboard_points').values(point).execute();
+      await this.db.insertInto('pulse_dashboard_points').values(point).execute();
       row = await latest(this.db).executeTakeFirst();
     }
     if (!row) return { applied: false, event };
@@ -227,7 +188,7 @@ export class DashboardService {
   /** The latest value per kind/platform/account/metric key, optionally filtered. */
   async snapshot(filter: DashboardFilter): Promise<DashboardSnapshot> {
     let query = this.db
-      .selectFrom('dashboard_values')
+      .selectFrom('pulse_dashboard_values')
       .select('event')
       .where('workspace_id', '=', filter.workspaceId);
     if (filter.kinds?.length) query = query.where('kind', 'in', filter.kinds);
@@ -283,7 +244,7 @@ export class DashboardService {
       let newest = -1;
       const rawQuery = (rolledId: number | null, startMs: number) => {
         let query = db
-          .selectFrom('dashboard_points')
+          .selectFrom('pulse_dashboard_points')
           .select(['id', 'value_key', 'kind', 'platform', 'account_id', 'at_ms', 'event'])
           .where('workspace_id', '=', input.workspaceId)
           .where('kind', '=', input.kind)
@@ -323,13 +284,13 @@ export class DashboardService {
         const width = dashboardBucketWidthMs[input.bucket];
         const startMs = Math.floor(fromMs / width) * width;
         const rollup = await db
-          .selectFrom('dashboard_rollup')
+          .selectFrom('pulse_dashboard_rollup')
           .select('rolled_id')
           .where('id', '=', 'rollup')
           .executeTakeFirst();
         const rolledId = Number(rollup?.rolled_id ?? 0);
         let query = db
-          .selectFrom('dashboard_buckets')
+          .selectFrom('pulse_dashboard_buckets')
           .selectAll()
           .where('workspace_id', '=', input.workspaceId)
           .where('kind', '=', input.kind)
@@ -448,7 +409,7 @@ export class DashboardService {
     let total = 0;
     for (;;) {
       const state = await this.db
-        .selectFrom('dashboard_rollup')
+        .selectFrom('pulse_dashboard_rollup')
         .select('rolled_id')
         .where('id', '=', 'rollup')
         .executeTakeFirst();
@@ -457,7 +418,7 @@ export class DashboardService {
       // id; waiting `settleMs` after the insert makes the watermark pass only settled points (one
       // autocommitted statement each, committed within milliseconds).
       const rows = await this.db
-        .selectFrom('dashboard_points')
+        .selectFrom('pulse_dashboard_points')
         .select(['id', 'workspace_id', 'value_key', 'kind', 'platform', 'account_id', 'at_ms', 'event'])
         .where('id', '>', rolledId)
         .where('created_ms', '<=', now - this.history.settleMs)
@@ -496,7 +457,7 @@ export class DashboardService {
       try {
         await this.db.transaction().execute(async (trx) => {
           const claimed = await trx
-            .updateTable('dashboard_rollup')
+            .updateTable('pulse_dashboard_rollup')
             .set({ rolled_id: lastId, updated_ms: now })
             .where('id', '=', 'rollup')
             .where('rolled_id', '=', rolledId)
@@ -512,7 +473,7 @@ export class DashboardService {
           );
           for (let start = 0; start < list.length; start += 200) {
             await trx
-              .insertInto('dashboard_buckets')
+              .insertInto('pulse_dashboard_buckets')
               .values(
                 list.slice(start, start + 200).map((b) => ({
                   workspace_id: b.workspaceId,
@@ -533,12 +494,12 @@ export class DashboardService {
               )
               .onConflict((oc) =>
                 oc.columns(['workspace_id', 'value_key', 'series', 'width', 'start_ms']).doUpdateSet({
-                  count: sql`dashboard_buckets.count + excluded.count`,
-                  sum: sql`dashboard_buckets.sum + excluded.sum`,
-                  min: sql`${sql.raw(least)}(dashboard_buckets.min, excluded.min)`,
-                  max: sql`${sql.raw(greatest)}(dashboard_buckets.max, excluded.max)`,
-                  last: sql`case when excluded.last_at_ms >= dashboard_buckets.last_at_ms then excluded.last else dashboard_buckets.last end`,
-                  last_at_ms: sql`${sql.raw(greatest)}(dashboard_buckets.last_at_ms, excluded.last_at_ms)`,
+                  count: sql`pulse_dashboard_buckets.count + excluded.count`,
+                  sum: sql`pulse_dashboard_buckets.sum + excluded.sum`,
+                  min: sql`${sql.raw(least)}(pulse_dashboard_buckets.min, excluded.min)`,
+                  max: sql`${sql.raw(greatest)}(pulse_dashboard_buckets.max, excluded.max)`,
+                  last: sql`case when excluded.last_at_ms >= pulse_dashboard_buckets.last_at_ms then excluded.last else pulse_dashboard_buckets.last end`,
+                  last_at_ms: sql`${sql.raw(greatest)}(pulse_dashboard_buckets.last_at_ms, excluded.last_at_ms)`,
                 }),
               )
               .execute();
@@ -557,22 +518,22 @@ export class DashboardService {
 
   private async prune(now: number): Promise<void> {
     const state = await this.db
-      .selectFrom('dashboard_rollup')
+      .selectFrom('pulse_dashboard_rollup')
       .select('rolled_id')
       .where('id', '=', 'rollup')
       .executeTakeFirst();
     await this.db
-      .deleteFrom('dashboard_points')
+      .deleteFrom('pulse_dashboard_points')
       .where('at_ms', '<', now - this.history.rawRetentionMs)
       .where('id', '<=', Number(state?.rolled_id ?? 0))
       .execute();
     await this.db
-      .deleteFrom('dashboard_buckets')
+      .deleteFrom('pulse_dashboard_buckets')
       .where('width', '=', '1m')
       .where('start_ms', '<', now - this.history.minuteRetentionMs)
       .execute();
     await this.db
-      .deleteFrom('dashboard_buckets')
+      .deleteFrom('pulse_dashboard_buckets')
       .where('width', '=', '1h')
       .where('start_ms', '<', now - this.history.hourRetentionMs)
       .execute();
@@ -581,7 +542,7 @@ export class DashboardService {
   /** Stored updates measured at or after `since`, in time order (the catch-up of `onUpdate`). */
   private async since(filter: DashboardFilter, since: string): Promise<DashboardUpdateEvent[]> {
     let query = this.db
-      .selectFrom('dashboard_points')
+      .selectFrom('pulse_dashboard_points')
       .select('event')
       .where('workspace_id', '=', filter.workspaceId)
       .where('at_ms', '>=', Date.parse(since));

@@ -33,14 +33,14 @@ import type { InboxTables } from './inbox.tables.js';
 
 export const inboxTopic = (workspaceId: string) => `inbox:${workspaceId}`;
 
-/** The inbox stream on a kernel: events in `inbox_events`, filtered by conversation. */
+/** The inbox stream on a kernel: events in `pulse_inbox_events`, filtered by conversation. */
 export function defineInboxStream(kernel: StreamKernel, retention: number): DurableStream<InboxEvent> {
   return kernel.define<InboxEvent>({
     name: 'inbox',
     retention,
     recipientOf: (event) => ('conversationId' in event ? event.conversationId : null),
     table: {
-      table: 'inbox_events',
+      table: 'pulse_inbox_events',
       keyColumn: 'workspace_id',
       keyValue: 'workspace',
       recipientColumn: 'conversation_id',
@@ -85,8 +85,8 @@ export interface InboxServiceOptions {
 
 type Db = Kysely<InboxTables>;
 type Trx = Transaction<InboxTables>;
-type ConversationRow = InboxTables['inbox_conversations'];
-type MessageRow = InboxTables['inbox_messages'];
+type ConversationRow = InboxTables['pulse_inbox_conversations'];
+type MessageRow = InboxTables['pulse_inbox_messages'];
 
 /** Thrown inside a transaction to roll it back and hand a value out (no stream id is used up). */
 class Rollback<T> {
@@ -182,7 +182,7 @@ export class InboxService {
       let seq = await this.stream.nextId(trx, workspaceId);
       const slaMs = await this.slaFor(workspaceId, trx);
       let row = await trx
-        .selectFrom('inbox_conversations')
+        .selectFrom('pulse_inbox_conversations')
         .selectAll()
         .where('workspace_id', '=', workspaceId)
         .where('platform', '=', input.platform)
@@ -190,7 +190,7 @@ export class InboxService {
         .executeTakeFirst();
       if (row && input.platformMessageId) {
         const existing = await trx
-          .selectFrom('inbox_messages')
+          .selectFrom('pulse_inbox_messages')
           .selectAll()
           .where('conversation_id', '=', row.id)
           .where('platform_message_id', '=', input.platformMessageId)
@@ -219,7 +219,7 @@ export class InboxService {
           escalated_at: null,
           alerted_at: null,
         };
-        await trx.insertInto('inbox_conversations').values(row).execute();
+        await trx.insertInto('pulse_inbox_conversations').values(row).execute();
         await this.record(trx, String(seq), {
           type: 'conversation',
           workspaceId,
@@ -234,7 +234,7 @@ export class InboxService {
         // NOTE: the clock runs from the oldest unanswered inbound message; later ones do not restart it.
         const clockRuns = row.sla_due_at !== null;
         row = await trx
-          .updateTable('inbox_conversations')
+          .updateTable('pulse_inbox_conversations')
           .set({
             contact: JSON.stringify(input.contact),
             status: row.status === 'closed' ? 'open' : row.status,
@@ -266,7 +266,7 @@ export class InboxService {
     return this.write(async (trx) => {
       const seq = await this.stream.nextId(trx, workspaceId);
       const existing = await trx
-        .selectFrom('inbox_messages')
+        .selectFrom('pulse_inbox_messages')
         .selectAll()
         .where('conversation_id', '=', current.id)
         .where('author_id', '=', principal.userId)
@@ -282,7 +282,7 @@ export class InboxService {
       }
       const at = iso(Date.now());
       const row = await trx
-        .updateTable('inbox_conversations')
+        .updateTable('pulse_inbox_conversations')
         .set({ last_message_at: at, sla_started_at: null, sla_due_at: null })
         .where('id', '=', current.id)
         .returningAll()
@@ -303,7 +303,7 @@ export class InboxService {
   async conversations(principal: Principal, raw: InboxConversationsInput): Promise<Page<ConversationView>> {
     const input = inboxConversationsInput.parse(raw);
     let query = this.db
-      .selectFrom('inbox_conversations as c')
+      .selectFrom('pulse_inbox_conversations as c')
       .selectAll('c')
       .select(unreadCount(principal.userId).as('unread_count'))
       .where('c.workspace_id', '=', input.workspaceId);
@@ -343,7 +343,7 @@ export class InboxService {
     const input = inboxMessagesInput.parse(raw);
     const conversation = await this.conversationFor(principal, input.conversationId);
     let query = this.db
-      .selectFrom('inbox_messages')
+      .selectFrom('pulse_inbox_messages')
       .selectAll()
       .where('conversation_id', '=', conversation.id);
     if (input.cursor) {
@@ -369,7 +369,7 @@ export class InboxService {
     return this.write(async (trx) => {
       const id = String(await this.stream.nextId(trx, workspaceId));
       const row = await trx
-        .updateTable('inbox_conversations')
+        .updateTable('pulse_inbox_conversations')
         .set({
           ...(input.status ? { status: input.status } : {}),
           ...(input.assigneeId !== undefined ? { assignee_id: input.assigneeId } : {}),
@@ -396,7 +396,7 @@ export class InboxService {
   async markRead(principal: Principal, input: InboxMarkReadInput): Promise<InboxReadResult> {
     const conversation = await this.conversationFor(principal, input.conversationId);
     const message = await this.db
-      .selectFrom('inbox_messages')
+      .selectFrom('pulse_inbox_messages')
       .select(['id', 'seq'])
       .where('id', '=', input.upToMessageId)
       .where('conversation_id', '=', conversation.id)
@@ -408,7 +408,7 @@ export class InboxService {
     await this.write(async (trx) => {
       const id = String(await this.stream.nextId(trx, workspaceId));
       const moved = await trx
-        .insertInto('inbox_reads')
+        .insertInto('pulse_inbox_reads')
         .values({
           conversation_id: conversation.id,
           user_id: userId,
@@ -424,7 +424,7 @@ export class InboxService {
               message_id: eb.ref('excluded.message_id'),
               read_at: eb.ref('excluded.read_at'),
             }))
-            .where('inbox_reads.seq', '<', Number(message.seq)),
+            .where('pulse_inbox_reads.seq', '<', Number(message.seq)),
         )
         .returning('seq')
         .executeTakeFirst();
@@ -439,7 +439,7 @@ export class InboxService {
       });
     });
     const watermark = await this.db
-      .selectFrom('inbox_reads')
+      .selectFrom('pulse_inbox_reads')
       .select('message_id')
       .where('conversation_id', '=', conversation.id)
       .where('user_id', '=', userId)
@@ -454,10 +454,10 @@ export class InboxService {
   /** Sets (or, with null, clears) a workspace's SLA. Running clocks keep the due time they started with. */
   async setSla(workspaceId: string, slaMs: number | null): Promise<{ workspaceId: string; slaMs: number }> {
     if (slaMs === null) {
-      await this.db.deleteFrom('inbox_settings').where('workspace_id', '=', workspaceId).execute();
+      await this.db.deleteFrom('pulse_inbox_settings').where('workspace_id', '=', workspaceId).execute();
     } else {
       await this.db
-        .insertInto('inbox_settings')
+        .insertInto('pulse_inbox_settings')
         .values({ workspace_id: workspaceId, sla_ms: slaMs })
         .onConflict((oc) => oc.column('workspace_id').doUpdateSet({ sla_ms: slaMs }))
         .execute();
@@ -468,7 +468,7 @@ export class InboxService {
   /** The SLA in force for a workspace. */
   async slaFor(workspaceId: string, db: Db = this.db): Promise<number> {
     const row = await db
-      .selectFrom('inbox_settings')
+      .selectFrom('pulse_inbox_settings')
       .select('sla_ms')
       .where('workspace_id', '=', workspaceId)
       .executeTakeFirst();
@@ -493,7 +493,7 @@ export class InboxService {
    */
   async escalateDue(now = Date.now()): Promise<Conversation[]> {
     const due = await this.db
-      .selectFrom('inbox_conversations')
+      .selectFrom('pulse_inbox_conversations')
       .select(['id', 'workspace_id'])
       .where('sla_due_at', '<=', now)
       .where('escalated_at', 'is', null)
@@ -513,7 +513,7 @@ export class InboxService {
     }
     const retryMs = this.opts.alertRetryMs ?? Math.max(5_000, this.opts.slaPollMs * 5);
     const owed = await this.db
-      .selectFrom('inbox_conversations')
+      .selectFrom('pulse_inbox_conversations')
       .selectAll()
       .where('escalated_at', 'is not', null)
       .where('alerted_at', 'is', null)
@@ -550,7 +550,7 @@ export class InboxService {
       // NOTE: the claim. A reply (clock cleared), a new clock (due later) or another node's claim
       // (escalated_at set) all make this update touch no row.
       const row = await trx
-        .updateTable('inbox_conversations')
+        .updateTable('pulse_inbox_conversations')
         .set({ escalated_at: iso(now) })
         .where('id', '=', conversationId)
         .where('escalated_at', 'is', null)
@@ -589,7 +589,7 @@ export class InboxService {
       idempotencyKey: `inbox-sla:${row.id}:${startedAt}`,
     });
     await this.db
-      .updateTable('inbox_conversations')
+      .updateTable('pulse_inbox_conversations')
       .set({ alerted_at: iso(Date.now()) })
       .where('id', '=', row.id)
       .where('escalated_at', '=', row.escalated_at)
@@ -625,7 +625,7 @@ export class InboxService {
       seq,
       ...fields,
     };
-    await trx.insertInto('inbox_messages').values(stored).execute();
+    await trx.insertInto('pulse_inbox_messages').values(stored).execute();
     const conversation = toConversation(row);
     const message = toMessage(stored);
     await this.record(trx, String(seq), {
@@ -652,12 +652,12 @@ export class InboxService {
   }
 
   private conversationRow(id: string, db: Db = this.db): Promise<ConversationRow | undefined> {
-    return db.selectFrom('inbox_conversations').selectAll().where('id', '=', id).executeTakeFirst();
+    return db.selectFrom('pulse_inbox_conversations').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
   private async unread(userId: string, conversationId: string): Promise<number> {
     const row = await this.db
-      .selectFrom('inbox_conversations as c')
+      .selectFrom('pulse_inbox_conversations as c')
       .select(unreadCount(userId).as('n'))
       .where('c.id', '=', conversationId)
       .executeTakeFirst();
@@ -668,11 +668,11 @@ export class InboxService {
 /** Messages of conversation `c` after the user's watermark that the user did not write. */
 function unreadCount(userId: string) {
   return sql<number | string>`(
-    select count(*) from inbox_messages m
+    select count(*) from pulse_inbox_messages m
     where m.conversation_id = c.id
       and (m.author_id is null or m.author_id <> ${userId})
       and m.seq > coalesce(
-        (select r.seq from inbox_reads r where r.conversation_id = c.id and r.user_id = ${userId}), 0))`;
+        (select r.seq from pulse_inbox_reads r where r.conversation_id = c.id and r.user_id = ${userId}), 0))`;
 }
 
 function encodeCursor(at: string, id: string): string {

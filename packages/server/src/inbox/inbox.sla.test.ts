@@ -9,7 +9,7 @@ import { InboxService, type SlaAlert } from './inbox.service.js';
 import { createMemoryBus } from '../infra/bus/memory-bus.js';
 import { Hub } from '../infra/hub.js';
 import { createStore, type Store } from '../infra/store/db.js';
-import { streamMigrations } from '../infra/store/streams.js';
+import { streamMigrations } from '../streams/streams.tables.js';
 
 type Tracked = { id: string; data: InboxEvent };
 const pgDown = await postgresUnavailable();
@@ -45,7 +45,7 @@ async function escalationsInStore(
 ): Promise<InboxEvent[]> {
   const rows = await server.services.store.db
     .withTables<InboxTables>()
-    .selectFrom('inbox_events')
+    .selectFrom('pulse_inbox_events')
     .select('event')
     .where('workspace_id', '=', 'acme')
     .orderBy('seq')

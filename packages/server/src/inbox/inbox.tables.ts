@@ -1,8 +1,9 @@
 import type { Kysely, Migration } from 'kysely';
+import { renameTables } from '../infra/store/rename.js';
 
 /** The inbox's store tables. Times the SLA poller compares are epoch ms; the rest ISO-8601 text. */
 export type InboxTables = {
-  inbox_conversations: {
+  pulse_inbox_conversations: {
     id: string;
     workspace_id: string;
     platform: string;
@@ -22,7 +23,7 @@ export type InboxTables = {
     /** ISO time the escalation's alert was delivered; null while it is owed (retried by any node). */
     alerted_at: string | null;
   };
-  inbox_messages: {
+  pulse_inbox_messages: {
     id: string;
     workspace_id: string;
     conversation_id: string;
@@ -36,7 +37,7 @@ export type InboxTables = {
     platform_message_id: string | null;
     client_message_id: string | null;
   };
-  inbox_reads: {
+  pulse_inbox_reads: {
     conversation_id: string;
     user_id: string;
     /** Watermark: everything up to this message's stream id is read. */
@@ -44,13 +45,13 @@ export type InboxTables = {
     message_id: string;
     read_at: string;
   };
-  inbox_events: {
+  pulse_inbox_events: {
     workspace_id: string;
     seq: number | string;
     conversation_id: string | null;
     event: string;
   };
-  inbox_settings: {
+  pulse_inbox_settings: {
     workspace_id: string;
     sla_ms: number | string;
   };
@@ -145,6 +146,19 @@ export const inboxMigrations: Record<string, Migration> = {
   '0301_inbox_alerts': {
     async up(db: Kysely<unknown>) {
       await db.schema.alterTable('inbox_conversations').addColumn('alerted_at', 'text').execute();
+    },
+  },
+  // NOTE: the one table prefix (issue 13): the inbox's tables get the `pulse_` every other table
+  // has. The migrations above keep the names they created; every query uses the new ones, so all
+  // nodes must run this version (docs/inbox.md).
+  '1710_inbox_pulse_prefix': {
+    async up(db) {
+      await renameTables(
+        db,
+        ['inbox_conversations', 'inbox_messages', 'inbox_reads', 'inbox_events', 'inbox_settings'].map(
+          (from) => ({ from, to: `pulse_${from}` }),
+        ),
+      );
     },
   },
 };

@@ -1,14 +1,14 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
-import { dashboardMigrations } from '../dashboard/dashboard.service.js';
+import { dashboardMigrations } from '../dashboard/dashboard.tables.js';
 import { inboxMigrations } from '../inbox/inbox.tables.js';
 import { createStore } from '../infra/store/db.js';
-import { streamMigrations } from '../infra/store/streams.js';
+import { streamMigrations } from '../streams/streams.tables.js';
 import { codeOf, issuesOf, storeEngines, waitFor } from './notifications.engines.js';
 import type { NotificationFeedEvent } from './notifications.schema.js';
 import { statsMigrations } from '../stats/stats.tables.js';
-import { notificationMigrations } from './notifications.store.js';
+import { notificationMigrations } from './notifications.tables.js';
 
 const engines = await storeEngines();
 
@@ -334,7 +334,8 @@ describe.each(engines)('notification feed states on $name', (engine) => {
           ...statsMigrations,
           ...streamMigrations,
           '0200_dashboard': dashboardMigrations['0200_dashboard']!,
-          ...inboxMigrations,
+          '0300_inbox': inboxMigrations['0300_inbox']!,
+          '0301_inbox_alerts': inboxMigrations['0301_inbox_alerts']!,
           '0100_notifications': notificationMigrations['0100_notifications']!,
           '1000_notification_sender_keys': notificationMigrations['1000_notification_sender_keys']!,
         });

@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
 import type { Principal } from '../auth/auth.schema.js';
 import { createStore } from '../infra/store/db.js';
-import { streamMigrations } from '../infra/store/streams.js';
+import { streamMigrations } from '../streams/streams.tables.js';
 import { storeEngines, type Tracked, waitFor } from './notifications.engines.js';
-import { notificationMigrations } from './notifications.store.js';
+import { notificationMigrations } from './notifications.tables.js';
 
 const engines = await storeEngines();
 

@@ -9,7 +9,7 @@ import {
   type WorkspacePreferences,
   workspacePreferencesSchema,
 } from './notifications.schema.js';
-import type { NotificationTables } from './notifications.store.js';
+import type { NotificationTables } from './notifications.tables.js';
 
 type Db = Kysely<NotificationTables> | Transaction<NotificationTables>;
 

@@ -43,7 +43,7 @@ import {
   type NotificationReadResult,
   type StoredNotification,
 } from './notifications.schema.js';
-import type { NotificationTables } from './notifications.store.js';
+import type { NotificationTables } from './notifications.tables.js';
 import { NotificationWebhook, type NotificationWebhookOptions } from './notifications.webhook.js';
 
 export interface NotificationServiceOptions {

@@ -7,7 +7,7 @@ import type {
   NotificationType,
   StoredNotification,
 } from './notifications.schema.js';
-import type { NotificationTables } from './notifications.store.js';
+import type { NotificationTables } from './notifications.tables.js';
 
 /** When a kind escalates: which priorities, after how long unseen. */
 export interface EscalationRule {

@@ -5,7 +5,7 @@ import { streamEngines } from '../../test/stream-engines.js';
 import { createMemoryBus } from '../infra/bus/memory-bus.js';
 import { Hub } from '../infra/hub.js';
 import { createStore } from '../infra/store/db.js';
-import { streamMigrations } from '../infra/store/streams.js';
+import { streamMigrations } from './streams.tables.js';
 import { StreamKernel } from './stream-kernel.js';
 import { streamEventBase, streamResetEventSchema, streamSyncEventSchema } from './stream.schema.js';
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Hub } from '../infra/hub.js';
 import type { Store } from '../infra/store/db.js';
-import { nextSeq, type StreamTables } from '../infra/store/streams.js';
+import { nextSeq, type StreamTables } from './streams.tables.js';
 import {
   type AnyTransaction,
   type AppendedEvent,

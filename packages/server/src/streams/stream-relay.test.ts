@@ -7,7 +7,7 @@ import type { InboxEvent } from '../inbox/inbox.schema.js';
 import type { Bus } from '../infra/bus/bus.js';
 import { createMemoryBus } from '../infra/bus/memory-bus.js';
 import type { HubEvent } from '../infra/hub.js';
-import type { StreamTables } from '../infra/store/streams.js';
+import type { StreamTables } from './streams.tables.js';
 import type { NotificationEvent } from '../notifications/notifications.schema.js';
 import { createPulseServices } from '../server.js';
 

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Hub } from '../infra/hub.js';
-import type { StreamTables } from '../infra/store/streams.js';
+import type { StreamTables } from './streams.tables.js';
 import type { AppendedEvent, DurableStream } from './durable-stream.js';
 import type { DurableEvent } from './stream.schema.js';
 

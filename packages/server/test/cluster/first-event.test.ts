@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { createMemoryBus } from '../../src/infra/bus/memory-bus.js';
 import { Hub, type HubEvent, type HubSink } from '../../src/infra/hub.js';
 import { createStore } from '../../src/infra/store/db.js';
-import { streamMigrations } from '../../src/infra/store/streams.js';
+import { streamMigrations } from '../../src/streams/streams.tables.js';
 import { StreamKernel } from '../../src/streams/stream-kernel.js';
 import {
   streamEventBase,
