@@ -8,6 +8,11 @@ export { idAfter } from './live-delivery.js';
 export interface LiveItem<T> {
   id?: string;
   data: T;
+  /**
+   * `data`'s JSON exactly as stored (`JSON.stringify(data)`), when the item was read from a store:
+   * the WebSocket fast path writes it as is instead of serialising `data` once more.
+   */
+  json?: string;
 }
 
 /** What a subscription procedure streams; domains describe it, transports execute it. */

@@ -202,7 +202,7 @@ export class DurableStream<E extends DurableEvent> {
       );
     }
     const rows = await query.orderBy('seq').execute();
-    return rows.map((row) => ({ id: String(row.seq), data: JSON.parse(row.payload as string) as E }));
+    return rows.map((row) => new StoredItem<E>(String(row.seq), row.payload as string));
   }
 
   /**
@@ -263,5 +263,21 @@ export class DurableStream<E extends DurableEvent> {
 
   private keyOf(workspaceId: string): string {
     return this.table.keyValue === 'stream' ? this.topic(workspaceId) : workspaceId;
+  }
+}
+
+/**
+ * A replayed event as read from the store: its JSON goes to a socket as stored (`LiveItem.json`)
+ * and is parsed only when something reads `data` (a filter, the generic iterator).
+ */
+class StoredItem<E> implements LiveItem<E> {
+  private parsed: E | undefined;
+  constructor(
+    readonly id: string,
+    readonly json: string,
+  ) {}
+  get data(): E {
+    if (this.parsed === undefined) this.parsed = JSON.parse(this.json) as E;
+    return this.parsed;
   }
 }

@@ -80,7 +80,7 @@ export function tailFor(event: HubEvent): Buffer {
 
 /** A replayed or snapshot item as a complete message text (`prefix` is `{"id":…,`). */
 export function itemFrame(prefix: string, item: LiveItem<unknown>): string {
-  return prefix + dataResult(JSON.stringify(item.data), item.id);
+  return prefix + dataResult(item.json ?? JSON.stringify(item.data), item.id);
 }
 
 /** Bytes of the header of an unmasked frame with a payload of `length` bytes. */
