@@ -1,7 +1,13 @@
 import { TRPCClientError } from '@trpc/client';
 import { describe, expect, it, vi } from 'vitest';
-import { collect, connectClient, sleep, startTestServer } from '../../test/harness.js';
-import { createTestDatabase, postgresUnavailable } from '../../test/services.js';
+import {
+  collect,
+  connectClient,
+  sleep,
+  startTestServer,
+  createTestDatabase,
+  postgresUnavailable,
+} from '../../test/support/vitest.js';
 import type { PulseConfigInput } from '../config.js';
 import type { AppRouter } from '../router.js';
 import type { DashboardEvent } from './dashboard.schema.js';

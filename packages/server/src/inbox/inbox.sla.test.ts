@@ -1,6 +1,13 @@
 import { describe, expect, it, vi } from 'vitest';
-import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
-import { createTestDatabase, postgresUnavailable } from '../../test/services.js';
+import {
+  collect,
+  connectClient,
+  sleep,
+  startTestServer,
+  synced,
+  createTestDatabase,
+  postgresUnavailable,
+} from '../../test/support/vitest.js';
 import type { Principal } from '../auth/auth.schema.js';
 import type { PulseServer } from '../server.js';
 import type { InboxEvent, InboxReceiveInput } from './inbox.schema.js';

@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
+import {
+  collect,
+  connectClient,
+  sleep,
+  startTestServer,
+  synced,
+  codeOf,
+  issuesOf,
+  storeEngines,
+  type Tracked,
+  waitFor,
+} from '../../test/support/vitest.js';
 import { type NotificationSendInput, notificationTypes } from './notifications.schema.js';
-import { codeOf, issuesOf, storeEngines, type Tracked, waitFor } from './notifications.engines.js';
 
 const engines = await storeEngines();
 

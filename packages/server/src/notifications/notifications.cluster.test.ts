@@ -1,13 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
 import {
+  collect,
+  connectClient,
+  sleep,
+  startTestServer,
+  synced,
   createTestDatabase,
   postgresUnavailable,
   REDIS_URL,
   redisUnavailable,
   uniquePrefix,
-} from '../../test/services.js';
-import { type Tracked, waitFor } from './notifications.engines.js';
+  type Tracked,
+  waitFor,
+} from '../../test/support/vitest.js';
 
 const unavailable = (await postgresUnavailable()) ?? (await redisUnavailable());
 
@@ -42,10 +47,10 @@ describe.skipIf(unavailable)('notifications across two nodes (PostgreSQL + Redis
     );
     const all = Array.from({ length: 2 * perNode }, (_, i) => String(i + 1));
     await waitFor(() => expect(seen1.items.length).toBeGreaterThanOrEqual(all.length), {
-      timeout: 10_000,
+      timeoutMs: 10_000,
     });
     await waitFor(() => expect(seen2.items.length).toBeGreaterThanOrEqual(all.length), {
-      timeout: 10_000,
+      timeoutMs: 10_000,
     });
     await sleep(200);
     expect(seen1.items.map((item) => item.id)).toEqual(all);

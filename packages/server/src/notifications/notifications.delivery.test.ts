@@ -1,7 +1,16 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
-import { codeOf, storeEngines, type Tracked, waitFor } from './notifications.engines.js';
+import {
+  collect,
+  connectClient,
+  sleep,
+  startTestServer,
+  synced,
+  codeOf,
+  storeEngines,
+  type Tracked,
+  waitFor,
+} from '../../test/support/vitest.js';
 
 const engines = await storeEngines();
 
@@ -74,7 +83,7 @@ describe.each(engines)('notifications delivery on $name', (engine) => {
         ),
       );
       await waitFor(() => expect(seen.items.length).toBeGreaterThanOrEqual(missed + concurrent), {
-        timeout: 10_000,
+        timeoutMs: 10_000,
       });
       await sleep(150);
       expect(seen.items).toHaveLength(missed + concurrent);

@@ -1,11 +1,20 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
+import {
+  collect,
+  connectClient,
+  sleep,
+  startTestServer,
+  synced,
+  codeOf,
+  issuesOf,
+  storeEngines,
+  waitFor,
+} from '../../test/support/vitest.js';
 import { dashboardMigrations } from '../dashboard/dashboard.service.js';
 import { inboxMigrations } from '../inbox/inbox.tables.js';
 import { createStore } from '../infra/store/db.js';
 import { streamMigrations } from '../infra/store/streams.js';
-import { codeOf, issuesOf, storeEngines, waitFor } from './notifications.engines.js';
 import type { NotificationFeedEvent } from './notifications.schema.js';
 import { statsMigrations } from '../stats/stats.tables.js';
 import { notificationMigrations } from './notifications.store.js';

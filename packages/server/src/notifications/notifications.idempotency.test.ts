@@ -1,10 +1,18 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
+import {
+  collect,
+  connectClient,
+  sleep,
+  startTestServer,
+  synced,
+  storeEngines,
+  type Tracked,
+  waitFor,
+} from '../../test/support/vitest.js';
 import type { Principal } from '../auth/auth.schema.js';
 import { createStore } from '../infra/store/db.js';
 import { streamMigrations } from '../infra/store/streams.js';
-import { storeEngines, type Tracked, waitFor } from './notifications.engines.js';
 import { notificationMigrations } from './notifications.store.js';
 
 const engines = await storeEngines();

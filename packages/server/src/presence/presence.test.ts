@@ -1,6 +1,6 @@
 import { TRPCClientError } from '@trpc/client';
 import { describe, expect, it, vi } from 'vitest';
-import { collect, connectClient, connectWsOnly, sleep, startTestServer } from '../../test/harness.js';
+import { collect, connectClient, connectWsOnly, sleep, startTestServer } from '../../test/support/vitest.js';
 import type { AppRouter } from '../router.js';
 import type { PresenceEvent, TypingEvent } from './presence.schema.js';
 

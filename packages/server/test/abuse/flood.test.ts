@@ -1,8 +1,17 @@
 import type { TRPCClientError } from '@trpc/client';
 import { describe, expect, it, vi } from 'vitest';
 import type { AppRouter } from '../../src/router.js';
-import { collect, connectWsOnly, sleep, startTestServer } from '../harness.js';
-import { expectDrained, expectHealthy, openRaw, type RawSocket, wireCode } from './helpers.js';
+import {
+  collect,
+  connectWsOnly,
+  sleep,
+  startTestServer,
+  expectDrained,
+  expectHealthy,
+  openRaw,
+  type RawSocket,
+  wireCode,
+} from '../support/vitest.js';
 
 const codeOf = (error: unknown) => (error as TRPCClientError<AppRouter>).data?.code;
 

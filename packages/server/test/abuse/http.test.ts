@@ -5,8 +5,7 @@ import { TRPCClientError } from '@trpc/client';
 import { describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/infra/log.js';
 import type { AppRouter } from '../../src/router.js';
-import { connectWsOnly, sleep, startTestServer } from '../harness.js';
-import { openRaw } from './helpers.js';
+import { connectWsOnly, sleep, startTestServer, openRaw } from '../support/vitest.js';
 
 /** A raw TCP client: everything the server wrote and whether it closed the socket. */
 function rawTcp(port: number) {

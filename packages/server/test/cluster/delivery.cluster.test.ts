@@ -1,15 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { PresenceEvent } from '../../src/presence/presence.schema.js';
 import { createPublisher } from '../../src/publisher-process.js';
-import { collect, sleep, type TestClient } from '../harness.js';
 import {
+  collect,
+  sleep,
+  type TestClient,
   createTestDatabase,
   postgresUnavailable,
   REDIS_URL,
   redisUnavailable,
   uniquePrefix,
-} from '../services.js';
-import { clusterToken, connectToCluster, idsOf, type NodeProcess, range, startCluster } from './cluster.js';
+  clusterToken,
+  connectToCluster,
+  idsOf,
+  type NodeProcess,
+  range,
+  startCluster,
+} from '../support/vitest.js';
 
 const unavailable = (await postgresUnavailable()) ?? (await redisUnavailable());
 
