@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mintTestToken, TEST_SECRET } from './server.js';
 
@@ -11,11 +12,14 @@ import { mintTestToken, TEST_SECRET } from './server.js';
 
 // NOTE: from the monorepo's sources this module is a .ts file and runs src/main.ts through tsx;
 // from the published package it is dist/testing.js (or a chunk beside it) and runs dist/main.js.
+// (Paths, not `new URL(…, import.meta.url)`: Vite rewrites that pattern into an asset URL when a
+// test runs in a browser-like environment such as jsdom.)
+const here = dirname(fileURLToPath(import.meta.url));
 const fromSource = import.meta.url.endsWith('.ts');
-const mainEntry = fileURLToPath(new URL(fromSource ? '../../src/main.ts' : './main.js', import.meta.url));
+const mainEntry = fromSource ? join(here, '..', '..', 'src', 'main.ts') : join(here, 'main.js');
 const nodeArgs = fromSource ? ['--import', 'tsx', '--conditions=source', mainEntry] : [mainEntry];
 /** Where spawned nodes run: the repository root in the monorepo (as `npm run cluster`), else the cwd. */
-const nodeCwd = fromSource ? fileURLToPath(new URL('../../../../', import.meta.url)) : process.cwd();
+const nodeCwd = fromSource ? join(here, '..', '..', '..', '..') : process.cwd();
 
 /** Ports the OS reports free right now (listen on 0, read, close). */
 export async function freePorts(count: number): Promise<number[]> {
