@@ -90,8 +90,15 @@ describe.skipIf(unavailable)('notifications across two nodes (PostgreSQL + Redis
     expect(new Set(results.map((r) => r.notification.id)).size).toBe(1);
     expect(results.filter((r) => r.created)).toHaveLength(1);
     await waitFor(() => expect(seen.items).toHaveLength(1));
-    await sleep(200);
-    expect(seen.items).toHaveLength(1);
+    // Barrier: a later alert without the key arrives; none of the five can still arrive after it.
+    await n2.publish.sendCrisisAlert({
+      workspaceId: 'acme',
+      data: { severity: 'critical', topic: 'barrier', volume: 1 },
+    });
+    await waitFor(() => expect(seen.items).toHaveLength(2));
+    expect(seen.items[1]?.data).toMatchObject({
+      notification: { type: 'crisis', data: { topic: 'barrier' } },
+    });
     expect(seen.items[0]?.data).toMatchObject({ notification: { priority: 'urgent', type: 'crisis' } });
   });
 });
