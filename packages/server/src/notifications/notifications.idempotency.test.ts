@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import {
   collect,
   connectClient,
-  sleep,
   startTestServer,
   synced,
   storeEngines,
@@ -161,8 +160,10 @@ describe.each(engines)('notification idempotency keys are scoped per sender on $
       }
       expect(byAlice[0]?.notification.id).not.toBe(bySystem[0]?.notification.id);
       await waitFor(() => expect(seen.items).toHaveLength(2));
-      await sleep(150);
-      expect(titles(seen.items)).toEqual(['From Alice', 'From the system']);
+      // Barrier: a later send with another key arrives; none of the ten can still arrive after it.
+      await server.services.notifications.send('system', { ...alert('Barrier', 'other'), userId: 'bob' });
+      await waitFor(() => expect(seen.items).toHaveLength(3));
+      expect(titles(seen.items)).toEqual(['From Alice', 'From the system', 'Barrier']);
     },
   );
 
