@@ -4,16 +4,13 @@
  * p50 / p99 / max over ROUNDS changes; not part of `npm test`.
  */
 import { createTRPCClient, createWSClient, wsLink } from '@trpc/client';
-import { type AppRouter, mintToken, startPulseServer } from '@pulse/server';
+import type { AppRouter } from '@pulse/server';
+import { startTestServer } from '@pulse/server/testing';
 import WebSocket from 'ws';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 200);
-const server = await startPulseServer({
-  sqliteFile: ':memory:',
+const server = await startTestServer({
   config: {
-    port: 0,
-    logLevel: 'silent',
-    jwt: { secret: 'presence-latency-secret-0123456789abcdef' },
     // One change at a time, measured end to end: lift presence.set's per-user rate limit for the run.
     limits: {
       presenceRatePerSec: 1_000,
@@ -26,7 +23,7 @@ const server = await startPulseServer({
   },
 });
 const client = async (sub: string) => {
-  const token = await mintToken(server.config.jwt, { sub, workspaces: { acme: 'member' } });
+  const token = await server.token({ sub, workspaces: { acme: 'member' } });
   const ws = createWSClient({
     url: server.wsUrl,
     WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,

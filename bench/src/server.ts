@@ -84,19 +84,16 @@ async function startSocketIo(): Promise<BenchServer> {
 }
 
 async function startPulse(kind: ServerKind): Promise<BenchServer> {
-  const { channelRouter, pulseRouters, router, startPulseServer } = await import('@pulse/server');
+  const { channelRouter, pulseRouters, resolveConfig, router } = await import('@pulse/server');
+  const { startTestServer } = await import('@pulse/server/testing');
   const secret = process.env.BENCH_SECRET;
   if (!secret) throw new Error('BENCH_SECRET is not set');
-  const server = await startPulseServer({
+  // Port 0 on loopback, in-memory SQLite, silent: @pulse/server/testing's node, but with the
+  // production presence timers (the test ones are short) so the figures are a deployment's.
+  const server = await startTestServer({
     // NOTE: the app's own durable channel rides beside Pulse's routers, as an app serves it.
     router: router({ ...pulseRouters, channels: channelRouter([benchChannel]) }),
-    sqliteFile: ':memory:',
-    config: {
-      port: 0,
-      host: '127.0.0.1',
-      logLevel: 'silent',
-      jwt: { secret },
-    },
+    config: { jwt: { secret }, presence: resolveConfig({ jwt: { secret } }).presence },
   });
   const publish = await pulsePublisher(kind, server);
   return {

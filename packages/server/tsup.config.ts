@@ -3,7 +3,7 @@ import { defineConfig } from 'tsup';
 const common = { format: 'esm' as const, target: 'node20', platform: 'node' as const };
 
 /**
- * @pulse/server's build (the build script empties dist first: two configs run at once, so neither cleans): the library entries, the demo entry and the `pulse-server` CLI (esbuild
+ * @pulse/server's build (the build script empties dist first: two configs run at once, so neither cleans): the library entries, the demo entry, `@pulse/server/testing` (test/support/index.ts) and the `pulse-server` CLI (esbuild
  * keeps its shebang), ESM for Node 20; and, built on its own, the types-only contract entry.
  */
 export default defineConfig([
@@ -14,8 +14,16 @@ export default defineConfig([
       schema: 'src/schema.ts',
       main: 'src/main.ts',
       'demo/index': 'src/demo/index.ts',
+      testing: 'test/support/index.ts',
     },
-    dts: { entry: { index: 'src/index.ts', schema: 'src/schema.ts', 'demo/index': 'src/demo/index.ts' } },
+    dts: {
+      entry: {
+        index: 'src/index.ts',
+        schema: 'src/schema.ts',
+        'demo/index': 'src/demo/index.ts',
+        testing: 'test/support/index.ts',
+      },
+    },
     clean: false,
   },
   {

@@ -2,7 +2,8 @@ import type { TRPCClientError } from '@trpc/client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AppRouter } from '../src/app.js';
 import { startExpressExample } from '../src/express-server.js';
-import { collect, connectApp, startIdentityProvider, startProxy } from './support.js';
+import { codeOf, startProxy } from '@pulse/server/testing';
+import { collect, connectApp, startIdentityProvider } from './support.js';
 
 let idp: Awaited<ReturnType<typeof startIdentityProvider>>;
 beforeAll(async () => {
@@ -14,8 +15,6 @@ async function start() {
   const app = await startExpressExample({ config: idp.config() });
   return Object.assign(app, { [Symbol.asyncDispose]: () => app.close() });
 }
-
-const code = (error: unknown) => (error as TRPCClientError<AppRouter>).data?.code;
 
 describe('example app on Express (RS256 tokens from a local JWKS)', () => {
   it("typed publish → subscribe on the comments channel, next to the app's own posts router and Express routes", async () => {
@@ -39,7 +38,7 @@ describe('example app on Express (RS256 tokens from a local JWKS)', () => {
     };
     expect((await bob.trpc.notifications.send.mutate(note)).created).toBe(true);
     const notAdmin = await alice.trpc.notifications.send.mutate(note).catch((error: unknown) => error);
-    expect(code(notAdmin)).toBe('FORBIDDEN');
+    expect(codeOf(notAdmin)).toBe('FORBIDDEN');
     expect((notAdmin as Error).message).toBe('Not an admin of workspace "acme"');
 
     const seen = collect();
@@ -109,13 +108,14 @@ describe('example app on Express (RS256 tokens from a local JWKS)', () => {
       await publish(2);
       await vi.waitFor(() => expect(seen.events()).toHaveLength(2));
 
+      proxy.refuse(true);
       proxy.drop();
       // The server saw the connection go: what follows is published while the client is away.
       await vi.waitFor(() => expect(app.pulse.stats().transport.connections).toBe(0));
       await publish(3);
       await publish(4);
       await publish(5);
-      proxy.restore();
+      proxy.refuse(false);
 
       await vi.waitFor(() => expect(seen.events()).toHaveLength(5), { timeout: 15_000 });
       expect(seen.events().map((e) => e.id)).toEqual(['1', '2', '3', '4', '5']);
@@ -149,7 +149,7 @@ describe('example app on Express (RS256 tokens from a local JWKS)', () => {
       otherWorkspace,
     );
     await vi.waitFor(() => expect(otherWorkspace.errors).toHaveLength(1));
-    expect(code(otherWorkspace.errors[0])).toBe('FORBIDDEN');
+    expect(codeOf(otherWorkspace.errors[0])).toBe('FORBIDDEN');
     expect((otherWorkspace.errors[0] as Error).message).toBe('Not a member of workspace "acme"');
 
     const otherPost = collect();
@@ -158,7 +158,7 @@ describe('example app on Express (RS256 tokens from a local JWKS)', () => {
       otherPost,
     );
     await vi.waitFor(() => expect(otherPost.errors).toHaveLength(1));
-    expect(code(otherPost.errors[0])).toBe('FORBIDDEN');
+    expect(codeOf(otherPost.errors[0])).toBe('FORBIDDEN');
     expect((otherPost.errors[0] as Error).message).toBe(
       'Not allowed to subscribe to channel "comments" {"postId":"draft"}',
     );
@@ -166,12 +166,12 @@ describe('example app on Express (RS256 tokens from a local JWKS)', () => {
     const publish = await alice.trpc.channels.comments.publish
       .mutate({ workspaceId: 'acme', input: { postId: 'draft' }, event: { commentId: 'c1', text: 'hi' } })
       .catch((error: unknown) => error);
-    expect(code(publish)).toBe('FORBIDDEN');
+    expect(codeOf(publish)).toBe('FORBIDDEN');
     // A post of the same id in another workspace is not this one.
     const crossPublish = await mallory.trpc.channels.comments.publish
       .mutate({ workspaceId: 'globex', input: { postId: 'public' }, event: { commentId: 'c1', text: 'hi' } })
       .catch((error: unknown) => error);
-    expect(code(crossPublish)).toBe('FORBIDDEN');
+    expect(codeOf(crossPublish)).toBe('FORBIDDEN');
   });
 
   it('a bad comment payload is a BAD_REQUEST naming the zod path', async () => {
@@ -185,7 +185,7 @@ describe('example app on Express (RS256 tokens from a local JWKS)', () => {
         event: { commentId: 'c1', text: '' },
       })
       .catch((e: unknown) => e as TRPCClientError<AppRouter>);
-    expect(code(error)).toBe('BAD_REQUEST');
+    expect(codeOf(error)).toBe('BAD_REQUEST');
     expect((error as TRPCClientError<AppRouter>).data?.issues).toEqual([
       expect.objectContaining({ path: ['event', 'text'], code: 'too_small' }),
     ]);

@@ -1,5 +1,4 @@
 import { createServer, type Server } from 'node:http';
-import { createServer as createTcpServer, connect, type Socket, type Server as TcpServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { createTRPCClient, createWSClient, httpBatchLink, splitLink, wsLink } from '@trpc/client';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
@@ -36,52 +35,6 @@ export async function startIdentityProvider() {
       jwt: { jwksUrl, issuer: ISSUER, audience: AUDIENCE, algorithms: ['RS256' as const] },
     }),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
-/**
- * A TCP proxy in front of the app: `drop()` cuts every connection through it (both ends, like a
- * network failure) and refuses new ones until `restore()`.
- */
-export async function startProxy(target: { port: number }) {
-  const sockets = new Set<Socket>();
-  let refusing = false;
-  const server: TcpServer = createTcpServer((client) => {
-    if (refusing) {
-      client.destroy();
-      return;
-    }
-    const upstream = connect(target.port, '127.0.0.1');
-    sockets.add(client);
-    sockets.add(upstream);
-    const cleanup = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', cleanup).on('close', cleanup);
-    upstream.on('error', cleanup).on('close', cleanup);
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    port,
-    wsUrl: `ws://127.0.0.1:${port}/trpc`,
-    drop() {
-      refusing = true;
-      for (const socket of sockets) socket.destroy();
-    },
-    restore() {
-      refusing = false;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
   };
 }
 

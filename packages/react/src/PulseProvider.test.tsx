@@ -3,7 +3,7 @@ import { act, cleanup, render, renderHook, waitFor } from '@testing-library/reac
 import { type ReactNode, StrictMode, useState } from 'react';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fastClientOptions, startServer, testClient } from '../test/pulse-test-server.js';
-import { startProxy } from '../test/tcp-proxy.js';
+import { startProxy } from '@pulse/server/testing';
 import { PulseProvider, usePulseClient, useViewer } from './PulseProvider.js';
 import { useConnectionStatus } from './useConnectionStatus.js';
 import { usePresence } from './usePresence.js';

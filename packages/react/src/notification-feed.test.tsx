@@ -2,7 +2,7 @@ import { act, cleanup, renderHook, waitFor } from '@testing-library/react';
 import type { ReactNode } from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fastClientOptions, startServer } from '../test/pulse-test-server.js';
-import { startProxy } from '../test/tcp-proxy.js';
+import { startProxy } from '@pulse/server/testing';
 import { PulseProvider } from './PulseProvider.js';
 import { useNotificationPreferences } from './useNotificationPreferences.js';
 import { useNotifications } from './useNotifications.js';

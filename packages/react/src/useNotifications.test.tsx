@@ -3,7 +3,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { type ReactNode, StrictMode } from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fastClientOptions, startServer } from '../test/pulse-test-server.js';
-import { startProxy } from '../test/tcp-proxy.js';
+import { startProxy } from '@pulse/server/testing';
 import { PulseProvider } from './PulseProvider.js';
 import { useConnectionStatus } from './useConnectionStatus.js';
 import { useNotifications } from './useNotifications.js';

@@ -1,25 +1,15 @@
 import { createPulseClient, type PulseClient } from '@pulse/client';
-import { type MintOptions, mintToken, type PulseConfigInput, startPulseServer } from '@pulse/server';
+import type { PulseConfigInput } from '@pulse/server';
+import { startTestServer } from '@pulse/server/testing';
 import WebSocket from 'ws';
 
-export const TEST_SECRET = 'react-sdk-test-secret-long-enough-for-hs256-0123456789';
-
-/** A real Pulse node on port 0 with an in-memory SQLite store; `await using` stops it. */
-export async function startServer(config: PulseConfigInput = {}) {
-  const server = await startPulseServer({
-    sqliteFile: ':memory:',
-    config: {
-      port: 0,
-      host: '127.0.0.1',
-      logLevel: 'silent',
-      ...config,
-      jwt: { secret: TEST_SECRET },
-      presence: { graceMs: 100, ttlMs: 2_000, typingTtlMs: 1_000, ...config.presence },
-    },
-  });
-  return Object.assign(server, {
-    token: (opts: MintOptions) => mintToken(server.config.jwt, opts),
-    [Symbol.asyncDispose]: () => server.close({ graceMs: 0 }),
+/**
+ * A real Pulse node (`@pulse/server/testing`'s `startTestServer`: port 0, in-memory SQLite, the
+ * test secret) with the presence timers the SDK tests are written for; `await using` stops it.
+ */
+export function startServer(config: PulseConfigInput = {}) {
+  return startTestServer({
+    config: { ...config, presence: { graceMs: 100, ttlMs: 2_000, typingTtlMs: 1_000, ...config.presence } },
   });
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TEST_SECRET } from '../test/harness.js';
+import { TEST_SECRET } from '../test/support/vitest.js';
 import { assertCanListen, configOptions, loadConfig, resolveConfig } from './config.js';
 import { startPulseServer } from './server.js';
 

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { connectWsOnly, startTestServer } from '../test/harness.js';
-import { waitFor } from './notifications/notifications.engines.js';
+import { connectWsOnly, startTestServer, waitFor } from '../test/support/vitest.js';
 
 describe('server.publish', () => {
   it('sends every kind with default titles and priorities, validated, and reads presence', async () => {

@@ -3,7 +3,7 @@ import { SignJWT, UnsecuredJWT } from 'jose';
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { AppRouter } from '../src/router.js';
-import { collect, connectClient, startTestServer, TEST_SECRET } from './harness.js';
+import { collect, connectClient, startTestServer, TEST_SECRET } from './support/vitest.js';
 
 const key = new TextEncoder().encode(TEST_SECRET);
 const claims = { name: 'Mallory', workspaces: { acme: 'admin' } };

@@ -2,7 +2,7 @@ import type { TRPCClientError } from '@trpc/client';
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { AppRouter } from '../src/router.js';
-import { collect, connectClient, startTestServer } from './harness.js';
+import { collect, connectClient, startTestServer } from './support/vitest.js';
 
 type Frame = { id: unknown; result?: { type: string }; error?: { message: string; data: { code: string } } };
 

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { NotificationEvent } from '../src/schema.js';
-import { collect, connectClient, startTestServer, synced } from './harness.js';
+import { collect, connectClient, startTestServer, synced } from './support/vitest.js';
 
 // The README's examples, run for real so the docs cannot drift from the API.
 describe('README examples', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createStore } from '../src/infra/store/db.js';
-import { createTestDatabase, postgresUnavailable, redisUnavailable } from './services.js';
+import { createTestDatabase, postgresUnavailable, redisUnavailable } from './support/vitest.js';
 
 const pgDown = await postgresUnavailable();
 const redisDown = await redisUnavailable();

@@ -10,9 +10,9 @@ import { notificationMigrations } from '../src/notifications/notifications.table
 import { createPulseServices } from '../src/server.js';
 import { statsMigrations } from '../src/stats/stats.tables.js';
 import { streamMigrations } from '../src/streams/streams.tables.js';
-import { streamEngines } from './stream-engines.js';
+import { storeEngines } from './support/vitest.js';
 
-const engines = await streamEngines();
+const engines = await storeEngines();
 
 /** Every migration a node runs (as `createPulseServices` does). */
 const all = {

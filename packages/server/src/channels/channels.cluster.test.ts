@@ -8,7 +8,7 @@ import {
   REDIS_URL,
   redisUnavailable,
   uniquePrefix,
-} from '../../test/services.js';
+} from '../../test/support/vitest.js';
 import { mintToken } from '../auth/token.js';
 import { createPublisher } from '../publisher-process.js';
 import { pulseRouters } from '../router.js';

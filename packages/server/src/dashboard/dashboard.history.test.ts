@@ -1,8 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { collect, connectClient, sleep, startTestServer } from '../../test/harness.js';
+import {
+  collect,
+  connectClient,
+  sleep,
+  startTestServer,
+  codeOf,
+  issuesOf,
+  storeEngines,
+  waitFor,
+} from '../../test/support/vitest.js';
 import { createMemoryBus } from '../infra/bus/memory-bus.js';
 import { createStore } from '../infra/store/db.js';
-import { codeOf, issuesOf, storeEngines, waitFor } from '../notifications/notifications.engines.js';
 import type { DashboardEvent, DashboardUpdateEvent } from './dashboard.schema.js';
 
 const engines = await storeEngines();

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { startTestServer } from '../../test/harness.js';
+import { startTestServer } from '../../test/support/vitest.js';
 import type { DashboardUpdateEvent } from './dashboard.schema.js';
 import { dashboardTopic } from './dashboard.service.js';
 

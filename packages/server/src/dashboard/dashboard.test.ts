@@ -1,7 +1,12 @@
 import { TRPCClientError } from '@trpc/client';
 import { describe, expect, it, vi } from 'vitest';
-import { collect, connectClient, sleep, startTestServer } from '../../test/harness.js';
-import { createTestDatabase, postgresUnavailable } from '../../test/services.js';
+import {
+  collect,
+  connectClient,
+  startTestServer,
+  createTestDatabase,
+  postgresUnavailable,
+} from '../../test/support/vitest.js';
 import type { PulseConfigInput } from '../config.js';
 import type { AppRouter } from '../router.js';
 import type { DashboardEvent } from './dashboard.schema.js';
@@ -170,8 +175,17 @@ describe.each(stores)('dashboard on %s', (store) => {
       values: { reach: 1 },
     });
     await vi.waitFor(() => expect(seen.items).toHaveLength(2));
-    await sleep(100);
-    expect(seen.items).toHaveLength(2);
+    // Barrier: a later tiktok post passes the filter; once it is there, nothing filtered out came.
+    await publish({
+      workspaceId: 'acme',
+      kind: 'post',
+      platform: 'tiktok',
+      accountId: 'brand',
+      postId: 'barrier',
+      status: 'published',
+    });
+    await vi.waitFor(() => expect(seen.items).toHaveLength(3));
+    expect(seen.items[2]).toMatchObject({ kind: 'post', platform: 'tiktok', postId: 'barrier' });
     expect(seen.items[1]).toMatchObject({
       kind: 'post',
       platform: 'tiktok',
@@ -295,10 +309,12 @@ describe.each(stores)('dashboard on %s', (store) => {
       issues: [expect.objectContaining({ path: ['platform'] })],
     });
 
-    await sleep(100);
-    expect(eveSees.items).toHaveLength(1);
-    expect(eveSees.items[0]).toMatchObject({ type: 'snapshot', workspaceId: 'globex', updates: [] });
     expect((await eve.trpc.dashboard.snapshot.query({ workspaceId: 'globex' })).updates).toEqual([]);
+    // Barrier: a later globex update reaches eve; nothing of acme's came before it.
+    await server.caller.dashboard.publish({ ...metric, workspaceId: 'globex', value: 2 });
+    await vi.waitFor(() => expect(eveSees.items).toHaveLength(2));
+    expect(eveSees.items[0]).toMatchObject({ type: 'snapshot', workspaceId: 'globex', updates: [] });
+    expect(eveSees.items[1]).toMatchObject({ workspaceId: 'globex', kind: 'metric', value: 2 });
     eveSub.unsubscribe();
   });
 });

@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { collect, connectClient, sleep, startTestServer } from '../../test/harness.js';
+import { collect, connectClient, sleep, startTestServer } from '../../test/support/vitest.js';
 import type { DashboardEvent } from '../dashboard/dashboard.schema.js';
 import type { DemoTokensResponse } from './demo-routes.js';
 import { startPulseServer } from '../server.js';

@@ -1,12 +1,16 @@
 import { describe, expect, it, vi } from 'vitest';
-import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
 import {
+  collect,
+  connectClient,
+  sleep,
+  startTestServer,
+  synced,
   createTestDatabase,
   postgresUnavailable,
   REDIS_URL,
   redisUnavailable,
   uniquePrefix,
-} from '../../test/services.js';
+} from '../../test/support/vitest.js';
 import type { InboxEvent } from './inbox.schema.js';
 
 type Tracked = { id: string; data: InboxEvent };

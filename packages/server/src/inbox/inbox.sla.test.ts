@@ -1,6 +1,12 @@
-import { describe, expect, it, vi } from 'vitest';
-import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
-import { createTestDatabase, postgresUnavailable } from '../../test/services.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  collect,
+  connectClient,
+  startTestServer,
+  synced,
+  createTestDatabase,
+  postgresUnavailable,
+} from '../../test/support/vitest.js';
 import type { Principal } from '../auth/auth.schema.js';
 import type { PulseServer } from '../server.js';
 import type { InboxEvent, InboxReceiveInput } from './inbox.schema.js';
@@ -53,8 +59,20 @@ async function escalationsInStore(
   return rows.map((r) => JSON.parse(r.event) as InboxEvent).filter((e) => e.type === 'sla_escalated');
 }
 
+/**
+ * The SLA clock is the subject: the scheduler's interval and `Date` are faked, so "2 × SLA later"
+ * is `advanceTimersByTimeAsync`, not a sleep (vi.waitFor advances the fake clock as it polls).
+ * Sockets and the store run for real.
+ */
+const fakeClock = () => vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+
 describe('inbox SLA escalation', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('an unanswered inbound message raises exactly one sla_escalated event and one alert to the assignee', async () => {
+    fakeClock();
     await using server = await startTestServer({ config: sla });
     await using alice = connectClient(
       server,
@@ -89,7 +107,9 @@ describe('inbox SLA escalation', () => {
     // Alice is not the assignee: no alert for her.
     expect(await alertsFor(server, 'alice')).toHaveLength(0);
 
-    await sleep(SLA_MS * 2);
+    await vi.advanceTimersByTimeAsync(SLA_MS * 2);
+    // Barrier: one more pass, well past the deadline, escalates nothing.
+    expect(await server.services.inbox.escalateDue()).toEqual([]);
     expect(seen.items.filter((e) => e.data.type === 'sla_escalated')).toHaveLength(1);
     expect(await alertsFor(server, 'bob')).toHaveLength(1);
     const listed = await server.callerFor(user('bob')).inbox.conversations({ workspaceId: 'acme' });
@@ -97,18 +117,21 @@ describe('inbox SLA escalation', () => {
   });
 
   it('an unassigned conversation alerts the whole workspace once', async () => {
+    fakeClock();
     await using server = await startTestServer({ config: sla });
     await server.caller.inbox.receive(incoming());
     await vi.waitFor(async () => expect(await alertsFor(server, 'alice')).toHaveLength(1));
     const [forAlice] = await alertsFor(server, 'alice');
     expect(forAlice?.userId).toBeNull();
     expect(await alertsFor(server, 'bob')).toHaveLength(1);
-    await sleep(SLA_MS * 2);
+    await vi.advanceTimersByTimeAsync(SLA_MS * 2);
+    expect(await server.services.inbox.escalateDue()).toEqual([]);
     expect(await alertsFor(server, 'alice')).toHaveLength(1);
     expect(await escalationsInStore(server)).toHaveLength(1);
   });
 
   it('a reply before the deadline stops the clock: no escalation; the next inbound message starts a new one', async () => {
+    fakeClock();
     await using server = await startTestServer({ config: sla });
     const bob = server.callerFor(user('bob'));
     const { conversation } = await server.caller.inbox.receive(incoming());
@@ -118,7 +141,8 @@ describe('inbox SLA escalation', () => {
       clientMessageId: 'r1',
     });
     expect(reply.conversation.slaDueAt).toBeNull();
-    await sleep(SLA_MS * 3);
+    await vi.advanceTimersByTimeAsync(SLA_MS * 3);
+    expect(await server.services.inbox.escalateDue()).toEqual([]);
     expect(await escalationsInStore(server)).toHaveLength(0);
     expect(await alertsFor(server, 'bob')).toHaveLength(0);
 
@@ -129,13 +153,15 @@ describe('inbox SLA escalation', () => {
     const again = await server.caller.inbox.receive(incoming({ body: 'Still waiting' }));
     expect(again.conversation.slaDueAt).not.toBeNull();
     await vi.waitFor(async () => expect(await escalationsInStore(server)).toHaveLength(1));
-    await sleep(SLA_MS * 2);
+    await vi.advanceTimersByTimeAsync(SLA_MS * 2);
+    expect(await server.services.inbox.escalateDue()).toEqual([]);
     const escalations = await escalationsInStore(server);
     expect(escalations).toEqual([expect.objectContaining({ conversationId: conversation.id })]);
     expect(await alertsFor(server, 'bob')).toHaveLength(1);
   });
 
   it('an admin overrides the SLA per workspace', async () => {
+    fakeClock();
     await using server = await startTestServer({ config: { inbox: { slaMs: 60_000, slaPollMs: 25 } } });
     const admin = server.callerFor(user('alice', 'admin'));
     expect(await admin.inbox.setSla({ workspaceId: 'acme', slaMs: 200 })).toEqual({
@@ -152,6 +178,7 @@ describe('inbox SLA escalation', () => {
   });
 
   it('an alert that could not be sent is sent again by the poller, with the same idempotency key', async () => {
+    fakeClock();
     const store = createStore({ sqliteFile: ':memory:' });
     await store.migrate({ ...streamMigrations, ...inboxMigrations });
     const bus = createMemoryBus();
@@ -174,7 +201,9 @@ describe('inbox SLA escalation', () => {
     try {
       await inbox.receive(incoming());
       await vi.waitFor(() => expect(attempts).toHaveLength(2));
-      await sleep(400);
+      // Past two more retry windows, and one more pass: the alert, recorded as sent, is not sent again.
+      await vi.advanceTimersByTimeAsync(400);
+      await inbox.escalateDue();
       expect(attempts).toHaveLength(2);
       expect(attempts[1]?.idempotencyKey).toBe(attempts[0]?.idempotencyKey);
       expect(errors).toEqual([expect.objectContaining({ message: 'notifications unavailable' })]);
@@ -206,7 +235,11 @@ describe('inbox SLA escalation', () => {
       }
       await admin.inbox.update({ conversationId: conversations[0]!, assigneeId: 'bob' });
       await vi.waitFor(async () => expect(await escalationsInStore(a)).toHaveLength(4), { timeout: 15_000 });
-      await sleep(500);
+      // The alert follows its escalation's commit: wait for the four, then one more pass on each
+      // node claims nothing (every conversation is escalated once).
+      await vi.waitFor(async () => expect(await alertsFor(b, 'bob')).toHaveLength(4), { timeout: 15_000 });
+      expect(await a.services.inbox.escalateDue()).toEqual([]);
+      expect(await b.services.inbox.escalateDue()).toEqual([]);
       const escalations = await escalationsInStore(b);
       expect(escalations).toHaveLength(4);
       expect(new Set(escalations.map((e) => (e.type === 'sla_escalated' ? e.conversationId : '')))).toEqual(

@@ -1,7 +1,14 @@
 import { TRPCClientError } from '@trpc/client';
 import { describe, expect, it, vi } from 'vitest';
-import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
-import { createTestDatabase, postgresUnavailable } from '../../test/services.js';
+import {
+  collect,
+  connectClient,
+  sleep,
+  startTestServer,
+  synced,
+  createTestDatabase,
+  postgresUnavailable,
+} from '../../test/support/vitest.js';
 import type { PulseConfigInput } from '../config.js';
 import type { AppRouter } from '../router.js';
 import type { InboxEvent, InboxReceiveInput } from './inbox.schema.js';

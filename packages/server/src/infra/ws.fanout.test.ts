@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { initTRPC } from '@trpc/server';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { openRaw, type RawSocket } from '../../test/abuse/helpers.js';
+import { openRaw, type RawSocket } from '../../test/support/vitest.js';
 import { createMemoryBus } from './bus/memory-bus.js';
 import { Hub } from './hub.js';
 import { liveDurable, liveEphemeral } from './live.js';

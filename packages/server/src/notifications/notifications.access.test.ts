@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
+import {
+  collect,
+  connectClient,
+  startTestServer,
+  synced,
+  codeOf,
+  issuesOf,
+  storeEngines,
+  type Tracked,
+  waitFor,
+} from '../../test/support/vitest.js';
 import { type NotificationSendInput, notificationTypes } from './notifications.schema.js';
-import { codeOf, issuesOf, storeEngines, type Tracked, waitFor } from './notifications.engines.js';
 
 const engines = await storeEngines();
 
@@ -90,10 +99,13 @@ describe.each(engines)('notifications access and state on $name', (engine) => {
       await server.publish.sendNotification('acme', 'bob', alert('Only Bob'));
       await waitFor(() => expect(bobSees.items).toHaveLength(2));
       await waitFor(() => expect(aliceSees.items).toHaveLength(1));
-      await sleep(100);
+      // Barrier: a later workspace-wide send reaches both; nothing sent before it can still arrive.
+      await server.publish.sendWorkspaceNotification('acme', alert('Barrier'));
       const titleOf = (t: Tracked) => (t.data.type === 'notification' ? t.data.notification.title : '');
-      expect(bobSees.items.map(titleOf)).toEqual(['Everyone', 'Only Bob']);
-      expect(aliceSees.items.map(titleOf)).toEqual(['Everyone']);
+      await waitFor(() => expect(bobSees.items.map(titleOf).at(-1)).toBe('Barrier'));
+      await waitFor(() => expect(aliceSees.items.map(titleOf).at(-1)).toBe('Barrier'));
+      expect(bobSees.items.map(titleOf)).toEqual(['Everyone', 'Only Bob', 'Barrier']);
+      expect(aliceSees.items.map(titleOf)).toEqual(['Everyone', 'Barrier']);
       expect(aliceSees.items[0]?.data).toMatchObject({
         type: 'notification',
         workspaceId: 'acme',
@@ -206,11 +218,15 @@ describe.each(engines)('notifications access and state on $name', (engine) => {
       expect(retry).toMatchObject({ created: false, notification: { id: results[0]?.notification.id } });
 
       await waitFor(() => expect(seen.items).toHaveLength(1));
-      await sleep(150);
-      expect(seen.items).toHaveLength(1);
       const list = await bob.trpc.notifications.list.query({ workspaceId: 'acme' });
       expect(list.items).toHaveLength(1);
       expect(list.items[0]).toMatchObject({ priority: 'normal', data: { retryable: false } });
+      // Barrier: a later send to bob arrives; none of the five can still arrive before or after it.
+      await server.publish.sendNotification('acme', 'bob', alert('Barrier'));
+      await waitFor(() => expect(seen.items).toHaveLength(2));
+      expect(
+        seen.items.map((t) => (t.data.type === 'notification' ? t.data.notification.title : t.data.type)),
+      ).toEqual(['Post 42 failed', 'Barrier']);
       await Promise.all(admins.map((admin) => admin.close()));
     },
   );
@@ -266,9 +282,11 @@ describe.each(engines)('notifications access and state on $name', (engine) => {
       expect(seen1.items[4]?.data).toMatchObject({ type: 'read', all: true, unreadCount: 0 });
       expect(seen1.items.map((i) => i.data.type)).toEqual(seen2.items.map((i) => i.data.type));
       // Bob's read events never reach Alice; her copy of the workspace-wide one is still unread.
-      await sleep(100);
-      expect(aliceSees.items.map((i) => i.data.type)).toEqual(['notification']);
       expect(await alice.trpc.notifications.unreadCount.query({ workspaceId: 'acme' })).toBe(1);
+      // Barrier: a later send to alice arrives; none of bob's read events came before it.
+      await server.publish.sendNotification('acme', 'alice', alert('Barrier'));
+      await waitFor(() => expect(aliceSees.items).toHaveLength(2));
+      expect(aliceSees.items.map((i) => i.data.type)).toEqual(['notification', 'notification']);
     },
   );
 

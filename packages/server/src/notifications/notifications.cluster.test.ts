@@ -1,13 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
 import {
+  collect,
+  connectClient,
+  sleep,
+  startTestServer,
+  synced,
   createTestDatabase,
   postgresUnavailable,
   REDIS_URL,
   redisUnavailable,
   uniquePrefix,
-} from '../../test/services.js';
-import { type Tracked, waitFor } from './notifications.engines.js';
+  type Tracked,
+  waitFor,
+} from '../../test/support/vitest.js';
 
 const unavailable = (await postgresUnavailable()) ?? (await redisUnavailable());
 
@@ -42,10 +47,10 @@ describe.skipIf(unavailable)('notifications across two nodes (PostgreSQL + Redis
     );
     const all = Array.from({ length: 2 * perNode }, (_, i) => String(i + 1));
     await waitFor(() => expect(seen1.items.length).toBeGreaterThanOrEqual(all.length), {
-      timeout: 10_000,
+      timeoutMs: 10_000,
     });
     await waitFor(() => expect(seen2.items.length).toBeGreaterThanOrEqual(all.length), {
-      timeout: 10_000,
+      timeoutMs: 10_000,
     });
     await sleep(200);
     expect(seen1.items.map((item) => item.id)).toEqual(all);
@@ -85,8 +90,15 @@ describe.skipIf(unavailable)('notifications across two nodes (PostgreSQL + Redis
     expect(new Set(results.map((r) => r.notification.id)).size).toBe(1);
     expect(results.filter((r) => r.created)).toHaveLength(1);
     await waitFor(() => expect(seen.items).toHaveLength(1));
-    await sleep(200);
-    expect(seen.items).toHaveLength(1);
+    // Barrier: a later alert without the key arrives; none of the five can still arrive after it.
+    await n2.publish.sendCrisisAlert({
+      workspaceId: 'acme',
+      data: { severity: 'critical', topic: 'barrier', volume: 1 },
+    });
+    await waitFor(() => expect(seen.items).toHaveLength(2));
+    expect(seen.items[1]?.data).toMatchObject({
+      notification: { type: 'crisis', data: { topic: 'barrier' } },
+    });
     expect(seen.items[0]?.data).toMatchObject({ notification: { priority: 'urgent', type: 'crisis' } });
   });
 });

@@ -1,11 +1,20 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
+import {
+  codeOf,
+  collect,
+  connectClient,
+  issuesOf,
+  sleep,
+  startTestServer,
+  storeEngines,
+  synced,
+  waitFor,
+} from '../../test/support/vitest.js';
 import { dashboardMigrations } from '../dashboard/dashboard.tables.js';
 import { inboxMigrations } from '../inbox/inbox.tables.js';
 import { createStore } from '../infra/store/db.js';
 import { streamMigrations } from '../streams/streams.tables.js';
-import { codeOf, issuesOf, storeEngines, waitFor } from './notifications.engines.js';
 import type { NotificationFeedEvent } from './notifications.schema.js';
 import { statsMigrations } from '../stats/stats.tables.js';
 import { notificationMigrations } from './notifications.tables.js';
@@ -411,7 +420,7 @@ describe.each(engines)('notification preferences on $name', (engine) => {
       await server.publish.sendNotification('acme', 'bob', alert('Still arrives'));
       await waitFor(() => expect(titlesOf(bobSees.items)).toEqual(['Before mute', 'Still arrives']));
       await waitFor(() => expect(titlesOf(aliceSees.items)).toEqual(['Muted for everyone-Bob']));
-      await sleep(150);
+      // 'Still arrives' was sent last: it is the barrier, nothing muted came before it (waited above).
       expect(titlesOf(bobSees.items)).toEqual(['Before mute', 'Still arrives']);
       const page = await bob.trpc.notifications.list.query({ workspaceId: 'acme', status: 'all' });
       expect(page.items.map((n) => n.title)).toEqual(['Still arrives', 'Before mute']);
@@ -527,7 +536,6 @@ describe.each(engines)('notification preferences on $name', (engine) => {
       await bob.trpc.notifications.preferences.set.mutate({ workspaceId: 'acme', kinds: { crisis: false } });
       await server.publish.sendCrisisAlert({ workspaceId: 'acme', data: crisis('Outage').data });
       await waitFor(() => expect(titlesOf(carolSees.items)).toHaveLength(3));
-      await sleep(150);
       expect(titlesOf(bobSees.items)).toEqual(['Mention for all', 'From calm']);
       // Taking the permission away makes crisis alerts reach Bob again, whatever he chose.
       await admin.trpc.notifications.preferences.set.mutate({
@@ -537,6 +545,12 @@ describe.each(engines)('notification preferences on $name', (engine) => {
       });
       await server.publish.sendCrisisAlert({ workspaceId: 'acme', data: crisis('Second outage').data });
       await waitFor(() => expect(titlesOf(bobSees.items)).toHaveLength(3));
+      // The second outage is the barrier: the first, muted, never reached bob before it.
+      expect(titlesOf(bobSees.items)).toEqual([
+        'Mention for all',
+        'From calm',
+        'Crisis (high): Second outage',
+      ]);
       expect(await bob.trpc.notifications.counts.query({ workspaceId: 'acme' })).toEqual({
         unseen: 3,
         unread: 3,

@@ -1,10 +1,17 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { collect, connectClient, sleep, startTestServer, synced } from '../../test/harness.js';
+import {
+  collect,
+  connectClient,
+  startTestServer,
+  synced,
+  storeEngines,
+  type Tracked,
+  waitFor,
+} from '../../test/support/vitest.js';
 import type { Principal } from '../auth/auth.schema.js';
 import { createStore } from '../infra/store/db.js';
 import { streamMigrations } from '../streams/streams.tables.js';
-import { storeEngines, type Tracked, waitFor } from './notifications.engines.js';
 import { notificationMigrations } from './notifications.tables.js';
 
 const engines = await storeEngines();
@@ -153,8 +160,10 @@ describe.each(engines)('notification idempotency keys are scoped per sender on $
       }
       expect(byAlice[0]?.notification.id).not.toBe(bySystem[0]?.notification.id);
       await waitFor(() => expect(seen.items).toHaveLength(2));
-      await sleep(150);
-      expect(titles(seen.items)).toEqual(['From Alice', 'From the system']);
+      // Barrier: a later send with another key arrives; none of the ten can still arrive after it.
+      await server.services.notifications.send('system', { ...alert('Barrier', 'other'), userId: 'bob' });
+      await waitFor(() => expect(seen.items).toHaveLength(3));
+      expect(titles(seen.items)).toEqual(['From Alice', 'From the system', 'Barrier']);
     },
   );
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { collect, connectClient, startTestServer } from '../../test/harness.js';
+import { collect, connectClient, startTestServer } from '../../test/support/vitest.js';
 import type { NotificationEvent } from './notifications.schema.js';
 
 type Tracked = { id: string; data: NotificationEvent };

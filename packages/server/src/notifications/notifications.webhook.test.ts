@@ -1,9 +1,8 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { connectClient, sleep, startTestServer } from '../../test/harness.js';
+import { connectClient, sleep, startTestServer, storeEngines, waitFor } from '../../test/support/vitest.js';
 import { createMemoryBus } from '../infra/bus/memory-bus.js';
-import { storeEngines, waitFor } from './notifications.engines.js';
 import {
   type NotificationWebhookBody,
   type NotificationWebhookOptions,
@@ -285,7 +284,7 @@ describe.each(engines)('the unseen-notification webhook on $name', (engine) => {
           });
           ids.push(`${sent.notification.id}:bob`);
         }
-        await waitFor(() => expect(receiver.received).toHaveLength(10), { timeout: 10_000 });
+        await waitFor(() => expect(receiver.received).toHaveLength(10), { timeoutMs: 10_000 });
         await sleep(200);
         expect(receiver.received.map((r) => r.headers[WEBHOOK_HEADERS.id]).sort()).toEqual([...ids].sort());
       }

@@ -1,8 +1,49 @@
 import { TRPCClientError } from '@trpc/client';
 import { describe, expect, it, vi } from 'vitest';
-import { collect, connectClient, connectWsOnly, sleep, startTestServer } from '../../test/harness.js';
+import {
+  collect,
+  connectClient,
+  connectWsOnly,
+  startTestServer,
+  type TestClient,
+  type TestServer,
+} from '../../test/support/vitest.js';
 import type { AppRouter } from '../router.js';
 import type { PresenceEvent, TypingEvent } from './presence.schema.js';
+
+type Seen = { items: PresenceEvent[] };
+const bobs = (seen: Seen) =>
+  seen.items.filter((e) => (e.type === 'leave' ? e.userId : 'user' in e ? e.user.userId : null) === 'bob');
+
+/**
+ * For "nothing else arrives" checks, instead of a sleep: a third user (`carol`, connected on first
+ * use) changes page and the watcher waits for that change. The hub delivers in order, so once it
+ * is there every change published before it has been delivered too.
+ */
+function presenceBarrier(server: TestServer, seen: Seen) {
+  let carol: TestClient | undefined;
+  let n = 0;
+  const barrier = async () => {
+    carol ??= connectWsOnly(
+      server.wsUrl,
+      await server.token({ sub: 'carol', workspaces: { acme: 'member' } }),
+    );
+    const page = `/barrier-${++n}`;
+    await carol.trpc.presence.set.mutate({ workspaceId: 'acme', status: 'online', page });
+    await vi.waitFor(() => expect(seen.items.some((e) => 'user' in e && e.user.page === page)).toBe(true));
+  };
+  return Object.assign(barrier, { [Symbol.asyncDispose]: async () => carol?.close() });
+}
+
+/**
+ * Waits until the node's presence has no grace timer left: every closed socket's grace has run
+ * out (the grace itself stays real here: the sockets are real, and the tRPC client's own timers
+ * would stop under fake setTimeout).
+ */
+const graceOver = (server: TestServer) =>
+  vi.waitFor(() => expect(server.stats().presence.graceTimers).toBe(0), { timeout: 5_000 });
+const graceStarted = (server: TestServer, count = 1) =>
+  vi.waitFor(() => expect(server.stats().presence.graceTimers).toBe(count), { timeout: 5_000 });
 
 describe('presence', () => {
   it('two users of one workspace see each other live; another workspace gets FORBIDDEN and nothing', async () => {
@@ -97,13 +138,17 @@ describe('presence', () => {
     expect(list).toHaveLength(1);
     expect(list[0]).toMatchObject({ userId: 'bob', status: 'online', page: '/b' });
 
+    await using barrier = presenceBarrier(server, seen);
     await t1.close();
-    await sleep(450);
-    expect(seen.items.filter((e) => e.type === 'leave')).toHaveLength(0);
+    await graceStarted(server);
+    await graceOver(server);
+    await barrier();
+    expect(bobs(seen).filter((e) => e.type === 'leave')).toHaveLength(0);
     await t2.close();
     await vi.waitFor(() => expect(seen.items.filter((e) => e.type === 'leave')).toHaveLength(1));
-    await sleep(400);
-    expect(seen.items.filter((e) => e.type === 'leave')).toEqual([
+    await graceOver(server);
+    await barrier();
+    expect(bobs(seen).filter((e) => e.type === 'leave')).toEqual([
       expect.objectContaining({ userId: 'bob' }),
     ]);
   });
@@ -120,12 +165,15 @@ describe('presence', () => {
     const bobToken = await server.token({ sub: 'bob', workspaces: { acme: 'member' } });
     const first = connectWsOnly(server.wsUrl, bobToken);
     await first.trpc.presence.set.mutate({ workspaceId: 'acme', status: 'online', page: '/x' });
+    await using barrier = presenceBarrier(server, seen);
     await first.close();
-    await sleep(100);
+    await graceStarted(server);
     const second = connectWsOnly(server.wsUrl, bobToken);
     await second.trpc.presence.set.mutate({ workspaceId: 'acme', status: 'online', page: '/x' });
-    await sleep(800);
-    expect(seen.items.map((e) => e.type)).toEqual(['snapshot', 'join']);
+    await graceOver(server);
+    await barrier();
+    expect(seen.items[0]?.type).toBe('snapshot');
+    expect(bobs(seen).map((e) => e.type)).toEqual(['join']);
     await second.close();
   });
 
@@ -144,7 +192,8 @@ describe('presence', () => {
     await tab1.trpc.presence.set.mutate({ workspaceId: 'acme', status: 'online', page: '/a' });
     await tab2.trpc.presence.set.mutate({ workspaceId: 'acme', status: 'online', page: '/b' });
     await tab1.trpc.presence.leave.mutate({ workspaceId: 'acme' });
-    await sleep(150);
+    await using barrier = presenceBarrier(server, seen);
+    await barrier();
     expect(seen.items.filter((e) => e.type === 'leave')).toHaveLength(0);
     await tab2.trpc.presence.leave.mutate({ workspaceId: 'acme' });
     // No grace: the leave comes at once although the sockets stay open.

@@ -1,6 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { collect, connectWsOnly, startTestServer } from '../../test/harness.js';
-import { memoryLog, openRaw } from '../../test/abuse/helpers.js';
+import { collect, connectWsOnly, startTestServer, memoryLog, openRaw } from '../../test/support/vitest.js';
 
 describe('operations', () => {
   it('GET /metrics exposes connections, subscriptions, events, lag, drops, limits and auth failures', async () => {

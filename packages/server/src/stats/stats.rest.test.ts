@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { connectWsOnly, startTestServer } from '../../test/harness.js';
+import { connectWsOnly, startTestServer } from '../../test/support/vitest.js';
 
 const alert = {
   workspaceId: 'acme',

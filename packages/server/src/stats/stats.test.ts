@@ -1,6 +1,6 @@
 import type { TRPCClientError } from '@trpc/client';
 import { describe, expect, it, vi } from 'vitest';
-import { collect, connectClient, connectWsOnly, startTestServer } from '../../test/harness.js';
+import { collect, connectClient, connectWsOnly, startTestServer } from '../../test/support/vitest.js';
 import type { AppRouter } from '../router.js';
 
 const codeOf = (error: unknown) => (error as TRPCClientError<AppRouter>).data?.code;

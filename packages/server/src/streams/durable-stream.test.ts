@@ -1,7 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { streamEngines } from '../../test/stream-engines.js';
+import { storeEngines } from '../../test/support/vitest.js';
 import { createMemoryBus } from '../infra/bus/memory-bus.js';
 import { Hub } from '../infra/hub.js';
 import { createStore } from '../infra/store/db.js';
@@ -9,7 +9,7 @@ import { streamMigrations } from './streams.tables.js';
 import { StreamKernel } from './stream-kernel.js';
 import { streamEventBase, streamResetEventSchema, streamSyncEventSchema } from './stream.schema.js';
 
-const engines = await streamEngines();
+const engines = await storeEngines();
 
 // A throwaway durable domain: nothing but its event schema and its filter (recipientOf).
 const todoEventSchema = z.discriminatedUnion('type', [

@@ -1,14 +1,14 @@
 import { TRPCError } from '@trpc/server';
 import { sql } from 'kysely';
 import { describe, expect, it, vi } from 'vitest';
-import { streamEngines } from '../../test/stream-engines.js';
+import { storeEngines } from '../../test/support/vitest.js';
 import { createMemoryBus } from '../infra/bus/memory-bus.js';
 import { Hub } from '../infra/hub.js';
 import { createStore } from '../infra/store/db.js';
 import { streamMigrations } from './streams.tables.js';
 import { StreamKernel } from './stream-kernel.js';
 
-const engines = await streamEngines();
+const engines = await storeEngines();
 
 type NoteEvent = { type: 'note'; workspaceId: string; at: string; key: string };
 class Duplicate extends Error {}

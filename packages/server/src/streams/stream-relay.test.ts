@@ -1,7 +1,14 @@
 import { describe, expect, it, vi } from 'vitest';
-import { collect, connectClient, startTestServer, synced } from '../../test/harness.js';
-import { REDIS_URL, redisUnavailable, uniquePrefix } from '../../test/services.js';
-import { streamEngines } from '../../test/stream-engines.js';
+import {
+  collect,
+  connectClient,
+  startTestServer,
+  synced,
+  REDIS_URL,
+  redisUnavailable,
+  uniquePrefix,
+  storeEngines,
+} from '../../test/support/vitest.js';
 import type { PulseConfigInput } from '../config.js';
 import type { InboxEvent } from '../inbox/inbox.schema.js';
 import type { Bus } from '../infra/bus/bus.js';
@@ -11,7 +18,7 @@ import type { StreamTables } from './streams.tables.js';
 import type { NotificationEvent } from '../notifications/notifications.schema.js';
 import { createPulseServices } from '../server.js';
 
-const engines = await streamEngines();
+const engines = await storeEngines();
 const redisDown = await redisUnavailable();
 
 /** Store engine × bus: nodes share the store and either one in-process memory bus or Redis. */

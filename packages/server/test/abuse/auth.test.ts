@@ -2,8 +2,16 @@ import type { TRPCClientError } from '@trpc/client';
 import { generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import { describe, expect, it, vi } from 'vitest';
 import type { AppRouter } from '../../src/router.js';
-import { collect, connectWsOnly, startTestServer, TEST_SECRET } from '../harness.js';
-import { expectDrained, expectHealthy, openRaw, wireCode } from './helpers.js';
+import {
+  collect,
+  connectWsOnly,
+  startTestServer,
+  TEST_SECRET,
+  expectDrained,
+  expectHealthy,
+  openRaw,
+  wireCode,
+} from '../support/vitest.js';
 
 const key = new TextEncoder().encode(TEST_SECRET);
 const claims = { name: 'Mallory', workspaces: { acme: 'admin' } };

@@ -1,14 +1,15 @@
 import type { TRPCClientError } from '@trpc/client';
 import { describe, expect, it } from 'vitest';
 import type { AppRouter } from '../../src/router.js';
-import { connectWsOnly, startTestServer } from '../harness.js';
 import {
+  connectWsOnly,
+  startTestServer,
   createTestDatabase,
   postgresUnavailable,
   REDIS_URL,
   redisUnavailable,
   uniquePrefix,
-} from '../services.js';
+} from '../support/vitest.js';
 
 const down = (await redisUnavailable()) ?? (await postgresUnavailable());
 

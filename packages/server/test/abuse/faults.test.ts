@@ -5,15 +5,21 @@ import type { TRPCClientError } from '@trpc/client';
 import pg from 'pg';
 import { describe, expect, it, vi } from 'vitest';
 import type { AppRouter } from '../../src/router.js';
-import { collect, connectClient, connectWsOnly, startTestServer, synced } from '../harness.js';
-import { startPrivateRedis } from '../cluster/cluster.js';
 import {
+  collect,
+  connectClient,
+  connectWsOnly,
+  startTestServer,
+  synced,
+  startPrivateRedis,
   createTestDatabase,
   POSTGRES_ADMIN_URL,
   postgresUnavailable,
   redisUnavailable,
-} from '../services.js';
-import { expectDrained, expectHealthy, memoryLog } from './helpers.js';
+  expectDrained,
+  expectHealthy,
+  memoryLog,
+} from '../support/vitest.js';
 
 const codeOf = (error: unknown) => (error as TRPCClientError<AppRouter>).data?.code;
 

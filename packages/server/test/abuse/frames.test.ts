@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { startTestServer } from '../harness.js';
-import { expectDrained, expectHealthy, openRaw, type WireMessage, wireCode } from './helpers.js';
+import {
+  startTestServer,
+  expectDrained,
+  expectHealthy,
+  openRaw,
+  type WireMessage,
+  wireCode,
+} from '../support/vitest.js';
 
 const list = (id: unknown, input: unknown = { workspaceId: 'acme' }) =>
   JSON.stringify({ id, method: 'query', params: { path: 'presence.list', input } });

@@ -12,8 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep, startTestServer } from '../harness.js';
-import { openRaw } from './helpers.js';
+import { sleep, startTestServer, openRaw } from '../support/vitest.js';
 
 const RUNS = Number(process.env.PULSE_FUZZ_RUNS ?? 100);
 const SEED = Number(process.env.PULSE_FUZZ_SEED ?? 20_261_202);

@@ -5,8 +5,7 @@ import { TRPCClientError } from '@trpc/client';
 import { describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/infra/log.js';
 import type { AppRouter } from '../../src/router.js';
-import { connectWsOnly, sleep, startTestServer } from '../harness.js';
-import { openRaw } from './helpers.js';
+import { connectWsOnly, sleep, startTestServer, openRaw } from '../support/vitest.js';
 
 /** A raw TCP client: everything the server wrote and whether it closed the socket. */
 function rawTcp(port: number) {
@@ -127,6 +126,8 @@ describe('abuse: HTTP', () => {
     const token = await server.token({ sub: 'alice', workspaces: { acme: 'admin' } });
     const raw = await openRaw(server.wsUrl, { params: { token } });
     // Several request-timeout periods (and Node's check interval) pass: the socket must still serve.
+    // NOTE: a real wait on purpose: these are node:http's own timeouts on a real socket (checked
+    // against its internal clock), which vitest's fake timers do not drive.
     await sleep(3_000);
     raw.send({ id: 1, method: 'query', params: { path: 'presence.list', input: { workspaceId: 'acme' } } });
     expect((await raw.next((m) => m.id === 1)).result).toMatchObject({ type: 'data', data: [] });

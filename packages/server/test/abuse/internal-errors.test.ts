@@ -4,8 +4,12 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/infra/log.js';
 import type { AppRouter } from '../../src/router.js';
-import { connectWsOnly, startTestServer } from '../harness.js';
-import { createTestDatabase, postgresUnavailable } from '../services.js';
+import {
+  connectWsOnly,
+  startTestServer,
+  createTestDatabase,
+  postgresUnavailable,
+} from '../support/vitest.js';
 
 const skipReason = await postgresUnavailable();
 

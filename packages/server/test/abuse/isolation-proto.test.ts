@@ -3,8 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { canAccess } from '../../src/auth/access.js';
 import { idSchema, type Principal } from '../../src/auth/auth.schema.js';
 import type { AppRouter } from '../../src/router.js';
-import { collect, connectWsOnly, startTestServer } from '../harness.js';
-import { openRaw, wireCode } from './helpers.js';
+import { collect, connectWsOnly, startTestServer, openRaw, wireCode } from '../support/vitest.js';
 
 /** Workspace ids a plain object "has" without anyone granting them. */
 const INHERITED = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf', 'isPrototypeOf'];

@@ -4,8 +4,7 @@ import type { Principal } from '../../src/auth/auth.schema.js';
 import { appRouter } from '../../src/router.js';
 import type { PulseServer } from '../../src/server.js';
 import type { PulseContext } from '../../src/trpc.js';
-import { startTestServer } from '../harness.js';
-import { expectDrained } from './helpers.js';
+import { startTestServer, expectDrained } from '../support/vitest.js';
 
 /** Ids of things that live in the victim workspace `acme`. */
 interface Fixture {

@@ -1,7 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { startTestServer } from '../harness.js';
-import { REDIS_URL, redisUnavailable, uniquePrefix } from '../services.js';
-import { openRaw } from './helpers.js';
+import { startTestServer, REDIS_URL, redisUnavailable, uniquePrefix, openRaw } from '../support/vitest.js';
 
 const skipReason = await redisUnavailable();
 

@@ -8,8 +8,14 @@ import { createTRPCClient, createWSClient, TRPCClientError, wsLink } from '@trpc
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { AppRouter } from '../../src/router.js';
-import { startTestServer } from '../harness.js';
-import { expectDrained, expectHealthy, memoryLog, openRaw, wireCode } from './helpers.js';
+import {
+  startTestServer,
+  expectDrained,
+  expectHealthy,
+  memoryLog,
+  openRaw,
+  wireCode,
+} from '../support/vitest.js';
 
 const UPGRADE_HEADERS =
   'Host: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +

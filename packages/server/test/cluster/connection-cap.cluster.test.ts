@@ -1,13 +1,17 @@
 import { describe, expect, it, vi } from 'vitest';
-import { openRaw, type RawSocket } from '../abuse/helpers.js';
 import {
+  openRaw,
+  type RawSocket,
   createTestDatabase,
   postgresUnavailable,
   REDIS_URL,
   redisUnavailable,
   uniquePrefix,
-} from '../services.js';
-import { clusterToken, type NodeProcess, startCluster, startPrivateRedis } from './cluster.js';
+  clusterToken,
+  type NodeProcess,
+  startCluster,
+  startPrivateRedis,
+} from '../support/vitest.js';
 
 const unavailable = (await postgresUnavailable()) ?? (await redisUnavailable());
 

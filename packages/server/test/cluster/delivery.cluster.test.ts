@@ -1,15 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { PresenceEvent } from '../../src/presence/presence.schema.js';
 import { createPublisher } from '../../src/publisher-process.js';
-import { collect, sleep, type TestClient } from '../harness.js';
 import {
+  collect,
+  sleep,
+  type TestClient,
   createTestDatabase,
   postgresUnavailable,
   REDIS_URL,
   redisUnavailable,
   uniquePrefix,
-} from '../services.js';
-import { clusterToken, connectToCluster, idsOf, type NodeProcess, range, startCluster } from './cluster.js';
+  clusterToken,
+  connectToCluster,
+  idsOf,
+  type NodeProcess,
+  range,
+  startCluster,
+} from '../support/vitest.js';
 
 const unavailable = (await postgresUnavailable()) ?? (await redisUnavailable());
 
@@ -96,16 +103,30 @@ describe.skipIf(unavailable)('three real node processes on Redis + PostgreSQL', 
         expect(c.items).toHaveLength(newest());
       }
     });
-    await sleep(300);
+    // One more of each is the barrier: once it is there on every node, nothing earlier can still
+    // arrive (late or twice).
+    await s1!.trpc.notifications.send.mutate({ workspaceId: 'acme', ...alert('barrier') });
+    await s2!.trpc.inbox.receive.mutate({
+      workspaceId: 'acme',
+      platform: 'instagram',
+      externalId: 'thread-0',
+      contact: contact(0),
+      body: 'barrier',
+    });
+    await vi.waitFor(() => {
+      for (const c of notes) expect(c.items.length).toBeGreaterThanOrEqual(totalNotes + 1);
+      for (const c of inbox)
+        expect(c.items.filter((e) => e.data.type === 'message')).toHaveLength(2 * perNode + 1);
+    });
     expectWholeStream(
       notes.map((c) => c.items),
-      totalNotes,
+      totalNotes + 1,
     );
     expectWholeStream(
       inbox.map((c) => c.items),
       newest(),
     );
-    expect(inbox[0]!.items.filter((e) => e.data.type === 'message')).toHaveLength(2 * perNode);
+    expect(inbox[0]!.items.filter((e) => e.data.type === 'message')).toHaveLength(2 * perNode + 1);
     for (const c of [...notes, ...inbox]) expect(c.errors).toEqual([]);
   });
 
@@ -180,6 +201,8 @@ describe.skipIf(unavailable)('three real node processes on Redis + PostgreSQL', 
       { timeout: 10_000 },
     );
     // Three nodes poll every 100 ms: give them many more rounds to (wrongly) escalate again.
+    // NOTE: a real wait on purpose: the pollers run in other processes, so no fake clock reaches
+    // them, and "no second escalation" has no event to wait for.
     await sleep(1_000);
     for (const c of events) expect(c.items.filter((e) => e.data.type === 'sla_escalated')).toHaveLength(1);
     for (const c of alerts) {
@@ -221,8 +244,10 @@ describe.skipIf(unavailable)('three real node processes on Redis + PostgreSQL', 
         }),
       { timeout: 5_000 },
     );
-    await sleep(300);
-    expect(idsOf(notes.items)).toEqual(range(30));
+    // One more send is the barrier: once it is there, none of the 30 can still arrive (twice).
+    await send(30);
+    await vi.waitFor(() => expect(notes.items).toHaveLength(31), { timeout: 10_000 });
+    expect(idsOf(notes.items)).toEqual(range(31));
     expect(notes.errors).toEqual([]);
   });
 });

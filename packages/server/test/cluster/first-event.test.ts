@@ -10,7 +10,7 @@ import {
   streamResetEventSchema,
   streamSyncEventSchema,
 } from '../../src/streams/stream.schema.js';
-import { streamEngines } from '../stream-engines.js';
+import { storeEngines } from '../support/vitest.js';
 
 function recordingSink() {
   const ids: Array<string | undefined> = [];
@@ -116,7 +116,7 @@ const added = (listId: string): TodoEvent => ({
   listId,
 });
 
-const engines = await streamEngines();
+const engines = await storeEngines();
 
 describe.each(engines)('a durable subscription on $name tells the hub its stream head', (engine) => {
   it.skipIf(engine.unavailable)(

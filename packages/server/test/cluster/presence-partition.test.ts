@@ -3,7 +3,7 @@ import { createServer, type Server, type Socket, connect as tcpConnect } from 'n
 import { describe, expect, it, vi } from 'vitest';
 import type { PresenceEntry } from '../../src/presence/presence.backend.js';
 import { createRedisPresenceBackend } from '../../src/presence/presence.redis.js';
-import { REDIS_URL, redisUnavailable, uniquePrefix } from '../services.js';
+import { REDIS_URL, redisUnavailable, uniquePrefix } from '../support/vitest.js';
 
 const unavailable = await redisUnavailable();
 

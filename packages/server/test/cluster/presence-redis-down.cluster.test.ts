@@ -1,8 +1,16 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { PresenceEvent, TypingEvent, UserPresence } from '../../src/presence/presence.schema.js';
-import { collect, connectWsOnly } from '../harness.js';
-import { createTestDatabase, postgresUnavailable, redisUnavailable, uniquePrefix } from '../services.js';
-import { clusterToken, startCluster, startPrivateRedis } from './cluster.js';
+import {
+  collect,
+  connectWsOnly,
+  createTestDatabase,
+  postgresUnavailable,
+  redisUnavailable,
+  uniquePrefix,
+  clusterToken,
+  startCluster,
+  startPrivateRedis,
+} from '../support/vitest.js';
 
 const unavailable = (await postgresUnavailable()) ?? (await redisUnavailable());
 

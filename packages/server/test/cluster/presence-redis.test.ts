@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PresenceEntry } from '../../src/presence/presence.backend.js';
 import { createRedisPresenceBackend } from '../../src/presence/presence.redis.js';
-import { REDIS_URL, redisUnavailable, uniquePrefix } from '../services.js';
+import { REDIS_URL, redisUnavailable, uniquePrefix } from '../support/vitest.js';
 
 const unavailable = await redisUnavailable();
 

@@ -1,14 +1,18 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { PresenceEvent, TypingEvent } from '../../src/presence/presence.schema.js';
-import { collect, connectWsOnly, sleep } from '../harness.js';
 import {
+  collect,
+  connectWsOnly,
+  sleep,
   createTestDatabase,
   postgresUnavailable,
   REDIS_URL,
   redisUnavailable,
   uniquePrefix,
-} from '../services.js';
-import { clusterToken, startCluster, startNode } from './cluster.js';
+  clusterToken,
+  startCluster,
+  startNode,
+} from '../support/vitest.js';
 
 const unavailable = (await postgresUnavailable()) ?? (await redisUnavailable());
 

@@ -2,9 +2,7 @@ import { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
 import { createRedisBus } from '../../src/infra/bus/redis-bus.js';
 import { Hub, type HubEvent, type HubSink } from '../../src/infra/hub.js';
-import { sleep } from '../harness.js';
-import { REDIS_URL, redisUnavailable, uniquePrefix } from '../services.js';
-import { startPrivateRedis } from './cluster.js';
+import { sleep, REDIS_URL, redisUnavailable, uniquePrefix, startPrivateRedis } from '../support/vitest.js';
 
 const unavailable = await redisUnavailable();
 

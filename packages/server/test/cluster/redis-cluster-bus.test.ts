@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { BusMessage } from '../../src/infra/bus/bus.js';
 import { createRedisClusterBus } from '../../src/infra/bus/redis-cluster-bus.js';
-import { type LocalCluster, shardNumSub, startLocalCluster } from './redis-cluster.js';
+import { type LocalCluster, shardNumSub, startLocalCluster } from '../support/vitest.js';
 
 let cluster: LocalCluster;
 beforeAll(async () => {

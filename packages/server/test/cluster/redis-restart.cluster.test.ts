@@ -1,7 +1,18 @@
 import { describe, expect, it, vi } from 'vitest';
-import { collect, sleep } from '../harness.js';
-import { createTestDatabase, postgresUnavailable, redisUnavailable, uniquePrefix } from '../services.js';
-import { clusterToken, connectToCluster, idsOf, range, startCluster, startPrivateRedis } from './cluster.js';
+import {
+  collect,
+  sleep,
+  createTestDatabase,
+  postgresUnavailable,
+  redisUnavailable,
+  uniquePrefix,
+  clusterToken,
+  connectToCluster,
+  idsOf,
+  range,
+  startCluster,
+  startPrivateRedis,
+} from '../support/vitest.js';
 
 const unavailable = (await postgresUnavailable()) ?? (await redisUnavailable());
 

@@ -11,7 +11,7 @@ import { createTRPCClient, createWSClient, type TRPCClientError, wsLink } from '
 import { TRPCError } from '@trpc/server';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { openRaw, type RawSocket, type WireMessage } from '../abuse/helpers.js';
+import { openRaw, type RawSocket, type WireMessage } from '../support/vitest.js';
 import {
   ADAPTERS,
   type AdapterKind,

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startTestServer } from '../harness.js';
+import { startTestServer } from '../support/vitest.js';
 
 /** Opens a raw socket; resolves when it is open, or with the HTTP status of a refused upgrade. */
 function dial(url: string): Promise<{ ws: WebSocket } | { status: number; retryAfter?: string }> {

@@ -1,5 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
+import type { PulseConfigInput } from '../../src/config.js';
 
 /**
  * Real PostgreSQL and Redis for tests. Each test run gets its own database / key prefix.
@@ -75,3 +79,54 @@ export async function redisUnavailable(): Promise<string | null> {
 
 /** A key prefix no other run shares. */
 export const uniquePrefix = () => `pulse-test-${randomBytes(5).toString('hex')}:`;
+
+/** A fresh store of one engine (`StoreEngine.setup()`); disposing it removes the store. */
+export interface StoreSetup extends AsyncDisposable {
+  /** Store settings (spread into a config, or `createStore({ ...config, sqliteFile })`). */
+  config: Pick<PulseConfigInput, 'dataDir' | 'databaseUrl'>;
+  /** The SQLite file name inside `config.dataDir` (SQLite only). */
+  sqliteFile?: string;
+  /** The same, as options for `startTestServer` / `startPulseServer`. */
+  options: { config: PulseConfigInput; sqliteFile?: string };
+}
+
+export interface StoreEngine {
+  name: 'sqlite' | 'postgres';
+  /** Why the engine is unavailable (only outside CI; in CI an unreachable service throws), or null. */
+  unavailable: string | null;
+  setup(): Promise<StoreSetup>;
+}
+
+/**
+ * The store matrix: SQLite and PostgreSQL. Each `setup()` gives a fresh, persistent store that
+ * several nodes can open at once and that survives a restart (a SQLite file in a temp dir, or a
+ * private PostgreSQL database). Run a suite per engine and skip one whose `unavailable` is set:
+ * `describe.skipIf(engine.unavailable)(engine.name, …)`.
+ */
+export async function storeEngines(): Promise<StoreEngine[]> {
+  return [
+    {
+      name: 'sqlite',
+      unavailable: null,
+      async setup() {
+        const dir = mkdtempSync(join(tmpdir(), 'pulse-store-'));
+        const config = { dataDir: dir };
+        return {
+          config,
+          sqliteFile: 'pulse.db',
+          options: { config, sqliteFile: 'pulse.db' },
+          [Symbol.asyncDispose]: async () => rmSync(dir, { recursive: true, force: true }),
+        };
+      },
+    },
+    {
+      name: 'postgres',
+      unavailable: await postgresUnavailable(),
+      async setup() {
+        const database = await createTestDatabase();
+        const config = { databaseUrl: database.url };
+        return { config, options: { config }, [Symbol.asyncDispose]: () => database.drop() };
+      },
+    },
+  ];
+}

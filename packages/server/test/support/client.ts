@@ -7,31 +7,15 @@ import {
   wsLink,
 } from '@trpc/client';
 import WebSocket from 'ws';
-import { mintToken, type MintOptions } from '../src/auth/token.js';
-import type { PulseConfigInput } from '../src/config.js';
-import type { AppRouter } from '../src/router.js';
-import { type PulseServer, type PulseServerOptions, startPulseServer } from '../src/server.js';
+import type { NotificationEvent } from '../../src/notifications/notifications.schema.js';
+import type { AppRouter } from '../../src/router.js';
+import type { PulseServer } from '../../src/server.js';
+import type { NodeProcess } from './cluster.js';
 
-export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
-
-/** A real Pulse node on an ephemeral port with an in-memory SQLite store; `await using` closes it. */
-export async function startTestServer(
-  opts: Omit<PulseServerOptions, 'config'> & { config?: PulseConfigInput } = {},
-): Promise<PulseServer & AsyncDisposable & { token(opts: MintOptions): Promise<string> }> {
-  const config: PulseConfigInput = {
-    port: 0,
-    host: '127.0.0.1',
-    logLevel: 'silent',
-    ...opts.config,
-    jwt: { secret: TEST_SECRET, ...opts.config?.jwt },
-    presence: { graceMs: 200, ttlMs: 2_000, typingTtlMs: 300, ...opts.config?.presence },
-  };
-  const server = await startPulseServer({ sqliteFile: ':memory:', ...opts, config });
-  return Object.assign(server, {
-    token: (o: MintOptions) => mintToken(server.config.jwt, o),
-    [Symbol.asyncDispose]: () => server.close({ graceMs: 0 }),
-  });
-}
+/**
+ * The server tests' own helpers that need devDependencies (the official tRPC client, vitest):
+ * not part of `@pulse/server/testing`.
+ */
 
 export interface TestClient extends AsyncDisposable {
   trpc: TRPCClient<AppRouter>;
@@ -124,4 +108,43 @@ export async function synced(...collectors: Array<{ all: unknown[] }>): Promise<
   await vi.waitFor(() => {
     for (const c of collectors) expect(c.all.some(isSyncEvent)).toBe(true);
   });
+}
+
+/**
+ * A real client (official wsLink, every call over the socket) that starts on `nodes[first]` and,
+ * whenever it (re)connects, picks the first node still running from there: what a client behind a
+ * load balancer sees when its node dies.
+ */
+export function connectToCluster(nodes: NodeProcess[], first: number, token: string): TestClient {
+  const alive = (n: NodeProcess) => n.child.exitCode === null && n.child.signalCode === null;
+  const client = createWSClient({
+    url: () => {
+      for (let i = 0; i < nodes.length; i++) {
+        const node = nodes[(first + i) % nodes.length]!;
+        if (alive(node)) return node.wsUrl;
+      }
+      return nodes[first]!.wsUrl;
+    },
+    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+    connectionParams: async () => ({ token }),
+    retryDelayMs: () => 100,
+  });
+  const close = () => client.close();
+  return {
+    trpc: createTRPCClient<AppRouter>({ links: [wsLink({ client })] }),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/** Ids of tracked items, as received. */
+export const idsOf = (items: Array<{ id: string }>) => items.map((item) => item.id);
+
+/** "1".."n" */
+export const range = (n: number) => Array.from({ length: n }, (_, i) => String(i + 1));
+
+/** What the official client hands `onData` for a tracked notification event. */
+export interface Tracked {
+  id: string;
+  data: NotificationEvent;
 }

@@ -1,16 +1,25 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTRPCClient, createWSClient, wsLink } from '@trpc/client';
-import WebSocket from 'ws';
-import { type MintOptions, mintToken } from '../../src/auth/token.js';
-import type { AppRouter } from '../../src/router.js';
-import { TEST_SECRET, type TestClient } from '../harness.js';
+import { mintTestToken, TEST_SECRET } from './server.js';
 
-/** Repository root (the nodes run from here, as `npm run cluster` does). */
-export const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
-const mainTs = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+/**
+ * Multi-process helpers: real Pulse nodes in their own processes (the `pulse-server` CLI), a
+ * private `redis-server` a test may stop and restart, free ports.
+ */
+
+// NOTE: from the monorepo's sources this module is a .ts file and runs src/main.ts through tsx;
+// from the published package it is dist/testing.js (or a chunk beside it) and runs dist/main.js.
+// (Paths, not `new URL(…, import.meta.url)`: Vite rewrites that pattern into an asset URL when a
+// test runs in a browser-like environment such as jsdom.)
+const here = dirname(fileURLToPath(import.meta.url));
+const fromSource = import.meta.url.endsWith('.ts');
+const mainEntry = fromSource ? join(here, '..', '..', 'src', 'main.ts') : join(here, 'main.js');
+const nodeArgs = fromSource ? ['--import', 'tsx', '--conditions=source', mainEntry] : [mainEntry];
+/** Where spawned nodes run: the repository root in the monorepo (as `npm run cluster`), else the cwd. */
+const nodeCwd = fromSource ? join(here, '..', '..', '..', '..') : process.cwd();
 
 /** Ports the OS reports free right now (listen on 0, read, close). */
 export async function freePorts(count: number): Promise<number[]> {
@@ -47,14 +56,14 @@ export interface NodeProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Spawns `src/main.ts` (through tsx, source condition) and waits until `/readyz` answers 200. */
+/** Spawns a node (`pulse-server`, the test secret, the cluster's stores) and waits until `/readyz` answers 200. */
 export async function startNode(
   cluster: ClusterEnv,
   opts: { nodeId: string; port?: number; env?: Record<string, string> },
 ): Promise<NodeProcess> {
   const port = opts.port ?? (await freePorts(1))[0]!;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=source', mainTs], {
-    cwd: repoRoot,
+  const child = spawn(process.execPath, nodeArgs, {
+    cwd: nodeCwd,
     env: {
       ...process.env,
       NODE_ENV: 'test',
@@ -131,7 +140,7 @@ export async function startCluster(
 }
 
 /** A token valid on every node (they share the test secret). */
-export const clusterToken = (opts: MintOptions) => mintToken({ secret: TEST_SECRET }, opts);
+export const clusterToken = mintTestToken;
 
 /** A private `redis-server` on a free port that a test may stop and restart. */
 export async function startPrivateRedis(): Promise<{
@@ -178,36 +187,3 @@ export async function startPrivateRedis(): Promise<{
   await start();
   return { url: `redis://127.0.0.1:${port}`, port, start, stop };
 }
-
-/**
- * A real client (official wsLink, every call over the socket) that starts on `nodes[first]` and,
- * whenever it (re)connects, picks the first node still running from there: what a client behind a
- * load balancer sees when its node dies.
- */
-export function connectToCluster(nodes: NodeProcess[], first: number, token: string): TestClient {
-  const alive = (n: NodeProcess) => n.child.exitCode === null && n.child.signalCode === null;
-  const client = createWSClient({
-    url: () => {
-      for (let i = 0; i < nodes.length; i++) {
-        const node = nodes[(first + i) % nodes.length]!;
-        if (alive(node)) return node.wsUrl;
-      }
-      return nodes[first]!.wsUrl;
-    },
-    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-    connectionParams: async () => ({ token }),
-    retryDelayMs: () => 100,
-  });
-  const close = () => client.close();
-  return {
-    trpc: createTRPCClient<AppRouter>({ links: [wsLink({ client })] }),
-    close,
-    [Symbol.asyncDispose]: close,
-  };
-}
-
-/** Ids of tracked items, as received. */
-export const idsOf = (items: Array<{ id: string }>) => items.map((item) => item.id);
-
-/** "1".."n" */
-export const range = (n: number) => Array.from({ length: n }, (_, i) => String(i + 1));
