@@ -44,6 +44,8 @@ export type AcceptClientReply =
       wallMs: number;
       /** Time to accepted of each accepted connection, ms. */
       times: number[];
+      /** Size of the frame that completed the last accepted connection (Pulse: its snapshot / sync). */
+      lastFrameBytes: number;
       /** First failure reasons (at most 5). */
       reasons: string[];
       cpuMicros: number;
@@ -78,6 +80,7 @@ async function main() {
         ? `${opts.url}?EIO=4&transport=websocket`
         : opts.url;
   const reasons: string[] = [];
+  let lastFrameBytes = 0;
 
   /** One connection, resolved with its time to accepted (ms) or null. */
   const open = (index: number) =>
@@ -133,7 +136,10 @@ async function main() {
           const text = data.toString();
           if (text.includes('"error"')) settle(false, text.slice(0, 200));
           // The first data frame: the dashboard's snapshot, the notification stream's sync.
-          else if (text.includes('"type":"data"')) settle(true);
+          else if (text.includes('"type":"data"')) {
+            lastFrameBytes = data.length;
+            settle(true);
+          }
         }
       });
     });
@@ -165,6 +171,7 @@ async function main() {
       wallMs: (times.length > 0 ? lastAt : nowMs()) - firstAt,
       times,
       reasons,
+      lastFrameBytes,
       cpuMicros: cpu.user + cpu.system,
     });
   };

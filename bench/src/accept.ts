@@ -50,6 +50,8 @@ export interface AcceptRow {
   /** Opener CPU share over the window (1 = one full core): near 1, the load client was the limit. */
   clientCpu?: number;
   reasons?: string[];
+  /** Pulse: bytes of the first data frame (snapshot / sync) of a new subscription. */
+  firstFrameBytes?: number;
   /** 1-minute load average when the scenario started. */
   load?: number;
   error?: string;
@@ -135,6 +137,9 @@ function spawnNode(script: string, args: string[], core: number | null, env: Nod
   });
 }
 
+/** Events published before the window (see `runAcceptScenario`). */
+const SEED_EVENTS = 5;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function percentile(sorted: number[], p: number): number {
@@ -203,6 +208,9 @@ export async function runAcceptScenario(
       spawnNode('accept-client.ts', [JSON.stringify(acceptOpts)], opts.pin ? 1 : null, env),
     );
     children.push(opener);
+    // Something for the first snapshot to carry: a few events published (and stored, for Pulse)
+    // before the window, as on a live workspace (the dashboard's snapshot then holds the value).
+    for (let seq = 1; seq <= SEED_EVENTS; seq++) server.send({ cmd: 'publish', seq });
     await opener.next('primed', 120_000);
     await sleep(500);
     const stats = async () => {
@@ -229,6 +237,7 @@ export async function runAcceptScenario(
       cpuPerAccept: (after.cpuMicros - before.cpuMicros) / Math.max(1, r.accepted),
       clientCpu: r.cpuMicros / 1000 / r.wallMs,
       reasons: r.reasons,
+      firstFrameBytes: r.lastFrameBytes || undefined,
       load,
     };
   } finally {
@@ -278,6 +287,11 @@ export function renderAcceptMarkdown(rows: AcceptRow[]): string {
       `| ${row.kind} | ${fmt(row.n)} | ${fmt(row.m)} | ${fmt(row.acceptsPerSec)} | ${ratio} | ${fmt(row.p50Ms, 1)} | ${fmt(row.p99Ms, 1)} | ${fmt(row.cpuPerAccept)} | ${fmt(row.clientCpu, 2)} | ${fmt(row.failed)} | ${fmt(row.load, 2)} |`,
     );
   }
+  const frames = rows.flatMap((r) =>
+    r.firstFrameBytes ? [`${r.kind} N=${fmt(r.n)}: ${r.firstFrameBytes} B`] : [],
+  );
+  if (frames.length)
+    lines.push('', `First data frame of a new Pulse subscription (snapshot / sync): ${frames.join(', ')}.`);
   const reasons = rows.flatMap((r) =>
     r.reasons?.length ? [`${r.kind} N=${r.n}: ${r.reasons.join('; ')}`] : [],
   );
