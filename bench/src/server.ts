@@ -42,6 +42,12 @@ async function startRawWs(kind: ServerKind): Promise<BenchServer> {
     perMessageDeflate: kind === 'ws-deflate' ? { threshold: 0 } : false,
   });
   const binary = kind === 'ws-msgpack';
+  // The accept bench (BENCH_ACCEPT=1): each new client's first message is echoed (its "first reply").
+  if (process.env.BENCH_ACCEPT === '1') {
+    wss.on('connection', (client) =>
+      client.on('message', (data, isBinary) => client.send(data, { binary: isBinary })),
+    );
+  }
   return {
     port: await listen(http),
     path: '/',
@@ -66,8 +72,16 @@ async function startSocketIo(): Promise<BenchServer> {
   const { Server } = await import('socket.io');
   const http = createServer();
   const io = new Server(http, { transports: ['websocket'], perMessageDeflate: false, serveClient: false });
+  const accept = process.env.BENCH_ACCEPT === '1';
   io.on('connection', (socket) => {
     void socket.join(WORKSPACE_ID);
+    // The accept bench (BENCH_ACCEPT=1): a client joins its room with an acknowledged event.
+    if (accept) {
+      socket.on('join', (room: unknown, ack?: (reply: { ok: boolean }) => void) => {
+        if (typeof room === 'string') void socket.join(room);
+        ack?.({ ok: typeof room === 'string' });
+      });
+    }
   });
   return {
     port: await listen(http),

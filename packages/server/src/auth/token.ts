@@ -48,7 +48,19 @@ export interface TokenVerifierOptions {
    * when the secret was generated beside a key set: nobody but this process could sign with it.
    */
   hs256?: boolean;
+  /**
+   * HS256 tokens verified with `jwt.secret` are kept, keyed by the exact token string, so a
+   * reconnecting client (or its other tabs) is not verified again: `false` turns it off. An entry is
+   * dropped at the token's `exp` at the latest (then the token is verified again and refused as
+   * expired) and `ttlMs` after it was verified. Refused tokens are never kept, nor tokens verified
+   * against the key set (`jwksUrl`): a key removed from it stops verifying at once.
+   * Default: 10,000 entries, 60 s.
+   */
+  cache?: false | { maxEntries?: number; ttlMs?: number };
 }
+
+/** Default of `TokenVerifierOptions.cache`. */
+export const DEFAULT_TOKEN_CACHE = { maxEntries: 10_000, ttlMs: 60_000 };
 
 const mappedSchema = z.object({
   userId: idSchema,
@@ -79,74 +91,151 @@ export function createTokenVerifier(
     : null;
   const algorithms = (jwt.algorithms ?? ['RS256', 'ES256']).filter((alg) => !alg.startsWith('HS'));
   const mapper = opts.claims ?? (jwt.workspaceClaim ? declarativeMapper(jwt) : null);
-  return {
-    async verify(token) {
-      if (typeof token !== 'string' || token.length === 0) {
-        throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Missing token' });
-      }
-      if (token.length > 8192) {
-        throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Token too large' });
-      }
-      let payload: JWTPayload;
+  // NOTE: imported once: given the raw bytes, jose imports a CryptoKey on every verification.
+  let hsCryptoKey: Promise<CryptoKey> | null = null;
+  const hsVerifyKey = () =>
+    (hsCryptoKey ??= crypto.subtle.importKey(
+      'raw',
+      hsKey as Uint8Array<ArrayBuffer>,
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['verify'],
+    ));
+  const cacheOpts = opts.cache === false ? null : { ...DEFAULT_TOKEN_CACHE, ...opts.cache };
+  const cache =
+    hsKey && cacheOpts && cacheOpts.maxEntries > 0
+      ? new TokenCache(cacheOpts.maxEntries, cacheOpts.ttlMs)
+      : null;
+  /** Principals of tokens verified with the shared secret (the only ones the cache keeps). */
+  const bySecret = new WeakSet<Principal>();
+
+  const verify = async (token: unknown): Promise<Principal> => {
+    if (typeof token !== 'string' || token.length === 0) {
+      throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Missing token' });
+    }
+    if (token.length > 8192) {
+      throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Token too large' });
+    }
+    let payload: JWTPayload;
+    let withSecret = false;
+    try {
+      let alg: string | undefined;
       try {
-        let alg: string | undefined;
-        try {
-          alg = decodeProtectedHeader(token).alg;
-        } catch {
-          // NOTE: the same answer as jwtVerify gives a token that is not a JWS.
-          throw new joseErrors.JWSInvalid('Invalid Token or Protected Header formatting');
-        }
-        const common = {
-          requiredClaims: mapper ? ['exp'] : ['exp', 'sub'],
-          issuer: jwt.issuer,
-          audience: jwt.audience,
-        };
-        if (alg === 'HS256' && hsKey) {
-          ({ payload } = await jwtVerify(token, hsKey, { ...common, algorithms: ['HS256'] }));
-        } else if (jwks) {
-          // NOTE: pinned algorithms: a token signed with anything else (HS256 with the public key as
-          // secret, `none`) is refused before a key is looked up.
-          ({ payload } = await jwtVerify(token, jwks, { ...common, algorithms }));
-        } else if (hsKey) {
-          ({ payload } = await jwtVerify(token, hsKey, { ...common, algorithms: ['HS256'] }));
-        } else {
-          // NOTE: no key of any kind: nothing verifies (never a default key).
-          throw new joseErrors.JOSEAlgNotAllowed('no key accepts this token');
-        }
-      } catch (cause) {
-        throw new TRPCError({ code: 'UNAUTHORIZED', message: describeJoseError(cause), cause });
+        alg = decodeProtectedHeader(token).alg;
+      } catch {
+        // NOTE: the same answer as jwtVerify gives a token that is not a JWS.
+        throw new joseErrors.JWSInvalid('Invalid Token or Protected Header formatting');
       }
-      const exp = (payload.exp ?? 0) * 1000;
-      if (mapper) {
-        let mapped: MappedClaims;
-        try {
-          mapped = mapper(payload);
-        } catch (cause) {
-          throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Token claims could not be mapped', cause });
-        }
-        const m = mappedSchema.safeParse(mapped);
-        if (!m.success) throw invalidClaims(m.error);
-        return {
-          userId: m.data.userId,
-          name: m.data.name ?? m.data.userId,
-          workspaces: Object.assign(Object.create(null) as Record<string, WorkspaceRole>, m.data.workspaces),
-          service: m.data.service,
-          expiresAt: exp,
-        };
-      }
-      const claims = claimsSchema.safeParse(payload);
-      if (!claims.success) throw invalidClaims(claims.error);
-      const c = claims.data;
-      return {
-        userId: c.sub,
-        name: c.name ?? c.sub,
-        // NOTE: no prototype, so `workspaces.constructor` & co. are never roles (issue 12 item 8).
-        workspaces: Object.assign(Object.create(null) as Record<string, WorkspaceRole>, c.workspaces),
-        service: c.role === 'service',
-        expiresAt: c.exp * 1000,
+      const common = {
+        requiredClaims: mapper ? ['exp'] : ['exp', 'sub'],
+        issuer: jwt.issuer,
+        audience: jwt.audience,
       };
+      if (alg === 'HS256' && hsKey) {
+        ({ payload } = await jwtVerify(token, await hsVerifyKey(), { ...common, algorithms: ['HS256'] }));
+        withSecret = true;
+      } else if (jwks) {
+        // NOTE: pinned algorithms: a token signed with anything else (HS256 with the public key as
+        // secret, `none`) is refused before a key is looked up.
+        ({ payload } = await jwtVerify(token, jwks, { ...common, algorithms }));
+      } else if (hsKey) {
+        ({ payload } = await jwtVerify(token, await hsVerifyKey(), { ...common, algorithms: ['HS256'] }));
+        withSecret = true;
+      } else {
+        // NOTE: no key of any kind: nothing verifies (never a default key).
+        throw new joseErrors.JOSEAlgNotAllowed('no key accepts this token');
+      }
+    } catch (cause) {
+      throw new TRPCError({ code: 'UNAUTHORIZED', message: describeJoseError(cause), cause });
+    }
+    const exp = (payload.exp ?? 0) * 1000;
+    if (mapper) {
+      let mapped: MappedClaims;
+      try {
+        mapped = mapper(payload);
+      } catch (cause) {
+        throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Token claims could not be mapped', cause });
+      }
+      const m = mappedSchema.safeParse(mapped);
+      if (!m.success) throw invalidClaims(m.error);
+      return verified(withSecret, {
+        userId: m.data.userId,
+        name: m.data.name ?? m.data.userId,
+        workspaces: Object.assign(Object.create(null) as Record<string, WorkspaceRole>, m.data.workspaces),
+        service: m.data.service,
+        expiresAt: exp,
+      });
+    }
+    const claims = claimsSchema.safeParse(payload);
+    if (!claims.success) throw invalidClaims(claims.error);
+    const c = claims.data;
+    return verified(withSecret, {
+      userId: c.sub,
+      name: c.name ?? c.sub,
+      // NOTE: no prototype, so `workspaces.constructor` & co. are never roles (issue 12 item 8).
+      workspaces: Object.assign(Object.create(null) as Record<string, WorkspaceRole>, c.workspaces),
+      service: c.role === 'service',
+      expiresAt: c.exp * 1000,
+    });
+  };
+  const verified = (withSecret: boolean, principal: Principal): Principal => {
+    if (withSecret && cache) bySecret.add(principal);
+    return principal;
+  };
+  if (!cache) return { verify };
+  return {
+    verify(token) {
+      if (typeof token !== 'string') return verify(token);
+      const hit = cache.get(token);
+      if (hit) return hit;
+      const pending = verify(token);
+      cache.set(token, pending, (principal) => bySecret.has(principal));
+      return pending;
     },
   };
+}
+
+/**
+ * Verified principals by token string (insertion order = age: the oldest is evicted first). Holds
+ * the verification's promise from the start, so concurrent connections with one token share one
+ * verification; a refusal removes it.
+ */
+class TokenCache {
+  private readonly entries = new Map<string, { principal: Promise<Principal>; until: number }>();
+  constructor(
+    private readonly maxEntries: number,
+    private readonly ttlMs: number,
+  ) {}
+
+  get(token: string): Promise<Principal> | null {
+    const entry = this.entries.get(token);
+    if (!entry) return null;
+    // NOTE: `<`: at the token's exp itself it is verified again (and refused), as jose would.
+    if (Date.now() < entry.until) return entry.principal;
+    this.entries.delete(token);
+    return null;
+  }
+
+  /** Keeps `principal` while it is pending, then only if `keep` accepts what it resolved to. */
+  set(token: string, principal: Promise<Principal>, keep: (principal: Principal) => boolean): void {
+    const entry = { principal, until: Date.now() + this.ttlMs };
+    if (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+    this.entries.set(token, entry);
+    principal.then(
+      (p) => {
+        if (this.entries.get(token) !== entry) return;
+        if (!keep(p)) this.entries.delete(token);
+        // Never past the token's own expiry.
+        else entry.until = Math.min(entry.until, p.expiresAt);
+      },
+      () => {
+        if (this.entries.get(token) === entry) this.entries.delete(token);
+      },
+    );
+  }
 }
 
 function invalidClaims(error: z.ZodError): TRPCError {

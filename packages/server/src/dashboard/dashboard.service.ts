@@ -2,6 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import type { z } from 'zod';
 import type { Hub } from '../infra/hub.js';
 import { type LiveStream, liveEphemeral } from '../infra/live.js';
+import { ReadBatch } from '../infra/read-batch.js';
 import type { Store } from '../infra/store/db.js';
 import {
   type Aggregate,
@@ -78,6 +79,8 @@ export class DashboardService {
   private readonly timer: NodeJS.Timeout | undefined;
   private rolling: Promise<number> | null = null;
   private closed = false;
+  /** First snapshots of subscriptions with the same filter asking together share one read. */
+  private readonly snapshots = new ReadBatch<DashboardSnapshot>();
 
   constructor(private readonly opts: DashboardServiceOptions) {
     this.db = opts.store.db.withTables<Tables>();
@@ -223,7 +226,12 @@ export class DashboardService {
       // NOTE: called after the hub subscription is live, so an update stored after the catch-up
       // read arrives live; one stored before it is in the read.
       initial: async () => [
-        { data: await this.snapshot(filter) },
+        {
+          data: await this.snapshots.get(
+            JSON.stringify([filter.workspaceId, filter.kinds ?? [], filter.platforms ?? []]),
+            () => this.snapshot(filter),
+          ),
+        },
         ...(filter.since ? (await this.since(filter, filter.since)).map((data) => ({ data })) : []),
       ],
       coalesceKey: (event) => (event.type === 'snapshot' ? '*' : event.key),

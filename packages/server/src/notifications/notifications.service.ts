@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Principal } from '../auth/auth.schema.js';
 import type { Hub } from '../infra/hub.js';
 import { type LiveItem, LiveStream } from '../infra/live.js';
+import { ReadBatch } from '../infra/read-batch.js';
 import type { Store } from '../infra/store/db.js';
 import type { DurableStream } from '../streams/durable-stream.js';
 import { StreamKernel } from '../streams/stream-kernel.js';
@@ -143,6 +144,8 @@ export class NotificationService {
   private readonly ownsKernel: boolean;
   private readonly stream: DurableStream<NotificationFeedEvent>;
   private readonly hub: Hub;
+  /** The head reads (`sync`) of new subscriptions of one workspace asking in the same turn: one read. */
+  private readonly syncs = new ReadBatch<Array<LiveItem<NotificationFeedEvent>>>();
   private readonly escalationDelay: NotificationServiceOptions['escalationDelay'];
   /** The outgoing webhook of unseen notifications, when configured (`runDue` for tests). */
   readonly webhook: NotificationWebhook | null;
@@ -623,7 +626,10 @@ export class NotificationService {
       filter: (event: NotificationFeedEvent) =>
         (!recipientFilter || recipientFilter(event)) && mutes.accept(event) && (feed || !feedOnly(event)),
       initial: async (afterId: string | undefined) => {
-        const items = (await base.spec.initial(afterId)) as Array<LiveItem<NotificationFeedEvent>>;
+        // NOTE: without a resume point the replay is one `sync` at the head, the same for everyone
+        // (the recipient filter does not enter it): shared, see ReadBatch for why it stays exact.
+        const read = () => base.spec.initial(afterId) as Promise<Array<LiveItem<NotificationFeedEvent>>>;
+        const items = afterId === undefined ? await this.syncs.get(workspaceId, read) : await read();
         // NOTE: loaded after the head was read, so the live tail (ids past the head) starts from
         // the preferences at the head and follows each later change in stream order. Only a
         // change committed between the head read and this load is seen a few events early.

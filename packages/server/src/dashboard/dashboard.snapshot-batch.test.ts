@@ -1,0 +1,108 @@
+import { setMaxListeners } from 'node:events';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  createTestDatabase,
+  postgresUnavailable,
+  sleep,
+  startTestServer,
+} from '../../test/support/vitest.js';
+import type { DashboardEvent } from './dashboard.schema.js';
+
+const acme = { workspaceId: 'acme' };
+const update = (count: number) => ({
+  ...acme,
+  kind: 'followers' as const,
+  platform: 'instagram' as const,
+  accountId: 'brand',
+  count,
+});
+
+const pgDown = await postgresUnavailable();
+/** SQLite and, when reachable, PostgreSQL (whose pool runs reads and writes concurrently). */
+const stores = pgDown === null ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const);
+
+async function startOn(store: (typeof stores)[number]) {
+  const database = store === 'postgres' ? await createTestDatabase() : null;
+  const server = await startTestServer({ config: database ? { databaseUrl: database.url } : {} });
+  const dispose = server[Symbol.asyncDispose];
+  return Object.assign(server, {
+    [Symbol.asyncDispose]: async () => {
+      await dispose();
+      await database?.drop();
+    },
+  });
+}
+
+/** A subscription through the service: its snapshot's count, then the counts it received live. */
+function subscribe(server: Awaited<ReturnType<typeof startTestServer>>, signal: AbortSignal) {
+  const seen = { snapshot: null as number | null, live: [] as number[] };
+  const stream = server.services.dashboard.onUpdate(acme, signal);
+  void (async () => {
+    for await (const event of stream as AsyncIterable<DashboardEvent>) {
+      if (event.type === 'snapshot') {
+        const value = event.updates.find((u) => u.key === 'followers:instagram:brand');
+        seen.snapshot = value && 'count' in value ? Number(value.count) : 0;
+      } else if ('count' in event) seen.live.push(Number(event.count));
+    }
+  })().catch(() => {});
+  return seen;
+}
+
+describe.each(stores)('dashboard first snapshot shared by concurrent subscriptions on %s', (store) => {
+  it('subscriptions asking in the same turn share one store read', async () => {
+    await using server = await startOn(store);
+    await server.caller.dashboard.publish(update(7));
+    const reads = vi.spyOn(server.services.dashboard, 'snapshot');
+    const abort = new AbortController();
+    setMaxListeners(0, abort.signal);
+    const subs = Array.from({ length: 10 }, () => subscribe(server, abort.signal));
+    await vi.waitFor(() => expect(subs.every((s) => s.snapshot !== null)).toBe(true));
+    expect(reads).toHaveBeenCalledTimes(1);
+    expect(subs.map((s) => s.snapshot)).toEqual(Array(10).fill(7));
+    abort.abort();
+  });
+
+  it('stays exact under a concurrent writer: every update after the snapshot arrives once, in order, none missing', async () => {
+    await using server = await startOn(store);
+    const reads = vi.spyOn(server.services.dashboard, 'snapshot');
+    const abort = new AbortController();
+    setMaxListeners(0, abort.signal);
+    const subs: Array<ReturnType<typeof subscribe>> = [];
+    const last = 200;
+    let writing = true;
+    // Bursts of subscriptions (several in one turn, so they share reads) while the writer runs.
+    const subscriber = (async () => {
+      while (writing) {
+        for (let i = 0; i < 4; i++) subs.push(subscribe(server, abort.signal));
+        await sleep(Math.random() * 3);
+      }
+    })();
+    for (let count = 1; count <= last; count++) {
+      await server.caller.dashboard.publish(update(count));
+      if (count % 7 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    writing = false;
+    await subscriber;
+    await vi.waitFor(
+      () => {
+        for (const s of subs) {
+          expect(s.snapshot).not.toBeNull();
+          const final = s.live.length > 0 ? s.live[s.live.length - 1] : s.snapshot;
+          expect(final).toBe(last);
+        }
+      },
+      { timeout: 10_000 },
+    );
+    expect(subs.length).toBeGreaterThan(20);
+    // Reads were shared: fewer store reads than subscriptions.
+    expect(reads.mock.calls.length).toBeLessThan(subs.length);
+    for (const s of subs) {
+      const snapshot = s.snapshot as number;
+      // What the snapshot already holds may also arrive live once (a write committed between the
+      // attach and the read); everything after it arrives exactly once, in order.
+      const after = s.live.filter((count) => count > snapshot);
+      expect(after).toEqual(Array.from({ length: last - snapshot }, (_, i) => snapshot + 1 + i));
+    }
+    abort.abort();
+  });
+});
