@@ -7,6 +7,7 @@ import {
   type Aggregate,
   addToAggregates,
   type DashboardHistory,
+  type AnyDashboardHistoryInput,
   type DashboardHistoryInput,
   type DashboardHistoryTables,
   type DashboardPoint,
@@ -18,8 +19,9 @@ import {
   seriesOf,
 } from './dashboard.history.js';
 import {
+  type AnyDashboardFilter,
+  type AnyDashboardPublishInput,
   type DashboardEvent,
-  type DashboardFilter,
   type DashboardPublishInput,
   type DashboardPublishResult,
   type DashboardSnapshot,
@@ -143,7 +145,7 @@ export class DashboardService {
    * clamped to now + that skew.
    */
   async publish(
-    input: DashboardPublishInput,
+    input: DashboardPublishInput | AnyDashboardPublishInput,
     schema: { parse(input: unknown): unknown } = dashboardPublishInput,
   ): Promise<DashboardPublishResult> {
     // NOTE: `schema` is an app's publish union (`dashboardKinds(...).publishInput`); the default is the seed kinds'.
@@ -225,7 +227,7 @@ export class DashboardService {
   }
 
   /** The latest value per kind/platform/account/metric key, optionally filtered. */
-  async snapshot(filter: DashboardFilter): Promise<DashboardSnapshot> {
+  async snapshot(filter: AnyDashboardFilter): Promise<DashboardSnapshot> {
     let query = this.db
       .selectFrom('dashboard_values')
       .select('event')
@@ -247,7 +249,7 @@ export class DashboardService {
    * order, before the live ones: history + this stream leave no gap at the seam. Slow sockets keep
    * only the latest per key.
    */
-  onUpdate(filter: DashboardFilter, signal?: AbortSignal): LiveStream<DashboardEvent> {
+  onUpdate(filter: AnyDashboardFilter, signal?: AbortSignal): LiveStream<DashboardEvent> {
     const kinds = filter.kinds?.length ? new Set<string>(filter.kinds) : null;
     const platforms = filter.platforms?.length ? new Set<string>(filter.platforms) : null;
     return liveEphemeral<DashboardEvent>(this.opts.hub, {
@@ -274,8 +276,14 @@ export class DashboardService {
    * or 1-minute / 1-hour buckets (stored buckets plus the points not rolled up yet, so the newest
    * bucket is complete up to the read). `until` is where a live subscription picks up.
    */
-  async readHistory(rawInput: DashboardHistoryInput): Promise<DashboardHistory> {
-    const input = dashboardHistoryInput.parse(rawInput);
+  async readHistory(
+    rawInput: DashboardHistoryInput | AnyDashboardHistoryInput,
+    schema: {
+      parse(input: unknown): z.output<typeof dashboardHistoryInput> | AnyParsedHistoryInput;
+    } = dashboardHistoryInput,
+  ): Promise<DashboardHistory> {
+    // NOTE: `schema` is an app's history input (`dashboardKinds(...).historyInput`); the default is the seed kinds'.
+    const input = schema.parse(rawInput);
     const fromMs = Date.parse(input.from);
     const toMs = input.to ? Date.parse(input.to) : Date.now();
     const read = async (db: Kysely<Tables>) => {
@@ -579,7 +587,7 @@ export class DashboardService {
   }
 
   /** Stored updates measured at or after `since`, in time order (the catch-up of `onUpdate`). */
-  private async since(filter: DashboardFilter, since: string): Promise<DashboardUpdateEvent[]> {
+  private async since(filter: AnyDashboardFilter, since: string): Promise<DashboardUpdateEvent[]> {
     let query = this.db
       .selectFrom('dashboard_points')
       .select('event')
@@ -591,6 +599,8 @@ export class DashboardService {
     return rows.map((row) => JSON.parse(row.event) as DashboardUpdateEvent);
   }
 }
+
+type AnyParsedHistoryInput = Omit<z.output<typeof dashboardHistoryInput>, 'kind'> & { kind: string };
 
 /** Only the named series (or all). */
 function pick(values: Record<string, number>, name: string | undefined): Record<string, number> {
