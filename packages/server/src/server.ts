@@ -50,6 +50,7 @@ import { notificationMigrations } from './notifications/notifications.store.js';
 import type { NotificationWebhookOptions } from './notifications/notifications.webhook.js';
 import { notificationPrioritySchema, notificationTypeSchema } from './notifications/notifications.schema.js';
 import { createServicePublisher, type ServicePublisher } from './publisher.js';
+import { kindsOfRouter } from './kinds.js';
 import { type StreamFaults, StreamKernel } from './streams/stream-kernel.js';
 import { type AppRouter, appRouter } from './router.js';
 import type { PulseServices } from './services.js';
@@ -322,7 +323,7 @@ export interface PulseApi<TRouter extends AnyTRPCRouter> {
   /** Server-side caller with a service principal for every workspace. */
   readonly caller: PulseCaller<TRouter>;
   /** In-process publisher (the seed's vocabulary and `channel`): notifications, presence reads, channels. */
-  readonly publish: ServicePublisher;
+  readonly publish: ServicePublisher<TRouter>;
   /** The app's channels: publish from server code (trusted: `authorize` is not asked). */
   readonly channels: {
     publish<C extends AnyChannel>(channel: C, input: ChannelPublishInput<C>): Promise<ChannelPublishResult>;
@@ -504,7 +505,7 @@ export async function createPulseNode<TRouter extends AnyTRPCRouter = AppRouter>
     config,
     services,
     caller: createCaller({ principal: servicePrincipal(), authError: null, connectionId: null, services }),
-    publish: createServicePublisher(services),
+    publish: createServicePublisher<TRouter>(services, kindsOfRouter(router)),
     channels: { publish: (channel, input) => services.channels.publish('system', channel, input) },
     callerFor: (principal) => createCaller({ principal, authError: null, connectionId: null, services }),
   };

@@ -1,5 +1,6 @@
 import { type Kysely, type Migration, sql } from 'kysely';
-import type { z } from 'zod';
+import { TRPCError } from '@trpc/server';
+import { z } from 'zod';
 import type { Hub } from '../infra/hub.js';
 import { type LiveStream, liveEphemeral } from '../infra/live.js';
 import type { Store } from '../infra/store/db.js';
@@ -146,14 +147,19 @@ export class DashboardService {
    */
   async publish(
     input: DashboardPublishInput | AnyDashboardPublishInput,
-    schema: { parse(input: unknown): unknown } = dashboardPublishInput,
+    schema: z.ZodType = dashboardPublishInput,
   ): Promise<DashboardPublishResult> {
-    // NOTE: `schema` is an app's publish union (`dashboardKinds(...).publishInput`); the default is the seed kinds'.
-    const {
-      workspaceId,
-      at: rawAt,
-      ...update
-    } = schema.parse(input) as z.output<typeof dashboardPublishInput>;
+    // NOTE: `schema` is an app's publish union (`dashboardKinds(...).publishInput`); the default is
+    // the seed kinds'. A bad value is BAD_REQUEST with the zod error as its cause (every caller:
+    // procedures, `server.publish`, publishers).
+    const parsed = schema.safeParse(input);
+    if (!parsed.success)
+      throw new TRPCError({
+        code: 'BAD_REQUEST',
+        message: z.prettifyError(parsed.error),
+        cause: parsed.error,
+      });
+    const { workspaceId, at: rawAt, ...update } = parsed.data as z.output<typeof dashboardPublishInput>;
     const now = Date.now();
     const atMs = rawAt ? Math.min(new Date(rawAt).getTime(), now + DASHBOARD_MAX_CLOCK_SKEW_MS) : now;
     const at = new Date(atMs).toISOString();
