@@ -87,6 +87,36 @@ describe('createPulseRouter with the app kinds', () => {
     expect(wrongFilter.code).toBe('BAD_REQUEST');
   });
 
+  it("bulk actions take the app's kinds in their filter and refuse unknown ones with the path", async () => {
+    await using server = await start(kindsRouter);
+    const caller = server.callerFor(admin);
+    await caller.notifications.send({
+      workspaceId: 'acme',
+      userId: 'ann',
+      type: 'order_shipped',
+      title: 'Shipped',
+      data: { orderId: 'o1', carrier: 'ups' },
+    });
+    const archived = await caller.notifications.archive({
+      workspaceId: 'acme',
+      all: true,
+      kinds: ['order_shipped'],
+    });
+    expect(archived.ids).toHaveLength(1);
+    const read = await caller.notifications.markRead({
+      workspaceId: 'acme',
+      all: true,
+      types: ['order_shipped'],
+    });
+    expect(read.counts).toEqual({ unseen: 0, unread: 0 });
+    const bad = await errorOf(
+      // @ts-expect-error the router has no `alert` kind (replaceDefaults)
+      caller.notifications.markSeen({ workspaceId: 'acme', all: true, kinds: ['alert'] }),
+    );
+    expect(bad.code).toBe('BAD_REQUEST');
+    expect((bad.cause as z.ZodError).issues).toEqual([expect.objectContaining({ path: ['kinds', 0] })]);
+  });
+
   it("Pulse's default router still refuses a kind it does not know, with the zod path", async () => {
     await using server = await start(undefined);
     const shippedNote = {

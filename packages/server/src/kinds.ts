@@ -32,6 +32,8 @@ import { notificationsRouter } from './notifications/notifications.router.js';
 import {
   type NotificationEvent,
   type NotificationFeedEvent,
+  type notificationBulkInput,
+  notificationBulkInputFor,
   notificationContentFields,
   type notificationContentSchema,
   notificationListInput,
@@ -107,6 +109,8 @@ export interface NotificationKinds<K> {
   readonly content: z.ZodType<KindContent<K>, KindContentInput<K>>;
   /** `notifications.list` input whose `types` / `kinds` name these kinds. */
   readonly listInput: typeof notificationListInput;
+  /** `markSeen` / `markRead` / `archive` / `unarchive` input whose `types` / `kinds` name these kinds. */
+  readonly bulkInput: typeof notificationBulkInput;
 }
 
 const kindNameSchema = z
@@ -150,20 +154,38 @@ export function notificationKinds<
   const typeList = z.array(typeSchema).min(1).max(types.length).optional();
   // NOTE: only the kind filter changes; every other field (cursor, limit, status) is the seed input's.
   const listInput = notificationListInput.extend({ types: typeList, kinds: typeList });
+  const bulkInput = notificationBulkInputFor(typeSchema, types.length);
   return Object.freeze({
     payloads,
     types,
     content,
     listInput,
+    bulkInput,
   }) as unknown as NotificationKinds<MergedNotificationKinds<E, R>>;
 }
 
 type SeedRouter = typeof notificationsRouter;
 type Meta<P extends { meta: unknown }> = P['meta'];
 type ListInput = z.input<typeof notificationListInput>;
+type BulkInput = z.input<typeof notificationBulkInput>;
+type KindBulkProcedure<
+  K,
+  P extends { _def: { $types: { output: unknown } }; meta: unknown },
+> = TRPCMutationProcedure<{
+  input: Simplify<Omit<BulkInput, 'types' | 'kinds'> & { types?: Names<K>[]; kinds?: Names<K>[] }>;
+  output: P['_def']['$types']['output'];
+  meta: Meta<P>;
+}>;
 
 /** The `notifications` router record typed with the kinds `K` (every other procedure as Pulse's). */
-export type KindNotificationsRouter<K> = Omit<SeedRouter, 'send' | 'list' | 'onFeed' | 'onNotification'> & {
+export type KindNotificationsRouter<K> = Omit<
+  SeedRouter,
+  'send' | 'list' | 'onFeed' | 'onNotification' | 'markSeen' | 'markRead' | 'archive' | 'unarchive'
+> & {
+  markSeen: KindBulkProcedure<K, SeedRouter['markSeen']>;
+  markRead: KindBulkProcedure<K, SeedRouter['markRead']>;
+  archive: KindBulkProcedure<K, SeedRouter['archive']>;
+  unarchive: KindBulkProcedure<K, SeedRouter['unarchive']>;
   send: TRPCMutationProcedure<{
     input: { workspaceId: string } & KindContentInput<K>;
     output: KindSendResult<K>;
@@ -198,6 +220,7 @@ export function notificationsRouterWith<K>(kinds: NotificationKinds<K>): KindNot
   // cannot check a schema whose type is still generic).
   const content = kinds.content as unknown as typeof notificationContentSchema;
   const listInput = kinds.listInput;
+  const bulkInput = kinds.bulkInput;
   const record = {
     ...notificationsRouter,
     /** Sends a notification of one of the router's kinds (admin or service); bad data: BAD_REQUEST. */
@@ -208,6 +231,34 @@ export function notificationsRouterWith<K>(kinds: NotificationKinds<K>): KindNot
     list: memberProcedure
       .input(listInput)
       .query(({ ctx, input }) => ctx.services.notifications.list(ctx.principal.userId, input, listInput)),
+    /** Marks seen: by `ids`, or `all: true` (optionally of some of the router's kinds, `upTo`). */
+    markSeen: memberProcedure
+      .input(bulkInput)
+      .mutation(({ ctx, input }) =>
+        ctx.services.notifications.changeState(ctx.principal.userId, 'seen', input, bulkInput),
+      ),
+    /** Marks read (also seen); `types` / `kinds` name the router's kinds. */
+    markRead: memberProcedure.input(bulkInput).mutation(async ({ ctx, input }) => {
+      const result = await ctx.services.notifications.changeState(
+        ctx.principal.userId,
+        'read',
+        input,
+        bulkInput,
+      );
+      return { ids: result.ids, unreadCount: result.counts.unread, counts: result.counts };
+    }),
+    /** Archives; `types` / `kinds` name the router's kinds. */
+    archive: memberProcedure
+      .input(bulkInput)
+      .mutation(({ ctx, input }) =>
+        ctx.services.notifications.changeState(ctx.principal.userId, 'archived', input, bulkInput),
+      ),
+    /** Brings archived notifications back; `types` / `kinds` name the router's kinds. */
+    unarchive: memberProcedure
+      .input(bulkInput)
+      .mutation(({ ctx, input }) =>
+        ctx.services.notifications.changeState(ctx.principal.userId, 'unarchived', input, bulkInput),
+      ),
   } satisfies TRPCRouterRecord;
   registryOfProcedure.set(record.send, kinds as NotificationKinds<unknown>);
   // NOTE: onFeed / onNotification are Pulse's own procedures (the stream stores and replays any

@@ -386,9 +386,13 @@ export class NotificationService {
   async changeState(
     userId: string,
     action: NotificationStateAction,
-    rawInput: NotificationBulkInput,
+    rawInput:
+      | NotificationBulkInput
+      | (Omit<NotificationBulkInput, 'types' | 'kinds'> & { types?: string[]; kinds?: string[] }),
+    /** The app's kinds (`notificationKinds(...).bulkInput`); default: the eight seed kinds. */
+    schema: z.ZodType<z.output<typeof notificationBulkInput>> = notificationBulkInput,
   ): Promise<NotificationStateResult> {
-    const input = parseOrThrow(notificationBulkInput, rawInput);
+    const input = parseOrThrow(schema, rawInput);
     const { workspaceId } = input;
     const types = input.types ?? input.kinds;
     try {
