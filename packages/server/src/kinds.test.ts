@@ -117,6 +117,36 @@ describe('createPulseRouter with the app kinds', () => {
     expect((bad.cause as z.ZodError).issues).toEqual([expect.objectContaining({ path: ['kinds', 0] })]);
   });
 
+  it("per-kind preferences name the app's kinds: muting one stops its delivery; an unknown kind is refused", async () => {
+    await using server = await start(kindsRouter);
+    const caller = server.callerFor(admin);
+    const prefs = await caller.notifications.preferences.set({
+      workspaceId: 'acme',
+      kinds: { order_shipped: false },
+    });
+    expect(prefs.user.kinds).toEqual({ order_shipped: false });
+    expect(prefs.effective).toEqual({ order_shipped: false });
+    expect((await caller.notifications.preferences.get({ workspaceId: 'acme' })).effective).toEqual({
+      order_shipped: false,
+    });
+    await caller.notifications.send({
+      workspaceId: 'acme',
+      userId: 'ann',
+      type: 'order_shipped',
+      title: 'Muted',
+      data: { orderId: 'o1', carrier: 'ups' },
+    });
+    expect((await caller.notifications.list({ workspaceId: 'acme' })).items).toEqual([]);
+    const bad = await errorOf(
+      // @ts-expect-error the router has no `alert` kind (replaceDefaults)
+      caller.notifications.preferences.set({ workspaceId: 'acme', kinds: { alert: false } }),
+    );
+    expect(bad.code).toBe('BAD_REQUEST');
+    expect((bad.cause as z.ZodError).issues).toEqual([
+      expect.objectContaining({ code: 'unrecognized_keys', keys: ['alert'], path: ['kinds'] }),
+    ]);
+  });
+
   it("Pulse's default router still refuses a kind it does not know, with the zod path", async () => {
     await using server = await start(undefined);
     const shippedNote = {

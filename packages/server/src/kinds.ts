@@ -34,6 +34,8 @@ import {
   type NotificationFeedEvent,
   type notificationBulkInput,
   notificationBulkInputFor,
+  type notificationPreferencesSetInput,
+  notificationPreferencesSetInputFor,
   notificationContentFields,
   type notificationContentSchema,
   notificationListInput,
@@ -111,6 +113,8 @@ export interface NotificationKinds<K> {
   readonly listInput: typeof notificationListInput;
   /** `markSeen` / `markRead` / `archive` / `unarchive` input whose `types` / `kinds` name these kinds. */
   readonly bulkInput: typeof notificationBulkInput;
+  /** `preferences.set` input whose per-kind `kinds` name these kinds. */
+  readonly preferencesInput: typeof notificationPreferencesSetInput;
 }
 
 const kindNameSchema = z
@@ -161,6 +165,7 @@ export function notificationKinds<
     content,
     listInput,
     bulkInput,
+    preferencesInput: notificationPreferencesSetInputFor(typeSchema),
   }) as unknown as NotificationKinds<MergedNotificationKinds<E, R>>;
 }
 
@@ -180,8 +185,28 @@ type KindBulkProcedure<
 /** The `notifications` router record typed with the kinds `K` (every other procedure as Pulse's). */
 export type KindNotificationsRouter<K> = Omit<
   SeedRouter,
-  'send' | 'list' | 'onFeed' | 'onNotification' | 'markSeen' | 'markRead' | 'archive' | 'unarchive'
+  | 'send'
+  | 'list'
+  | 'onFeed'
+  | 'onNotification'
+  | 'markSeen'
+  | 'markRead'
+  | 'archive'
+  | 'unarchive'
+  | 'preferences'
 > & {
+  preferences: {
+    get: SeedRouter['preferences']['get'];
+    set: TRPCMutationProcedure<{
+      input: Simplify<
+        Omit<z.input<typeof notificationPreferencesSetInput>, 'kinds'> & {
+          kinds?: Partial<Record<Names<K>, boolean | null>>;
+        }
+      >;
+      output: SeedRouter['preferences']['set']['_def']['$types']['output'];
+      meta: Meta<SeedRouter['preferences']['set']>;
+    }>;
+  };
   markSeen: KindBulkProcedure<K, SeedRouter['markSeen']>;
   markRead: KindBulkProcedure<K, SeedRouter['markRead']>;
   archive: KindBulkProcedure<K, SeedRouter['archive']>;
@@ -221,6 +246,10 @@ export function notificationsRouterWith<K>(kinds: NotificationKinds<K>): KindNot
   const content = kinds.content as unknown as typeof notificationContentSchema;
   const listInput = kinds.listInput;
   const bulkInput = kinds.bulkInput;
+  const registry = {
+    types: kinds.types,
+    preferencesInput: kinds.preferencesInput as unknown as typeof notificationPreferencesSetInput,
+  };
   const record = {
     ...notificationsRouter,
     /** Sends a notification of one of the router's kinds (admin or service); bad data: BAD_REQUEST. */
@@ -231,6 +260,20 @@ export function notificationsRouterWith<K>(kinds: NotificationKinds<K>): KindNot
     list: memberProcedure
       .input(listInput)
       .query(({ ctx, input }) => ctx.services.notifications.list(ctx.principal.userId, input, listInput)),
+    preferences: {
+      /** The caller's preferences; `effective` lists every kind of the router. */
+      get: memberProcedure
+        .input(z.object({ workspaceId: idSchema }))
+        .query(({ ctx, input }) =>
+          ctx.services.notifications.preferences(ctx.principal.userId, input.workspaceId, registry.types),
+        ),
+      /** Changes the caller's (or the workspace's) preferences; `kinds` names the router's kinds. */
+      set: memberProcedure
+        .input(registry.preferencesInput)
+        .mutation(({ ctx, input }) =>
+          ctx.services.notifications.setPreferences(ctx.principal, input, registry),
+        ),
+    },
     /** Marks seen: by `ids`, or `all: true` (optionally of some of the router's kinds, `upTo`). */
     markSeen: memberProcedure
       .input(bulkInput)

@@ -311,17 +311,23 @@ export interface NotificationPreferences {
  * `scope: 'workspace'` the workspace defaults (admins only). `kinds[k] = null` drops the user's choice
  * (back to the default); `conversations[id] = true` mutes a conversation's messages, `false` unmutes.
  */
-export const notificationPreferencesSetInput = z.object({
-  workspaceId: idSchema,
-  scope: z.enum(['user', 'workspace']).default('user'),
-  kinds: z.partialRecord(notificationTypeSchema, z.boolean().nullable()).optional(),
-  conversations: z
-    .record(idSchema, z.boolean())
-    .refine((v) => Object.keys(v).length <= 100, { message: 'at most 100 conversations per call' })
-    .optional(),
-  /** Workspace scope only. */
-  crisisMutable: z.boolean().optional(),
-});
+export const notificationPreferencesSetInput = notificationPreferencesSetInputFor(notificationTypeSchema);
+
+/** `notificationPreferencesSetInput` whose `kinds` name the given kinds (an app's registry's). */
+export function notificationPreferencesSetInputFor<K extends z.ZodType<string>>(type: K) {
+  return z.object({
+    workspaceId: idSchema,
+    scope: z.enum(['user', 'workspace']).default('user'),
+    kinds: z.partialRecord(type, z.boolean().nullable()).optional(),
+    conversations: z
+      .record(idSchema, z.boolean())
+      .refine((v) => Object.keys(v).length <= 100, { message: 'at most 100 conversations per call' })
+      .optional(),
+    /** Workspace scope only. */
+    crisisMutable: z.boolean().optional(),
+  });
+}
+
 export type NotificationPreferencesSetInput = z.input<typeof notificationPreferencesSetInput>;
 
 /** A durable stream id: the decimal sequence number of an event in its stream (the kernel's). */
