@@ -147,6 +147,30 @@ describe('createPulseRouter with the app kinds', () => {
     ]);
   });
 
+  it("webhook rules may name the router's kinds; an unknown one is refused at start", async () => {
+    const withRules = (rules: Record<string, { priorities: string[]; delayMs: number }>) =>
+      startPulseServer({
+        router: kindsRouter,
+        sqliteFile: ':memory:',
+        config: {
+          port: 0,
+          host: '127.0.0.1',
+          logLevel: 'silent',
+          jwt: { secret: SECRET },
+          notificationWebhook: {
+            url: 'https://hooks.example.test/pulse',
+            secret: 'a-webhook-secret-of-some-length',
+            rules,
+          },
+        },
+      });
+    const server = await withRules({ order_shipped: { priorities: ['normal'], delayMs: 60_000 } });
+    await server.close({ graceMs: 0 });
+    await expect(withRules({ alert: { priorities: ['urgent'], delayMs: 1_000 } })).rejects.toThrow(
+      "PULSE_NOTIFICATION_WEBHOOK_RULES: unknown notification kind in alert (the router's kinds: order_shipped)",
+    );
+  });
+
   it("Pulse's default router still refuses a kind it does not know, with the zod path", async () => {
     await using server = await start(undefined);
     const shippedNote = {

@@ -54,8 +54,12 @@ export async function createPublisher<TRouter extends AnyTRPCRouter = AppRouter>
     redisUrl: opts.redisUrl,
     redisPrefix: opts.redisPrefix,
   });
-  const { services, close } = await createPulseServices({ config, channels: opts.channels });
   const kinds = opts.router ? kindsOfRouter(opts.router) : undefined;
+  const { services, close } = await createPulseServices({
+    config,
+    channels: opts.channels,
+    notificationKinds: kinds?.notifications?.types,
+  });
   const publisher = createServicePublisher<TRouter>(services, kinds);
   return Object.assign(publisher, {
     services,
