@@ -102,6 +102,37 @@ describe("every publish path validates against the app's kinds", () => {
     expect(issuesOf(unknownKind)).toEqual([expect.objectContaining({ path: ['kind'] })]);
   });
 
+  it('server.publish.notify has one sender per router kind: an app kind needs a title, a seed kind defaults it', async () => {
+    await using server = await start();
+    expect(Object.keys(server.publish.notify)).toContain('invoice_paid');
+    const sent = await server.publish.notify.invoice_paid({
+      workspaceId: 'acme',
+      userId: 'ann',
+      title: 'Invoice paid',
+      data: { invoiceId: 'i9', amount: 40 },
+    });
+    expect(sent.notification).toMatchObject({
+      type: 'invoice_paid',
+      title: 'Invoice paid',
+      data: { amount: 40 },
+    });
+    const seed = await server.publish.notify.review({
+      workspaceId: 'acme',
+      data: { platform: 'facebook', author: 'Kim', rating: 5 },
+    });
+    expect(seed.notification.title).toBe('New 5-star review from Kim on facebook');
+    const noTitle = { workspaceId: 'acme', data: { invoiceId: 'i', amount: 1 } };
+    // @ts-expect-error an app kind has no default title
+    const untitled = await rejection(server.publish.notify.invoice_paid(noTitle));
+    expect(issuesOf(untitled)).toEqual([expect.objectContaining({ path: ['title'] })]);
+    const wrong = { workspaceId: 'acme', title: 'x', data: { invoiceId: 'i', amount: 'x' } };
+    // @ts-expect-error amount is a number
+    const bad = await rejection(server.publish.notify.invoice_paid(wrong));
+    expect(issuesOf(bad)).toEqual([expect.objectContaining({ path: ['data', 'amount'] })]);
+    // @ts-expect-error the router has no `weather` kind
+    expect(server.publish.notify.weather).toBeUndefined();
+  });
+
   it('REST POST /realtime/notifications/send: an app kind is sent, a bad one is 400 with the path', async () => {
     await using server = await start();
     const token = await server.token({ sub: 'ann', workspaces: { acme: 'admin' } });

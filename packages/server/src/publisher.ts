@@ -101,7 +101,36 @@ export function createServicePublisher<TRouter extends AnyTRPCRouter = AppRouter
     );
   }
 
+  const kindNames: readonly string[] = kinds.notifications?.types ?? Object.keys(defaultTitles);
+  /** `notify.<kind>(opts)`: one sender per kind of the router (a plain, frozen object). */
+  const notify = Object.freeze(
+    Object.fromEntries(
+      kindNames.map((name) => [
+        name,
+        (opts: KindNotificationOptions<NotificationType> & { title?: string }) => {
+          const titleOf = (defaultTitles as Record<string, ((d: never) => string) | undefined>)[name];
+          // NOTE: an app kind has no default title: without one, the send is refused on `title`.
+          const title =
+            opts.title ??
+            (opts.data && typeof opts.data === 'object' ? titleOf?.(opts.data as never) : undefined);
+          return notifications.send(
+            'system',
+            { ...opts, type: name, title } as unknown as { workspaceId: string } & NotificationContentInput,
+            content,
+          );
+        },
+      ]),
+    ),
+  ) as unknown as NotifyHelpers<TRouter>;
+
   return {
+    /**
+     * One sender per notification kind of the router (the app's `notificationKinds` included):
+     * `notify.invoice_paid({ workspaceId, userId?, title, data })`. Pulse's kinds default their
+     * title from `data`; an app kind needs `title`. Validated like `notifications.send` (BAD_REQUEST
+     * with the zod path). Only the router's kinds have a sender (`Object.keys(notify)` lists them).
+     */
+    notify,
     /**
      * Publishes one event on an app channel (`defineChannel`) as trusted server code (`from:
      * 'system'`; `authorize` is not asked). The event is validated by the channel's schema; on a
@@ -194,6 +223,19 @@ export type DashboardBroadcast<K extends DashboardKind> = Omit<
 >;
 
 type In<R extends AnyTRPCRouter> = inferRouterInputs<R>;
+type SendOf<R extends AnyTRPCRouter> =
+  NotificationSendInputOf<R> extends infer S
+    ? S extends { type: string; data?: unknown }
+      ? S
+      : never
+    : never;
+/** `notify.<kind>` of a publisher: one sender per notification kind of the router. */
+export type NotifyHelpers<R extends AnyTRPCRouter> = {
+  [T in SendOf<R>['type']]: (
+    opts: Omit<Extract<SendOf<R>, { type: T }>, 'type' | 'title'> &
+      (T extends NotificationType ? { title?: string } : { title: string }),
+  ) => Promise<NotificationSendOutputOf<R>>;
+};
 type Out<R extends AnyTRPCRouter> = inferRouterOutputs<R>;
 /** `notifications.send`'s input with the router's kinds. */
 export type NotificationSendInputOf<R extends AnyTRPCRouter> =
