@@ -2,16 +2,17 @@ import { channelRouter, createPulseRouters, router } from '@pulse/server';
 import { commentsChannel } from './comments.js';
 import { notificationKinds } from './invoices.js';
 import { PostStore, postsRouter } from './posts.js';
+import { dashboardKinds } from './revenue.js';
 
 /**
- * Everything the app adds to Pulse: its posts, its comments channel and its `invoice_paid`
- * notification kind, composed with Pulse's routers.
+ * Everything the app adds to Pulse: its posts, its comments channel, its `invoice_paid`
+ * notification kind and its `mrr` dashboard kind, composed with Pulse's routers.
  */
 export function createApp() {
   const posts = new PostStore();
   const comments = commentsChannel(posts);
   const appRouter = router({
-    ...createPulseRouters({ notificationKinds }),
+    ...createPulseRouters({ notificationKinds, dashboardKinds }),
     posts: postsRouter(posts),
     channels: channelRouter([comments]),
   });

@@ -51,6 +51,23 @@ describe('the app router is typed end to end', () => {
     );
   });
 
+  it('the mrr dashboard kind is typed on publish and onUpdate; a wrong field does not type-check', () => {
+    type Client = TRPCClient<AppRouter>;
+    type Publish = Client['dashboard']['publish']['mutate'];
+    const publish = (() => Promise.resolve()) as unknown as Publish;
+    void publish({ workspaceId: 'acme', kind: 'mrr', value: 100, currency: 'EUR' });
+    const wrong = { workspaceId: 'acme', kind: 'mrr', amount: 100, currency: 'EUR' } as const;
+    // @ts-expect-error an mrr value is `value`, not `amount`
+    void publish(wrong);
+    type OnData = NonNullable<Parameters<Client['dashboard']['onUpdate']['subscribe']>[1]['onData']>;
+    type Update = Extract<Parameters<OnData>[0], { type: 'update'; kind: 'mrr' }>;
+    expectTypeOf<Update['value']>().toEqualTypeOf<number>();
+    expectTypeOf<Client['dashboard']['history']['query']>()
+      .parameter(0)
+      .toHaveProperty('kind')
+      .toEqualTypeOf<'metric' | 'post' | 'analytics' | 'followers' | 'engagement' | 'mrr'>();
+  });
+
   it('the invoice_paid kind is typed on send, list and the stream; a wrong field does not type-check', () => {
     const { appRouter } = createApp();
     type Client = TRPCClient<AppRouter>;

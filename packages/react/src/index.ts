@@ -10,15 +10,26 @@ export {
   WS_MUTATIONS,
 } from './PulseProvider.js';
 export { type RouterInputs, type RouterOutputs, trpc } from './trpc.js';
-export {
-  type ChannelEventFor,
-  type ChannelMessageFor,
-  type ChannelName,
-  type ChannelSubscribeInput,
-  createPulseHooks,
-  type UseChannelOptions,
-  type UseChannelResult,
+export type {
+  ChannelEventFor,
+  ChannelMessageFor,
+  ChannelName,
+  ChannelSubscribeInput,
+  TypedUseChannel,
+  UseChannelOptions,
+  UseChannelResult,
 } from './useChannel.js';
+export {
+  createPulseHooks,
+  type DashboardKindOf,
+  type DashboardUpdateOf,
+  type NotificationKindOf,
+  type NotificationOf,
+  type PulseHooks,
+  type TypedUseDashboard,
+  type TypedUseDashboardHistory,
+  type TypedUseNotifications,
+} from './createPulseHooks.js';
 export { useConnectionStatus } from './useConnectionStatus.js';
 export {
   applyDashboardEvent,

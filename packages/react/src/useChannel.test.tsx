@@ -13,7 +13,8 @@ import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import { fastClientOptions } from '../test/pulse-test-server.js';
 import { PulseProvider, usePulseContext } from './PulseProvider.js';
-import { type ChannelEventFor, createPulseHooks } from './useChannel.js';
+import { createPulseHooks } from './createPulseHooks.js';
+import type { ChannelEventFor } from './useChannel.js';
 
 afterEach(() => cleanup());
 

@@ -133,14 +133,6 @@ export type TypedUseChannel<TRouter extends AnyTRPCRouter> = <N extends ChannelN
 ) => UseChannelResult;
 
 /**
- * Builds the channel hooks typed with the app's router: `const { useChannel } = createPulseHooks<AppRouter>()`.
- * The hooks use the client of the nearest `<PulseProvider>`; the typing is the only thing built.
- */
-export function createPulseHooks<TRouter extends AnyTRPCRouter>(): { useChannel: TypedUseChannel<TRouter> } {
-  return { useChannel: useChannelUntyped as TypedUseChannel<TRouter> };
-}
-
-/**
  * Subscribes to the channel `name` (served as `channels.<name>.subscribe`) for one topic:
  * every hook with the same channel and input shares one server subscription; the last event id
  * is kept per (channel, workspace, key) and sent as `lastEventId` when it opens again, so a
@@ -148,14 +140,14 @@ export function createPulseHooks<TRouter extends AnyTRPCRouter>(): { useChannel:
  *
  * @example
  * ```tsx
- * const { useChannel } = createPulseHooks<AppRouter>();
+ * const { useChannel } = createPulseHooks<AppRouter>(); // see createPulseHooks.ts
  * const { status } = useChannel('comments', { workspaceId: 'acme', input: { postId } }, {
  *   onEvent: (event) => addComment(event.data),
  *   onReset: () => refetchComments(),
  * });
  * ```
  */
-function useChannelUntyped(
+export function useChannelUntyped(
   name: string,
   input: object,
   opts: UseChannelOptions<never> = {},

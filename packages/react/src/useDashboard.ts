@@ -16,22 +16,30 @@ import { subscriptionKey, useSharedSubscription } from './shared-subscription.js
 import { trpc } from './trpc.js';
 import { useConnectionState } from './useConnectionStatus.js';
 
-type DashboardValues = Readonly<Record<string, DashboardUpdateEvent>>;
+type DashboardValues<TUpdate = DashboardUpdateEvent> = Readonly<Record<string, TUpdate>>;
 
-export interface UseDashboardOptions<TSelected = DashboardValues> {
-  kinds?: DashboardFilter['kinds'];
+/**
+ * Options of `useDashboard`. `TUpdate` / `TKind` are the router's update and kind types (Pulse's
+ * own unless the hook comes from `createPulseHooks<AppRouter>()`).
+ */
+export interface UseDashboardOptions<
+  TSelected = DashboardValues,
+  TUpdate = DashboardUpdateEvent,
+  TKind = NonNullable<DashboardFilter['kinds']>[number],
+> {
+  kinds?: TKind[];
   platforms?: DashboardFilter['platforms'];
   /** Set false to pause (no subscription). */
   enabled?: boolean;
   /** Picks what this component needs from `values`: it re-renders only when that changes (shallowly). */
-  select?: (values: DashboardValues) => TSelected;
+  select?: (values: DashboardValues<TUpdate>) => TSelected;
 }
 
-export interface UseDashboardResult<TSelected = DashboardValues> {
+export interface UseDashboardResult<TSelected = DashboardValues, TUpdate = DashboardUpdateEvent> {
   /** The latest value per key (`kind:platform:accountId:subkey`), or `select`'s value. */
   values: TSelected;
   /** The most recent update received live (null until one arrives after the snapshot). */
-  lastUpdate: DashboardUpdateEvent | null;
+  lastUpdate: TUpdate | null;
   status: LiveStatus;
   error: PulseError | null;
 }
@@ -96,8 +104,9 @@ export function useDashboard<TSelected = DashboardValues>(
   return { values: shared.value.values, lastUpdate: shared.value.lastUpdate, status, error };
 }
 
-export interface UseDashboardHistoryOptions {
-  kind: DashboardKind;
+/** Options of `useDashboardHistory`; `TKind` is the router's kinds (see `createPulseHooks`). */
+export interface UseDashboardHistoryOptions<TKind = DashboardKind> {
+  kind: TKind;
   platform?: DashboardPlatform;
   accountId?: string;
   /** One series name (`impressions`, `count`, `likes`…); default: every series of the kind. */
@@ -140,7 +149,17 @@ export function dashboardSeriesOf(event: DashboardUpdateEvent): Record<string, n
       return { ...event.values };
     case 'post':
       return { ...(event.metrics ?? {}) };
+    default:
+      return numberFields(event);
   }
+}
+
+/** An app's own kind (`dashboardKinds`): every top-level finite number field, named after the field. */
+function numberFields(event: object): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, value] of Object.entries(event))
+    if (typeof value === 'number' && Number.isFinite(value)) out[name] = value;
+  return out;
 }
 
 /** Live values received after the seam: per series id (`key\u0000series`), measurement ms → value. */
@@ -174,8 +193,9 @@ export function applyLivePoint(
               key: event.key,
               series: name,
               kind: event.kind,
-              platform: event.platform,
-              accountId: event.accountId,
+              // NOTE: an app's own kind may have no platform / account: '' as the server's history has it.
+              platform: (event as { platform?: string }).platform ?? '',
+              accountId: (event as { accountId?: string }).accountId ?? '',
             },
           },
       points: { ...next.points, [id]: { ...next.points[id], [at]: value } },

@@ -17,15 +17,25 @@ type Utils = ReturnType<typeof trpc.useUtils>;
 export type { NotificationStatus };
 
 /** Which notifications a bulk action touches: these ids, or everything (optionally of some kinds) up to an event id. */
-export type NotificationTarget = string[] | { all: true; kinds?: NotificationType[]; upTo?: string };
+export type NotificationTarget<TKind = NotificationType> =
+  | string[]
+  | { all: true; kinds?: TKind[]; upTo?: string };
 
-export interface UseNotificationsOptions<TSelected = Notification[]> {
+/**
+ * Options of `useNotifications`. `TItem` / `TKind` are the router's notification and kind types
+ * (Pulse's own unless the hook comes from `createPulseHooks<AppRouter>()`).
+ */
+export interface UseNotificationsOptions<
+  TSelected = Notification[],
+  TItem = Notification,
+  TKind = NotificationType,
+> {
   /** Page size of `items` and `fetchMore` (default 20). */
   pageSize?: number;
   /** Which notifications `items` holds: `all` (archived too), `unseen`, `unread`, `read`, `archived`; default: everything not archived. */
   status?: NotificationStatus;
   /** Only these kinds in `items` (the counts are over every kind). */
-  kinds?: NotificationType[];
+  kinds?: TKind[];
   /** Set false to pause (no subscription, no queries). */
   enabled?: boolean;
   /**
@@ -33,10 +43,10 @@ export interface UseNotificationsOptions<TSelected = Notification[]> {
    * its value, and the component re-renders only when that value changes (compared structurally, as
    * TanStack Query's `select`), not on every notification. Must not return `undefined`.
    */
-  select?: (items: Notification[]) => TSelected;
+  select?: (items: TItem[]) => TSelected;
 }
 
-export interface UseNotificationsResult<TSelected = Notification[]> {
+export interface UseNotificationsResult<TSelected = Notification[], TKind = NotificationType> {
   /** The viewer's notifications matching the filter, newest first (loaded pages, live ones prepended); or `select`'s value. */
   items: TSelected;
   /** Loads the next (older) page. */
@@ -47,15 +57,15 @@ export interface UseNotificationsResult<TSelected = Notification[]> {
   /** Unread notifications; moves in every tab when any tab marks read. */
   unreadCount: number;
   /** Marks seen; without a target: everything up to the newest item on screen ("mark all seen" on opening the bell). */
-  markSeen: (target?: NotificationTarget) => void;
+  markSeen: (target?: NotificationTarget<TKind>) => void;
   /** Marks read (reading marks seen too). */
-  markRead: (target: NotificationTarget) => void;
+  markRead: (target: NotificationTarget<TKind>) => void;
   /** Marks everything read (as `markRead({ all: true })`). */
   markAllRead: () => void;
   /** Archives: the items leave the default list and the counts. */
-  archive: (target: NotificationTarget) => void;
+  archive: (target: NotificationTarget<TKind>) => void;
   /** Brings archived items back. */
-  unarchive: (target: NotificationTarget) => void;
+  unarchive: (target: NotificationTarget<TKind>) => void;
   status: LiveStatus;
   error: PulseError | null;
 }

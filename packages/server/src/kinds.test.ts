@@ -87,6 +87,90 @@ describe('createPulseRouter with the app kinds', () => {
     expect(wrongFilter.code).toBe('BAD_REQUEST');
   });
 
+  it("bulk actions take the app's kinds in their filter and refuse unknown ones with the path", async () => {
+    await using server = await start(kindsRouter);
+    const caller = server.callerFor(admin);
+    await caller.notifications.send({
+      workspaceId: 'acme',
+      userId: 'ann',
+      type: 'order_shipped',
+      title: 'Shipped',
+      data: { orderId: 'o1', carrier: 'ups' },
+    });
+    const archived = await caller.notifications.archive({
+      workspaceId: 'acme',
+      all: true,
+      kinds: ['order_shipped'],
+    });
+    expect(archived.ids).toHaveLength(1);
+    const read = await caller.notifications.markRead({
+      workspaceId: 'acme',
+      all: true,
+      types: ['order_shipped'],
+    });
+    expect(read.counts).toEqual({ unseen: 0, unread: 0 });
+    const bad = await errorOf(
+      // @ts-expect-error the router has no `alert` kind (replaceDefaults)
+      caller.notifications.markSeen({ workspaceId: 'acme', all: true, kinds: ['alert'] }),
+    );
+    expect(bad.code).toBe('BAD_REQUEST');
+    expect((bad.cause as z.ZodError).issues).toEqual([expect.objectContaining({ path: ['kinds', 0] })]);
+  });
+
+  it("per-kind preferences name the app's kinds: muting one stops its delivery; an unknown kind is refused", async () => {
+    await using server = await start(kindsRouter);
+    const caller = server.callerFor(admin);
+    const prefs = await caller.notifications.preferences.set({
+      workspaceId: 'acme',
+      kinds: { order_shipped: false },
+    });
+    expect(prefs.user.kinds).toEqual({ order_shipped: false });
+    expect(prefs.effective).toEqual({ order_shipped: false });
+    expect((await caller.notifications.preferences.get({ workspaceId: 'acme' })).effective).toEqual({
+      order_shipped: false,
+    });
+    await caller.notifications.send({
+      workspaceId: 'acme',
+      userId: 'ann',
+      type: 'order_shipped',
+      title: 'Muted',
+      data: { orderId: 'o1', carrier: 'ups' },
+    });
+    expect((await caller.notifications.list({ workspaceId: 'acme' })).items).toEqual([]);
+    const bad = await errorOf(
+      // @ts-expect-error the router has no `alert` kind (replaceDefaults)
+      caller.notifications.preferences.set({ workspaceId: 'acme', kinds: { alert: false } }),
+    );
+    expect(bad.code).toBe('BAD_REQUEST');
+    expect((bad.cause as z.ZodError).issues).toEqual([
+      expect.objectContaining({ code: 'unrecognized_keys', keys: ['alert'], path: ['kinds'] }),
+    ]);
+  });
+
+  it("webhook rules may name the router's kinds; an unknown one is refused at start", async () => {
+    const withRules = (rules: Record<string, { priorities: string[]; delayMs: number }>) =>
+      startPulseServer({
+        router: kindsRouter,
+        sqliteFile: ':memory:',
+        config: {
+          port: 0,
+          host: '127.0.0.1',
+          logLevel: 'silent',
+          jwt: { secret: SECRET },
+          notificationWebhook: {
+            url: 'https://hooks.example.test/pulse',
+            secret: 'a-webhook-secret-of-some-length',
+            rules,
+          },
+        },
+      });
+    const server = await withRules({ order_shipped: { priorities: ['normal'], delayMs: 60_000 } });
+    await server.close({ graceMs: 0 });
+    await expect(withRules({ alert: { priorities: ['urgent'], delayMs: 1_000 } })).rejects.toThrow(
+      "PULSE_NOTIFICATION_WEBHOOK_RULES: unknown notification kind in alert (the router's kinds: order_shipped)",
+    );
+  });
+
   it("Pulse's default router still refuses a kind it does not know, with the zod path", async () => {
     await using server = await start(undefined);
     const shippedNote = {

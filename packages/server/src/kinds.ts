@@ -2,6 +2,7 @@
 // export it. Type-only, erased from the JS.
 import type { TrackedData } from '@trpc/server/unstable-core-do-not-import';
 import type {
+  AnyTRPCRouter,
   TRPCMutationProcedure,
   TRPCQueryProcedure,
   TRPCRouterRecord,
@@ -9,17 +10,32 @@ import type {
 } from '@trpc/server';
 import { z } from 'zod';
 import { idSchema } from './auth/auth.schema.js';
+import type { dashboardRouter } from './dashboard/dashboard.router.js';
 import {
   analyticsUpdateSchema,
+  type DashboardHistory,
+  type DashboardKind,
+  type DashboardUpdate,
+  type DashboardUpdateValue,
+  type dashboardFilterInput,
+  dashboardFilterInputFor,
+  type dashboardHistoryInput,
+  dashboardHistoryInputFor,
+  type dashboardPublishInput,
   engagementUpdateSchema,
   followersUpdateSchema,
   metricUpdateSchema,
   postUpdateSchema,
+  seedDashboardKinds,
 } from './dashboard/dashboard.schema.js';
 import { notificationsRouter } from './notifications/notifications.router.js';
 import {
   type NotificationEvent,
   type NotificationFeedEvent,
+  type notificationBulkInput,
+  notificationBulkInputFor,
+  type notificationPreferencesSetInput,
+  notificationPreferencesSetInputFor,
   notificationContentFields,
   type notificationContentSchema,
   notificationListInput,
@@ -95,6 +111,10 @@ export interface NotificationKinds<K> {
   readonly content: z.ZodType<KindContent<K>, KindContentInput<K>>;
   /** `notifications.list` input whose `types` / `kinds` name these kinds. */
   readonly listInput: typeof notificationListInput;
+  /** `markSeen` / `markRead` / `archive` / `unarchive` input whose `types` / `kinds` name these kinds. */
+  readonly bulkInput: typeof notificationBulkInput;
+  /** `preferences.set` input whose per-kind `kinds` name these kinds. */
+  readonly preferencesInput: typeof notificationPreferencesSetInput;
 }
 
 const kindNameSchema = z
@@ -138,20 +158,59 @@ export function notificationKinds<
   const typeList = z.array(typeSchema).min(1).max(types.length).optional();
   // NOTE: only the kind filter changes; every other field (cursor, limit, status) is the seed input's.
   const listInput = notificationListInput.extend({ types: typeList, kinds: typeList });
+  const bulkInput = notificationBulkInputFor(typeSchema, types.length);
   return Object.freeze({
     payloads,
     types,
     content,
     listInput,
+    bulkInput,
+    preferencesInput: notificationPreferencesSetInputFor(typeSchema),
   }) as unknown as NotificationKinds<MergedNotificationKinds<E, R>>;
 }
 
 type SeedRouter = typeof notificationsRouter;
 type Meta<P extends { meta: unknown }> = P['meta'];
 type ListInput = z.input<typeof notificationListInput>;
+type BulkInput = z.input<typeof notificationBulkInput>;
+type KindBulkProcedure<
+  K,
+  P extends { _def: { $types: { output: unknown } }; meta: unknown },
+> = TRPCMutationProcedure<{
+  input: Simplify<Omit<BulkInput, 'types' | 'kinds'> & { types?: Names<K>[]; kinds?: Names<K>[] }>;
+  output: P['_def']['$types']['output'];
+  meta: Meta<P>;
+}>;
 
 /** The `notifications` router record typed with the kinds `K` (every other procedure as Pulse's). */
-export type KindNotificationsRouter<K> = Omit<SeedRouter, 'send' | 'list' | 'onFeed' | 'onNotification'> & {
+export type KindNotificationsRouter<K> = Omit<
+  SeedRouter,
+  | 'send'
+  | 'list'
+  | 'onFeed'
+  | 'onNotification'
+  | 'markSeen'
+  | 'markRead'
+  | 'archive'
+  | 'unarchive'
+  | 'preferences'
+> & {
+  preferences: {
+    get: SeedRouter['preferences']['get'];
+    set: TRPCMutationProcedure<{
+      input: Simplify<
+        Omit<z.input<typeof notificationPreferencesSetInput>, 'kinds'> & {
+          kinds?: Partial<Record<Names<K>, boolean | null>>;
+        }
+      >;
+      output: SeedRouter['preferences']['set']['_def']['$types']['output'];
+      meta: Meta<SeedRouter['preferences']['set']>;
+    }>;
+  };
+  markSeen: KindBulkProcedure<K, SeedRouter['markSeen']>;
+  markRead: KindBulkProcedure<K, SeedRouter['markRead']>;
+  archive: KindBulkProcedure<K, SeedRouter['archive']>;
+  unarchive: KindBulkProcedure<K, SeedRouter['unarchive']>;
   send: TRPCMutationProcedure<{
     input: { workspaceId: string } & KindContentInput<K>;
     output: KindSendResult<K>;
@@ -186,6 +245,11 @@ export function notificationsRouterWith<K>(kinds: NotificationKinds<K>): KindNot
   // cannot check a schema whose type is still generic).
   const content = kinds.content as unknown as typeof notificationContentSchema;
   const listInput = kinds.listInput;
+  const bulkInput = kinds.bulkInput;
+  const registry = {
+    types: kinds.types,
+    preferencesInput: kinds.preferencesInput as unknown as typeof notificationPreferencesSetInput,
+  };
   const record = {
     ...notificationsRouter,
     /** Sends a notification of one of the router's kinds (admin or service); bad data: BAD_REQUEST. */
@@ -196,7 +260,50 @@ export function notificationsRouterWith<K>(kinds: NotificationKinds<K>): KindNot
     list: memberProcedure
       .input(listInput)
       .query(({ ctx, input }) => ctx.services.notifications.list(ctx.principal.userId, input, listInput)),
+    preferences: {
+      /** The caller's preferences; `effective` lists every kind of the router. */
+      get: memberProcedure
+        .input(z.object({ workspaceId: idSchema }))
+        .query(({ ctx, input }) =>
+          ctx.services.notifications.preferences(ctx.principal.userId, input.workspaceId, registry.types),
+        ),
+      /** Changes the caller's (or the workspace's) preferences; `kinds` names the router's kinds. */
+      set: memberProcedure
+        .input(registry.preferencesInput)
+        .mutation(({ ctx, input }) =>
+          ctx.services.notifications.setPreferences(ctx.principal, input, registry),
+        ),
+    },
+    /** Marks seen: by `ids`, or `all: true` (optionally of some of the router's kinds, `upTo`). */
+    markSeen: memberProcedure
+      .input(bulkInput)
+      .mutation(({ ctx, input }) =>
+        ctx.services.notifications.changeState(ctx.principal.userId, 'seen', input, bulkInput),
+      ),
+    /** Marks read (also seen); `types` / `kinds` name the router's kinds. */
+    markRead: memberProcedure.input(bulkInput).mutation(async ({ ctx, input }) => {
+      const result = await ctx.services.notifications.changeState(
+        ctx.principal.userId,
+        'read',
+        input,
+        bulkInput,
+      );
+      return { ids: result.ids, unreadCount: result.counts.unread, counts: result.counts };
+    }),
+    /** Archives; `types` / `kinds` name the router's kinds. */
+    archive: memberProcedure
+      .input(bulkInput)
+      .mutation(({ ctx, input }) =>
+        ctx.services.notifications.changeState(ctx.principal.userId, 'archived', input, bulkInput),
+      ),
+    /** Brings archived notifications back; `types` / `kinds` name the router's kinds. */
+    unarchive: memberProcedure
+      .input(bulkInput)
+      .mutation(({ ctx, input }) =>
+        ctx.services.notifications.changeState(ctx.principal.userId, 'unarchived', input, bulkInput),
+      ),
   } satisfies TRPCRouterRecord;
+  registryOfProcedure.set(record.send, kinds as NotificationKinds<unknown>);
   // NOTE: onFeed / onNotification are Pulse's own procedures (the stream stores and replays any
   // kind as JSON); only their types change.
   return record as unknown as KindNotificationsRouter<K>;
@@ -227,23 +334,97 @@ const seedDashboardVariants: z.ZodObject[] = [
 /** The app's dashboard kinds: kind name → zod schema of its fields (without `kind`). */
 export type DashboardKindSchemas = Record<string, z.ZodObject>;
 
+/** One dashboard kind's fields (without `kind`): what a publisher passes and what subscribers get. */
+interface DashboardShape {
+  in: object;
+  out: object;
+}
+type SeedShape<N extends DashboardKind> = {
+  in: Omit<Extract<DashboardUpdate, { kind: N }>, 'kind'>;
+  out: Omit<Extract<DashboardUpdateValue, { kind: N }>, 'kind'>;
+};
+/** Pulse's five dashboard kinds (metric, post, analytics, followers, engagement). */
+export type SeedDashboardKinds = { [N in DashboardKind]: SeedShape<N> };
+type AppDashboardShapes<E extends DashboardKindSchemas> = {
+  [N in keyof E]: { in: z.input<E[N]>; out: z.output<E[N]> };
+};
+/** The dashboard kinds a router serves: Pulse's five plus (or, with `replaceDefaults`, instead of) the app's. */
+export type MergedDashboardKinds<E extends DashboardKindSchemas, R extends boolean> = R extends true
+  ? AppDashboardShapes<E>
+  : SeedDashboardKinds & AppDashboardShapes<E>;
+
+type ShapeIn<S> = S extends DashboardShape ? S['in'] : never;
+type ShapeOut<S> = S extends DashboardShape ? S['out'] : never;
+/** What `dashboard.publish` takes with the kinds `K`. */
+export type DashboardKindPublishInput<K> = {
+  [N in Names<K>]: Simplify<{ workspaceId: string; kind: N } & ShapeIn<K[N]> & { at?: string }>;
+}[Names<K>];
+/** One live update of one of the kinds `K` as subscribers receive it. */
+export type DashboardKindUpdateEvent<K> = {
+  [N in Names<K>]: Simplify<
+    { kind: N } & ShapeOut<K[N]> & { type: 'update'; workspaceId: string; at: string; key: string }
+  >;
+}[Names<K>];
+/** The latest value per key with the kinds `K`. */
+export interface DashboardKindSnapshot<K> {
+  type: 'snapshot';
+  workspaceId: string;
+  at: string;
+  updates: Array<DashboardKindUpdateEvent<K>>;
+}
+/** What `dashboard.onUpdate` yields with the kinds `K`. */
+export type DashboardKindEvent<K> = DashboardKindSnapshot<K> | DashboardKindUpdateEvent<K>;
+/** `dashboard.publish`'s result with the kinds `K`. */
+export interface DashboardKindPublishResult<K> {
+  applied: boolean;
+  event: DashboardKindUpdateEvent<K>;
+}
+
+/** A registry of dashboard kinds made by `dashboardKinds`: the schemas a router validates with. */
+export interface DashboardKinds<K> {
+  /** Every kind name. */
+  readonly types: readonly Names<K>[];
+  /** The discriminated union on `kind` that `dashboard.publish` validates (bad payload: BAD_REQUEST with the path). */
+  readonly publishInput: z.ZodType<unknown, DashboardKindPublishInput<K>>;
+  /** `dashboard.snapshot` / `dashboard.onUpdate` input whose `kinds` name these kinds. */
+  readonly filterInput: ReturnType<typeof dashboardFilterInputFor<[string, ...string[]]>>;
+  /** `dashboard.history` input whose `kind` is one of these kinds. */
+  readonly historyInput: ReturnType<typeof dashboardHistoryInputFor<z.ZodEnum<Record<string, string>>>>;
+}
+
+/** Options of `dashboardKinds`. */
+export interface DashboardKindOptions<R extends boolean> {
+  /** `true`: the app's kinds replace Pulse's five instead of joining them. */
+  replaceDefaults?: R;
+}
+
 /**
- * Builds the publish union of the dashboard: the five seed kinds plus the app's (e.g. a `mrr`
- * live value), or only the app's with `replaceDefaults: true`. Pass `publishInput` to
- * `DashboardService.publish(input, publishInput)`; a bad payload fails with the zod path.
- * An app kind keeps one latest value per kind, `platform` and `accountId` (when it has them).
- * NOTE: not wired into `createPulseRouters` yet (see docs/extend.md).
+ * Builds the registry of dashboard kinds: Pulse's five plus the app's (e.g. a `mrr` live value),
+ * or only the app's with `replaceDefaults: true`. `createPulseRouters({ dashboardKinds })` serves
+ * it; a bad payload fails with BAD_REQUEST and the zod path. An app kind keeps one latest value
+ * per kind, `platform` and `accountId` (when it has them), and every top-level number field is a
+ * history series named after the field.
+ *
+ * @example
+ * const kinds = dashboardKinds({ mrr: z.object({ value: z.number(), currency: z.enum(['EUR', 'USD']) }) });
  */
-export function dashboardKinds(
-  extra: DashboardKindSchemas = {},
-  options: { replaceDefaults?: boolean } = {},
-) {
+export function dashboardKinds<
+  const E extends DashboardKindSchemas = Record<never, never>,
+  const R extends boolean = false,
+>(extra?: E, options: DashboardKindOptions<R> = {}): DashboardKinds<MergedDashboardKinds<E, R>> {
   const variants: z.ZodObject[] = options.replaceDefaults ? [] : [...seedDashboardVariants];
-  for (const [name, schema] of Object.entries(extra)) {
+  for (const [name, schema] of Object.entries(extra ?? {})) {
     const parsed = kindNameSchema.safeParse(name);
     if (!parsed.success) throw new Error(`Dashboard kind "${name}" ${parsed.error.issues[0]?.message}`);
+    // NOTE: value keys and history series of Pulse's kinds are built from their own fields, so an
+    // app kind cannot take one of their names (even with replaceDefaults).
+    if ((seedDashboardKinds as readonly string[]).includes(name))
+      throw new Error(`Dashboard kind "${name}" is one of Pulse's own kinds: pick another name`);
     if (!(schema instanceof z.ZodObject))
       throw new Error(`Dashboard kind "${name}": fields must be a z.object`);
+    for (const reserved of ['kind', 'type', 'workspaceId', 'at', 'key'])
+      if (reserved in schema.shape)
+        throw new Error(`Dashboard kind "${name}": "${reserved}" is set by Pulse, not a field of the kind`);
     variants.push(schema.extend({ kind: z.literal(name) }));
   }
   if (variants.length === 0) throw new Error('dashboardKinds: no kinds (replaceDefaults needs at least one)');
@@ -251,8 +432,100 @@ export function dashboardKinds(
     v.extend({ workspaceId: idSchema, at: z.iso.datetime({ offset: true }).optional() }),
   );
   const publishInput = z.discriminatedUnion('kind', withAddress as [(typeof withAddress)[number]]);
+  const types = variants.map((v) => (v.shape.kind as z.ZodLiteral<string>).value) as [string, ...string[]];
   return Object.freeze({
-    types: variants.map((v) => (v.shape.kind as z.ZodLiteral<string>).value),
+    types,
     publishInput,
-  });
+    filterInput: dashboardFilterInputFor(types),
+    historyInput: dashboardHistoryInputFor(z.enum(types)),
+  }) as unknown as DashboardKinds<MergedDashboardKinds<E, R>>;
 }
+
+type SeedDashboardRouter = typeof dashboardRouter;
+type FilterIn = z.input<typeof dashboardFilterInput>;
+type HistoryIn = z.input<typeof dashboardHistoryInput>;
+
+/** The `dashboard` router record typed with the kinds `K`. */
+export type KindDashboardRouter<K> = {
+  publish: TRPCMutationProcedure<{
+    input: DashboardKindPublishInput<K>;
+    output: DashboardKindPublishResult<K>;
+    meta: Meta<SeedDashboardRouter['publish']>;
+  }>;
+  snapshot: TRPCQueryProcedure<{
+    input: Simplify<Omit<FilterIn, 'kinds'> & { kinds?: Names<K>[] }>;
+    output: DashboardKindSnapshot<K>;
+    meta: Meta<SeedDashboardRouter['snapshot']>;
+  }>;
+  history: TRPCQueryProcedure<{
+    input: Simplify<Omit<HistoryIn, 'kind'> & { kind: Names<K> }>;
+    output: DashboardHistory;
+    meta: Meta<SeedDashboardRouter['history']>;
+  }>;
+  onUpdate: TRPCSubscriptionProcedure<{
+    input: Simplify<Omit<FilterIn, 'kinds'> & { kinds?: Names<K>[] }>;
+    output: AsyncIterable<DashboardKindEvent<K>>;
+    meta: Meta<SeedDashboardRouter['onUpdate']>;
+  }>;
+};
+
+/** The registry a router's procedure validates with (`server.publish`, REST and publishers read it). */
+const registryOfProcedure = new WeakMap<object, NotificationKinds<unknown> | DashboardKinds<unknown>>();
+
+/**
+ * The `dashboard` router for a registry of kinds: publish validates against the registry's union,
+ * snapshot / onUpdate filter by its kinds, history reads any of them. Same paths and auth as
+ * Pulse's own.
+ */
+export function dashboardRouterWith<K>(kinds: DashboardKinds<K>): KindDashboardRouter<K> {
+  const { publishInput, filterInput, historyInput } = kinds;
+  const record = {
+    /** Publishes one value of one of the router's kinds (admin or service); bad fields: BAD_REQUEST. */
+    publish: adminProcedure
+      .input(publishInput as unknown as typeof dashboardPublishInput)
+      .mutation(({ ctx, input }) => ctx.services.dashboard.publish(input, publishInput)),
+    /** The latest value per key, of the router's kinds. */
+    snapshot: memberProcedure
+      .input(filterInput)
+      .query(({ ctx, input }) => ctx.services.dashboard.snapshot(input)),
+    /** Raw points or buckets of one of the router's kinds over a window. */
+    history: memberProcedure
+      .input(historyInput)
+      .query(({ ctx, input }) => ctx.services.dashboard.readHistory(input, historyInput)),
+    /** A snapshot, then live updates of the router's kinds. */
+    onUpdate: memberProcedure
+      .input(filterInput)
+      .subscription(({ ctx, input, signal }) => ctx.services.dashboard.onUpdate(input, signal)),
+  } satisfies TRPCRouterRecord;
+  registryOfProcedure.set(record.publish, kinds as DashboardKinds<unknown>);
+  return record as unknown as KindDashboardRouter<K>;
+}
+
+/** The app's registries a router validates with: what `server.publish`, REST and publishers check against. */
+export interface RouterKinds {
+  notifications: NotificationKinds<unknown> | null;
+  dashboard: DashboardKinds<unknown> | null;
+}
+
+/** The registries of a router built by `createPulseRouters` (null: Pulse's own kinds). */
+export function kindsOfRouter(router: AnyTRPCRouter): RouterKinds {
+  const procedures = router._def.procedures as Record<string, object | undefined>;
+  const notifications = procedures['notifications.send'];
+  const dashboard = procedures['dashboard.publish'];
+  return {
+    notifications: ((notifications && registryOfProcedure.get(notifications)) ??
+      null) as NotificationKinds<unknown> | null,
+    dashboard: ((dashboard && registryOfProcedure.get(dashboard)) ?? null) as DashboardKinds<unknown> | null,
+  };
+}
+
+// NOTE: compile-time check that the typed dashboard router with the seed kinds is Pulse's own.
+type SeedDashboard = KindDashboardRouter<SeedDashboardKinds>;
+type _DashboardMatchesSeed = [
+  Same<SeedIO<SeedDashboard['onUpdate']>['output'], SeedIO<SeedDashboardRouter['onUpdate']>['output']>,
+  Same<SeedIO<SeedDashboard['publish']>['input'], SeedIO<SeedDashboardRouter['publish']>['input']>,
+] extends [true, true]
+  ? true
+  : never;
+const _dashboardMatchesSeed: _DashboardMatchesSeed = true;
+void _dashboardMatchesSeed;

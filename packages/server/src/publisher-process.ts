@@ -1,10 +1,19 @@
+import type { AnyTRPCRouter } from '@trpc/server';
 import type { AnyChannel } from './channels/channel.js';
+import { kindsOfRouter } from './kinds.js';
 import { type PulseConfigInput, resolveConfig } from './config.js';
 import { createServicePublisher, type ServicePublisher } from './publisher.js';
+import type { AppRouter } from './router.js';
 import { createPulseServices } from './server.js';
 import type { PulseServices } from './services.js';
 
-export interface PublisherOptions {
+export interface PublisherOptions<TRouter extends AnyTRPCRouter = AppRouter> {
+  /**
+   * The router the nodes serve (`createPulseRouter({ notificationKinds, dashboardKinds })`): every
+   * call validates against its kinds, and `notification` / `dashboard` are typed with them. Default:
+   * Pulse's own kinds.
+   */
+  router?: TRouter;
   /** The cluster's PostgreSQL (`postgres://…`); events are stored here before they are broadcast. */
   databaseUrl: string;
   /** The cluster's Redis: events cross it to every node's sockets. */
@@ -18,7 +27,7 @@ export interface PublisherOptions {
 }
 
 /** The seed's publishing methods for a process that runs no WebSocket server; `close()` when done. */
-export type Publisher = ServicePublisher & {
+export type Publisher<TRouter extends AnyTRPCRouter = AppRouter> = ServicePublisher<TRouter> & {
   /** The services underneath (store, bus, domains) for anything the methods do not cover. */
   readonly services: PulseServices;
   close(): Promise<void>;
@@ -34,7 +43,9 @@ export type Publisher = ServicePublisher & {
  * await publisher.sendCrisisAlert({ workspaceId: 'acme', data: { severity: 'high', topic: 'outage', volume: 420 } });
  * await publisher.close();
  */
-export async function createPublisher(opts: PublisherOptions): Promise<Publisher> {
+export async function createPublisher<TRouter extends AnyTRPCRouter = AppRouter>(
+  opts: PublisherOptions<TRouter>,
+): Promise<Publisher<TRouter>> {
   const config = resolveConfig({
     logLevel: 'warn',
     ...opts.config,
@@ -43,8 +54,13 @@ export async function createPublisher(opts: PublisherOptions): Promise<Publisher
     redisUrl: opts.redisUrl,
     redisPrefix: opts.redisPrefix,
   });
-  const { services, close } = await createPulseServices({ config, channels: opts.channels });
-  const publisher = createServicePublisher(services);
+  const kinds = opts.router ? kindsOfRouter(opts.router) : undefined;
+  const { services, close } = await createPulseServices({
+    config,
+    channels: opts.channels,
+    notificationKinds: kinds?.notifications?.types,
+  });
+  const publisher = createServicePublisher<TRouter>(services, kinds);
   return Object.assign(publisher, {
     services,
     close,

@@ -1,3 +1,4 @@
+import type { AnyTRPCRouter, inferRouterInputs, inferRouterOutputs } from '@trpc/server';
 import type { z } from 'zod';
 import type { AnyChannel, ChannelPublishResult } from './channels/channel.js';
 import type { ChannelPublishInput } from './channels/channels.service.js';
@@ -13,7 +14,9 @@ import type {
   notificationPayloads,
 } from './notifications/notifications.schema.js';
 import type { SendResult } from './notifications/notifications.service.js';
+import type { RouterKinds } from './kinds.js';
 import type { UserPresence } from './presence/presence.schema.js';
+import type { AppRouter } from './router.js';
 import type { PulseServices } from './services.js';
 
 /** A notification's content without its addressing (`workspaceId`, `userId`). */
@@ -64,27 +67,70 @@ const defaultTitles: { [T in NotificationType]: (data: Data<T>) => string } = {
  *   data: { postId: 'p1', platform: 'instagram', error: 'Token expired' },
  * });
  */
-export function createServicePublisher(services: PulseServices) {
+export function createServicePublisher<TRouter extends AnyTRPCRouter = AppRouter>(
+  services: PulseServices,
+  /** The router's registries (`kindsOfRouter(router)`): every call validates against them. */
+  kinds: RouterKinds = { notifications: null, dashboard: null },
+) {
   const { notifications, presence, dashboard, channels } = services;
+  // NOTE: null = Pulse's own kinds (the services' defaults).
+  const content = (kinds.notifications?.content ?? undefined) as
+    | Parameters<typeof notifications.send>[2]
+    | undefined;
+  const dashboardSchema = kinds.dashboard?.publishInput;
+  const publishValue = (input: DashboardPublishInput) => dashboard.publish(input, dashboardSchema);
 
   function sendKind<T extends NotificationType>(
     type: T,
     opts: KindNotificationOptions<T>,
   ): Promise<SendResult> {
     const { workspaceId, userId, title, body, priority, idempotencyKey, data } = opts;
-    return notifications.send('system', {
-      workspaceId,
-      userId,
-      type,
-      title: title ?? defaultTitles[type](data),
-      body,
-      priority,
-      idempotencyKey,
-      data,
-    } as { workspaceId: string } & NotificationContentInput);
+    return notifications.send(
+      'system',
+      {
+        workspaceId,
+        userId,
+        type,
+        title: title ?? defaultTitles[type](data),
+        body,
+        priority,
+        idempotencyKey,
+        data,
+      } as { workspaceId: string } & NotificationContentInput,
+      content,
+    );
   }
 
+  const kindNames: readonly string[] = kinds.notifications?.types ?? Object.keys(defaultTitles);
+  /** `notify.<kind>(opts)`: one sender per kind of the router (a plain, frozen object). */
+  const notify = Object.freeze(
+    Object.fromEntries(
+      kindNames.map((name) => [
+        name,
+        (opts: KindNotificationOptions<NotificationType> & { title?: string }) => {
+          const titleOf = (defaultTitles as Record<string, ((d: never) => string) | undefined>)[name];
+          // NOTE: an app kind has no default title: without one, the send is refused on `title`.
+          const title =
+            opts.title ??
+            (opts.data && typeof opts.data === 'object' ? titleOf?.(opts.data as never) : undefined);
+          return notifications.send(
+            'system',
+            { ...opts, type: name, title } as unknown as { workspaceId: string } & NotificationContentInput,
+            content,
+          );
+        },
+      ]),
+    ),
+  ) as unknown as NotifyHelpers<TRouter>;
+
   return {
+    /**
+     * One sender per notification kind of the router (the app's `notificationKinds` included):
+     * `notify.invoice_paid({ workspaceId, userId?, title, data })`. Pulse's kinds default their
+     * title from `data`; an app kind needs `title`. Validated like `notifications.send` (BAD_REQUEST
+     * with the zod path). Only the router's kinds have a sender (`Object.keys(notify)` lists them).
+     */
+    notify,
     /**
      * Publishes one event on an app channel (`defineChannel`) as trusted server code (`from:
      * 'system'`; `authorize` is not asked). The event is validated by the channel's schema; on a
@@ -98,11 +144,31 @@ export function createServicePublisher(services: PulseServices) {
     },
     /** Sends one notification to one user of a workspace. */
     sendNotification(workspaceId: string, userId: string, message: NotificationMessage): Promise<SendResult> {
-      return notifications.send('system', { ...message, workspaceId, userId });
+      return notifications.send('system', { ...message, workspaceId, userId }, content);
     },
     /** Sends one notification to every member of a workspace (read state is kept per user). */
     sendWorkspaceNotification(workspaceId: string, message: NotificationMessage): Promise<SendResult> {
-      return notifications.send('system', { ...message, workspaceId, userId: undefined });
+      return notifications.send('system', { ...message, workspaceId, userId: undefined }, content);
+    },
+    /**
+     * Sends one notification of any of the router's kinds (the app's `notificationKinds` included),
+     * as trusted server code: the input is `notifications.send`'s, validated the same way (a bad
+     * payload throws a BAD_REQUEST whose cause is the zod error).
+     */
+    notification(input: NotificationSendInputOf<TRouter>): Promise<NotificationSendOutputOf<TRouter>> {
+      return notifications.send('system', input as never, content) as Promise<
+        NotificationSendOutputOf<TRouter>
+      >;
+    },
+    /**
+     * Publishes one dashboard value of any of the router's kinds (the app's `dashboardKinds`
+     * included): `dashboard.publish`'s input, validated the same way (a bad payload throws a
+     * ZodError with the path).
+     */
+    dashboard(input: DashboardPublishInputOf<TRouter>): Promise<DashboardPublishOutputOf<TRouter>> {
+      return dashboard.publish(input as DashboardPublishInput, dashboardSchema) as Promise<
+        DashboardPublishOutputOf<TRouter>
+      >;
     },
     /** Someone mentioned the brand or a team member on a platform. */
     sendMentionNotification: (opts: KindNotificationOptions<'mention'>) => sendKind('mention', opts),
@@ -134,19 +200,19 @@ export function createServicePublisher(services: PulseServices) {
     },
     /** A live metric of an account (impressions, reach…); it becomes the latest value for its key. */
     broadcastMetricUpdate: (opts: DashboardBroadcast<'metric'>): Promise<DashboardPublishResult> =>
-      dashboard.publish({ ...opts, kind: 'metric' }),
+      publishValue({ ...opts, kind: 'metric' }),
     /** A post's status and counters. */
     broadcastPostUpdate: (opts: DashboardBroadcast<'post'>): Promise<DashboardPublishResult> =>
-      dashboard.publish({ ...opts, kind: 'post' }),
+      publishValue({ ...opts, kind: 'post' }),
     /** Aggregated analytics of an account over a period. */
     broadcastAnalyticsUpdate: (opts: DashboardBroadcast<'analytics'>): Promise<DashboardPublishResult> =>
-      dashboard.publish({ ...opts, kind: 'analytics' }),
+      publishValue({ ...opts, kind: 'analytics' }),
     /** The follower count of an account. */
     broadcastFollowerUpdate: (opts: DashboardBroadcast<'followers'>): Promise<DashboardPublishResult> =>
-      dashboard.publish({ ...opts, kind: 'followers' }),
+      publishValue({ ...opts, kind: 'followers' }),
     /** Engagement of an account or one post. */
     broadcastEngagementUpdate: (opts: DashboardBroadcast<'engagement'>): Promise<DashboardPublishResult> =>
-      dashboard.publish({ ...opts, kind: 'engagement' }),
+      publishValue({ ...opts, kind: 'engagement' }),
   };
 }
 
@@ -156,5 +222,41 @@ export type DashboardBroadcast<K extends DashboardKind> = Omit<
   'kind'
 >;
 
-/** What `server.publish` offers. */
-export type ServicePublisher = ReturnType<typeof createServicePublisher>;
+type In<R extends AnyTRPCRouter> = inferRouterInputs<R>;
+type SendOf<R extends AnyTRPCRouter> =
+  NotificationSendInputOf<R> extends infer S
+    ? S extends { type: string; data?: unknown }
+      ? S
+      : never
+    : never;
+/** `notify.<kind>` of a publisher: one sender per notification kind of the router. */
+export type NotifyHelpers<R extends AnyTRPCRouter> = {
+  [T in SendOf<R>['type']]: (
+    opts: Omit<Extract<SendOf<R>, { type: T }>, 'type' | 'title'> &
+      (T extends NotificationType ? { title?: string } : { title: string }),
+  ) => Promise<NotificationSendOutputOf<R>>;
+};
+type Out<R extends AnyTRPCRouter> = inferRouterOutputs<R>;
+/** `notifications.send`'s input with the router's kinds. */
+export type NotificationSendInputOf<R extends AnyTRPCRouter> =
+  In<R> extends {
+    notifications: { send: infer I };
+  }
+    ? I
+    : never;
+type NotificationSendOutputOf<R extends AnyTRPCRouter> =
+  Out<R> extends { notifications: { send: infer O } } ? O : never;
+/** `dashboard.publish`'s input with the router's kinds. */
+export type DashboardPublishInputOf<R extends AnyTRPCRouter> =
+  In<R> extends {
+    dashboard: { publish: infer I };
+  }
+    ? I
+    : never;
+type DashboardPublishOutputOf<R extends AnyTRPCRouter> =
+  Out<R> extends { dashboard: { publish: infer O } } ? O : never;
+
+/** What `server.publish` offers (typed with the node's router: `notification` / `dashboard` take its kinds). */
+export type ServicePublisher<TRouter extends AnyTRPCRouter = AppRouter> = ReturnType<
+  typeof createServicePublisher<TRouter>
+>;

@@ -48,6 +48,7 @@ import { notificationMigrations } from './notifications/notifications.tables.js'
 import type { NotificationWebhookOptions } from './notifications/notifications.webhook.js';
 import { notificationPrioritySchema, notificationTypeSchema } from './notifications/notifications.schema.js';
 import { createServicePublisher, type ServicePublisher } from './publisher.js';
+import { kindsOfRouter } from './kinds.js';
 import { type StreamFaults, StreamKernel } from './streams/stream-kernel.js';
 import { type AppRouter, appRouter } from './router.js';
 import type { PulseServices } from './services.js';
@@ -126,6 +127,8 @@ export interface PulseServicesOptions
   > {
   /** Connection counts of the transport, when one runs (stats and metrics read them). */
   transportStats?: () => WsTransportStats;
+  /** The router's notification kinds (an app's `notificationKinds`): webhook rules may name them. Default: the seed kinds. */
+  notificationKinds?: readonly string[];
   /** The durable-stream relay: poll interval and lease (defaults 250 / 1,000 ms); `faults` in tests only. */
   streams?: { relayPollMs?: number; relayLeaseMs?: number; faults?: StreamFaults };
 }
@@ -140,7 +143,7 @@ export async function createPulseServices(
 ): Promise<{ services: PulseServices; close(): Promise<void> }> {
   const config = resolveConfig(opts.config as PulseConfigInput);
   // NOTE: checked before anything is opened, so a misconfigured node leaks no store or socket.
-  const webhook = opts.notificationWebhook ?? webhookFromConfig(config);
+  const webhook = opts.notificationWebhook ?? webhookFromConfig(config, opts.notificationKinds);
   const bus =
     opts.bus ??
     (config.redisUrl
@@ -320,7 +323,7 @@ export interface PulseApi<TRouter extends AnyTRPCRouter> {
   /** Server-side caller with a service principal for every workspace. */
   readonly caller: PulseCaller<TRouter>;
   /** In-process publisher (the seed's vocabulary and `channel`): notifications, presence reads, channels. */
-  readonly publish: ServicePublisher;
+  readonly publish: ServicePublisher<TRouter>;
   /** The app's channels: publish from server code (trusted: `authorize` is not asked). */
   readonly channels: {
     publish<C extends AnyChannel>(channel: C, input: ChannelPublishInput<C>): Promise<ChannelPublishResult>;
@@ -351,9 +354,11 @@ export async function createPulseNode<TRouter extends AnyTRPCRouter = AppRouter>
     subscriptionsByPath: {},
     users: 0,
   });
+  const kinds = kindsOfRouter(router);
   const { services, close: closeServices } = await createPulseServices({
     ...opts,
     channels,
+    notificationKinds: kinds.notifications?.types,
     transportStats: () => transportStats(),
   });
   const { config, bus, store, presence, logger, metrics } = services;
@@ -502,7 +507,7 @@ export async function createPulseNode<TRouter extends AnyTRPCRouter = AppRouter>
     config,
     services,
     caller: createCaller({ principal: servicePrincipal(), authError: null, connectionId: null, services }),
-    publish: createServicePublisher(services),
+    publish: createServicePublisher<TRouter>(services, kinds),
     channels: { publish: (channel, input) => services.channels.publish('system', channel, input) },
     callerFor: (principal) => createCaller({ principal, authError: null, connectionId: null, services }),
   };
@@ -598,15 +603,19 @@ function waitReady(redis: Redis, timeoutMs: number): Promise<void> {
 }
 
 /** The webhook configured by the environment (`PULSE_NOTIFICATION_WEBHOOK_*`), or none without a URL. */
-function webhookFromConfig(config: PulseConfig): NotificationWebhookOptions | undefined {
+function webhookFromConfig(
+  config: PulseConfig,
+  kindNames: readonly string[] = notificationTypeSchema.options,
+): NotificationWebhookOptions | undefined {
   const { url, secret, rules, pollMs, maxAttempts, timeoutMs } = config.notificationWebhook;
   if (!url) return undefined;
   if (!secret)
     throw new Error('PULSE_NOTIFICATION_WEBHOOK_SECRET is required with PULSE_NOTIFICATION_WEBHOOK_URL');
-  const kinds = notificationTypeSchema.array().safeParse(Object.keys(rules));
-  if (!kinds.success)
+  // NOTE: the router's kinds (an app's `notificationKinds` included), so a rule may escalate them.
+  const unknown = Object.keys(rules).filter((kind) => !kindNames.includes(kind));
+  if (unknown.length > 0)
     throw new Error(
-      `PULSE_NOTIFICATION_WEBHOOK_RULES: unknown notification kind in ${Object.keys(rules).join(', ')}`,
+      `PULSE_NOTIFICATION_WEBHOOK_RULES: unknown notification kind in ${Object.keys(rules).join(', ')} (the router's kinds: ${kindNames.join(', ')})`,
     );
   const priorities = notificationPrioritySchema
     .array()

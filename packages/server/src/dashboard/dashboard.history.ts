@@ -4,6 +4,7 @@ export {
   type DashboardBucket,
   type DashboardHistory,
   type DashboardHistoryInput,
+  type AnyDashboardHistoryInput,
   type DashboardPoint,
   type DashboardSeries,
   dashboardBucketSchema,
@@ -32,8 +33,19 @@ export function seriesOf(event: DashboardUpdateEvent): Record<string, number> {
     case 'post':
       return { ...(event.metrics ?? {}) };
     default:
-      return {};
+      return numberFields(event);
   }
+}
+
+/**
+ * The series of an app's own kind (`dashboardKinds`): every top-level finite number field, named
+ * after the field (`{ kind: 'mrr', value: 12, currency: 'EUR' }` has the series `value`).
+ */
+function numberFields(event: object): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, value] of Object.entries(event))
+    if (typeof value === 'number' && Number.isFinite(value)) out[name] = value;
+  return out;
 }
 
 /** One aggregate being built (a bucket, or a raw point). */

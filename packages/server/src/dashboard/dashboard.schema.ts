@@ -15,7 +15,9 @@ export const dashboardPlatformSchema = z.enum([
 ]);
 export type DashboardPlatform = z.infer<typeof dashboardPlatformSchema>;
 
-export const dashboardKindSchema = z.enum(['metric', 'post', 'analytics', 'followers', 'engagement']);
+/** Pulse's own dashboard kinds. */
+export const seedDashboardKinds = ['metric', 'post', 'analytics', 'followers', 'engagement'] as const;
+export const dashboardKindSchema = z.enum(seedDashboardKinds);
 export type DashboardKind = z.infer<typeof dashboardKindSchema>;
 
 /** A metric name such as `impressions` or `reach`: short, no separators used in value keys. */
@@ -115,20 +117,35 @@ export const dashboardPublishInput = z.discriminatedUnion('kind', [
   engagementUpdateSchema.extend({ workspaceId: idSchema, ...atInput }),
 ]);
 export type DashboardPublishInput = z.input<typeof dashboardPublishInput>;
+/** A publish input of any kind (an app's registry's included), validated by the registry's union. */
+export type AnyDashboardPublishInput = { workspaceId: string; kind: string; at?: string } & Record<
+  string,
+  unknown
+>;
+
+/**
+ * Filter of `dashboard.snapshot` and `dashboard.onUpdate` whose `kinds` name the given kinds
+ * (Pulse's five, or a registry's: `dashboardKinds`).
+ */
+export function dashboardFilterInputFor<const T extends readonly [string, ...string[]]>(kinds: T) {
+  return z.object({
+    workspaceId: idSchema,
+    kinds: z.array(z.enum(kinds)).max(kinds.length).optional(),
+    platforms: z.array(dashboardPlatformSchema).max(20).optional(),
+    /**
+     * `onUpdate` only: the `until` of a `dashboard.history` read. Every stored update measured at or
+     * after it follows the snapshot (in time order) before live updates, so history and live meet
+     * without a gap; merge points by (key, at).
+     */
+    since: z.iso.datetime({ offset: true }).optional(),
+  });
+}
 
 /** Filter of `dashboard.snapshot` and `dashboard.onUpdate`. */
-export const dashboardFilterInput = z.object({
-  workspaceId: idSchema,
-  kinds: z.array(dashboardKindSchema).max(5).optional(),
-  platforms: z.array(dashboardPlatformSchema).max(20).optional(),
-  /**
-   * `onUpdate` only: the `until` of a `dashboard.history` read. Every stored update measured at or
-   * after it follows the snapshot (in time order) before live updates, so history and live meet
-   * without a gap; merge points by (key, at).
-   */
-  since: z.iso.datetime({ offset: true }).optional(),
-});
+export const dashboardFilterInput = dashboardFilterInputFor(seedDashboardKinds);
 export type DashboardFilter = z.infer<typeof dashboardFilterInput>;
+/** A filter over any kinds (an app's registry's included): what the service reads. */
+export type AnyDashboardFilter = Omit<DashboardFilter, 'kinds'> & { kinds?: readonly string[] };
 
 const eventBase = {
   type: z.literal('update'),
@@ -174,24 +191,31 @@ export type DashboardBucket = z.infer<typeof dashboardBucketSchema>;
 /** Bucket widths in ms. */
 export const dashboardBucketWidthMs = { '1m': 60_000, '1h': 3_600_000 } as const;
 
+/** `dashboard.history` input whose `kind` is one of the given kinds (Pulse's five, or a registry's). */
+export function dashboardHistoryInputFor<K extends z.ZodType<string>>(kind: K) {
+  return z
+    .object({
+      workspaceId: idSchema,
+      kind,
+      platform: dashboardPlatformSchema.optional(),
+      accountId: idSchema.optional(),
+      /** A series name: the metric (`impressions`), or a field (`count`, `likes`, `reach`…). */
+      metric: z.string().min(1).max(64).optional(),
+      from: z.iso.datetime({ offset: true }),
+      to: z.iso.datetime({ offset: true }).optional(),
+      bucket: dashboardBucketSchema.default('1m'),
+    })
+    .refine((input) => !input.to || Date.parse(input.from) <= Date.parse(input.to), {
+      message: 'from must not be after to',
+      path: ['from'],
+    });
+}
+
 /** `dashboard.history` input. `to` defaults to now; at most 10,000 points per series come back. */
-export const dashboardHistoryInput = z
-  .object({
-    workspaceId: idSchema,
-    kind: dashboardKindSchema,
-    platform: dashboardPlatformSchema.optional(),
-    accountId: idSchema.optional(),
-    /** A series name: the metric (`impressions`), or a field (`count`, `likes`, `reach`…). */
-    metric: z.string().min(1).max(64).optional(),
-    from: z.iso.datetime({ offset: true }),
-    to: z.iso.datetime({ offset: true }).optional(),
-    bucket: dashboardBucketSchema.default('1m'),
-  })
-  .refine((input) => !input.to || Date.parse(input.from) <= Date.parse(input.to), {
-    message: 'from must not be after to',
-    path: ['from'],
-  });
+export const dashboardHistoryInput = dashboardHistoryInputFor(dashboardKindSchema);
 export type DashboardHistoryInput = z.input<typeof dashboardHistoryInput>;
+/** A history input over any kinds (an app's registry's included): what the service reads. */
+export type AnyDashboardHistoryInput = Omit<DashboardHistoryInput, 'kind'> & { kind: string };
 
 /** One point of a series: a raw value, or a bucket's aggregate (`value` = its last value). */
 export interface DashboardPoint {

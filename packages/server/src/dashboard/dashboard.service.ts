@@ -1,5 +1,6 @@
+import { TRPCError } from '@trpc/server';
 import { type Kysely, sql } from 'kysely';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Hub } from '../infra/hub.js';
 import { type LiveStream, liveEphemeral } from '../infra/live.js';
 import { ReadBatch } from '../infra/read-batch.js';
@@ -8,6 +9,7 @@ import {
   type Aggregate,
   addToAggregates,
   type DashboardHistory,
+  type AnyDashboardHistoryInput,
   type DashboardHistoryInput,
   type DashboardPoint,
   type DashboardSeries,
@@ -17,8 +19,9 @@ import {
   seriesOf,
 } from './dashboard.history.js';
 import {
+  type AnyDashboardFilter,
+  type AnyDashboardPublishInput,
   type DashboardEvent,
-  type DashboardFilter,
   type DashboardPublishInput,
   type DashboardPublishResult,
   type DashboardSnapshot,
@@ -107,15 +110,20 @@ export class DashboardService {
    * clamped to now + that skew.
    */
   async publish(
-    input: DashboardPublishInput,
-    schema: { parse(input: unknown): unknown } = dashboardPublishInput,
+    input: DashboardPublishInput | AnyDashboardPublishInput,
+    schema: z.ZodType = dashboardPublishInput,
   ): Promise<DashboardPublishResult> {
-    // NOTE: `schema` is an app's publish union (`dashboardKinds(...).publishInput`); the default is the seed kinds'.
-    const {
-      workspaceId,
-      at: rawAt,
-      ...update
-    } = schema.parse(input) as z.output<typeof dashboardPublishInput>;
+    // NOTE: `schema` is an app's publish union (`dashboardKinds(...).publishInput`); the default is
+    // the seed kinds'. A bad value is BAD_REQUEST with the zod error as its cause (every caller:
+    // procedures, `server.publish`, publishers).
+    const parsed = schema.safeParse(input);
+    if (!parsed.success)
+      throw new TRPCError({
+        code: 'BAD_REQUEST',
+        message: z.prettifyError(parsed.error),
+        cause: parsed.error,
+      });
+    const { workspaceId, at: rawAt, ...update } = parsed.data as z.output<typeof dashboardPublishInput>;
     const now = Date.now();
     const atMs = rawAt ? Math.min(new Date(rawAt).getTime(), now + DASHBOARD_MAX_CLOCK_SKEW_MS) : now;
     const at = new Date(atMs).toISOString();
@@ -189,7 +197,7 @@ export class DashboardService {
   }
 
   /** The latest value per kind/platform/account/metric key, optionally filtered. */
-  async snapshot(filter: DashboardFilter): Promise<DashboardSnapshot> {
+  async snapshot(filter: AnyDashboardFilter): Promise<DashboardSnapshot> {
     let query = this.db
       .selectFrom('pulse_dashboard_values')
       .select('event')
@@ -211,7 +219,7 @@ export class DashboardService {
    * order, before the live ones: history + this stream leave no gap at the seam. Slow sockets keep
    * only the latest per key.
    */
-  onUpdate(filter: DashboardFilter, signal?: AbortSignal): LiveStream<DashboardEvent> {
+  onUpdate(filter: AnyDashboardFilter, signal?: AbortSignal): LiveStream<DashboardEvent> {
     const kinds = filter.kinds?.length ? new Set<string>(filter.kinds) : null;
     const platforms = filter.platforms?.length ? new Set<string>(filter.platforms) : null;
     return liveEphemeral<DashboardEvent>(this.opts.hub, {
@@ -243,8 +251,14 @@ export class DashboardService {
    * or 1-minute / 1-hour buckets (stored buckets plus the points not rolled up yet, so the newest
    * bucket is complete up to the read). `until` is where a live subscription picks up.
    */
-  async readHistory(rawInput: DashboardHistoryInput): Promise<DashboardHistory> {
-    const input = dashboardHistoryInput.parse(rawInput);
+  async readHistory(
+    rawInput: DashboardHistoryInput | AnyDashboardHistoryInput,
+    schema: {
+      parse(input: unknown): z.output<typeof dashboardHistoryInput> | AnyParsedHistoryInput;
+    } = dashboardHistoryInput,
+  ): Promise<DashboardHistory> {
+    // NOTE: `schema` is an app's history input (`dashboardKinds(...).historyInput`); the default is the seed kinds'.
+    const input = schema.parse(rawInput);
     const fromMs = Date.parse(input.from);
     const toMs = input.to ? Date.parse(input.to) : Date.now();
     const read = async (db: Kysely<Tables>) => {
@@ -548,7 +562,7 @@ export class DashboardService {
   }
 
   /** Stored updates measured at or after `since`, in time order (the catch-up of `onUpdate`). */
-  private async since(filter: DashboardFilter, since: string): Promise<DashboardUpdateEvent[]> {
+  private async since(filter: AnyDashboardFilter, since: string): Promise<DashboardUpdateEvent[]> {
     let query = this.db
       .selectFrom('pulse_dashboard_points')
       .select('event')
@@ -560,6 +574,8 @@ export class DashboardService {
     return rows.map((row) => JSON.parse(row.event) as DashboardUpdateEvent);
   }
 }
+
+type AnyParsedHistoryInput = Omit<z.output<typeof dashboardHistoryInput>, 'kind'> & { kind: string };
 
 /** Only the named series (or all). */
 function pick(values: Record<string, number>, name: string | undefined): Record<string, number> {

@@ -1,4 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
+import { z } from 'zod';
 import {
   type NotificationFeedEvent,
   type NotificationType,
@@ -57,13 +58,17 @@ export function mutedFor(
 export function effectiveKinds(
   user: UserPreferences,
   workspace: WorkspacePreferences,
+  /** The router's kinds (an app's `notificationKinds`); default: the eight seed kinds. */
+  types: readonly string[] = notificationTypes,
 ): Record<NotificationType, boolean> {
-  const out = {} as Record<NotificationType, boolean>;
-  for (const type of notificationTypes) {
-    const own = type === 'crisis' && !workspace.crisisMutable ? undefined : user.kinds[type];
-    out[type] = own ?? workspace.kinds[type] ?? true;
+  const out: Record<string, boolean> = {};
+  const own = user.kinds as Record<string, boolean | undefined>;
+  const defaults = workspace.kinds as Record<string, boolean | undefined>;
+  for (const type of types) {
+    const mine = type === 'crisis' && !workspace.crisisMutable ? undefined : own[type];
+    out[type] = mine ?? defaults[type] ?? true;
   }
-  return out;
+  return out as Record<NotificationType, boolean>;
 }
 
 /** Every stored preference row of a workspace: the defaults and each user's own. */
@@ -112,12 +117,18 @@ export async function loadUserPreferences(
   return { workspace, user };
 }
 
+// NOTE: stored settings may name an app's own kinds (`notificationKinds`): the stored `kinds` are
+// read as any kind name → boolean; the kinds a change may name are checked by the router's input.
+const storedKinds = { kinds: z.record(z.string(), z.boolean()).default({}) };
+const storedUser = userPreferencesSchema.extend(storedKinds);
+const storedWorkspace = workspacePreferencesSchema.extend(storedKinds);
+
 export function parseUser(json: string): UserPreferences {
-  return userPreferencesSchema.parse(JSON.parse(json));
+  return storedUser.parse(JSON.parse(json)) as UserPreferences;
 }
 
 export function parseWorkspace(json: string): WorkspacePreferences {
-  return workspacePreferencesSchema.parse(JSON.parse(json));
+  return storedWorkspace.parse(JSON.parse(json)) as WorkspacePreferences;
 }
 
 /**

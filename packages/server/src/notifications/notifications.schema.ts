@@ -247,23 +247,31 @@ export type NotificationStateAction = z.infer<typeof notificationStateActionSche
  * for everything the caller can see in the workspace, optionally only `types` (kinds) and only up
  * to `upTo` (an `eventId` from the list or stream: nothing newer is touched).
  */
-export const notificationBulkInput = z
-  .object({
-    workspaceId: idSchema,
-    ids: z.array(z.string().min(1).max(100)).min(1).max(500).optional(),
-    all: z.literal(true).optional(),
-    types: z.array(notificationTypeSchema).min(1).max(notificationTypes.length).optional(),
-    kinds: z.array(notificationTypeSchema).min(1).max(notificationTypes.length).optional(),
-    upTo: streamEventIdSchema.optional(),
-  })
-  .refine((input) => (input.ids === undefined) !== (input.all === undefined), {
-    message: 'pass either ids or all: true',
-    path: ['ids'],
-  })
-  .refine((input) => input.ids === undefined || (!input.types && !input.kinds && !input.upTo), {
-    message: 'types, kinds and upTo go with all: true, not with ids',
-    path: ['ids'],
-  });
+export const notificationBulkInput = notificationBulkInputFor(
+  notificationTypeSchema,
+  notificationTypes.length,
+);
+
+/** `notificationBulkInput` whose `types` / `kinds` name the given kinds (an app's registry's). */
+export function notificationBulkInputFor<K extends z.ZodType<string>>(type: K, count: number) {
+  return z
+    .object({
+      workspaceId: idSchema,
+      ids: z.array(z.string().min(1).max(100)).min(1).max(500).optional(),
+      all: z.literal(true).optional(),
+      types: z.array(type).min(1).max(count).optional(),
+      kinds: z.array(type).min(1).max(count).optional(),
+      upTo: streamEventIdSchema.optional(),
+    })
+    .refine((input) => (input.ids === undefined) !== (input.all === undefined), {
+      message: 'pass either ids or all: true',
+      path: ['ids'],
+    })
+    .refine((input) => input.ids === undefined || (!input.types && !input.kinds && !input.upTo), {
+      message: 'types, kinds and upTo go with all: true, not with ids',
+      path: ['ids'],
+    });
+}
 export type NotificationBulkInput = z.input<typeof notificationBulkInput>;
 
 export interface NotificationStateResult {
@@ -303,17 +311,23 @@ export interface NotificationPreferences {
  * `scope: 'workspace'` the workspace defaults (admins only). `kinds[k] = null` drops the user's choice
  * (back to the default); `conversations[id] = true` mutes a conversation's messages, `false` unmutes.
  */
-export const notificationPreferencesSetInput = z.object({
-  workspaceId: idSchema,
-  scope: z.enum(['user', 'workspace']).default('user'),
-  kinds: z.partialRecord(notificationTypeSchema, z.boolean().nullable()).optional(),
-  conversations: z
-    .record(idSchema, z.boolean())
-    .refine((v) => Object.keys(v).length <= 100, { message: 'at most 100 conversations per call' })
-    .optional(),
-  /** Workspace scope only. */
-  crisisMutable: z.boolean().optional(),
-});
+export const notificationPreferencesSetInput = notificationPreferencesSetInputFor(notificationTypeSchema);
+
+/** `notificationPreferencesSetInput` whose `kinds` name the given kinds (an app's registry's). */
+export function notificationPreferencesSetInputFor<K extends z.ZodType<string>>(type: K) {
+  return z.object({
+    workspaceId: idSchema,
+    scope: z.enum(['user', 'workspace']).default('user'),
+    kinds: z.partialRecord(type, z.boolean().nullable()).optional(),
+    conversations: z
+      .record(idSchema, z.boolean())
+      .refine((v) => Object.keys(v).length <= 100, { message: 'at most 100 conversations per call' })
+      .optional(),
+    /** Workspace scope only. */
+    crisisMutable: z.boolean().optional(),
+  });
+}
+
 export type NotificationPreferencesSetInput = z.input<typeof notificationPreferencesSetInput>;
 
 /** A durable stream id: the decimal sequence number of an event in its stream (the kernel's). */

@@ -389,9 +389,13 @@ export class NotificationService {
   async changeState(
     userId: string,
     action: NotificationStateAction,
-    rawInput: NotificationBulkInput,
+    rawInput:
+      | NotificationBulkInput
+      | (Omit<NotificationBulkInput, 'types' | 'kinds'> & { types?: string[]; kinds?: string[] }),
+    /** The app's kinds (`notificationKinds(...).bulkInput`); default: the eight seed kinds. */
+    schema: z.ZodType<z.output<typeof notificationBulkInput>> = notificationBulkInput,
   ): Promise<NotificationStateResult> {
-    const input = parseOrThrow(notificationBulkInput, rawInput);
+    const input = parseOrThrow(schema, rawInput);
     const { workspaceId } = input;
     const types = input.types ?? input.kinds;
     try {
@@ -464,13 +468,18 @@ export class NotificationService {
   }
 
   /** The caller's preferences, the workspace defaults and what reaches them per kind. */
-  async preferences(userId: string, workspaceId: string): Promise<NotificationPreferences> {
+  async preferences(
+    userId: string,
+    workspaceId: string,
+    /** The router's kinds (`notificationKinds(...).types`); default: the eight seed kinds. */
+    types?: readonly string[],
+  ): Promise<NotificationPreferences> {
     const { user, workspace } = await loadUserPreferences(this.db, workspaceId, userId);
     return {
       workspaceId,
       user: user.settings,
       workspace: workspace.settings,
-      effective: effectiveKinds(user.settings, workspace.settings),
+      effective: effectiveKinds(user.settings, workspace.settings, types),
     };
   }
 
@@ -483,8 +492,13 @@ export class NotificationService {
   async setPreferences(
     principal: Principal,
     rawInput: NotificationPreferencesSetInput,
+    /** The app's kinds (`notificationKinds(...)`): the kinds `kinds` may name; default: the seed kinds. */
+    registry?: {
+      types: readonly string[];
+      preferencesInput: z.ZodType<z.output<typeof notificationPreferencesSetInput>>;
+    },
   ): Promise<NotificationPreferences> {
-    const input = parseOrThrow(notificationPreferencesSetInput, rawInput);
+    const input = parseOrThrow(registry?.preferencesInput ?? notificationPreferencesSetInput, rawInput);
     const { workspaceId } = input;
     const workspaceScope = input.scope === 'workspace';
     if (workspaceScope) {
@@ -574,7 +588,7 @@ export class NotificationService {
     } catch (error) {
       throw storeError(error, 'Could not store the preferences');
     }
-    return this.preferences(userId, workspaceId);
+    return this.preferences(userId, workspaceId, registry?.types);
   }
 
   /**

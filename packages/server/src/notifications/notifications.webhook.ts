@@ -23,7 +23,8 @@ export interface NotificationWebhookOptions {
   /** HMAC-SHA256 key of the signature header. */
   secret: string;
   /** Per kind; kinds without a rule never escalate. */
-  rules: Partial<Record<NotificationType, EscalationRule>>;
+  /** Per kind: Pulse's (`crisis`…) or the app's own (`notificationKinds`). */
+  rules: Partial<Record<NotificationType | (string & {}), EscalationRule>>;
   /** How often every node looks for due deliveries (ms, default 1,000; 0 = only `runDue()` calls). */
   pollMs?: number;
   /** Attempts before giving up (default 8). */
