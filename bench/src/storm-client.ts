@@ -46,6 +46,12 @@ let reopened = 0;
 let failedAttempts = 0;
 /** seen[i * maxSeq + seq]: how often client i got event seq (saturates at 255). */
 const seen = new Uint8Array(opts.count * (opts.maxSeq + 1));
+const traceStart = nowMs();
+/** STORM_TRACE=3: the first 3 clients of each process log their reconnect timeline. */
+const traced = Number(process.env.STORM_TRACE ?? 0);
+const trace = (c: { index: number }, what: string) => {
+  if (armed && c.index < traced) console.log(`[trace ${opts.offset + c.index}] ${Math.round(nowMs() - traceStart)} ${what}`);
+};
 
 class Client {
   ws: WebSocket | null = null;
@@ -97,6 +103,7 @@ function markDisconnect(c: Client) {
 }
 
 function markEvent(c: Client, gen: number) {
+  if (c.resumeAt < 0 && c.disconnectAt >= 0 && gen > c.disconnectGen) trace(c, `first event gen ${gen}`);
   if (c.disconnectAt >= 0 && c.resumeAt < 0 && gen > c.disconnectGen) c.resumeAt = nowMs();
 }
 
@@ -115,18 +122,21 @@ function openSocket(c: Client, url: string, onMessage: (ws: WebSocket, gen: numb
     const gen = ++c.gen;
     let opened = false;
     ws.on('open', () => {
+      trace(c, `open ${url}`);
       opened = true;
       reopened += armed ? 1 : 0;
       resolve(ws);
     });
     ws.on('message', (data: Buffer) => onMessage(ws, gen, data));
-    ws.on('error', () => {
+    ws.on('error', (error: Error) => {
+      trace(c, `error ${error.message}`);
       if (!opened) {
         if (armed) failedAttempts += 1;
         reject(new Error('open failed'));
       }
     });
     ws.on('close', (code: number) => {
+      trace(c, `close ${code} gen ${gen}`);
       if (c.ws === ws) {
         c.ws = null;
         c.subscribed = false;
@@ -178,8 +188,10 @@ function trpcMessage(c: Client, ws: WebSocket, gen: number, data: Buffer) {
   }
   const text = data.toString();
   if (text.includes('"method":"reconnect"')) {
+    trace(c, 'reconnect notice');
     trpcReconnect(c);
   } else if (text.includes('"type":"started"')) {
+    trace(c, `started gen ${gen}`);
     markSubscribed(c, gen);
   } else if (text.includes('"error"') || text.includes('"type":"stopped"')) {
     errors += 1;
@@ -212,20 +224,19 @@ function trpcReconnect(c: Client) {
   if (c.reconnecting || stopping) return;
   c.reconnecting = true;
   const attemptOnce = (attempt: number) => {
-    setTimeout(
-      () => {
-        if (stopping) return;
-        // wsClient closes the active connection (the old socket, if still open), then opens a new one.
-        if (c.ws && c.ws.readyState === WebSocket.OPEN) c.ws.close();
-        trpcOpen(c).then(
-          () => {
-            c.reconnecting = false;
-          },
-          () => attemptOnce(attempt + 1),
-        );
-      },
-      pulseRetryDelayMs(c, attempt),
-    );
+    const delay = pulseRetryDelayMs(c, attempt);
+    trace(c, `attempt ${attempt} in ${delay} ms to ${opts.urls[c.cur]}`);
+    setTimeout(() => {
+      if (stopping) return;
+      // wsClient closes the active connection (the old socket, if still open), then opens a new one.
+      if (c.ws && c.ws.readyState === WebSocket.OPEN) c.ws.close();
+      trpcOpen(c).then(
+        () => {
+          c.reconnecting = false;
+        },
+        () => attemptOnce(attempt + 1),
+      );
+    }, delay);
   };
   attemptOnce(0);
 }

@@ -95,9 +95,12 @@ export function spawnStormNode(opts: {
   core: number | null;
   env: NodeJS.ProcessEnv;
 }): ChildProcess {
+  // STORM_PROFILE_DIR=/tmp/p: a --cpu-prof profile of every process.
+  const profile = process.env.STORM_PROFILE_DIR;
   const node = [
     process.execPath,
     '--expose-gc',
+    ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
     '--import',
     'tsx',
     '--conditions=source',
