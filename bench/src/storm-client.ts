@@ -50,7 +50,8 @@ const traceStart = nowMs();
 /** STORM_TRACE=3: the first 3 clients of each process log their reconnect timeline. */
 const traced = Number(process.env.STORM_TRACE ?? 0);
 const trace = (c: { index: number }, what: string) => {
-  if (armed && c.index < traced) console.log(`[trace ${opts.offset + c.index}] ${Math.round(nowMs() - traceStart)} ${what}`);
+  if (armed && c.index < traced)
+    console.log(`[trace ${opts.offset + c.index}] ${Math.round(nowMs() - traceStart)} ${what}`);
 };
 
 class Client {

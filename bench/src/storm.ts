@@ -338,9 +338,14 @@ async function runVariant(variant: StormVariant, options: StormOptions): Promise
 
     // Every client back: its first event on a new socket (bounded).
     let state = await progress(0);
+    let loggedAt = nowMs();
     while (state.resumed < connected && nowMs() - stormAt < backTimeoutMs) {
       await sleep(250);
       state = await progress(0);
+      if (nowMs() - loggedAt > 5000) {
+        loggedAt = nowMs();
+        log(`  ${variant}: ${Math.round(nowMs() - stormAt)} ms: ${state.subscribed} subscribed, ${state.resumed} resumed`);
+      }
     }
     log(`  ${variant}: ${state.resumed}/${connected} resumed after ${Math.round(nowMs() - stormAt)} ms`);
     await sleep(settleMs);
