@@ -49,6 +49,8 @@ export interface StormOptions {
   settleMs?: number;
   /** Bound on the wait for every client to be back (ms). */
   backTimeoutMs?: number;
+  /** Bound on the wait, once the publisher stopped, for every client to have every event (ms). */
+  catchUpTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -344,7 +346,9 @@ async function runVariant(variant: StormVariant, options: StormOptions): Promise
       state = await progress(0);
       if (nowMs() - loggedAt > 5000) {
         loggedAt = nowMs();
-        log(`  ${variant}: ${Math.round(nowMs() - stormAt)} ms: ${state.subscribed} subscribed, ${state.resumed} resumed`);
+        log(
+          `  ${variant}: ${Math.round(nowMs() - stormAt)} ms: ${state.subscribed} subscribed, ${state.resumed} resumed`,
+        );
       }
     }
     log(`  ${variant}: ${state.resumed}/${connected} resumed after ${Math.round(nowMs() - stormAt)} ms`);
@@ -358,7 +362,7 @@ async function runVariant(variant: StormVariant, options: StormOptions): Promise
       published = [];
       for (let s = 1; s <= finished.last; s++) if (!failed.has(s)) published.push(s);
       if (finished.failed.length) log(`  publisher: ${finished.failed.length} sends failed`);
-      const deadline = nowMs() + 30_000;
+      const deadline = nowMs() + (options.catchUpTimeoutMs ?? 60_000);
       let done = await progress(finished.last);
       while (done.complete < connected && nowMs() < deadline) {
         await sleep(250);
