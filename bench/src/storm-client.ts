@@ -13,7 +13,7 @@
  *   sent (events arrive every few hundred ms, so wsLink would not send any either).
  * - `socketio`: socket.io-client 4.8's Manager defaults: reconnection on, delay 1 s, max 5 s,
  *   randomization 0.5, factor 2, attempts unlimited (the first attempt after a close also waits
- *   one delay); Engine.IO v4 over WebSocket only (`transports: ['websocket']`), then the Socket.IO
+ *   one delay), an open abandoned after `timeout` (20 s); Engine.IO v4 over WebSocket only (`transports: ['websocket']`), then the Socket.IO
  *   v5 CONNECT to `/`. No replay: Socket.IO has none.
  *
  * Every event's seq is counted per client, so lost (never seen) and duplicated (seen twice) are
@@ -116,13 +116,25 @@ function markSubscribed(c: Client, gen: number) {
 }
 
 /** Opens a socket; resolves once it is open, rejects if it closes or fails before. */
-function openSocket(c: Client, url: string, onMessage: (ws: WebSocket, gen: number, data: Buffer) => void) {
+function openSocket(
+  c: Client,
+  url: string,
+  onMessage: (ws: WebSocket, gen: number, data: Buffer) => void,
+  openTimeoutMs?: number,
+) {
   return new Promise<WebSocket>((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false });
     c.ws = ws;
     const gen = ++c.gen;
     let opened = false;
+    // socket.io-client's Manager `timeout` (20 s): an open that takes longer is abandoned and retried.
+    const timer = openTimeoutMs
+      ? setTimeout(() => {
+          if (!opened) ws.terminate();
+        }, openTimeoutMs)
+      : undefined;
     ws.on('open', () => {
+      clearTimeout(timer);
       trace(c, `open ${url}`);
       opened = true;
       reopened += armed ? 1 : 0;
@@ -137,6 +149,7 @@ function openSocket(c: Client, url: string, onMessage: (ws: WebSocket, gen: numb
       }
     });
     ws.on('close', (code: number) => {
+      clearTimeout(timer);
       trace(c, `close ${code} gen ${gen}`);
       if (c.ws === ws) {
         c.ws = null;
@@ -270,7 +283,12 @@ function sioMessage(c: Client, ws: WebSocket, gen: number, data: Buffer) {
 }
 
 function sioOpen(c: Client) {
-  return openSocket(c, `${opts.urls[c.cur]}?EIO=4&transport=websocket`, (s, g, d) => sioMessage(c, s, g, d));
+  return openSocket(
+    c,
+    `${opts.urls[c.cur]}?EIO=4&transport=websocket`,
+    (s, g, d) => sioMessage(c, s, g, d),
+    20_000,
+  );
 }
 
 function sioReconnect(c: Client) {

@@ -6,7 +6,7 @@
  * socket (p50 / p99 / max), the time until every client is back, the receiving node's peak CPU and
  * RSS (sampled from /proc every 100 ms), events lost and duplicated once everything drained.
  *
- * Environment (all optional): STORM_N (default 10000), STORM_RATE (events/s, default 5),
+ * Environment (all optional): STORM_N (default 10000), STORM_RATE (events/s, default 2),
  * STORM_VARIANTS=pulse-restart,pulse-drain,socketio-restart, STORM_DATABASE_URL, STORM_REDIS_URL,
  * BENCH_PIN=0, BENCH_WRITE=0 (do not touch BENCHMARKS.md), BENCH_OUT (path).
  */
@@ -83,6 +83,8 @@ export interface StormRow {
   clientsWithLoss: number;
   duplicated: number;
   failedAttempts: number;
+  /** Growth of the kernel's ListenOverflows during the storm (machine-wide: other processes count too). */
+  listenOverflows: number;
   errors: number;
   seconds: number;
 }
@@ -129,6 +131,21 @@ function procSample(pid: number): { cpu: number; rss: number } | null {
   } catch {
     return null;
   }
+}
+
+/** The kernel's TcpExt ListenOverflows counter (machine-wide): connections dropped by full accept queues. */
+function listenOverflows(): number {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+    for (let i = 0; i + 1 < lines.length; i++) {
+      if (!lines[i]!.startsWith('TcpExt:')) continue;
+      const names = lines[i]!.split(/\s+/);
+      const values = lines[i + 1]!.split(/\s+/);
+      const at = names.indexOf('ListenOverflows');
+      return at >= 0 ? Number(values[at]) : Number.NaN;
+    }
+  } catch {}
+  return Number.NaN;
 }
 
 /** Samples one process every 100 ms: peak and mean CPU (cores) and peak RSS. */
@@ -184,7 +201,7 @@ export async function runStormBench(options: StormOptions): Promise<StormResult[
 async function runVariant(variant: StormVariant, options: StormOptions): Promise<StormRow> {
   const log = options.log ?? (() => {});
   const n = options.n;
-  const rate = options.rate ?? 5;
+  const rate = options.rate ?? 2;
   const pin = options.pin ?? false;
   const warmMs = options.warmMs ?? 2000;
   const settleMs = options.settleMs ?? 2000;
@@ -313,6 +330,7 @@ async function runVariant(variant: StormVariant, options: StormOptions): Promise
 
     for (const c of clients) c.send({ cmd: 'arm' });
     await sleep(50);
+    const overflowsBefore = listenOverflows();
     const stormAt = nowMs();
     let nodeMs = 0;
     if (variant === 'pulse-drain') {
@@ -374,6 +392,7 @@ async function runVariant(variant: StormVariant, options: StormOptions): Promise
       published = [...emitted].sort((a, b) => a - b);
     }
     const usage = sampler.stop();
+    const overflows = listenOverflows() - overflowsBefore;
     const reports = await Promise.all(
       clients.map((c) => c.ask({ cmd: 'report', published }, 'report', 60_000)),
     );
@@ -408,6 +427,7 @@ async function runVariant(variant: StormVariant, options: StormOptions): Promise
       clientsWithLoss: sum('clientsWithLoss'),
       duplicated: sum('duplicated'),
       failedAttempts: sum('failedAttempts'),
+      listenOverflows: overflows,
       errors: sum('errors'),
       seconds: (nowMs() - started) / 1000,
     };
@@ -448,6 +468,7 @@ export function renderStormMarkdown(rows: readonly StormResult[]): string {
     'lost (clients)',
     'duplicated',
     'failed attempts',
+    'listen overflows',
   ];
   const lines = [
     `| ${header.join(' | ')} |`,
@@ -480,6 +501,7 @@ export function renderStormMarkdown(rows: readonly StormResult[]): string {
         `${fmt(row.lost)} (${fmt(row.clientsWithLoss)})`,
         fmt(row.duplicated),
         fmt(row.failedAttempts),
+        fmt(row.listenOverflows),
       ].join(' | ')} |`,
     );
   }
@@ -499,7 +521,7 @@ function canPin(): boolean {
 async function main() {
   const env = process.env;
   const n = Number(env.STORM_N ?? 10_000);
-  const rate = Number(env.STORM_RATE ?? 5);
+  const rate = Number(env.STORM_RATE ?? 2);
   const variants = (
     env.STORM_VARIANTS ? env.STORM_VARIANTS.split(',').map((s) => s.trim()) : [...stormVariants]
   ) as StormVariant[];
