@@ -57,6 +57,11 @@ export interface StormClientOptions {
   secret?: string;
   /** Highest seq the counters can hold. */
   maxSeq: number;
+  /**
+   * Experiment only (`STORM_PULSE_OPEN_TIMEOUT_MS`): abandon a Pulse open after this long, as
+   * socket.io-client does after 20 s. wsLink and @pulse/client have no such timeout (default: none).
+   */
+  pulseOpenTimeoutMs?: number;
 }
 
 export type ClientCommand =
