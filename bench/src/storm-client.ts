@@ -216,8 +216,11 @@ function trpcMessage(c: Client, ws: WebSocket, gen: number, data: Buffer) {
 }
 
 async function trpcOpen(c: Client) {
-  const ws = await openSocket(c, `${opts.urls[c.cur]}?connectionParams=1`, (s, g, d) =>
-    trpcMessage(c, s, g, d),
+  const ws = await openSocket(
+    c,
+    `${opts.urls[c.cur]}?connectionParams=1`,
+    (s, g, d) => trpcMessage(c, s, g, d),
+    opts.pulseOpenTimeoutMs,
   );
   // wsClient's onOpen callback: the Pulse client resets this URL's failures.
   c.failures[c.cur] = 0;

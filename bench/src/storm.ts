@@ -279,6 +279,9 @@ async function runVariant(variant: StormVariant, options: StormOptions): Promise
         workspaceId,
         secret: pulse ? secret : undefined,
         maxSeq,
+        pulseOpenTimeoutMs: process.env.STORM_PULSE_OPEN_TIMEOUT_MS
+          ? Number(process.env.STORM_PULSE_OPEN_TIMEOUT_MS)
+          : undefined,
       };
       clients.push(
         new StormProc(
