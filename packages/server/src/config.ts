@@ -151,6 +151,12 @@ export const configOptions = {
     maxInFlight: option('PULSE_MAX_IN_FLIGHT', positive(128)),
     /** Open TCP connections per node (HTTP and WebSocket together); past it new ones are dropped. */
     maxConnections: option('PULSE_MAX_CONNECTIONS', positive(50_000)),
+    /**
+     * Connections the kernel queues before Pulse accepts them (`listen` backlog; Linux caps it at
+     * `net.core.somaxconn`). Node's default, 511, overflowed in the 10,000-client reconnect storm
+     * (bench:storm): a refused SYN waits for the client's TCP retransmit, seconds later.
+     */
+    listenBacklog: option('PULSE_LISTEN_BACKLOG', positive(4_096)),
     /** Time a client has to send its request headers. */
     headersTimeoutMs: option('PULSE_HEADERS_TIMEOUT_MS', positive(10_000)),
     /** Time a client has to send a whole request, body included (HTTP 408 after it). */

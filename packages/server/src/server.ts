@@ -527,7 +527,7 @@ export async function startPulseServer<TRouter extends AnyTRPCRouter = AppRouter
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
-    http.listen(config.port, config.host, () => {
+    http.listen({ port: config.port, host: config.host, backlog: config.limits.listenBacklog }, () => {
       http.off('error', reject);
       resolve();
     });
