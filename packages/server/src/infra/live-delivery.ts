@@ -70,8 +70,13 @@ export abstract class LiveDelivery implements HubSink {
       if (this.isStopped()) return;
       const items = await this.spec.initial(this.spec.lastEventId, this.headListener());
       if (this.isStopped()) return;
-      this.started();
-      this.replayed(items);
+      this.holdWrites();
+      try {
+        this.started();
+        this.replayed(items);
+      } finally {
+        this.releaseWrites();
+      }
       await this.catchUp();
     } catch (cause) {
       if (this.isStopped()) return;
@@ -88,6 +93,13 @@ export abstract class LiveDelivery implements HubSink {
     const attachment = this.attachment;
     return attachment ? (headId) => attachment.observeHead(headId) : undefined;
   }
+
+  /**
+   * Around a replay (`started` and its items): a transport that writes frames may gather them into
+   * one write (a resume after a node restart replays hundreds of events per socket). No-ops here.
+   */
+  protected holdWrites(): void {}
+  protected releaseWrites(): void {}
 
   /** A method, so that TypeScript does not narrow the state across awaits. */
   protected isStopped(): boolean {
@@ -122,7 +134,12 @@ export abstract class LiveDelivery implements HubSink {
         this.resyncPending = false;
         const items = await this.spec.initial(this.durable ? this.lastId : undefined, this.headListener());
         if (this.state !== 'initial') return;
-        this.replayed(items);
+        this.holdWrites();
+        try {
+          this.replayed(items);
+        } finally {
+          this.releaseWrites();
+        }
       }
     } catch {
       // the next resync (or the client's resume) recovers

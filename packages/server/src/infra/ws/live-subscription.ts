@@ -85,6 +85,16 @@ export class LiveSubscription<TContext> extends LiveDelivery {
     this.request.conn.closeWith(CloseCode.slowConsumer, 'Too many events during replay');
   }
 
+  // NOTE: a replay's frames (ws's own sends, each corking the TCP socket by itself) leave in one
+  // `writev`: cork is counted, so ws's inner uncorks flush nothing until this one.
+  protected override holdWrites(): void {
+    this.raw.cork();
+  }
+
+  protected override releaseWrites(): void {
+    this.raw.uncork();
+  }
+
   protected emitItem(item: LiveItem<unknown>): void {
     this.request.conn.send(itemFrame(this.prefix, item));
   }
