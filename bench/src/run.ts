@@ -13,9 +13,11 @@
  * on those Node lines too (BENCH_LINE_SERVERS, BENCH_LINE_N: default all at the largest N), and the
  * durable-write bench on them. BENCH_FRAMING_AB=1 runs the Pulse kinds at the largest N once more
  * with PULSE_WS_FRAMING=ws (frames through ws's own send, not Pulse's header writer).
- * BENCH_DURABLE=0 leaves the durable-write bench out.
+ * BENCH_DURABLE=0 leaves the durable-write bench out. After the fan-out, the accept-rate bench
+ * (accept.ts) and the reconnect-storm bench (storm.ts) run as their own processes and write their
+ * own sections (BENCH_ACCEPT=0 / BENCH_STORM=0 leave them out; neither runs in quick mode).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -27,6 +29,7 @@ import { prepareBaseline, prepareNodeLine } from './trees.js';
 import { type ServerKind, serverKinds } from './shared.js';
 
 const env = process.env;
+const srcDir = dirname(fileURLToPath(import.meta.url));
 const quick = env.BENCH_QUICK === '1';
 const list = (value: string | undefined, fallback: string[]) =>
   value === undefined
@@ -210,5 +213,23 @@ if (env.BENCH_WRITE !== '0') {
       : `${current.trimEnd()}\n\n## Latest run\n\n${section}\n`;
   writeFileSync(out, next);
   console.log(`\nWrote ${out}`);
+}
+// NOTE: each in its own process, after the fan-out's servers are gone; they read the same BENCH_* env.
+for (const [name, script, on] of [
+  ['accept rate', 'accept.ts', env.BENCH_ACCEPT !== '0' && !quick],
+  ['reconnect storms', 'storm.ts', env.BENCH_STORM !== '0' && !quick],
+] as const) {
+  if (!on) continue;
+  console.log(`\n== ${name} (${script})`);
+  const result = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--conditions=source', join(srcDir, script)],
+    {
+      stdio: 'inherit',
+      env,
+      cwd: join(srcDir, '..'),
+    },
+  );
+  if (result.status !== 0) console.error(`  ${name}: exited ${result.status ?? result.signal}`);
 }
 process.exit(0);

@@ -211,6 +211,46 @@ describe('createPulseClient({ lazy: true })', () => {
   });
 });
 
+describe('createPulseClient({ openTimeoutMs })', () => {
+  it('gives up a node that takes the TCP connection but never answers the upgrade, and moves on', async () => {
+    // A listener that accepts and then says nothing: without an open timeout the client would wait
+    // for good (tRPC's wsClient has none).
+    const { createServer } = await import('node:net');
+    const held: Array<import('node:net').Socket> = [];
+    const mute = createServer((socket) => held.push(socket));
+    await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve));
+    open.push({
+      close: async () => {
+        for (const socket of held) socket.destroy();
+        await new Promise<void>((resolve) => mute.close(() => resolve()));
+      },
+    });
+    const port = (mute.address() as import('node:net').AddressInfo).port;
+    const b = await startServer();
+    open.push({ close: () => b.close({ graceMs: 0 }) });
+    const client = createPulseClient({
+      url: [`http://127.0.0.1:${port}`, b.url],
+      WebSocket: NodeWebSocket,
+      token: () => mintToken(b.config.jwt, { sub: 'alice', workspaces: { acme: 'member' } }),
+      openTimeoutMs: 300,
+      // random() = 0: the mute node is the first choice, and jitter is 0.
+      retry: { baseMs: 20, maxMs: 50, random: () => 0 },
+    });
+    open.push(client);
+    const seen: string[] = [];
+    const sub = client.trpc.presence.onChange.subscribe(
+      { workspaceId: 'acme' },
+      { onData: (event) => seen.push(event.type) },
+    );
+    await vi.waitFor(() => expect(seen).toEqual(['snapshot']), { timeout: 10_000 });
+    // The mute node really was tried first (its socket is held open there), then given up.
+    expect(held.length).toBeGreaterThanOrEqual(1);
+    expect(b.stats().transport.connections).toBe(1);
+    expect(client.getConnectionState()).toMatchObject({ status: 'connected', error: null });
+    sub.unsubscribe();
+  });
+});
+
 describe('createPulseClient({ url: [a, b] })', () => {
   it('moves to the next node when its node goes away: the subscription resumes there and HTTP follows it', async () => {
     const a = await startServer();

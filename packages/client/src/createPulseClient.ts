@@ -49,6 +49,13 @@ export interface PulseClientOptions {
   WebSocket?: WebSocketConstructor;
   /** Backoff: base and cap in ms for full-jitter reconnect delays (defaults 500 ms / 30 s). */
   retry?: { baseMs?: number; maxMs?: number; random?: () => number };
+  /**
+   * Give up a socket that has not opened within this many ms and try again (default 10,000; 0 = wait
+   * for the browser or the OS to give up). tRPC's wsClient has no open timeout of its own: an open
+   * stuck behind a full accept queue, or on a node that accepts TCP but never answers the upgrade,
+   * would otherwise hold the client for minutes (TCP retransmits) or for good.
+   */
+  openTimeoutMs?: number;
   /** Client keep-alive: ping every `intervalMs`, reconnect if no pong in `pongTimeoutMs`. */
   keepAlive?: { intervalMs?: number; pongTimeoutMs?: number };
   /** Extra tRPC links placed before the transport links (logging, etc.). */
@@ -113,6 +120,33 @@ export function fullJitterBackoff(opts: { baseMs?: number; maxMs?: number; rando
   const max = opts.maxMs ?? 30_000;
   const random = opts.random ?? Math.random;
   return (attempt: number) => Math.floor(random() * Math.min(max, base * 2 ** Math.min(attempt, 20)));
+}
+
+interface OpeningSocket {
+  readonly readyState: number;
+  close(): void;
+  addEventListener(type: 'open' | 'close', listener: () => void): void;
+}
+
+/**
+ * `Base` whose sockets close themselves when still connecting after `ms`: closing a connecting
+ * socket fires `error` then `close` (browsers and `ws` alike), which is what tRPC's wsClient retries
+ * on, with Pulse's backoff. `Base` itself when there is none (the wsClient then says so) or `ms` is 0.
+ */
+function withOpenTimeout(Base: WebSocketConstructor | undefined, ms: number): WebSocketConstructor | undefined {
+  if (!Base || !(ms > 0)) return Base;
+  const Opening = Base as new (url: string, protocols?: string | string[]) => OpeningSocket;
+  return class TimedWebSocket extends Opening {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols);
+      const timer = setTimeout(() => {
+        if (this.readyState === 0) this.close();
+      }, ms);
+      const clear = () => clearTimeout(timer);
+      this.addEventListener('open', clear);
+      this.addEventListener('close', clear);
+    }
+  };
 }
 
 const closeMessages: Record<number, string> = {
@@ -193,7 +227,9 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
     createWSClient({
       url: () => wsUrlOf(baseOf()),
       // NOTE: `ws`'s class speaks the same API as the browser's; tRPC only types the browser one.
-      WebSocket: opts.WebSocket as typeof globalThis.WebSocket | undefined,
+      WebSocket: withOpenTimeout(opts.WebSocket ?? globalThis.WebSocket, opts.openTimeoutMs ?? 10_000) as
+        | typeof globalThis.WebSocket
+        | undefined,
       connectionParams: async () => ({ token: await socketToken() }),
       retryDelayMs: (attempt) => {
         setState({ status: 'reconnecting', attempt: attempt + 1 });
