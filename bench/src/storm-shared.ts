@@ -58,8 +58,8 @@ export interface StormClientOptions {
   /** Highest seq the counters can hold. */
   maxSeq: number;
   /**
-   * Experiment only (`STORM_PULSE_OPEN_TIMEOUT_MS`): abandon a Pulse open after this long, as
-   * socket.io-client does after 20 s. wsLink and @pulse/client have no such timeout (default: none).
+   * Abandon a Pulse open after this long, as @pulse/client's `openTimeoutMs` does (default 10 s, as
+   * the client's; `STORM_PULSE_OPEN_TIMEOUT_MS`, 0 = never, as tRPC's bare wsClient).
    */
   pulseOpenTimeoutMs?: number;
 }

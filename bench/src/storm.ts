@@ -279,9 +279,8 @@ async function runVariant(variant: StormVariant, options: StormOptions): Promise
         workspaceId,
         secret: pulse ? secret : undefined,
         maxSeq,
-        pulseOpenTimeoutMs: process.env.STORM_PULSE_OPEN_TIMEOUT_MS
-          ? Number(process.env.STORM_PULSE_OPEN_TIMEOUT_MS)
-          : undefined,
+        // NOTE: @pulse/client's default open timeout (openTimeoutMs, 10 s); 0 = none (bare wsClient).
+        pulseOpenTimeoutMs: Number(process.env.STORM_PULSE_OPEN_TIMEOUT_MS ?? 10_000) || undefined,
       };
       clients.push(
         new StormProc(
