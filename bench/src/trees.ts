@@ -46,14 +46,14 @@ function lockDifferences(a: Lock, b: Lock): string[] {
 function copySource(dest: string): void {
   mkdirSync(dest, { recursive: true });
   execFileSync(
-    '/bin/sh',
+    'bash',
     [
       '-c',
-      `git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\\0' "$f"; done | tar --null -T - -cf - | tar -xf - -C "$1"`,
-      'sh',
+      `set -o pipefail; git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\\0' "$f"; done | tar --null -T - -cf - | tar -xf - -C "$1"`,
+      'bash',
       dest,
     ],
-    { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'], shell: false },
+    { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] },
   );
 }
 
