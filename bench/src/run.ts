@@ -43,7 +43,13 @@ const list = (value: string | undefined, fallback: string[]) =>
 const num = (value: string | undefined, fallback: number) => (value ? Number(value) : fallback);
 
 const ns = list(env.BENCH_N, quick ? ['200', '1000'] : ['1000', '5000', '10000']).map(Number);
-const servers = list(env.BENCH_SERVERS, ['ws', 'socketio', 'pulse-dashboard', 'pulse-notifications']);
+const servers = list(env.BENCH_SERVERS, [
+  'ws',
+  'socketio',
+  'pulse-dashboard',
+  'pulse-notifications',
+  'pulse-channel',
+]);
 const variants = list(env.BENCH_VARIANTS, quick ? [] : ['ws-deflate', 'ws-msgpack']);
 const variantN = num(env.BENCH_VARIANT_N, 5000);
 for (const kind of [...servers, ...variants]) {
