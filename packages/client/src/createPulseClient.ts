@@ -138,7 +138,10 @@ interface OpeningSocket {
  * socket fires `error` then `close` (browsers and `ws` alike), which is what tRPC's wsClient retries
  * on, with Pulse's backoff. `Base` itself when there is none (the wsClient then says so) or `ms` is 0.
  */
-function withOpenTimeout(Base: WebSocketConstructor | undefined, ms: number): WebSocketConstructor | undefined {
+function withOpenTimeout(
+  Base: WebSocketConstructor | undefined,
+  ms: number,
+): WebSocketConstructor | undefined {
   if (!Base || !(ms > 0)) return Base;
   const Opening = Base as new (url: string, protocols?: string | string[]) => OpeningSocket;
   return class TimedWebSocket extends Opening {

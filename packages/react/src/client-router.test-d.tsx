@@ -17,7 +17,12 @@ type AppRouter = typeof appRouter;
 
 describe('a client typed with the app router', () => {
   it('goes into <PulseProvider client> and comes back typed from usePulseClient<AppRouter>()', () => {
-    const client = createPulseClient<AppRouter>({ url: 'http://localhost:3001', token: 't', WebSocket, lazy: true });
+    const client = createPulseClient<AppRouter>({
+      url: 'http://localhost:3001',
+      token: 't',
+      WebSocket,
+      lazy: true,
+    });
     // The provider takes it as it is (no cast).
     const element = <PulseProvider url="http://localhost:3001" token="t" client={client} />;
     expectTypeOf(element).not.toBeAny();
