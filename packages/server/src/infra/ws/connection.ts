@@ -13,7 +13,7 @@ import {
 import { CLOSE_REASONS, CloseCode, closeReason } from './protocol.js';
 import type { Request } from './procedures.js';
 import { receive } from './requests.js';
-import { type ErrorExtra, guard, OPEN, peerAddress, type RequestId, type Transport } from './transport.js';
+import { type ErrorExtra, guard, OPEN, type RequestId, type Transport } from './transport.js';
 
 /** What `createContext` settled to: requests waiting for it are answered with its error. */
 export type ContextResult<TContext> = TContext | Refusal;
