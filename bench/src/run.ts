@@ -67,7 +67,8 @@ const top = String(Math.max(...ns));
 const baselineRef = env.BENCH_BASELINE_REF;
 const baselineServers = list(
   env.BENCH_BASELINE_SERVERS,
-  servers.filter((k) => k.startsWith('pulse-')),
+  // NOTE: pulse-channel is left out by default: an older commit may predate channels.
+  servers.filter((k) => k === 'pulse-dashboard' || k === 'pulse-notifications'),
 );
 const baselineNs = list(env.BENCH_BASELINE_N, [top]).map(Number);
 const lineMajors = list(env.BENCH_NODE_LINES, []);
@@ -120,6 +121,8 @@ for (const n of ns) {
     for (const line of lines)
       if (lineServers.includes(kind) && lineNs.includes(n))
         plan.push({ kind: kind as ServerKind, n, tree: line });
+    if (framing && kind.startsWith('pulse-') && String(n) === top)
+      plan.push({ kind: kind as ServerKind, n, tree: framing });
   }
 }
 for (const kind of variants) plan.push({ kind: kind as ServerKind, n: variantN });

@@ -107,7 +107,14 @@ async function startPulse(kind: ServerKind): Promise<BenchServer> {
   const server = await startTestServer({
     // NOTE: the app's own durable channel rides beside Pulse's routers, as an app serves it.
     router: router({ ...pulseRouters, channels: channelRouter([benchChannel]) }),
-    config: { jwt: { secret }, presence: resolveConfig({ jwt: { secret } }).presence },
+    config: {
+      jwt: { secret },
+      presence: resolveConfig({ jwt: { secret } }).presence,
+      // NOTE: every load client connects from 127.0.0.1, while real clients come from many
+      // addresses: the per-address cap of unauthenticated sockets (100) refused some of the 2×128
+      // handshakes the two client processes keep in flight at N ≥ 5,000.
+      limits: { maxUnauthenticatedPerIp: 1_000_000 },
+    },
   });
   const publish = await pulsePublisher(kind, server);
   return {

@@ -9,6 +9,7 @@ import {
   wsLink,
 } from '@trpc/client';
 import type { AppRouter } from '@pulse/server/contract';
+import type { AnyTRPCRouter } from '@trpc/server';
 import { observable } from '@trpc/server/observable';
 // NOTE: the server's browser-safe protocol constants (no Node imports); the build inlines them, so
 // the published client has no runtime dependency on @pulse/server.
@@ -37,7 +38,11 @@ export interface ConnectionState {
   role: TabRole;
 }
 
-export interface PulseClientOptions {
+/**
+ * Options of `createPulseClient`. `TRouter` is the router the server serves (default: Pulse's own);
+ * an app that composes its own (`router({ ...pulseRouters, posts })`) passes its type.
+ */
+export interface PulseClientOptions<TRouter extends AnyTRPCRouter = AppRouter> {
   /**
    * Base URL of a Pulse node, e.g. `http://localhost:3001` (`ws(s)://…/trpc` is derived), or several
    * nodes' URLs: the first is picked at random, a failed connection moves to the next, each URL keeps
@@ -59,7 +64,7 @@ export interface PulseClientOptions {
   /** Client keep-alive: ping every `intervalMs`, reconnect if no pong in `pongTimeoutMs`. */
   keepAlive?: { intervalMs?: number; pongTimeoutMs?: number };
   /** Extra tRPC links placed before the transport links (logging, etc.). */
-  links?: TRPCLink<AppRouter>[];
+  links?: TRPCLink<TRouter>[];
   /**
    * Mutation paths sent over the WebSocket instead of HTTP, e.g. `['presence.set', 'presence.typing']`:
    * presence set over the socket lives exactly as long as that socket (no TTL expiry, gone on close).
@@ -87,15 +92,15 @@ export interface PulseClientOptions {
   userKey?: string;
 }
 
-/** A connected Pulse client. */
-export interface PulseClient {
+/** A connected Pulse client, typed with the router `TRouter` the server serves. */
+export interface PulseClient<TRouter extends AnyTRPCRouter = AppRouter> {
   /** The typed tRPC client: `client.trpc.presence.list.query({ workspaceId })`. */
-  readonly trpc: TRPCClient<AppRouter>;
+  readonly trpc: TRPCClient<TRouter>;
   /**
    * The transport links. Do not build a second TRPCClient over them: request ids are numbered per
    * TRPCClient and two clients on one socket collide. Pass `trpc` itself to `@trpc/react-query`.
    */
-  readonly links: TRPCLink<AppRouter>[];
+  readonly links: TRPCLink<TRouter>[];
   /** Current connection state. */
   getConnectionState(): ConnectionState;
   /** Called on every connection state change; returns an unsubscribe function. */
@@ -133,7 +138,10 @@ interface OpeningSocket {
  * socket fires `error` then `close` (browsers and `ws` alike), which is what tRPC's wsClient retries
  * on, with Pulse's backoff. `Base` itself when there is none (the wsClient then says so) or `ms` is 0.
  */
-function withOpenTimeout(Base: WebSocketConstructor | undefined, ms: number): WebSocketConstructor | undefined {
+function withOpenTimeout(
+  Base: WebSocketConstructor | undefined,
+  ms: number,
+): WebSocketConstructor | undefined {
   if (!Base || !(ms > 0)) return Base;
   const Opening = Base as new (url: string, protocols?: string | string[]) => OpeningSocket;
   return class TimedWebSocket extends Opening {
@@ -170,7 +178,9 @@ const closeMessages: Record<number, string> = {
  * await pulse.trpc.presence.set.mutate({ workspaceId: 'acme', status: 'online', page: '/inbox' });
  * ```
  */
-export function createPulseClient(opts: PulseClientOptions): PulseClient {
+export function createPulseClient<TRouter extends AnyTRPCRouter = AppRouter>(
+  opts: PulseClientOptions<TRouter>,
+): PulseClient<TRouter> {
   const bases = (typeof opts.url === 'string' ? [opts.url] : [...opts.url]).map((u) => u.replace(/\/+$/, ''));
   if (bases.length === 0) throw new Error('createPulseClient: url must name at least one node');
   const random = opts.retry?.random ?? Math.random;
@@ -335,8 +345,9 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
   };
 
   const wsMutations = new Set(opts.wsMutations ?? []);
+  // NOTE: the links only route operations (by type and path); the router type is the caller's.
   const links: TRPCLink<AppRouter>[] = [
-    ...(opts.links ?? []),
+    ...((opts.links ?? []) as unknown as TRPCLink<AppRouter>[]),
     splitLink({
       condition: (op) => op.type === 'subscription' || (op.type === 'mutation' && wsMutations.has(op.path)),
       true: group ? group.link : lazyWsLink,
@@ -354,7 +365,7 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
     }),
   ];
 
-  return {
+  const client: PulseClient<AppRouter> = {
     trpc: createTRPCClient<AppRouter>({ links }),
     links,
     getConnectionState: () => state,
@@ -376,4 +387,5 @@ export function createPulseClient(opts: PulseClientOptions): PulseClient {
       publish({ status: 'offline' });
     },
   };
+  return client as unknown as PulseClient<TRouter>;
 }

@@ -6,6 +6,7 @@ import {
 } from '@pulse/client';
 import { QueryClient, QueryClientContext, QueryClientProvider } from '@tanstack/react-query';
 import type { TRPCClient } from '@trpc/client';
+import type { AnyTRPCRouter } from '@trpc/server';
 import type { AppRouter } from '@pulse/client';
 import { createContext, type ReactNode, useContext, useEffect, useRef, useSyncExternalStore } from 'react';
 import { PresenceReporter } from './presence-reporter.js';
@@ -30,8 +31,12 @@ export interface PulseProviderProps {
    * otherwise one the provider creates. Passing one here also provides it to the children.
    */
   queryClient?: QueryClient;
-  /** Use your Pulse client (then `url`/`token` are ignored and the provider never closes it). */
-  client?: PulseClient;
+  /**
+   * Use your Pulse client (then `url`/`token` are ignored and the provider never closes it), typed
+   * with your router or Pulse's: `createPulseClient<AppRouter>(…)`.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: a client of any router that includes Pulse's
+  client?: PulseClient<any>;
   /** Options passed to `createPulseClient` when the provider creates the client. */
   clientOptions?: Omit<PulseClientOptions, 'url' | 'token'>;
   /** Default idle time (ms) before the viewer is shown `away`; hooks may override. Default 60 s. */
@@ -83,7 +88,8 @@ const PulseContext = createContext<PulseContextValue | null>(null);
 
 function createOwned(props: PulseProviderProps, tokenRef: { current: TokenSource | undefined }): Owned {
   const viewer = new ViewerStore();
-  let client = props.client;
+  // NOTE: the hooks use Pulse's own procedures only, which every such router includes.
+  let client = props.client as PulseClient | undefined;
   const ownsClient = !client;
   if (!client) {
     if (!props.url || props.token === undefined)
@@ -213,10 +219,12 @@ export function usePulseContext(): PulseContextValue {
  * ```tsx
  * const pulse = usePulseClient();
  * await pulse.trpc.notifications.markAllRead.mutate({ workspaceId: 'acme' });
+ * // the app's own procedures, typed with its router (the type the provider's client was made with):
+ * const post = await usePulseClient<AppRouter>().trpc.posts.get.query({ workspaceId, postId });
  * ```
  */
-export function usePulseClient(): PulseClient {
-  return usePulseContext().client;
+export function usePulseClient<TRouter extends AnyTRPCRouter = AppRouter>(): PulseClient<TRouter> {
+  return usePulseContext().client as unknown as PulseClient<TRouter>;
 }
 
 /**

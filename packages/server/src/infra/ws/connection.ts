@@ -1,12 +1,19 @@
-/** One socket: its writes and back-pressure, authentication, token expiry and teardown. */
+/** One socket: its writes and back-pressure, authentication and teardown (its admission counts and token expiry: admission.ts). */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { getTRPCErrorFromUnknown, TRPCError } from '@trpc/server';
 import type { WebSocket } from 'ws';
+import {
+  admitUser,
+  armExpiry,
+  countUnauthenticated,
+  releaseUser,
+  uncountUnauthenticated,
+} from './admission.js';
 import { CLOSE_REASONS, CloseCode, closeReason } from './protocol.js';
 import type { Request } from './procedures.js';
 import { receive } from './requests.js';
-import { type ErrorExtra, guard, OPEN, peerAddress, type RequestId, type Transport } from './transport.js';
+import { type ErrorExtra, guard, OPEN, type RequestId, type Transport } from './transport.js';
 
 /** What `createContext` settled to: requests waiting for it are answered with its error. */
 export type ContextResult<TContext> = TContext | Refusal;
@@ -31,7 +38,7 @@ export class Connection<TContext> {
   pingSentAt = 0;
   userId: string | null = null;
   /** When the token's rights end, kept only while the expiry timer is a step on the way there. */
-  private expiresAt: number | null = null;
+  expiresAt: number | null = null;
   expiryTimer: NodeJS.Timeout | undefined;
   authTimer: NodeJS.Timeout | undefined;
   closed = false;
@@ -44,7 +51,7 @@ export class Connection<TContext> {
   private readPaused = false;
   private drainWaiters: Array<() => void> | null = null;
   /** The remote address while the socket counts against the per-IP unauthenticated cap. */
-  private unauthenticatedIp: string | null = null;
+  unauthenticatedIp: string | null = null;
   /** Called once when the handshake ends (context settled or socket closed); see `maxPendingHandshakes`. */
   handshakeDone: (() => void) | null = null;
   /** The upgrade request, kept only until `createContext` has seen it. */
@@ -156,7 +163,7 @@ export class Connection<TContext> {
   /** Waits for connection params when the client announced them, else authenticates at once. */
   open(url: URL): void {
     const req = this.req as IncomingMessage;
-    this.countUnauthenticated(req);
+    countUnauthenticated(this, req);
     if (url.searchParams.get('connectionParams') !== '1') {
       const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
       this.startContext(bearer ? { token: bearer } : null);
@@ -175,23 +182,6 @@ export class Connection<TContext> {
       });
     }, this.transport.limits.authTimeoutMs);
     this.authTimer.unref();
-  }
-
-  private countUnauthenticated(req: IncomingMessage): void {
-    const ip = peerAddress(req.socket);
-    const counts = this.transport.unauthenticatedByIp;
-    counts.set(ip, (counts.get(ip) ?? 0) + 1);
-    this.unauthenticatedIp = ip;
-  }
-
-  private uncountUnauthenticated(): void {
-    const ip = this.unauthenticatedIp;
-    if (ip === null) return;
-    this.unauthenticatedIp = null;
-    const counts = this.transport.unauthenticatedByIp;
-    const left = (counts.get(ip) ?? 1) - 1;
-    if (left <= 0) counts.delete(ip);
-    else counts.set(ip, left);
   }
 
   startContext(params: Record<string, string> | null): void {
@@ -224,7 +214,7 @@ export class Connection<TContext> {
     req: IncomingMessage,
     params: Record<string, string> | null,
   ): Promise<ContextResult<TContext>> {
-    const { opts, limits, userConnections } = this.transport;
+    const { opts } = this.transport;
     const conn = this;
     try {
       const ctx = (await opts.createContext?.({
@@ -240,25 +230,10 @@ export class Connection<TContext> {
       if (this.closed) return CLOSED;
       const who = opts.identify?.(ctx) ?? null;
       if (who) {
-        const count = (userConnections.get(who.userId) ?? 0) + 1;
-        const counter = opts.connectionCounter;
-        // NOTE: with a counter (cluster-wide in Redis) it decides; it counts locally when it cannot.
-        const allowed = counter
-          ? await counter.acquire(who.userId, this.id, limits.maxConnectionsPerUser)
-          : count <= limits.maxConnectionsPerUser;
-        if (allowed && counter && this.closed) counter.release(who.userId, this.id);
-        if (this.closed) return CLOSED;
-        if (!allowed) {
-          throw new TRPCError({
-            code: 'TOO_MANY_REQUESTS',
-            message: `Connection limit (${limits.maxConnectionsPerUser}) reached for this user`,
-          });
-        }
-        userConnections.set(who.userId, (userConnections.get(who.userId) ?? 0) + 1);
-        this.userId = who.userId;
-        this.armExpiry(who.expiresAt);
+        if (!(await admitUser(this, who.userId))) return CLOSED;
+        armExpiry(this, who.expiresAt);
       }
-      this.uncountUnauthenticated();
+      uncountUnauthenticated(this);
       this.ctx = ctx;
       return ctx;
     } catch (cause) {
@@ -269,32 +244,6 @@ export class Connection<TContext> {
       const code = opts.closeCodeFor ? opts.closeCodeFor(error) : pulseCloseCodeFor(error);
       return this.refuse(error, code, code === undefined ? '' : (CLOSE_REASONS[code] ?? ''));
     }
-  }
-
-  /**
-   * The socket's rights end with the token; wsLink reconnects and re-reads connectionParams.
-   * NOTE: setTimeout holds at most 2^31-1 ms (24.8 days): a longer token re-arms until its real expiry.
-   */
-  private armExpiry(expiresAt: number): void {
-    if (!Number.isFinite(expiresAt) || this.closed) return;
-    const remaining = expiresAt - Date.now();
-    if (remaining <= 0) {
-      this.closeWith(CloseCode.unauthorized, 'Token expired');
-      return;
-    }
-    this.expiresAt = remaining > MAX_TIMER_MS ? expiresAt : null;
-    // NOTE: a shared callback with the connection as argument: no closure per socket.
-    this.expiryTimer = setTimeout(expiryTimerFired, Math.min(remaining, MAX_TIMER_MS), this);
-    this.expiryTimer.unref();
-  }
-
-  /** The expiry timer fired: the token's end, or setTimeout's limit on the way to it. */
-  expiryTimerFired(): void {
-    guard(this, () =>
-      this.expiresAt === null
-        ? this.closeWith(CloseCode.unauthorized, 'Token expired')
-        : this.armExpiry(this.expiresAt),
-    );
   }
 
   onMessage(data: Buffer, isBinary: boolean): void {
@@ -309,17 +258,12 @@ export class Connection<TContext> {
     transport.connections.delete(this);
     clearTimeout(this.authTimer);
     clearTimeout(this.expiryTimer);
-    this.uncountUnauthenticated();
+    uncountUnauthenticated(this);
     this.abort?.abort();
     this.onDrain();
     for (const sub of [...this.subs.values()]) sub.stop(false);
     this.subs.clear();
-    if (this.userId) {
-      transport.opts.connectionCounter?.release(this.userId, this.id);
-      const left = (transport.userConnections.get(this.userId) ?? 1) - 1;
-      if (left <= 0) transport.userConnections.delete(this.userId);
-      else transport.userConnections.set(this.userId, left);
-    }
+    releaseUser(this);
     // NOTE: after an in-flight createContext settles, so whatever it registered is released too.
     void (this.ctxPromise ?? Promise.resolve(null)).then(() => transport.opts.onClose?.(this.id, this.ctx));
   }
@@ -332,10 +276,3 @@ function pulseCloseCodeFor(error: TRPCError): number {
 
 /** How long a refused socket stays open to answer requests already on their way (see `refuse`). */
 const REFUSAL_LINGER_MS = 50;
-
-/** The longest delay setTimeout holds (2^31-1 ms); longer ones fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-function expiryTimerFired(conn: Connection<unknown>): void {
-  conn.expiryTimerFired();
-}
