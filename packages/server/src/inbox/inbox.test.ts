@@ -148,7 +148,10 @@ describe.each(stores)('inbox on %s', (store) => {
 
     // Barrier: Bob's read receipt is committed after every send, and the stream is delivered in order,
     // so once it is here any second copy of the message would have arrived before it.
-    await t.bob.trpc.inbox.markRead.mutate({ conversationId: conversation.id, upToMessageId: retry.message.id });
+    await t.bob.trpc.inbox.markRead.mutate({
+      conversationId: conversation.id,
+      upToMessageId: retry.message.id,
+    });
     await vi.waitFor(() => expect(seen.items.map((e) => e.data.type)).toContain('read'));
     expect(seen.items.map((e) => e.data.type)).toEqual(['message', 'read']);
     expect(seen.items[0]?.data).toMatchObject({ type: 'message', conversation: { slaDueAt: null } });

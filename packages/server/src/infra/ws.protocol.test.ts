@@ -191,7 +191,13 @@ async function raw(server: Running, token: string | null = 'alice'): Promise<Raw
   return socket;
 }
 
-function officialClient(url: string, opts: { retryDelayMs?: number; WebSocket?: typeof WebSocket } = {}) {
+function officialClient(
+  url: string,
+  opts: {
+    retryDelayMs?: number;
+    WebSocket?: new (url: string, protocols?: string | string[]) => WebSocket;
+  } = {},
+) {
   const wsClient = createWSClient({
     url,
     WebSocket: (opts.WebSocket ?? WebSocket) as unknown as typeof globalThis.WebSocket,
@@ -430,8 +436,8 @@ describe('Pulse WebSocket transport: tRPC wire protocol', () => {
     let sockets = 0;
     let pings = 0;
     class CountingWebSocket extends WebSocket {
-      constructor(...args: ConstructorParameters<typeof WebSocket>) {
-        super(...args);
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols);
         sockets++;
         this.on('message', (data, isBinary) => {
           if (!isBinary && data.toString() === 'PING') pings++;
