@@ -2,7 +2,6 @@ import { describe, expect, it, vi } from 'vitest';
 import {
   collect,
   connectClient,
-  sleep,
   startTestServer,
   synced,
   createTestDatabase,
@@ -54,9 +53,10 @@ describe.skipIf(unavailable)('inbox across two nodes (PostgreSQL + Redis)', () =
     const ids = Array.from({ length: total }, (_, i) => String(i + 1));
     await vi.waitFor(() => expect(seen1.items.length).toBeGreaterThanOrEqual(total), { timeout: 10_000 });
     await vi.waitFor(() => expect(seen2.items.length).toBeGreaterThanOrEqual(total), { timeout: 10_000 });
-    await sleep(200);
-    expect(seen1.items.map((e) => e.id)).toEqual(ids);
-    expect(seen2.items.map((e) => e.id)).toEqual(ids);
+    // Nothing else is written until the next step, so the first `total` items are all of them; that no
+    // copy follows is checked below, once later events (a barrier: the stream is in order) are in.
+    expect(seen1.items.slice(0, total).map((e) => e.id)).toEqual(ids);
+    expect(seen2.items.slice(0, total).map((e) => e.id)).toEqual(ids);
     expect(seen1.items.filter((e) => e.data.type === 'conversation')).toHaveLength(1);
     const conversationId =
       seen1.items[0]?.data.type === 'conversation' ? seen1.items[0].data.conversationId : '';
@@ -71,16 +71,25 @@ describe.skipIf(unavailable)('inbox across two nodes (PostgreSQL + Redis)', () =
     await vi.waitFor(() =>
       expect(seen2.items.filter((e) => e.data.type === 'sla_escalated')).toHaveLength(1),
     );
-    await sleep(300);
+    // Barrier: an assignment committed after the escalation arrived. Each node delivers the stream in
+    // id order, so once it is on both tabs a second escalation or any copy would be there before it.
+    await tab1.trpc.inbox.update.mutate({ conversationId, assigneeId: 'bob' });
+    const barrier = (e: Tracked) => e.data.type === 'conversation' && e.data.change === 'updated';
+    await vi.waitFor(() => expect(seen1.items.some(barrier)).toBe(true));
+    await vi.waitFor(() => expect(seen2.items.some(barrier)).toBe(true));
+    const allIds = Array.from({ length: total + 4 }, (_, i) => String(i + 1));
+    expect(seen1.items.map((e) => e.id)).toEqual(allIds);
+    expect(seen2.items.map((e) => e.id)).toEqual(allIds);
     expect(seen1.items.filter((e) => e.data.type === 'sla_escalated')).toHaveLength(1);
-    expect(seen2.items.map((e) => e.id)).toEqual(seen1.items.map((e) => e.id));
-    expect(seen2.items.map((e) => e.data.type).slice(total)).toEqual(['message', 'message', 'sla_escalated']);
+    const tail = ['message', 'message', 'sla_escalated', 'conversation'];
+    expect(seen1.items.map((e) => e.data.type).slice(total)).toEqual(tail);
+    expect(seen2.items.map((e) => e.data.type).slice(total)).toEqual(tail);
 
     // A resume on the other node replays from the store.
     await using tab3 = connectClient(n2, token);
     const resumed = collect<Tracked>();
     tab3.trpc.inbox.onEvent.subscribe({ workspaceId: 'acme', lastEventId: String(total) }, resumed);
-    await vi.waitFor(() => expect(resumed.items).toHaveLength(3));
+    await vi.waitFor(() => expect(resumed.items).toHaveLength(4));
     expect(resumed.items.map((e) => e.id)).toEqual(seen1.items.slice(total).map((e) => e.id));
   });
 });

@@ -3,7 +3,6 @@ import { describe, expect, it, vi } from 'vitest';
 import {
   collect,
   connectClient,
-  sleep,
   startTestServer,
   synced,
   createTestDatabase,
@@ -112,9 +111,15 @@ describe.each(stores)('inbox on %s', (store) => {
       incoming({ platformMessageId: 'ig-2', body: 'Hello?' }),
     );
     expect(second.conversation.id).toBe(first.conversation.id);
-    await vi.waitFor(() => expect(seen.items).toHaveLength(3));
-    await sleep(50);
-    expect(seen.items).toHaveLength(3);
+    // Barrier: Alice's read receipt is committed after both receives, and the stream is delivered in
+    // order, so once it is here anything the duplicate (or the second message) emitted is here too.
+    await t.alice.trpc.inbox.markRead.mutate({
+      conversationId: first.conversation.id,
+      upToMessageId: second.message.id,
+    });
+    await vi.waitFor(() => expect(seen.items.map((e) => e.data.type)).toContain('read'));
+    expect(seen.items.map((e) => e.data.type)).toEqual(['conversation', 'message', 'message', 'read']);
+    expect(seen.items[2]?.data).toMatchObject({ type: 'message', message: { id: second.message.id } });
 
     const page = await t.bob.trpc.inbox.messages.query({ conversationId: first.conversation.id });
     expect(page.items.map((m) => m.body)).toEqual(['Hi, my order never arrived', 'Hello?']);
@@ -141,9 +146,14 @@ describe.each(stores)('inbox on %s', (store) => {
     const retry = await t.bob.trpc.inbox.send.mutate(reply);
     expect(retry).toMatchObject({ created: false, message: { id: results[0]?.message.id } });
 
-    await vi.waitFor(() => expect(seen.items).toHaveLength(1));
-    await sleep(100);
-    expect(seen.items).toHaveLength(1);
+    // Barrier: Bob's read receipt is committed after every send, and the stream is delivered in order,
+    // so once it is here any second copy of the message would have arrived before it.
+    await t.bob.trpc.inbox.markRead.mutate({
+      conversationId: conversation.id,
+      upToMessageId: retry.message.id,
+    });
+    await vi.waitFor(() => expect(seen.items.map((e) => e.data.type)).toContain('read'));
+    expect(seen.items.map((e) => e.data.type)).toEqual(['message', 'read']);
     expect(seen.items[0]?.data).toMatchObject({ type: 'message', conversation: { slaDueAt: null } });
     const page = await t.alice.trpc.inbox.messages.query({ conversationId: conversation.id });
     expect(page.items.map((m) => m.direction)).toEqual(['inbound', 'outbound']);
@@ -182,8 +192,6 @@ describe.each(stores)('inbox on %s', (store) => {
       upToMessageId: a.message.id,
     });
     expect(older).toMatchObject({ upToMessageId: b.message.id, unreadCount: 0 });
-    await sleep(100);
-    expect(aliceSees.items.filter((e) => e.data.type === 'read')).toHaveLength(1);
 
     const forBob = await t.bob.trpc.inbox.conversations.query({ workspaceId: 'acme' });
     const forAlice = await t.alice.trpc.inbox.conversations.query({ workspaceId: 'acme' });
@@ -195,6 +203,10 @@ describe.each(stores)('inbox on %s', (store) => {
       body: 'on it',
       clientMessageId: 'x',
     });
+    // Barrier: the reply is committed after the older markRead and the stream is delivered in order,
+    // so once it is here a receipt for that markRead would have arrived before it.
+    await vi.waitFor(() => expect(aliceSees.items.map((e) => e.data.type)).toContain('message'));
+    expect(aliceSees.items.map((e) => e.data.type)).toEqual(['read', 'message']);
     expect((await t.bob.trpc.inbox.conversations.query({ workspaceId: 'acme' })).items[0]?.unreadCount).toBe(
       0,
     );

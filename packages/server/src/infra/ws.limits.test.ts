@@ -6,12 +6,13 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { initTRPC } from '@trpc/server';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { openRaw, type RawSocket, wireCode, sleep } from '../../test/support/vitest.js';
+import { openRaw, type RawSocket, wireCode } from '../../test/support/vitest.js';
 import { createMemoryBus } from './bus/memory-bus.js';
 import { Hub } from './hub.js';
 import { liveDurable, liveEphemeral } from './live.js';
@@ -99,6 +100,9 @@ async function startMini(
   const hub = new Hub(createMemoryBus());
   const router = createRouter(hub);
   const http = createServer();
+  /** The server's side of every upgraded socket, in order. */
+  const upgraded: Duplex[] = [];
+  http.on('upgrade', (_req, socket: Duplex) => upgraded.push(socket));
   const transport = attachWebSocket<Ctx>(http, {
     router: router.router,
     limits: { ...baseLimits, ...limits },
@@ -113,7 +117,7 @@ async function startMini(
     http.closeAllConnections();
     await new Promise<void>((resolve) => http.close(() => resolve()));
   });
-  return { ...router, hub, url, transport };
+  return { ...router, hub, url, transport, upgraded };
 }
 
 async function raw(url: string, opts: Parameters<typeof openRaw>[1] = { params: { token: 'alice' } }) {
@@ -179,8 +183,15 @@ describe('transport limits', () => {
     // Once the resolver returned, its reply is written (same microtask chain) and over the drop
     // mark: frames sent from now on wait in the socket, the server takes no new work meanwhile.
     await vi.waitFor(() => expect(server.calls.blob).toBe(1));
-    for (let id = 3; id < 13; id++) socket.send(query(id, 'counted'));
-    await sleep(300); // only to show that nothing happens while the client does not read
+    let sent = 0;
+    for (let id = 3; id < 13; id++) {
+      socket.send(query(id, 'counted'));
+      sent += Buffer.byteLength(JSON.stringify(query(id, 'counted'))) + 6; // 2-byte header + mask
+    }
+    // Every one of these frames has reached the server and sits unread in its socket's buffer (a
+    // socket that reads would leave none there): no new work is taken while the client does not read.
+    expect(server.upgraded).toHaveLength(1);
+    await vi.waitFor(() => expect(server.upgraded[0]?.readableLength).toBe(sent));
     expect(server.calls.counted).toBe(1);
     socket.socket.resume();
     const last = await socket.next((m) => m.id === 12);

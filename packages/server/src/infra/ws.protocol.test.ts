@@ -11,7 +11,7 @@ import { applyWSSHandler } from '@trpc/server/adapters/ws';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { z } from 'zod';
-import { openRaw, type RawSocket, type WireMessage, collect, sleep } from '../../test/support/vitest.js';
+import { openRaw, type RawSocket, type WireMessage, collect } from '../../test/support/vitest.js';
 import { createMemoryBus } from './bus/memory-bus.js';
 import { Hub } from './hub.js';
 import { idAfter, liveDurable, liveEphemeral } from './live.js';
@@ -191,10 +191,16 @@ async function raw(server: Running, token: string | null = 'alice'): Promise<Raw
   return socket;
 }
 
-function officialClient(url: string, opts: { retryDelayMs?: number } = {}) {
+function officialClient(
+  url: string,
+  opts: {
+    retryDelayMs?: number;
+    WebSocket?: new (url: string, protocols?: string | string[]) => WebSocket;
+  } = {},
+) {
   const wsClient = createWSClient({
     url,
-    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+    WebSocket: (opts.WebSocket ?? WebSocket) as unknown as typeof globalThis.WebSocket,
     connectionParams: async () => ({ token: 'alice' }),
     retryDelayMs: () => opts.retryDelayMs ?? 20,
   });
@@ -294,12 +300,23 @@ describe('Pulse WebSocket transport: tRPC wire protocol', () => {
       { type: 'data', id: '4', data: { id: '4', data: { n: 40 } } },
       { type: 'stopped' },
     ]);
-    // Stopped means detached: nothing more arrives, and the hub holds no sink for it.
-    await pulse.log.publish(50);
-    await sleep(50);
-    expect(framesFor(p, 7)).toHaveLength(5);
+    // Stopped means detached: the hub holds no sink for it, and nothing more arrives.
     expect(pulse.hub.stats().sinks).toBe(0);
     expect(pulse.transport?.stats().subscriptions).toBe(0);
+    await pulse.log.publish(50);
+    // Barrier: a new live subscription on the same socket, then a later event. The hub delivers a
+    // topic's events in order, so had 7 still been attached, its frame for 50 would come before 8's 60.
+    p.send({ id: 8, method: 'subscription', params: { path: 'events', input: {} } });
+    await vi.waitFor(() => expect(pulse.hub.stats().sinks).toBe(1));
+    await pulse.log.publish(60);
+    await vi.waitFor(() =>
+      expect(framesFor(p, 8).map((m) => m.result)).toEqual([
+        { type: 'started' },
+        { type: 'data', id: '6', data: { id: '6', data: { n: 60 } } },
+      ]),
+    );
+    expect(framesFor(p, 7)).toHaveLength(5);
+    expect(pulse.hub.stats().sinks).toBe(1);
   });
 
   it('ends a generator subscription with stopped, and a failing one with its error then stopped, like the stock adapter', async () => {
@@ -415,7 +432,19 @@ describe('Pulse WebSocket transport: tRPC wire protocol', () => {
 
   it('keeps answering clients alive with PING/PONG and terminates a client that never answers', async () => {
     const server = await startPulse({ limits: { pingMs: 60, pongWaitMs: 120 } });
-    const client = officialClient(server.url);
+    // Counts the official client's sockets and the PINGs they receive.
+    let sockets = 0;
+    let pings = 0;
+    class CountingWebSocket extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols);
+        sockets++;
+        this.on('message', (data, isBinary) => {
+          if (!isBinary && data.toString() === 'PING') pings++;
+        });
+      }
+    }
+    const client = officialClient(server.url, { WebSocket: CountingWebSocket });
     const ticks = collect<{ tick: number }>();
     client.ticks.subscribe(undefined, ticks);
     await vi.waitFor(() => expect(ticks.items).toHaveLength(1));
@@ -426,8 +455,11 @@ describe('Pulse WebSocket transport: tRPC wire protocol', () => {
     const closed = await silent.closed;
     expect(closed.code).toBe(1006); // terminated, no close frame
 
-    // The official client answered every PING (wsLink replies PONG) and is still subscribed.
-    await sleep(300);
+    // The official client answers every PING (wsLink replies PONG) and is still subscribed: two more
+    // PINGs arrive on its one socket (the node sends the next only once the previous was answered).
+    const seenPings = pings;
+    await vi.waitFor(() => expect(pings).toBeGreaterThanOrEqual(seenPings + 2));
+    expect(sockets).toBe(1);
     await server.hub.publish('ticks', { tick: 1 });
     await vi.waitFor(() => expect(ticks.items).toEqual([{ tick: 0 }, { tick: 1 }]));
     expect(server.transport?.stats().connections).toBe(1);

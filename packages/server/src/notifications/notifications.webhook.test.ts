@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { connectClient, sleep, startTestServer, storeEngines, waitFor } from '../../test/support/vitest.js';
+import { connectClient, startTestServer, storeEngines, waitFor } from '../../test/support/vitest.js';
 import { createMemoryBus } from '../infra/bus/memory-bus.js';
 import {
   type NotificationWebhookBody,
@@ -285,7 +285,14 @@ describe.each(engines)('the unseen-notification webhook on $name', (engine) => {
           ids.push(`${sent.notification.id}:bob`);
         }
         await waitFor(() => expect(receiver.received).toHaveLength(10), { timeoutMs: 10_000 });
-        await sleep(200);
+        // Barrier: `runDue` waits for a node's pass under way, then makes one more. Once both return,
+        // every poller pass that could have sent a second copy has finished, and neither found work.
+        const [a, b] = await Promise.all([
+          n1.services.notifications.webhook?.runDue(),
+          n2.services.notifications.webhook?.runDue(),
+        ]);
+        expect(a?.delivered).toEqual([]);
+        expect(b?.delivered).toEqual([]);
         expect(receiver.received.map((r) => r.headers[WEBHOOK_HEADERS.id]).sort()).toEqual([...ids].sort());
       }
     },

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep, startTestServer, openRaw } from '../support/vitest.js';
+import { startTestServer, openRaw } from '../support/vitest.js';
 
 const RUNS = Number(process.env.PULSE_FUZZ_RUNS ?? 100);
 const SEED = Number(process.env.PULSE_FUZZ_SEED ?? 20_261_202);
@@ -55,8 +55,30 @@ async function expectServing(): Promise<void> {
   }
 }
 
-/** Sends `bytes` on a fresh TCP connection, reads for a moment, then drops the connection. */
-async function tcpCase(chunks: Buffer[], settleMs = 15): Promise<void> {
+/**
+ * Half-closes `socket` after what was written and waits until the server has closed its side: TCP
+ * delivers our FIN after every byte, so by then the server has read all of them and reacted to them
+ * (a node that keeps a half-closed connection open fails the case). Then drops the socket.
+ */
+async function finish(socket: Socket): Promise<void> {
+  if (!socket.destroyed) {
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.resume();
+    socket.end();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stuck = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error('the node did not close a connection the client half-closed')),
+        5_000,
+      );
+    });
+    await Promise.race([closed, stuck]).finally(() => clearTimeout(timer));
+  }
+  socket.destroy();
+}
+
+/** Sends `bytes` on a fresh TCP connection, waits until the server has taken them all, then drops it. */
+async function tcpCase(chunks: Buffer[]): Promise<void> {
   const socket = connect(server.port, '127.0.0.1');
   socket.on('error', () => {});
   await new Promise<void>((resolve) => {
@@ -65,8 +87,7 @@ async function tcpCase(chunks: Buffer[], settleMs = 15): Promise<void> {
     socket.once('close', () => resolve());
   });
   for (const chunk of chunks) if (!socket.destroyed) socket.write(chunk);
-  await sleep(settleMs);
-  socket.destroy();
+  await finish(socket);
 }
 
 /** A masked client frame (RFC 6455 §5.2) with an arbitrary first byte (FIN, RSV bits, opcode). */
@@ -240,8 +261,7 @@ describe('fuzz: the transport survives whatever arrives', () => {
             const socket = await handshaken(params);
             for (const chunks of frames)
               for (const chunk of chunks) if (!socket.destroyed) socket.write(chunk);
-            await sleep(15);
-            socket.destroy();
+            await finish(socket);
             await expectServing();
           },
         ),

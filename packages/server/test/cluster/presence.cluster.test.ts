@@ -2,8 +2,8 @@ import { describe, expect, it, vi } from 'vitest';
 import type { PresenceEvent, TypingEvent } from '../../src/presence/presence.schema.js';
 import {
   collect,
+  connectClient,
   connectWsOnly,
-  sleep,
   createTestDatabase,
   postgresUnavailable,
   REDIS_URL,
@@ -85,9 +85,32 @@ describe.skipIf(unavailable)('presence across real node processes (Redis + Postg
         ),
       { timeout: 8_000, interval: 50 },
     );
-    await sleep(1_200);
-    expect(bobSees.items.filter((e) => e.type === 'leave')).toHaveLength(1);
-    expect(typing.items.filter((e) => e.type === 'typing' && !e.isTyping)).toHaveLength(1);
+    // Barrier: Carol, over HTTP on node 2 (no socket), joins and types. Her entry expires after the
+    // TTL and a later sweep of node 2 removes it; her indicator goes at the typing TTL (3 s, past the
+    // next typing sweep, 1.5 s). Node 2 publishes each stream in order, so once both are here every
+    // sweep since Alice's leave has run, and a second leave or clear for her would have come first.
+    await using carol = connectClient(
+      n2,
+      await clusterToken({ sub: 'carol', name: 'Carol', workspaces: { acme: 'member' } }),
+    );
+    await carol.trpc.presence.set.mutate({ workspaceId: 'acme', status: 'online' });
+    await carol.trpc.presence.typing.mutate({ workspaceId: 'acme', conversationId: 'c1', isTyping: true });
+    await vi.waitFor(
+      () => {
+        expect(bobSees.items).toContainEqual(expect.objectContaining({ type: 'leave', userId: 'carol' }));
+        expect(typing.items).toContainEqual(
+          expect.objectContaining({ type: 'typing', userId: 'carol', isTyping: false }),
+        );
+      },
+      // TTL 2 s plus one sweep interval for the leave, typing TTL 3 s, plus slack for a loaded machine.
+      { timeout: 8_000, interval: 50 },
+    );
+    expect(bobSees.items.filter((e) => e.type === 'leave' && e.userId === 'alice')).toHaveLength(1);
+    expect(
+      typing.items.filter((e) => e.type === 'typing' && e.userId === 'alice' && !e.isTyping),
+    ).toHaveLength(1);
+    expect(bobSees.items.filter((e) => e.type === 'leave')).toHaveLength(2);
+    expect(typing.items.filter((e) => e.type === 'typing' && !e.isTyping)).toHaveLength(2);
     bobSub.unsubscribe();
     typingSub.unsubscribe();
   });

@@ -1,7 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import {
   collect,
-  sleep,
   createTestDatabase,
   postgresUnavailable,
   redisUnavailable,
@@ -95,9 +94,14 @@ describe.skipIf(unavailable)('Redis restarts under traffic', () => {
           ]),
         { timeout: 5_000 },
       );
-      await sleep(300);
+      // Barrier: one more notification. Each stream is delivered in order, so once it is on both
+      // clients any duplicate or late copy of the first thirty would have arrived before it.
+      await send(30);
+      await vi.waitFor(() => {
+        for (const c of notes) expect(idsOf(c.items)).toContain('31');
+      });
       for (const c of notes) {
-        expect(idsOf(c.items)).toEqual(range(30));
+        expect(idsOf(c.items)).toEqual(range(31));
         expect(c.errors).toEqual([]);
       }
     } finally {
