@@ -58,8 +58,10 @@ describe('verified-token cache', () => {
     const { verifier } = counting();
     const token = await mintToken(jwt, { sub: 'u1', expiresInSec: 600 });
     await verifier.verify(token);
-    const last = token.at(-1) === 'A' ? 'B' : 'A';
-    const tampered = token.slice(0, -1) + last;
+    // NOTE: the signature's first character, not its last: the last base64url character of a 32-byte
+    // HMAC carries 2 padding bits, so A→B there can decode to the very same signature (and verify).
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const tampered = `${header}.${payload}.${signature[0] === 'A' ? 'B' : 'A'}${signature.slice(1)}`;
     await expect(verifier.verify(tampered)).rejects.toMatchObject({
       code: 'UNAUTHORIZED',
       message: 'Token signature invalid',
