@@ -236,27 +236,30 @@ describe('transport limits', () => {
   it.each([
     ['without', {}],
     ['with', { maxPendingHandshakes: 8 }],
-  ] as const)('an open socket does not keep its upgrade request reachable (%s a handshake limit)', async (_, limits) => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    const server = await startMini(limits);
-    const sockets = [await raw(server.url), await raw(server.url, { params: false })];
-    sockets[1]?.send({ method: 'connectionParams', data: { token: 'bob' } });
-    for (const socket of sockets) {
-      socket.send({ id: 1, method: 'subscription', params: { path: 'wrapped', input: {} } });
-      await socket.next((m) => m.id === 1 && m.result?.type === 'started');
-    }
-    expect(server.requests).toHaveLength(2);
-    // Still open and subscribed: headers, URL and readable state of the request are garbage (≈1 KB per socket).
-    await vi.waitFor(() => {
-      gc();
-      expect(server.requests.filter((ref) => ref.deref() !== undefined)).toHaveLength(0);
-    });
-    for (const socket of sockets) {
-      socket.send(query(2, 'ping'));
-      expect((await socket.next((m) => m.id === 2)).result?.data).toBe('pong');
-    }
-  });
+  ] as const)(
+    'an open socket does not keep its upgrade request reachable (%s a handshake limit)',
+    async (_, limits) => {
+      setFlagsFromString('--expose-gc');
+      const gc = runInNewContext('gc') as () => void;
+      const server = await startMini(limits);
+      const sockets = [await raw(server.url), await raw(server.url, { params: false })];
+      sockets[1]?.send({ method: 'connectionParams', data: { token: 'bob' } });
+      for (const socket of sockets) {
+        socket.send({ id: 1, method: 'subscription', params: { path: 'wrapped', input: {} } });
+        await socket.next((m) => m.id === 1 && m.result?.type === 'started');
+      }
+      expect(server.requests).toHaveLength(2);
+      // Still open and subscribed: headers, URL and readable state of the request are garbage (≈1 KB per socket).
+      await vi.waitFor(() => {
+        gc();
+        expect(server.requests.filter((ref) => ref.deref() !== undefined)).toHaveLength(0);
+      });
+      for (const socket of sockets) {
+        socket.send(query(2, 'ping'));
+        expect((await socket.next((m) => m.id === 2)).result?.data).toBe('pong');
+      }
+    },
+  );
 
   it('a durable stream whose consumer stalls drops its queue and leaves the hub at once', async () => {
     const server = await startMini({ slowDropBytes: 64 * 1024 });
