@@ -1,7 +1,7 @@
-import { initTRPC, TRPCError } from '@trpc/server';
+import { getTRPCErrorFromUnknown, initTRPC, TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { type Access, assertAccess } from './auth/access.js';
-import { idSchema } from './auth/auth.schema.js';
+import { idSchema, type Principal } from './auth/auth.schema.js';
 import type { PulseContext } from './context.js';
 import { assertNoNul } from './infra/input-guard.js';
 
@@ -54,56 +54,66 @@ const baseProcedure = t.procedure.use(async ({ getRawInput, next }) => {
 
 export const publicProcedure = baseProcedure;
 
-/** Logs unexpected failures with the connection or request id (never the input: it may hold secrets). */
-const loggedProcedure = baseProcedure.use(async ({ ctx, path, type, next }) => {
-  const result = await next();
-  if (!result.ok && result.error.code === 'INTERNAL_SERVER_ERROR') {
-    ctx.services.logger.error(
-      {
-        err: result.error.cause ?? result.error,
-        path,
-        type,
-        connectionId: ctx.connectionId,
-        requestId: ctx.requestId,
-      },
-      'procedure failed',
-    );
+/**
+ * Requires a valid, unexpired token; mutations and queries are rate limited per connection (HTTP:
+ * per user), mutations per user too (docs/security.md). Unexpected failures are logged with the
+ * connection or request id (never the input: it may hold secrets).
+ *
+ * NOTE: one middleware for the NUL check, the token, the limits and the log, not four: tRPC copies
+ * a middleware's options at every level (and the whole context on `next({ ctx })`), a cost every
+ * first subscription of a new connection paid four times over (issue 21).
+ */
+export const authedProcedure = t.procedure.use(async ({ ctx, path, type, getRawInput, next }) => {
+  assertNoNul(await getRawInput());
+  let principal: Principal;
+  try {
+    principal = authorize(ctx);
+    // NOTE: subscriptions are never limited (subscribing again after a reconnect must never trip a
+    // limit; the per-connection subscription cap bounds them); backend services are trusted and exempt.
+    if (type !== 'subscription' && !principal.service) {
+      const limiter = ctx.services.rateLimiter;
+      const userId = principal.userId;
+      const connection = ctx.connectionId ?? `http:${userId}`;
+      if (type === 'query') {
+        await limiter.consume('query', connection);
+      } else {
+        await limiter.consume('connection', connection);
+        await limiter.consume('user', userId);
+      }
+    }
+  } catch (cause) {
+    const error = getTRPCErrorFromUnknown(cause);
+    logFailure(ctx, path, type, error);
+    throw error;
   }
+  // NOTE: tRPC merges `ctx` into the context itself (one copy, not two).
+  const result = await next({ ctx: { principal } });
+  if (!result.ok) logFailure(ctx, path, type, result.error);
   return result;
 });
 
-/**
- * Requires a valid, unexpired token; mutations and queries are rate limited per connection (HTTP:
- * per user), mutations per user too (docs/security.md).
- */
-export const authedProcedure = loggedProcedure
-  .use(({ ctx, next }) => {
-    const principal = ctx.principal;
-    if (!principal) {
-      // NOTE: refused tokens were counted when verified; a missing one is counted here.
-      if (!ctx.authError) ctx.services.metrics.authFailure(ctx.connectionId ? 'ws' : 'http', 'missing');
-      throw ctx.authError ?? new TRPCError({ code: 'UNAUTHORIZED', message: 'Missing token' });
-    }
-    if (principal.expiresAt <= Date.now()) {
-      throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Token expired' });
-    }
-    return next({ ctx: { ...ctx, principal } });
-  })
-  .use(async ({ ctx, type, next }) => {
-    // NOTE: subscriptions are never limited (subscribing again after a reconnect must never trip a
-    // limit; the per-connection subscription cap bounds them); backend services are trusted and exempt.
-    if (type === 'subscription' || ctx.principal.service) return next();
-    const limiter = ctx.services.rateLimiter;
-    const userId = ctx.principal.userId;
-    const connection = ctx.connectionId ?? `http:${userId}`;
-    if (type === 'query') {
-      await limiter.consume('query', connection);
-      return next();
-    }
-    await limiter.consume('connection', connection);
-    await limiter.consume('user', userId);
-    return next();
-  });
+/** Logs an unexpected failure (never the input: it may hold secrets); refusals are not logged. */
+function logFailure(ctx: PulseContext, path: string, type: string, error: TRPCError): void {
+  if (error.code !== 'INTERNAL_SERVER_ERROR') return;
+  ctx.services.logger.error(
+    { err: error.cause ?? error, path, type, connectionId: ctx.connectionId, requestId: ctx.requestId },
+    'procedure failed',
+  );
+}
+
+/** The caller of a request that needs one: its principal, or the refusal of its token. */
+function authorize(ctx: PulseContext): Principal {
+  const principal = ctx.principal;
+  if (!principal) {
+    // NOTE: refused tokens were counted when verified; a missing one is counted here.
+    if (!ctx.authError) ctx.services.metrics.authFailure(ctx.connectionId ? 'ws' : 'http', 'missing');
+    throw ctx.authError ?? new TRPCError({ code: 'UNAUTHORIZED', message: 'Missing token' });
+  }
+  if (principal.expiresAt <= Date.now()) {
+    throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Token expired' });
+  }
+  return principal;
+}
 
 export const workspaceInput = z.object({ workspaceId: idSchema });
 

@@ -3,17 +3,15 @@
  * in the user's connection cap (per node, or cluster-wide through a counter), and its token's
  * lifetime. Functions on the connection, not closures kept per socket.
  */
-import type { IncomingMessage } from 'node:http';
 import { TRPCError } from '@trpc/server';
 import type { Connection } from './connection.js';
 import { CloseCode } from './protocol.js';
-import { guard, peerAddress } from './transport.js';
+import { guard } from './transport.js';
 
 /** The longest delay setTimeout holds (2^31-1 ms); longer ones fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export function countUnauthenticated(conn: Connection<unknown>, req: IncomingMessage): void {
-  const ip = peerAddress(req.socket);
+export function countUnauthenticated(conn: Connection<unknown>, ip: string): void {
   const counts = conn.transport.unauthenticatedByIp;
   counts.set(ip, (counts.get(ip) ?? 0) + 1);
   conn.unauthenticatedIp = ip;

@@ -1,5 +1,5 @@
 /** Where sockets come from: an HTTP server's upgrades, or a `WebSocketServer` (the stock-style drop-in). */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type AnyTRPCRouter, TRPCError } from '@trpc/server';
@@ -22,15 +22,34 @@ function serveSocket<TContext>(
   socket: WebSocket,
   req: IncomingMessage,
   url: URL,
+  ip: string,
   handshakeDone: (() => void) | null = null,
 ) {
-  // NOTE: not randomUUID(): Node builds it by concatenation, and the rope of ~15 string pieces
-  // stays alive with the connection (≈0.5 KB per socket); a hex string is one flat allocation.
-  const conn = new Connection<TContext>(transport, randomBytes(16).toString('hex'), socket, req);
+  const conn = new Connection<TContext>(transport, connectionId(), socket, req);
   conn.handshakeDone = handshakeDone;
   transport.connections.add(conn);
   listen(conn, socket);
-  guard(conn, () => conn.open(url));
+  guard(conn, () => conn.open(url, ip));
+}
+
+/** Random bytes for connection ids, drawn 256 ids at a time (as `randomUUID` keeps its entropy). */
+const idPool = Buffer.alloc(16 * 256);
+let idOffset = idPool.length;
+
+/**
+ * A new connection id: 128 random bits as 32 hex characters.
+ * NOTE: not randomUUID(): Node builds it by concatenation, and the rope of ~15 string pieces
+ * stays alive with the connection (≈0.5 KB per socket); a hex string is one flat allocation. Not
+ * randomBytes(16) per socket either: one CSPRNG call and one buffer per connection.
+ */
+export function connectionId(): string {
+  if (idOffset === idPool.length) {
+    randomFillSync(idPool);
+    idOffset = 0;
+  }
+  const id = idPool.toString('hex', idOffset, idOffset + 16);
+  idOffset += 16;
+  return id;
 }
 
 /**
@@ -196,7 +215,7 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
       wss.handleUpgrade(req, socket, head, (ws) => {
         if (!slot.serve()) return ws.terminate();
         try {
-          serveSocket(transport, ws, req, url, handshakeDone);
+          serveSocket(transport, ws, req, url, ip, handshakeDone);
         } catch {
           ws.terminate();
         }
@@ -277,7 +296,7 @@ export function applyPulseWSSHandler<TRouter extends AnyTRPCRouter>(
         socket.terminate();
         return;
       }
-      serveSocket(transport, socket, req, url);
+      serveSocket(transport, socket, req, url, ip);
     } catch {
       socket.terminate();
     }

@@ -160,10 +160,13 @@ export class Connection<TContext> {
     timer.unref();
   }
 
-  /** Waits for connection params when the client announced them, else authenticates at once. */
-  open(url: URL): void {
+  /**
+   * Waits for connection params when the client announced them, else authenticates at once. `ip` is
+   * the peer's address (read once, at the upgrade).
+   */
+  open(url: URL, ip: string): void {
     const req = this.req as IncomingMessage;
-    countUnauthenticated(this, req);
+    countUnauthenticated(this, ip);
     if (url.searchParams.get('connectionParams') !== '1') {
       const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
       this.startContext(bearer ? { token: bearer } : null);
