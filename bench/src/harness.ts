@@ -163,7 +163,10 @@ function spawnNode(opts: {
     ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
     '--import',
     'tsx',
-    '--conditions=source',
+    // BENCH_BUILD=dist: Pulse's packages from their builds (`npm run build` first), as apps run them;
+    // from source, tsx's keepNames gives every closure a `name` dictionary (≈0.2–0.4 KB per closure
+    // that lives with a socket), so source runs overstate per-subscriber memory.
+    ...(process.env.BENCH_BUILD === 'dist' ? [] : ['--conditions=source']),
     join(dir, opts.script),
     ...opts.args,
   ];

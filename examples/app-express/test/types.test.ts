@@ -108,4 +108,31 @@ describe('the app router is typed end to end', () => {
       expect.arrayContaining(['notifications.send', 'notifications.list', 'notifications.onFeed']),
     );
   });
+
+  it('preferences name the invoice_paid kind in effective, the choices and set; a wrong kind does not type-check', () => {
+    const { appRouter } = createApp();
+    type Client = TRPCClient<AppRouter>;
+    type Prefs = Awaited<ReturnType<Client['notifications']['preferences']['get']['query']>>;
+    expectTypeOf<Prefs['effective']['invoice_paid']>().toEqualTypeOf<boolean>();
+    expectTypeOf<Prefs['effective']['mention']>().toEqualTypeOf<boolean>();
+    expectTypeOf<Prefs['user']['kinds']['invoice_paid']>().toEqualTypeOf<boolean | undefined>();
+    expectTypeOf<Prefs['workspace']['kinds']['invoice_paid']>().toEqualTypeOf<boolean | undefined>();
+    type SetPrefs = Client['notifications']['preferences']['set']['mutate'];
+    expectTypeOf<Awaited<ReturnType<SetPrefs>>>().toEqualTypeOf<Prefs>();
+    const set = (() => Promise.resolve()) as unknown as SetPrefs;
+    void set({ workspaceId: 'acme', kinds: { invoice_paid: false, alert: null } });
+    // @ts-expect-error the app has no `invoice_sent` kind (it is `invoice_paid`)
+    void set({ workspaceId: 'acme', kinds: { invoice_sent: false } });
+    const effective = {} as Prefs['effective'];
+    // @ts-expect-error the app has no `invoice_sent` kind
+    void effective.invoice_sent;
+    // The feed's `preferences` events carry the same kinds.
+    type OnData = NonNullable<Parameters<Client['notifications']['onFeed']['subscribe']>[1]['onData']>;
+    type PreferencesEvent = Extract<Parameters<OnData>[0]['data'], { type: 'preferences' }>;
+    expectTypeOf<NonNullable<PreferencesEvent['user']>['kinds']>().toEqualTypeOf<Prefs['user']['kinds']>();
+
+    expect(Object.keys(appRouter._def.procedures)).toEqual(
+      expect.arrayContaining(['notifications.preferences.get', 'notifications.preferences.set']),
+    );
+  });
 });

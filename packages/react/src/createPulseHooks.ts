@@ -9,6 +9,11 @@ import {
   useDashboardHistory,
 } from './useDashboard.js';
 import {
+  type UseNotificationPreferencesOptions,
+  type UseNotificationPreferencesResult,
+  useNotificationPreferences,
+} from './useNotificationPreferences.js';
+import {
   type UseNotificationsOptions,
   type UseNotificationsResult,
   useNotifications,
@@ -43,6 +48,21 @@ export type NotificationKindOf<R extends AnyTRPCRouter> =
     ? K
     : never;
 
+/** `notifications.preferences.get` of the router: `effective` and the `kinds` choices name its kinds. */
+export type NotificationPreferencesOf<R extends AnyTRPCRouter> =
+  Out<R> extends {
+    notifications: { preferences: { get: infer P } };
+  }
+    ? P
+    : never;
+/** A change of preferences for the router: `notifications.preferences.set`'s input without the workspace. */
+export type NotificationPreferencesChangeOf<R extends AnyTRPCRouter> =
+  In<R> extends {
+    notifications: { preferences: { set: infer C } };
+  }
+    ? Omit<C, 'workspaceId'>
+    : never;
+
 type Values<R extends AnyTRPCRouter> = Readonly<Record<string, DashboardUpdateOf<R>>>;
 
 /** `useDashboard` typed with the app's router: its kinds in the filter, its updates in `values`. */
@@ -71,17 +91,25 @@ export interface TypedUseNotifications<R extends AnyTRPCRouter> {
   ): UseNotificationsResult<NotificationOf<R>[], NotificationKindOf<R>>;
 }
 
+/** `useNotificationPreferences` typed with the app's router: its kinds in `effective`, the choices and `set`. */
+export type TypedUseNotificationPreferences<R extends AnyTRPCRouter> = (
+  workspaceId: string,
+  opts?: UseNotificationPreferencesOptions,
+) => UseNotificationPreferencesResult<NotificationPreferencesOf<R>, NotificationPreferencesChangeOf<R>>;
+
 /** The hooks `createPulseHooks<AppRouter>()` returns. */
 export interface PulseHooks<R extends AnyTRPCRouter> {
   useChannel: TypedUseChannel<R>;
   useDashboard: TypedUseDashboard<R>;
   useDashboardHistory: TypedUseDashboardHistory<R>;
   useNotifications: TypedUseNotifications<R>;
+  useNotificationPreferences: TypedUseNotificationPreferences<R>;
 }
 
 /**
  * The hooks typed with the app's router (`createPulseRouters({ notificationKinds, dashboardKinds })`
- * plus its channels): `const { useDashboard, useNotifications, useChannel } = createPulseHooks<AppRouter>()`.
+ * plus its channels): `const { useDashboard, useNotifications, useNotificationPreferences, useChannel } =
+ * createPulseHooks<AppRouter>()`.
  * They are Pulse's hooks on the client of the nearest `<PulseProvider>`; only the typing is built,
  * from the router's own procedures (no hand-written copy of the app's kinds).
  *
@@ -99,5 +127,6 @@ export function createPulseHooks<R extends AnyTRPCRouter>(): PulseHooks<R> {
     useDashboard: useDashboard as unknown as TypedUseDashboard<R>,
     useDashboardHistory: useDashboardHistory as unknown as TypedUseDashboardHistory<R>,
     useNotifications: useNotifications as unknown as TypedUseNotifications<R>,
+    useNotificationPreferences: useNotificationPreferences as unknown as TypedUseNotificationPreferences<R>,
   };
 }

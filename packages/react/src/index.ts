@@ -25,9 +25,12 @@ export {
   type DashboardUpdateOf,
   type NotificationKindOf,
   type NotificationOf,
+  type NotificationPreferencesChangeOf,
+  type NotificationPreferencesOf,
   type PulseHooks,
   type TypedUseDashboard,
   type TypedUseDashboardHistory,
+  type TypedUseNotificationPreferences,
   type TypedUseNotifications,
 } from './createPulseHooks.js';
 export { useConnectionStatus } from './useConnectionStatus.js';

@@ -3,6 +3,7 @@ import { describe, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import { createPulseHooks } from './createPulseHooks.js';
 import { useDashboard as usePulseDashboard } from './useDashboard.js';
+import { useNotificationPreferences as usePulsePreferences } from './useNotificationPreferences.js';
 
 // The app's own kinds, declared once as zod schemas on the server; the hooks are typed from them.
 const appRouter = createPulseRouter({
@@ -11,7 +12,18 @@ const appRouter = createPulseRouter({
 });
 type AppRouter = typeof appRouter;
 
-const { useDashboard, useDashboardHistory, useNotifications } = createPulseHooks<AppRouter>();
+const { useDashboard, useDashboardHistory, useNotifications, useNotificationPreferences } =
+  createPulseHooks<AppRouter>();
+
+type SeedKind =
+  | 'mention'
+  | 'message'
+  | 'approval'
+  | 'alert'
+  | 'post_published'
+  | 'post_failed'
+  | 'crisis'
+  | 'review';
 
 describe('createPulseHooks types the hooks with the app kinds', () => {
   it('useDashboard: the mrr value is typed, a wrong field does not compile', () => {
@@ -65,5 +77,32 @@ describe('createPulseHooks types the hooks with the app kinds', () => {
       select: (items) => items.filter((i) => i.type === 'invoice_paid').length,
     });
     expectTypeOf(count.items).toEqualTypeOf<number>();
+  });
+
+  it('useNotificationPreferences: effective, the choices and set name the app kinds', () => {
+    const r = useNotificationPreferences('acme', { enabled: true });
+    const p = r.preferences!;
+    expectTypeOf(p.effective).toEqualTypeOf<Record<SeedKind | 'invoice_paid', boolean>>();
+    expectTypeOf(p.effective.invoice_paid).toEqualTypeOf<boolean>();
+    expectTypeOf(p.user.kinds).toEqualTypeOf<Partial<Record<SeedKind | 'invoice_paid', boolean>>>();
+    expectTypeOf(p.workspace.kinds.invoice_paid).toEqualTypeOf<boolean | undefined>();
+    expectTypeOf(p.user.mutedConversations).toEqualTypeOf<string[]>();
+    // @ts-expect-error the router has no `weather` kind
+    void p.effective.weather;
+    // @ts-expect-error the router has no `weather` kind
+    void p.user.kinds.weather;
+    expectTypeOf(r.set({ kinds: { invoice_paid: false, mention: null } })).resolves.toEqualTypeOf(p);
+    r.set({ scope: 'workspace', kinds: { invoice_paid: false }, crisisMutable: true });
+    // @ts-expect-error the router has no `weather` kind
+    r.set({ kinds: { weather: false } });
+    // @ts-expect-error a kind is on, off or null (back to the default)
+    r.set({ kinds: { invoice_paid: 'off' } });
+    // Pulse's own hook keeps Pulse's kinds.
+    const seed = usePulsePreferences('acme').preferences!;
+    expectTypeOf(seed.effective).toEqualTypeOf<Record<SeedKind, boolean>>();
+    // @ts-expect-error the default hook does not know the app's `invoice_paid`
+    void seed.effective.invoice_paid;
+    // @ts-expect-error the default hook does not know the app's `invoice_paid`
+    usePulsePreferences('acme').set({ kinds: { invoice_paid: false } });
   });
 });

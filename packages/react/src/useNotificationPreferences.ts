@@ -14,11 +14,19 @@ export interface UseNotificationPreferencesOptions {
   enabled?: boolean;
 }
 
-export interface UseNotificationPreferencesResult {
+/**
+ * What `useNotificationPreferences` returns. `TPreferences` / `TChange` are `preferences.get`'s
+ * output and `set`'s input without the workspace: Pulse's eight kinds here, the app router's with
+ * `createPulseHooks<AppRouter>()`.
+ */
+export interface UseNotificationPreferencesResult<
+  TPreferences = NotificationPreferences,
+  TChange = NotificationPreferencesChange,
+> {
   /** The viewer's choices, the workspace defaults and what reaches the viewer per kind (null until loaded). */
-  preferences: NotificationPreferences | null;
+  preferences: TPreferences | null;
   /** Changes the viewer's choices (or, `scope: 'workspace'`, an admin's workspace defaults); resolves with the new settings. */
-  set: (change: NotificationPreferencesChange) => Promise<NotificationPreferences>;
+  set: (change: TChange) => Promise<TPreferences>;
   /** A `set` is under way. */
   saving: boolean;
   status: LiveStatus;
@@ -30,6 +38,7 @@ export interface UseNotificationPreferencesResult {
  * The viewer's notification preferences in a workspace, live: a change made in another tab or
  * device (or new workspace defaults by an admin) arrives as a `preferences` event on the shared
  * `notifications.onFeed` subscription (the same one `useNotifications` reads; newest revision wins).
+ * Typed with Pulse's eight kinds; `createPulseHooks<AppRouter>()` returns it typed with the app's.
  *
  * @example
  * ```tsx

@@ -134,8 +134,50 @@ describe("every publish path validates against the app's kinds", () => {
     // @ts-expect-error amount is a number
     const bad = await rejection(server.publish.notify.invoice_paid(wrong));
     expect(issuesOf(bad)).toEqual([expect.objectContaining({ path: ['data', 'amount'] })]);
+    expect('weather' in server.publish.notify).toBe(false);
+  });
+
+  it('server.publish.notify.<unknown kind> throws a BAD_REQUEST naming the kind and the router kinds', async () => {
+    await using server = await start();
+    const kinds =
+      'mention, message, approval, alert, post_published, post_failed, crisis, review, invoice_paid';
+    const untyped = server.publish.notify as unknown as Record<string, (opts: unknown) => Promise<unknown>>;
+    // What a JS caller (no TypeScript to refuse the name) gets instead of "not a function".
+    const thrown = (() => {
+      try {
+        void untyped.weather?.({ workspaceId: 'acme', title: 'Sunny', data: {} });
+        return null;
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect(thrown).toBeInstanceOf(TRPCError);
+    expect((thrown as TRPCError).code).toBe('BAD_REQUEST');
+    expect((thrown as TRPCError).message).toBe(
+      `notify.weather: "weather" is not a notification kind of this router (its kinds: ${kinds})`,
+    );
     // @ts-expect-error the router has no `weather` kind
-    expect(server.publish.notify.weather).toBeUndefined();
+    expect(() => server.publish.notify.weather).toThrow(
+      new TRPCError({
+        code: 'BAD_REQUEST',
+        message: `notify.weather: "weather" is not a notification kind of this router (its kinds: ${kinds})`,
+      }),
+    );
+    // Inside an async caller the same error is the rejection.
+    const rejected = await rejection(
+      (async () => untyped.invoicepaid?.({ workspaceId: 'acme', title: 'x', data: {} }))(),
+    );
+    expect(rejected.code).toBe('BAD_REQUEST');
+    expect(rejected.message).toBe(
+      `notify.invoicepaid: "invoicepaid" is not a notification kind of this router (its kinds: ${kinds})`,
+    );
+    // The object still behaves as a plain one: keys, `in`, spread, await, JSON.
+    expect(Object.keys(server.publish.notify)).toEqual(kinds.split(', '));
+    expect('invoice_paid' in server.publish.notify).toBe(true);
+    expect(Object.keys({ ...server.publish.notify })).toEqual(kinds.split(', '));
+    expect(await Promise.resolve(server.publish.notify)).toBe(server.publish.notify);
+    expect(JSON.stringify(server.publish.notify)).toBe('{}');
+    expect(String(server.publish.notify)).toBe('[object Object]');
   });
 
   it('REST POST /realtime/notifications/send: an app kind is sent, a bad one is 400 with the path', async () => {

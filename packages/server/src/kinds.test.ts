@@ -126,9 +126,15 @@ describe('createPulseRouter with the app kinds', () => {
     });
     expect(prefs.user.kinds).toEqual({ order_shipped: false });
     expect(prefs.effective).toEqual({ order_shipped: false });
-    expect((await caller.notifications.preferences.get({ workspaceId: 'acme' })).effective).toEqual({
-      order_shipped: false,
-    });
+    const got = await caller.notifications.preferences.get({ workspaceId: 'acme' });
+    expect(got.effective).toEqual({ order_shipped: false });
+    // The output carries the router's kinds: one `effective` entry per kind, the choices by kind.
+    expectTypeOf(got.effective).toEqualTypeOf<{ order_shipped: boolean }>();
+    expectTypeOf(got.user.kinds).toEqualTypeOf<{ order_shipped?: boolean }>();
+    expectTypeOf(got.workspace.kinds).toEqualTypeOf<{ order_shipped?: boolean }>();
+    expectTypeOf(prefs).toEqualTypeOf(got);
+    // @ts-expect-error the router has no `alert` kind (replaceDefaults)
+    void got.effective.alert;
     await caller.notifications.send({
       workspaceId: 'acme',
       userId: 'ann',

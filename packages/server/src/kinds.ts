@@ -38,6 +38,7 @@ import {
   notificationPreferencesSetInputFor,
   notificationContentFields,
   type notificationContentSchema,
+  type notificationPreferencesSchemasFor,
   notificationListInput,
   notificationPayloads,
   type notificationStoredFields,
@@ -85,7 +86,14 @@ export type KindNotification<K> = KindStoredNotification<K> & {
 
 type WithKinds<E, K> = E extends { type: 'notification' }
   ? Simplify<Omit<E, 'notification'> & { notification: KindNotification<K> }>
-  : E;
+  : E extends { type: 'preferences' }
+    ? Simplify<
+        Omit<E, 'user' | 'workspace'> & {
+          user?: KindUserPreferences<K> | undefined;
+          workspace?: KindWorkspacePreferences<K> | undefined;
+        }
+      >
+    : E;
 /** What `notifications.onNotification` yields with the kinds `K`. */
 export type KindNotificationEvent<K> = WithKinds<NotificationEvent, K>;
 /** What `notifications.onFeed` yields with the kinds `K`. */
@@ -100,6 +108,20 @@ export interface KindSendResult<K> {
   notification: KindStoredNotification<K>;
   created: boolean;
 }
+
+/** A kind-name enum of the kinds `K` (the type `notificationKinds` builds its schemas from). */
+type KindEnum<K> = z.ZodEnum<{ [T in Names<K>]: T }>;
+type KindPreferencesSchemas<K> = ReturnType<typeof notificationPreferencesSchemasFor<KindEnum<K>>>;
+/** A user's own preferences whose `kinds` name the kinds `K`. */
+export type KindUserPreferences<K> = z.output<KindPreferencesSchemas<K>['user']>;
+/** A workspace's defaults whose `kinds` name the kinds `K`. */
+export type KindWorkspacePreferences<K> = z.output<KindPreferencesSchemas<K>['workspace']>;
+/** `notifications.preferences.get` with the kinds `K`: `effective` has one entry per kind. */
+export type KindNotificationPreferences<K> = z.output<KindPreferencesSchemas<K>['preferences']>;
+/** `notifications.preferences.set`'s input whose `kinds` name the kinds `K`. */
+export type KindNotificationPreferencesSetInput<K> = z.input<
+  ReturnType<typeof notificationPreferencesSetInputFor<KindEnum<K>>>
+>;
 
 /** A registry of notification kinds made by `notificationKinds`: the schemas a router validates with. */
 export interface NotificationKinds<K> {
@@ -196,14 +218,14 @@ export type KindNotificationsRouter<K> = Omit<
   | 'preferences'
 > & {
   preferences: {
-    get: SeedRouter['preferences']['get'];
+    get: TRPCQueryProcedure<{
+      input: SeedRouter['preferences']['get']['_def']['$types']['input'];
+      output: KindNotificationPreferences<K>;
+      meta: Meta<SeedRouter['preferences']['get']>;
+    }>;
     set: TRPCMutationProcedure<{
-      input: Simplify<
-        Omit<z.input<typeof notificationPreferencesSetInput>, 'kinds'> & {
-          kinds?: Partial<Record<Names<K>, boolean | null>>;
-        }
-      >;
-      output: SeedRouter['preferences']['set']['_def']['$types']['output'];
+      input: KindNotificationPreferencesSetInput<K>;
+      output: KindNotificationPreferences<K>;
       meta: Meta<SeedRouter['preferences']['set']>;
     }>;
   };
@@ -317,7 +339,9 @@ type DefaultKinds = KindNotificationsRouter<SeedNotificationKinds>;
 type _KindsRouterMatchesSeed = [
   Same<SeedIO<DefaultKinds['onNotification']>['output'], SeedIO<SeedRouter['onNotification']>['output']>,
   Same<SeedIO<DefaultKinds['onFeed']>['output'], SeedIO<SeedRouter['onFeed']>['output']>,
-] extends [true, true]
+  Same<SeedIO<DefaultKinds['preferences']['get']>, SeedIO<SeedRouter['preferences']['get']>>,
+  Same<SeedIO<DefaultKinds['preferences']['set']>, SeedIO<SeedRouter['preferences']['set']>>,
+] extends [true, true, true, true]
   ? true
   : never;
 const _kindsRouterMatchesSeed: _KindsRouterMatchesSeed = true;

@@ -1,4 +1,4 @@
-import type { AnyTRPCRouter, inferRouterInputs, inferRouterOutputs } from '@trpc/server';
+import { type AnyTRPCRouter, type inferRouterInputs, type inferRouterOutputs, TRPCError } from '@trpc/server';
 import type { z } from 'zod';
 import type { AnyChannel, ChannelPublishResult } from './channels/channel.js';
 import type { ChannelPublishInput } from './channels/channels.service.js';
@@ -102,24 +102,27 @@ export function createServicePublisher<TRouter extends AnyTRPCRouter = AppRouter
   }
 
   const kindNames: readonly string[] = kinds.notifications?.types ?? Object.keys(defaultTitles);
-  /** `notify.<kind>(opts)`: one sender per kind of the router (a plain, frozen object). */
-  const notify = Object.freeze(
-    Object.fromEntries(
-      kindNames.map((name) => [
-        name,
-        (opts: KindNotificationOptions<NotificationType> & { title?: string }) => {
-          const titleOf = (defaultTitles as Record<string, ((d: never) => string) | undefined>)[name];
-          // NOTE: an app kind has no default title: without one, the send is refused on `title`.
-          const title =
-            opts.title ??
-            (opts.data && typeof opts.data === 'object' ? titleOf?.(opts.data as never) : undefined);
-          return notifications.send(
-            'system',
-            { ...opts, type: name, title } as unknown as { workspaceId: string } & NotificationContentInput,
-            content,
-          );
-        },
-      ]),
+  /** `notify.<kind>(opts)`: one sender per kind of the router (frozen; another name throws). */
+  const notify = unknownKindGuard(
+    kindNames,
+    Object.freeze(
+      Object.fromEntries(
+        kindNames.map((name) => [
+          name,
+          (opts: KindNotificationOptions<NotificationType> & { title?: string }) => {
+            const titleOf = (defaultTitles as Record<string, ((d: never) => string) | undefined>)[name];
+            // NOTE: an app kind has no default title: without one, the send is refused on `title`.
+            const title =
+              opts.title ??
+              (opts.data && typeof opts.data === 'object' ? titleOf?.(opts.data as never) : undefined);
+            return notifications.send(
+              'system',
+              { ...opts, type: name, title } as unknown as { workspaceId: string } & NotificationContentInput,
+              content,
+            );
+          },
+        ]),
+      ),
     ),
   ) as unknown as NotifyHelpers<TRouter>;
 
@@ -128,7 +131,9 @@ export function createServicePublisher<TRouter extends AnyTRPCRouter = AppRouter
      * One sender per notification kind of the router (the app's `notificationKinds` included):
      * `notify.invoice_paid({ workspaceId, userId?, title, data })`. Pulse's kinds default their
      * title from `data`; an app kind needs `title`. Validated like `notifications.send` (BAD_REQUEST
-     * with the zod path). Only the router's kinds have a sender (`Object.keys(notify)` lists them).
+     * with the zod path). Only the router's kinds have a sender (`Object.keys(notify)` lists them,
+     * `'name' in notify` tells); reading another name (`notify.nope`) throws a BAD_REQUEST
+     * `TRPCError` naming it and the router's kinds.
      */
     notify,
     /**
@@ -214,6 +219,39 @@ export function createServicePublisher<TRouter extends AnyTRPCRouter = AppRouter
     broadcastEngagementUpdate: (opts: DashboardBroadcast<'engagement'>): Promise<DashboardPublishResult> =>
       publishValue({ ...opts, kind: 'engagement' }),
   };
+}
+
+// NOTE: names generic code reads off any object to detect a protocol (await, JSON, test matchers,
+// React elements, DOM nodes): they stay `undefined` instead of throwing.
+const protocolNames = new Set([
+  'then',
+  'toJSON',
+  'asymmetricMatch',
+  '$$typeof',
+  'nodeType',
+  'tagName',
+  '_isMockFunction',
+  '@@__IMMUTABLE_ITERABLE__@@',
+  '@@__IMMUTABLE_RECORD__@@',
+]);
+
+/**
+ * `senders` behind a guard: reading a string name that is neither a sender nor an `Object`
+ * member throws a BAD_REQUEST `TRPCError` that names it and lists the known kinds (a JS caller of
+ * `notify.nope(...)` gets that instead of "notify.nope is not a function"). Keys, `in`, spread and
+ * symbols behave as on the plain object.
+ */
+function unknownKindGuard<T extends object>(kindNames: readonly string[], senders: T): T {
+  return new Proxy(senders, {
+    get(target, key, receiver) {
+      if (typeof key !== 'string' || key in target || protocolNames.has(key))
+        return Reflect.get(target, key, receiver);
+      throw new TRPCError({
+        code: 'BAD_REQUEST',
+        message: `notify.${key}: "${key}" is not a notification kind of this router (its kinds: ${kindNames.join(', ')})`,
+      });
+    },
+  });
 }
 
 /** Options of a dashboard `broadcast*` method: the workspace, the value's fields and an optional `at`. */

@@ -34,6 +34,9 @@ import type { DashboardHistoryTables, DashboardTables } from './dashboard.tables
 
 export const dashboardTopic = (workspaceId: string) => `dashboard:${workspaceId}`;
 
+/** A slow dashboard subscriber keeps the latest snapshot and the latest value per key (shared: no closure per subscriber). */
+const dashboardCoalesceKey = (event: DashboardEvent): string => (event.type === 'snapshot' ? '*' : event.key);
+
 /** Values a snapshot returns at most (the newest ones). */
 const SNAPSHOT_LIMIT = 5_000;
 
@@ -242,7 +245,7 @@ export class DashboardService {
         },
         ...(filter.since ? (await this.since(filter, filter.since)).map((data) => ({ data })) : []),
       ],
-      coalesceKey: (event) => (event.type === 'snapshot' ? '*' : event.key),
+      coalesceKey: dashboardCoalesceKey,
     });
   }
 

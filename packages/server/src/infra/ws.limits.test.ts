@@ -4,7 +4,7 @@
  * expiry past setTimeout's range, generic iterators that release what they yielded, durable queues
  * that end at once when their consumer stalls.
  */
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
@@ -102,7 +102,12 @@ async function startMini(
   const http = createServer();
   /** The server's side of every upgraded socket, in order. */
   const upgraded: Duplex[] = [];
-  http.on('upgrade', (_req, socket: Duplex) => upgraded.push(socket));
+  /** Every upgrade request, weakly (to prove the transport does not keep them). */
+  const requests: Array<WeakRef<IncomingMessage>> = [];
+  http.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+    upgraded.push(socket);
+    requests.push(new WeakRef(req));
+  });
   const transport = attachWebSocket<Ctx>(http, {
     router: router.router,
     limits: { ...baseLimits, ...limits },
@@ -117,7 +122,7 @@ async function startMini(
     http.closeAllConnections();
     await new Promise<void>((resolve) => http.close(() => resolve()));
   });
-  return { ...router, hub, url, transport, upgraded };
+  return { ...router, hub, url, transport, upgraded, requests };
 }
 
 async function raw(url: string, opts: Parameters<typeof openRaw>[1] = { params: { token: 'alice' } }) {
@@ -227,6 +232,34 @@ describe('transport limits', () => {
       expect(server.yielded.filter((ref) => ref.deref() !== undefined).length).toBeLessThanOrEqual(1);
     });
   });
+
+  it.each([
+    ['without', {}],
+    ['with', { maxPendingHandshakes: 8 }],
+  ] as const)(
+    'an open socket does not keep its upgrade request reachable (%s a handshake limit)',
+    async (_, limits) => {
+      setFlagsFromString('--expose-gc');
+      const gc = runInNewContext('gc') as () => void;
+      const server = await startMini(limits);
+      const sockets = [await raw(server.url), await raw(server.url, { params: false })];
+      sockets[1]?.send({ method: 'connectionParams', data: { token: 'bob' } });
+      for (const socket of sockets) {
+        socket.send({ id: 1, method: 'subscription', params: { path: 'wrapped', input: {} } });
+        await socket.next((m) => m.id === 1 && m.result?.type === 'started');
+      }
+      expect(server.requests).toHaveLength(2);
+      // Still open and subscribed: headers, URL and readable state of the request are garbage (≈1 KB per socket).
+      await vi.waitFor(() => {
+        gc();
+        expect(server.requests.filter((ref) => ref.deref() !== undefined)).toHaveLength(0);
+      });
+      for (const socket of sockets) {
+        socket.send(query(2, 'ping'));
+        expect((await socket.next((m) => m.id === 2)).result?.data).toBe('pong');
+      }
+    },
+  );
 
   it('a durable stream whose consumer stalls drops its queue and leaves the hub at once', async () => {
     const server = await startMini({ slowDropBytes: 64 * 1024 });

@@ -23,14 +23,22 @@ export interface Layer<T> {
   revision: number;
 }
 
-export const emptyUser = (): Layer<UserPreferences> => ({
-  settings: { kinds: {}, mutedConversations: [] },
+// NOTE: one shared, frozen pair for every scope never set (most users): each notification
+// subscriber's mute filter holds its layers for the stream's whole life, and fresh empties cost
+// ~7 objects per subscriber. Layers are replaced, never mutated.
+const EMPTY_USER: Layer<UserPreferences> = Object.freeze({
+  settings: Object.freeze({
+    kinds: Object.freeze({}),
+    mutedConversations: Object.freeze([]) as unknown as string[],
+  }),
   revision: 0,
 });
-export const emptyWorkspace = (): Layer<WorkspacePreferences> => ({
-  settings: { kinds: {}, crisisMutable: false },
+const EMPTY_WORKSPACE: Layer<WorkspacePreferences> = Object.freeze({
+  settings: Object.freeze({ kinds: Object.freeze({}), crisisMutable: false }),
   revision: 0,
 });
+export const emptyUser = (): Layer<UserPreferences> => EMPTY_USER;
+export const emptyWorkspace = (): Layer<WorkspacePreferences> => EMPTY_WORKSPACE;
 
 /** Whether the workspace defaults alone mute this notification (stored as `muted_default`). */
 export function mutedByDefault(workspace: WorkspacePreferences, type: NotificationType): boolean {

@@ -280,31 +280,50 @@ export interface NotificationStateResult {
   counts: NotificationCounts;
 }
 
+/**
+ * The preference schemas whose per-kind `kinds` (and `effective`) name the given kinds: the seed's
+ * below, an app registry's with `notificationKinds` (its types carry the app's kind union).
+ */
+export function notificationPreferencesSchemasFor<K extends z.ZodType<string>>(type: K) {
+  // NOTE: `{}` fits every partial record, but TypeScript cannot see it while `K` is generic.
+  const none = {} as never;
+  /** A user's own notification preferences in one workspace. */
+  const user = z.object({
+    /** In-app delivery per kind; absent = the workspace default (on unless an admin turned it off). */
+    kinds: z.partialRecord(type, z.boolean()).default(none),
+    /** Conversations whose `message` notifications are muted. */
+    mutedConversations: z.array(idSchema).max(1000).default([]),
+  });
+  /** A workspace's defaults, set by its admins. */
+  const workspace = z.object({
+    kinds: z.partialRecord(type, z.boolean()).default(none),
+    /** Whether members may mute `crisis` alerts (default false: they always arrive). */
+    crisisMutable: z.boolean().default(false),
+  });
+  /** `notifications.preferences.get` (and `set`'s result). */
+  const preferences = z.object({
+    workspaceId: idSchema,
+    user,
+    workspace,
+    /** What reaches this user now, per kind (user choice, else workspace default, else on). */
+    effective: z.record(type, z.boolean()),
+  });
+  return { user, workspace, preferences };
+}
+
+const seedPreferencesSchemas = notificationPreferencesSchemasFor(notificationTypeSchema);
+
 /** A user's own notification preferences in one workspace. */
-export const userPreferencesSchema = z.object({
-  /** In-app delivery per kind; absent = the workspace default (on unless an admin turned it off). */
-  kinds: z.partialRecord(notificationTypeSchema, z.boolean()).default({}),
-  /** Conversations whose `message` notifications are muted. */
-  mutedConversations: z.array(idSchema).max(1000).default([]),
-});
+export const userPreferencesSchema = seedPreferencesSchemas.user;
 export type UserPreferences = z.infer<typeof userPreferencesSchema>;
 
 /** A workspace's defaults, set by its admins. */
-export const workspacePreferencesSchema = z.object({
-  kinds: z.partialRecord(notificationTypeSchema, z.boolean()).default({}),
-  /** Whether members may mute `crisis` alerts (default false: they always arrive). */
-  crisisMutable: z.boolean().default(false),
-});
+export const workspacePreferencesSchema = seedPreferencesSchemas.workspace;
 export type WorkspacePreferences = z.infer<typeof workspacePreferencesSchema>;
 
-/** `notifications.preferences.get` */
-export interface NotificationPreferences {
-  workspaceId: string;
-  user: UserPreferences;
-  workspace: WorkspacePreferences;
-  /** What reaches this user now, per kind (user choice, else workspace default, else on). */
-  effective: Record<NotificationType, boolean>;
-}
+/** `notifications.preferences.get`: the user's choices, the workspace defaults and `effective` per kind. */
+export const notificationPreferencesSchema = seedPreferencesSchemas.preferences;
+export type NotificationPreferences = z.infer<typeof notificationPreferencesSchema>;
 
 /**
  * `notifications.preferences.set`: `scope: 'user'` (default) changes the caller's own choices,

@@ -63,7 +63,8 @@ export class StatsService {
   subscriptionStarted(workspaceId: string, signal: AbortSignal | undefined): void {
     if (!signal || signal.aborted) return;
     bump(this.workspaceSubscriptions, workspaceId, 1);
-    signal.addEventListener('abort', () => bump(this.workspaceSubscriptions, workspaceId, -1), {
+    // NOTE: a listener object, not a closure: one of these lives with every open subscription.
+    signal.addEventListener('abort', new SubscriptionEnd(this.workspaceSubscriptions, workspaceId), {
       once: true,
     });
   }
@@ -171,3 +172,14 @@ function bump(map: Map<string, number>, key: string, by: number) {
 }
 
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+
+/** Uncounts one subscription when its signal aborts (an `EventListener` object). */
+class SubscriptionEnd {
+  constructor(
+    private readonly counts: Map<string, number>,
+    private readonly workspaceId: string,
+  ) {}
+  handleEvent(): void {
+    bump(this.counts, this.workspaceId, -1);
+  }
+}

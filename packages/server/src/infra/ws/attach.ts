@@ -108,6 +108,32 @@ function transportHandle<TContext>(transport: Transport<TContext>, wss: WebSocke
 }
 
 /**
+ * A pending handshake's slot: freed by `release` when its socket closes before it is served (a
+ * handshake ws aborts never reaches its callback); once served, the connection frees it (when its
+ * context settles or it closes) and this listener goes.
+ * NOTE: its own function, so the listener closes over this scope only: a closure in the upgrade
+ * handler kept the upgrade request (headers, URL, readable state: ≈1 KB per socket) reachable for
+ * the socket's whole life (test: ws.limits "does not keep its upgrade request reachable").
+ */
+function handshakeSlot(socket: Duplex, release: () => void): { serve(): boolean } {
+  let served = false;
+  const closed = () => {
+    if (!served) release();
+    served = true;
+  };
+  socket.once('close', closed);
+  return {
+    serve() {
+      if (served) return false;
+      served = true;
+      // The connection's own close listener takes over (and frees the slot once its handshake ends).
+      socket.removeListener('close', closed);
+      return true;
+    },
+  };
+}
+
+/**
  * Pulse's transport on an HTTP server: upgrades on `opts.path` (default `/trpc`) are checked (target,
  * origin, shutdown, per-IP unauthenticated cap) before the handshake.
  */
@@ -166,15 +192,9 @@ export function attachWebSocket<TContext>(server: Server, opts: WsHandlerOptions
         return;
       }
       pending++;
-      let served = false;
-      // NOTE: a handshake ws aborts never reaches the callback: the slot is freed when its socket closes.
-      socket.once('close', () => {
-        if (!served) handshakeDone();
-        served = true;
-      });
+      const slot = handshakeSlot(socket, handshakeDone);
       wss.handleUpgrade(req, socket, head, (ws) => {
-        if (served) return ws.terminate();
-        served = true;
+        if (!slot.serve()) return ws.terminate();
         try {
           serveSocket(transport, ws, req, url, handshakeDone);
         } catch {
