@@ -171,6 +171,14 @@ export function parseWorkspace(json: string): WorkspacePreferences {
   return storedWorkspace.parse(JSON.parse(json)) as WorkspacePreferences;
 }
 
+/** Where mute filters read a user's and the workspace's current layers (`loadUserPreferences`, or a shared read). */
+export interface PreferenceSource {
+  layers(
+    workspaceId: string,
+    userId: string,
+  ): Promise<{ workspace: Layer<WorkspacePreferences>; user: Layer<UserPreferences> }>;
+}
+
 /**
  * A subscriber's mute rule for the live tail, kept at the stream's position: loaded from the store
  * after each replay, then moved on by the `preferences` events the stream carries (only newer
@@ -184,17 +192,15 @@ export class MuteFilter {
   private workspace = emptyWorkspace();
 
   constructor(
+    /** Shared by every filter of a service (no closure per subscriber). */
+    private readonly source: PreferenceSource,
+    private readonly workspaceId: string,
     private readonly userId: string,
-    /** Reads the user's and the workspace's current layers (`loadUserPreferences`, or a shared read). */
-    private readonly read: () => Promise<{
-      workspace: Layer<WorkspacePreferences>;
-      user: Layer<UserPreferences>;
-    }>,
   ) {}
 
   /** Reads the current preferences (after a replay). */
   async load(): Promise<void> {
-    const loaded = await this.read();
+    const loaded = await this.source.layers(this.workspaceId, this.userId);
     if (loaded.user.revision >= this.user.revision) this.user = loaded.user;
     if (loaded.workspace.revision >= this.workspace.revision) this.workspace = loaded.workspace;
   }

@@ -18,6 +18,7 @@ import {
   loadWorkspacePreferences,
   MuteFilter,
   mutedByDefault,
+  type PreferenceSource,
   mutedFor,
   WORKSPACE_DEFAULTS,
 } from './notifications.preferences.js';
@@ -154,6 +155,14 @@ export class NotificationService {
     string,
     { workspace: Layer<WorkspacePreferences>; user: Layer<UserPreferences> }
   >();
+  /** The mute filters' reads, through `preferenceReads`. */
+  private readonly preferenceSource: PreferenceSource = {
+    layers: (workspaceId, userId) =>
+      this.preferenceReads.get(workspaceId, userId, async (userIds) => {
+        const { workspace, users } = await loadUsersPreferences(this.db, workspaceId, userIds);
+        return userIds.map((id) => ({ workspace, user: users.get(id) as Layer<UserPreferences> }));
+      }),
+  };
   /** The stored mute decisions of replayed notifications, per workspace, for the resumes of a batch. */
   private readonly mutedReads = new GatherBatch<{ userId: string; ids: string[] }, Set<string>>();
   private readonly escalationDelay: NotificationServiceOptions['escalationDelay'];
@@ -641,12 +650,7 @@ export class NotificationService {
       filter: { recipient: userId },
       signal: opts.signal,
     });
-    const mutes = new MuteFilter(userId, () =>
-      this.preferenceReads.get(workspaceId, userId, async (userIds) => {
-        const { workspace, users } = await loadUsersPreferences(this.db, workspaceId, userIds);
-        return userIds.map((id) => ({ workspace, user: users.get(id) as Layer<UserPreferences> }));
-      }),
-    );
+    const mutes = new MuteFilter(this.preferenceSource, workspaceId, userId);
     const recipientFilter = base.spec.filter as ((event: NotificationFeedEvent) => boolean) | undefined;
     // NOTE: both the live tail and every replay go through one stateful filter in stream order
     // (the transports apply `filter` to live events in id order after the replay).
