@@ -232,7 +232,9 @@ export class DurableStream<E extends DurableEvent> {
       } else reading.push(i);
     }
     if (reading.length === 0) return results as Array<ReplayResult<E>>;
-    const from = Math.min(...reading.map((i) => Number(requests[i]?.afterId)));
+    // NOTE: a loop, not Math.min(...spread): a storm's batch may hold tens of thousands.
+    let from = Number.POSITIVE_INFINITY;
+    for (const i of reading) from = Math.min(from, Number(requests[i]?.afterId));
     let query = this.host.db
       .selectFrom(table)
       .select(['seq', `${payloadColumn} as payload`, `${recipientColumn} as recipient`])
