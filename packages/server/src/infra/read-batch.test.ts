@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ReadBatch } from './read-batch.js';
+import { GatherBatch, ReadBatch } from './read-batch.js';
 
 describe('ReadBatch', () => {
   it('runs one read for the callers of one key that ask in the same turn, one per key', async () => {
@@ -60,5 +60,77 @@ describe('ReadBatch', () => {
     await expect(b).rejects.toThrow('store down');
     expect(calls).toBe(1);
     await expect(batch.get('k', () => Promise.resolve('ok'))).resolves.toBe('ok');
+  });
+});
+
+describe('GatherBatch', () => {
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('answers the different requests of one key made in one turn with one read, each its own result', async () => {
+    const batch = new GatherBatch<number, string>();
+    const reads: number[][] = [];
+    const read = (requests: number[]) => {
+      reads.push([...requests]);
+      return Promise.resolve(requests.map((n) => `r${n}`));
+    };
+    const results = await Promise.all([
+      batch.get('a', 1, read),
+      batch.get('b', 2, read),
+      batch.get('a', 3, read),
+      batch.get('a', 4, read),
+    ]);
+    expect(reads).toEqual([[1, 3, 4], [2]]);
+    expect(results).toEqual(['r1', 'r2', 'r3', 'r4']);
+    expect(batch.pending).toBe(0);
+  });
+
+  it('never adds a request to a read in flight; the next batch starts once that read settled', async () => {
+    const batch = new GatherBatch<string, string>();
+    let version = 0;
+    const started: Array<{ requests: string[]; seen: number }> = [];
+    const releases: Array<() => void> = [];
+    const read = (requests: string[]) => {
+      // The read sees the store as it is when it starts.
+      const seen = version;
+      started.push({ requests: [...requests], seen });
+      return new Promise<string[]>((resolve) => {
+        releases.push(() => resolve(requests.map((r) => `${r}@${seen}`)));
+      });
+    };
+    const first = batch.get('k', 'a', read);
+    await turn();
+    expect(started).toEqual([{ requests: ['a'], seen: 0 }]);
+    // A write commits while the first read is in flight, then two more requests arrive.
+    version = 1;
+    const late = [batch.get('k', 'b', read), batch.get('k', 'c', read)];
+    await turn();
+    await turn();
+    // The first read still runs: the late requests wait, gathered in one batch.
+    expect(started).toHaveLength(1);
+    expect(batch.pending).toBe(1);
+    releases[0]?.();
+    expect(await first).toBe('a@0');
+    await turn();
+    expect(started).toEqual([
+      { requests: ['a'], seen: 0 },
+      { requests: ['b', 'c'], seen: 1 },
+    ]);
+    releases[1]?.();
+    expect(await Promise.all(late)).toEqual(['b@1', 'c@1']);
+  });
+
+  it('gives every request of a failed read its error; the next batch reads again', async () => {
+    const batch = new GatherBatch<string, string>();
+    let calls = 0;
+    const failing = () => {
+      calls += 1;
+      return Promise.reject(new Error('store down'));
+    };
+    const a = batch.get('k', 'a', failing);
+    const b = batch.get('k', 'b', failing);
+    await expect(a).rejects.toThrow('store down');
+    await expect(b).rejects.toThrow('store down');
+    expect(calls).toBe(1);
+    await expect(batch.get('k', 'c', (requests) => Promise.resolve(requests))).resolves.toBe('c');
   });
 });

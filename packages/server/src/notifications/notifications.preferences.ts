@@ -125,6 +125,38 @@ export async function loadUserPreferences(
   return { workspace, user };
 }
 
+/**
+ * The layers of several users of one workspace (and the workspace's) in one read per 500 users:
+ * the mute filters of the subscribers of a workspace resuming together (`NotificationService`).
+ * Every asked user gets an entry (an empty layer when they never set anything).
+ */
+export async function loadUsersPreferences(
+  db: Db,
+  workspaceId: string,
+  userIds: readonly string[],
+): Promise<{ workspace: Layer<WorkspacePreferences>; users: Map<string, Layer<UserPreferences>> }> {
+  const distinct = [...new Set(userIds)];
+  let workspace = emptyWorkspace();
+  const users = new Map<string, Layer<UserPreferences>>(distinct.map((id) => [id, emptyUser()]));
+  // NOTE: chunks keep each statement under SQLite's and PostgreSQL's bound-parameter limits.
+  for (let start = 0; start === 0 || start < distinct.length; start += 500) {
+    const rows = await db
+      .selectFrom('pulse_notification_preferences')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('user_id', 'in', [WORKSPACE_DEFAULTS, ...distinct.slice(start, start + 500)])
+      .execute();
+    for (const row of rows) {
+      if (row.user_id === WORKSPACE_DEFAULTS) {
+        workspace = { settings: parseWorkspace(row.settings), revision: Number(row.revision) };
+      } else if (users.has(row.user_id)) {
+        users.set(row.user_id, { settings: parseUser(row.settings), revision: Number(row.revision) });
+      }
+    }
+  }
+  return { workspace, users };
+}
+
 // NOTE: stored settings may name an app's own kinds (`notificationKinds`): the stored `kinds` are
 // read as any kind name → boolean; the kinds a change may name are checked by the router's input.
 const storedKinds = { kinds: z.record(z.string(), z.boolean()).default({}) };
@@ -137,6 +169,14 @@ export function parseUser(json: string): UserPreferences {
 
 export function parseWorkspace(json: string): WorkspacePreferences {
   return storedWorkspace.parse(JSON.parse(json)) as WorkspacePreferences;
+}
+
+/** Where mute filters read a user's and the workspace's current layers (`loadUserPreferences`, or a shared read). */
+export interface PreferenceSource {
+  layers(
+    workspaceId: string,
+    userId: string,
+  ): Promise<{ workspace: Layer<WorkspacePreferences>; user: Layer<UserPreferences> }>;
 }
 
 /**
@@ -152,14 +192,15 @@ export class MuteFilter {
   private workspace = emptyWorkspace();
 
   constructor(
-    private readonly db: Kysely<NotificationTables>,
+    /** Shared by every filter of a service (no closure per subscriber). */
+    private readonly source: PreferenceSource,
     private readonly workspaceId: string,
     private readonly userId: string,
   ) {}
 
   /** Reads the current preferences (after a replay). */
   async load(): Promise<void> {
-    const loaded = await loadUserPreferences(this.db, this.workspaceId, this.userId);
+    const loaded = await this.source.layers(this.workspaceId, this.userId);
     if (loaded.user.revision >= this.user.revision) this.user = loaded.user;
     if (loaded.workspace.revision >= this.workspace.revision) this.workspace = loaded.workspace;
   }

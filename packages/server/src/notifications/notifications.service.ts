@@ -5,17 +5,20 @@ import { z } from 'zod';
 import type { Principal } from '../auth/auth.schema.js';
 import type { Hub } from '../infra/hub.js';
 import { type LiveItem, LiveStream } from '../infra/live.js';
-import { ReadBatch } from '../infra/read-batch.js';
+import { GatherBatch } from '../infra/read-batch.js';
 import type { Store } from '../infra/store/db.js';
 import type { DurableStream } from '../streams/durable-stream.js';
 import { StreamKernel } from '../streams/stream-kernel.js';
 import { assertAccess } from '../auth/access.js';
 import {
   effectiveKinds,
+  type Layer,
   loadUserPreferences,
+  loadUsersPreferences,
   loadWorkspacePreferences,
   MuteFilter,
   mutedByDefault,
+  type PreferenceSource,
   mutedFor,
   WORKSPACE_DEFAULTS,
 } from './notifications.preferences.js';
@@ -144,8 +147,24 @@ export class NotificationService {
   private readonly ownsKernel: boolean;
   private readonly stream: DurableStream<NotificationFeedEvent>;
   private readonly hub: Hub;
-  /** The head reads (`sync`) of new subscriptions of one workspace asking in the same turn: one read. */
-  private readonly syncs = new ReadBatch<Array<LiveItem<NotificationFeedEvent>>>();
+  /**
+   * The mute filters' preference reads of subscriptions of one workspace starting together: one read
+   * (the stream's replays share theirs in `DurableStream.replay`; see `GatherBatch` for exactness).
+   */
+  private readonly preferenceReads = new GatherBatch<
+    string,
+    { workspace: Layer<WorkspacePreferences>; user: Layer<UserPreferences> }
+  >();
+  /** The mute filters' reads, through `preferenceReads`. */
+  private readonly preferenceSource: PreferenceSource = {
+    layers: (workspaceId, userId) =>
+      this.preferenceReads.get(workspaceId, userId, async (userIds) => {
+        const { workspace, users } = await loadUsersPreferences(this.db, workspaceId, userIds);
+        return userIds.map((id) => ({ workspace, user: users.get(id) as Layer<UserPreferences> }));
+      }),
+  };
+  /** The stored mute decisions of replayed notifications, per workspace, for the resumes of a batch. */
+  private readonly mutedReads = new GatherBatch<{ userId: string; ids: string[] }, Set<string>>();
   private readonly escalationDelay: NotificationServiceOptions['escalationDelay'];
   /** The outgoing webhook of unseen notifications, when configured (`runDue` for tests). */
   readonly webhook: NotificationWebhook | null;
@@ -631,7 +650,7 @@ export class NotificationService {
       filter: { recipient: userId },
       signal: opts.signal,
     });
-    const mutes = new MuteFilter(this.db, workspaceId, userId);
+    const mutes = new MuteFilter(this.preferenceSource, workspaceId, userId);
     const recipientFilter = base.spec.filter as ((event: NotificationFeedEvent) => boolean) | undefined;
     // NOTE: both the live tail and every replay go through one stateful filter in stream order
     // (the transports apply `filter` to live events in id order after the replay).
@@ -640,16 +659,15 @@ export class NotificationService {
       filter: (event: NotificationFeedEvent) =>
         (!recipientFilter || recipientFilter(event)) && mutes.accept(event) && (feed || !feedOnly(event)),
       initial: async (afterId: string | undefined) => {
-        // NOTE: without a resume point the replay is one `sync` at the head, the same for everyone
-        // (the recipient filter does not enter it): shared, see ReadBatch for why it stays exact.
-        const read = () => base.spec.initial(afterId) as Promise<Array<LiveItem<NotificationFeedEvent>>>;
-        const items = afterId === undefined ? await this.syncs.get(workspaceId, read) : await read();
+        // NOTE: replays (and `sync` heads) of the subscriptions of a workspace starting together
+        // share one read of the stream (`DurableStream.replay`), exact per subscriber.
+        const items = (await base.spec.initial(afterId)) as Array<LiveItem<NotificationFeedEvent>>;
         // NOTE: loaded after the head was read, so the live tail (ids past the head) starts from
         // the preferences at the head and follows each later change in stream order. Only a
         // change committed between the head read and this load is seen a few events early.
         await mutes.load();
         // Replayed notifications: the decision stored at send time, exactly what `list` shows.
-        const muted = await this.mutedAmong(userId, items);
+        const muted = await this.mutedAmong(userId, workspaceId, items);
         return items.filter((item) => {
           if (item.data.type === 'notification') return !muted.has(item.data.notification.id);
           return feed || !feedOnly(item.data);
@@ -678,28 +696,62 @@ export class NotificationService {
     }
   }
 
-  /** Which notifications of these replayed events were muted for the user when they were sent. */
+  /**
+   * Which notifications of these replayed events were muted for the user when they were sent. The
+   * resumes of a workspace in one batch share the read (`mutedAmongMany`).
+   */
   private async mutedAmong(
     userId: string,
+    workspaceId: string,
     items: Array<LiveItem<NotificationFeedEvent>>,
   ): Promise<Set<string>> {
     const ids = items.flatMap((item) =>
       item.data.type === 'notification' ? [item.data.notification.id] : [],
     );
-    const muted = new Set<string>();
+    if (ids.length === 0) return new Set();
+    return this.mutedReads.get(workspaceId, { userId, ids }, (requests) => this.mutedAmongMany(requests));
+  }
+
+  /**
+   * The stored decisions for several users' replayed notifications: each notification's
+   * `muted_default`, and the state rows that override it (`muted` set at send time) for these users.
+   */
+  private async mutedAmongMany(requests: Array<{ userId: string; ids: string[] }>): Promise<Set<string>[]> {
+    const ids = [...new Set(requests.flatMap((request) => request.ids))];
+    const userIds = [...new Set(requests.map((request) => request.userId))];
+    const mutedDefault = new Set<string>();
+    /** `<notification id> <user id>` → the user's own decision. */
+    const overrides = new Map<string, boolean>();
+    // NOTE: chunks keep each statement under SQLite's and PostgreSQL's bound-parameter limits; a
+    // few users are filtered in SQL, many read every override of these notifications (rows exist
+    // only for users whose choice differed from the default when it was sent).
+    const byUser = userIds.length <= 50;
     for (let start = 0; start < ids.length; start += 500) {
-      const rows = await this.db
-        .selectFrom('pulse_notifications as n')
-        .leftJoin('pulse_notification_states as s', (join) =>
-          join.onRef('s.notification_id', '=', 'n.id').on('s.user_id', '=', userId),
-        )
-        .select('n.id')
-        .where('n.id', 'in', ids.slice(start, start + 500))
-        .where((eb) => eb(eb.fn.coalesce('s.muted', 'n.muted_default'), '=', 1))
+      const chunk = ids.slice(start, start + 500);
+      const defaults = await this.db
+        .selectFrom('pulse_notifications')
+        .select('id')
+        .where('id', 'in', chunk)
+        .where('muted_default', '=', 1)
         .execute();
-      for (const row of rows) muted.add(row.id);
+      for (const row of defaults) mutedDefault.add(row.id);
+      let query = this.db
+        .selectFrom('pulse_notification_states')
+        .select(['notification_id', 'user_id', 'muted'])
+        .where('notification_id', 'in', chunk)
+        .where('muted', 'is not', null);
+      if (byUser) query = query.where('user_id', 'in', userIds);
+      for (const row of await query.execute()) {
+        overrides.set(`${row.notification_id} ${row.user_id}`, row.muted === 1);
+      }
     }
-    return muted;
+    return requests.map(({ userId, ids: mine }) => {
+      const muted = new Set<string>();
+      for (const id of mine) {
+        if (overrides.get(`${id} ${userId}`) ?? mutedDefault.has(id)) muted.add(id);
+      }
+      return muted;
+    });
   }
 
   /** The user's notifications in a workspace, with their state row, muted ones left out. */

@@ -1,6 +1,7 @@
 import { type TrackedEnvelope, TRPCError } from '@trpc/server';
 import type { Kysely, Transaction } from 'kysely';
 import type { Hub } from '../infra/hub.js';
+import { GatherBatch } from '../infra/read-batch.js';
 import { type LiveItem, type LiveStream, liveDurable } from '../infra/live.js';
 import { type DurableEvent, type StreamControlEvent, streamEventIdSchema } from './stream.schema.js';
 
@@ -77,6 +78,19 @@ export interface StreamFilter {
 
 const now = () => new Date().toISOString();
 
+/** Recipients of one shared replay filtered in SQL; past it the read takes the window and filters in memory. */
+const SQL_RECIPIENTS = 50;
+
+/** One subscriber's replay in a shared read. */
+interface ReplayRequest {
+  afterId: string | undefined;
+  recipient: string | undefined;
+  onHead: ((headId: string) => void) | undefined;
+}
+
+/** One subscriber's replay, or its own error (a resume point ahead of the head). */
+type ReplayResult<E> = Array<LiveItem<E | StreamControlEvent>> | TRPCError;
+
 /**
  * One durable domain's streams (one per workspace): gap-free ids allocated in the writer's
  * transaction, the event stored once as JSON, replay with `sync` / `reset`, the live tail from the
@@ -84,6 +98,8 @@ const now = () => new Date().toISOString();
  */
 export class DurableStream<E extends DurableEvent> {
   private readonly table: StreamEventTable;
+  /** Replays asked for together, per workspace stream: one shared read (see `replay`). */
+  private readonly replays = new GatherBatch<ReplayRequest, ReplayResult<E>>();
 
   constructor(
     private readonly host: StreamHost,
@@ -154,31 +170,52 @@ export class DurableStream<E extends DurableEvent> {
    * What a subscriber resuming after `afterId` gets first: without a resume point a `sync` at the
    * head; at the head nothing; within the retention window every retained event it may see, in
    * order; past it one `reset` at the head. A resume point ahead of the head is a BAD_REQUEST.
+   *
+   * Replays of one stream asked for together share one store read (`GatherBatch`: the requests of a
+   * turn, or of the time a previous read of the stream ran): one head read, one oldest-id read and
+   * one read of the events after the lowest resume point among them; each subscriber gets its own
+   * slice (ids past its `afterId`, its recipient's events). A replay never joins a read in flight.
    */
-  async replay(
+  replay(
     workspaceId: string,
     afterId: string | undefined,
     filter: StreamFilter = {},
     /** Told the head as soon as it is read (a subscriber's hub baseline, see `Hub.observeHead`). */
     onHead?: (headId: string) => void,
   ): Promise<Array<LiveItem<E | StreamControlEvent>>> {
-    const headId = await this.head(workspaceId);
-    onHead?.(headId);
-    const head = Number(headId);
-    if (afterId === undefined) {
-      // NOTE: without a resume point the client would have none until its first event, and a drop
-      // before it would lose what came meanwhile: hand it the head as its resume point.
-      return [{ id: headId, data: { type: 'sync', workspaceId, at: now(), headId } }];
-    }
-    const after = Number(afterId);
-    if (after > head) {
-      // NOTE: a reset cannot move a resume point back (transports drop ids at or below it).
-      throw new TRPCError({
-        code: 'BAD_REQUEST',
-        message: `lastEventId ${afterId} is ahead of this stream (head ${head}); subscribe without it`,
+    const request: ReplayRequest = { afterId, recipient: filter.recipient, onHead };
+    return this.replays
+      .get(workspaceId, request, (requests) => this.replayMany(workspaceId, requests))
+      .then((result) => {
+        if (result instanceof TRPCError) throw result;
+        return result;
       });
-    }
-    if (after === head) return [];
+  }
+
+  /** One shared read for the replays of a workspace's stream gathered in one batch (see `replay`). */
+  private async replayMany(workspaceId: string, requests: ReplayRequest[]): Promise<Array<ReplayResult<E>>> {
+    const headId = await this.head(workspaceId);
+    for (const request of requests) request.onHead?.(headId);
+    const head = Number(headId);
+    const results: Array<ReplayResult<E> | undefined> = requests.map((request) => {
+      if (request.afterId === undefined) {
+        // NOTE: without a resume point the client would have none until its first event, and a drop
+        // before it would lose what came meanwhile: hand it the head as its resume point.
+        return [{ id: headId, data: { type: 'sync', workspaceId, at: now(), headId } }];
+      }
+      const after = Number(request.afterId);
+      if (after > head) {
+        // NOTE: a reset cannot move a resume point back (transports drop ids at or below it).
+        return new TRPCError({
+          code: 'BAD_REQUEST',
+          message: `lastEventId ${request.afterId} is ahead of this stream (head ${head}); subscribe without it`,
+        });
+      }
+      if (after === head) return [];
+      return undefined;
+    });
+    const behind = results.flatMap((result, i) => (result === undefined ? [i] : []));
+    if (behind.length === 0) return results as Array<ReplayResult<E>>;
     const { table, keyColumn, recipientColumn, payloadColumn } = this.table;
     const key = this.keyOf(workspaceId);
     const oldest = await this.host.db
@@ -187,22 +224,55 @@ export class DurableStream<E extends DurableEvent> {
       .where(keyColumn, '=', key)
       .executeTakeFirst();
     const oldestSeq = oldest?.seq == null ? undefined : Number(oldest.seq);
-    if (oldestSeq === undefined || oldestSeq > after + 1) {
-      return [{ id: headId, data: { type: 'reset', workspaceId, at: now(), headId } }];
+    const reading: number[] = [];
+    for (const i of behind) {
+      const after = Number(requests[i]?.afterId);
+      if (oldestSeq === undefined || oldestSeq > after + 1) {
+        results[i] = [{ id: headId, data: { type: 'reset', workspaceId, at: now(), headId } }];
+      } else reading.push(i);
     }
+    if (reading.length === 0) return results as Array<ReplayResult<E>>;
+    // NOTE: a loop, not Math.min(...spread): a storm's batch may hold tens of thousands.
+    let from = Number.POSITIVE_INFINITY;
+    for (const i of reading) from = Math.min(from, Number(requests[i]?.afterId));
     let query = this.host.db
       .selectFrom(table)
-      .select(['seq', `${payloadColumn} as payload`])
+      .select(['seq', `${payloadColumn} as payload`, `${recipientColumn} as recipient`])
       .where(keyColumn, '=', key)
-      .where('seq', '>', after);
-    const { recipient } = filter;
-    if (recipient !== undefined) {
-      query = query.where((eb) =>
-        eb.or([eb(recipientColumn, 'is', null), eb(recipientColumn, '=', recipient)]),
-      );
+      .where('seq', '>', from);
+    // NOTE: a few recipients are filtered in SQL (the single subscriber reads only its events);
+    // many, or one subscriber of every event, read the window (at most `retention` rows) and
+    // filter below.
+    const recipients = new Set<string>();
+    let everyone = false;
+    for (const i of reading) {
+      const recipient = requests[i]?.recipient;
+      if (recipient === undefined) everyone = true;
+      else recipients.add(recipient);
+    }
+    if (!everyone && recipients.size <= SQL_RECIPIENTS) {
+      const list = [...recipients];
+      query = query.where((eb) => eb.or([eb(recipientColumn, 'is', null), eb(recipientColumn, 'in', list)]));
     }
     const rows = await query.orderBy('seq').execute();
-    return rows.map((row) => new StoredItem<E>(String(row.seq), row.payload as string));
+    const items = rows.map((row) => ({
+      seq: Number(row.seq),
+      recipient: (row.recipient ?? null) as string | null,
+      item: new StoredItem<E>(String(row.seq), row.payload as string),
+    }));
+    for (const i of reading) {
+      const request = requests[i] as ReplayRequest;
+      const after = Number(request.afterId);
+      const { recipient } = request;
+      results[i] = items
+        .filter(
+          (row) =>
+            row.seq > after &&
+            (recipient === undefined || row.recipient === null || row.recipient === recipient),
+        )
+        .map((row) => row.item);
+    }
+    return results as Array<ReplayResult<E>>;
   }
 
   /**
