@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { createRedisClient, redisTarget, sharedKeyBase } from '../infra/redis-client.js';
 import {
   mergeEntries,
   type PresenceBackend,
@@ -8,8 +8,10 @@ import {
 import type { TypingEntry, UserPresence } from './presence.schema.js';
 
 export interface RedisPresenceOptions {
-  /** `redis://host:port/db` */
-  url: string;
+  /** `redis://host:port/db` (or `cluster`). */
+  url?: string;
+  /** A Redis Cluster's startup nodes instead of `url`: every presence key shares one hash-tagged slot. */
+  cluster?: string[];
   /** Prepended to every key (tests give each run its own). Default `pulse:`. */
   prefix?: string;
   /** This node's id: its entries are tagged with it and swept by the others when it dies. */
@@ -23,8 +25,17 @@ export interface RedisPresenceOptions {
  * The key that exists while node `nodeId` is alive (its presence heartbeat, refreshed every ttl/3).
  * Other cluster-wide state tagged with a node id (the per-user connection count) reads it too.
  */
-export function presenceHeartbeatKey(prefix: string, nodeId: string): string {
-  return `${prefix}presence:hb:${nodeId}`;
+export function presenceHeartbeatKey(prefix: string, nodeId: string, cluster = false): string {
+  return `${presenceKeyBase(prefix, cluster)}hb:${nodeId}`;
+}
+
+/**
+ * The start of every presence key: `<prefix>presence:` on one Redis; on a Redis Cluster the hash tag
+ * `{<prefix>presence}:`, so the keys each script touches together (and the typing and per-user
+ * connection keys, which read the heartbeats) live in one slot.
+ */
+export function presenceKeyBase(prefix: string, cluster = false): string {
+  return sharedKeyBase(prefix, 'presence', cluster);
 }
 
 /** Typing state shared by every node (a typer's entry expires by itself). */
@@ -48,7 +59,8 @@ export interface LostEntriesSignal {
 }
 
 /*
- * Keys (after the prefix):
+ * Keys (after the prefix; on a Redis Cluster `presence:` is `{<prefix>presence}:`, and `typing:`
+ * `{<prefix>presence}:typing:`, one slot for all):
  *   presence:u:<ws>:<user>   hash  connectionId -> entry JSON   (one user's connections in a workspace)
  *   presence:w:<ws>          set   userIds online in the workspace
  *   presence:ws              set   workspaces with anyone online (global count)
@@ -126,23 +138,28 @@ export function createRedisPresenceBackend(
 ): PresenceBackend & SharedTyping & LostEntriesSignal & { heartbeat(): Promise<void> } {
   const prefix = opts.prefix ?? 'pulse:';
   const onError = (error: Error) => opts.onError?.(error);
-  const redis = new Redis(opts.url, {
+  const target = redisTarget(opts);
+  const onCluster = target.cluster !== undefined;
+  const redis = createRedisClient(target, {
     maxRetriesPerRequest: 1,
     retryStrategy: (times) => Math.min(50 * times, 1000),
   });
   redis.on('error', onError);
 
+  // NOTE: on a cluster REMOVE reaches a node's set by name (ARGV): it is in the same slot as its KEYS.
+  const base = presenceKeyBase(prefix, onCluster);
+  const typingBase = onCluster ? `${base}typing:` : `${prefix}typing:`;
   const key = {
-    user: (ws: string, user: string) => `${prefix}presence:u:${ws}:${user}`,
-    users: (ws: string) => `${prefix}presence:w:${ws}`,
-    workspaces: `${prefix}presence:ws`,
-    nodePrefix: `${prefix}presence:n:`,
-    node: (node: string) => `${prefix}presence:n:${node}`,
-    nodes: `${prefix}presence:nodes`,
-    heartbeat: (node: string) => presenceHeartbeatKey(prefix, node),
-    expiring: `${prefix}presence:exp`,
-    typing: (ws: string) => `${prefix}typing:${ws}`,
-    typingExpiry: `${prefix}typing:exp`,
+    user: (ws: string, user: string) => `${base}u:${ws}:${user}`,
+    users: (ws: string) => `${base}w:${ws}`,
+    workspaces: `${base}ws`,
+    nodePrefix: `${base}n:`,
+    node: (node: string) => `${base}n:${node}`,
+    nodes: `${base}nodes`,
+    heartbeat: (node: string) => presenceHeartbeatKey(prefix, node, onCluster),
+    expiring: `${base}exp`,
+    typing: (ws: string) => `${typingBase}${ws}`,
+    typingExpiry: `${typingBase}exp`,
   };
   const member = (ws: string, user: string, conn: string) => `${ws}|${user}|${conn}`;
   const parseMember = (m: string) => {

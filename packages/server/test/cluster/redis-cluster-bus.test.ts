@@ -34,3 +34,40 @@ test('two bus nodes on a three-master cluster: a topic reaches the other node an
     await Promise.all([a.close(), b.close()]);
   }
 }, 60_000);
+
+test('a restarted master: the bus subscribes its topic again, resyncs, and the topic delivers again', async () => {
+  const errors: Error[] = [];
+  const a = createRedisClusterBus({ nodes: cluster.urls, prefix: 'r:', onError: (e) => errors.push(e) });
+  const b = createRedisClusterBus({ nodes: cluster.urls, prefix: 'r:', onError: (e) => errors.push(e) });
+  try {
+    const topic = 'notifications:acme';
+    const shard = cluster.nodeOf(`r:${topic}`);
+    const got: BusMessage[] = [];
+    let resyncs = 0;
+    b.onResync(() => resyncs++);
+    await b.subscribe(topic, (m) => got.push(m)).ready;
+    await a.publish(topic, { id: '1', data: { n: 1 } });
+    await waitFor(() => got.length === 1);
+    expect(got.map((m) => m.id)).toEqual(['1']);
+
+    await cluster.killNode(shard);
+    // The shard is gone: the publish fails (reported, never thrown) and the event is not delivered.
+    await a.publish(topic, { id: '2', data: { n: 2 } });
+    expect(a.stats().publishFailures).toBe(1);
+    await cluster.restartNode(shard);
+
+    // Every subscriber of a topic on that shard lost it: once held again, its streams resync.
+    await waitFor(
+      () => resyncs > 0 && b.stats().channels === 1 && shardNumSub(cluster.ports[shard]!, `r:${topic}`) === 1,
+    );
+    expect(resyncs).toBeGreaterThan(0);
+    expect(shardNumSub(cluster.ports[shard]!, `r:${topic}`)).toBe(1);
+    await expect(b.ping()).resolves.toBeUndefined();
+    await a.publish(topic, { id: '3', data: { n: 3 } });
+    await waitFor(() => got.length === 2);
+    expect(got.map((m) => m.id)).toEqual(['1', '3']);
+    expect(errors.length).toBeGreaterThan(0);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+}, 60_000);
