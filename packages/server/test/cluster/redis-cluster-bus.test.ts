@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, beforeAll, expect, test, vi } from 'vitest';
 import type { BusMessage } from '../../src/infra/bus/bus.js';
 import { createRedisClusterBus } from '../../src/infra/bus/redis-cluster-bus.js';
 import { type LocalCluster, shardNumSub, startLocalCluster } from '../support/vitest.js';
@@ -67,6 +67,31 @@ test('a restarted master: the bus subscribes its topic again, resyncs, and the t
     await waitFor(() => got.length === 2);
     expect(got.map((m) => m.id)).toEqual(['1', '3']);
     expect(errors.length).toBeGreaterThan(0);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+}, 60_000);
+
+test('a master holding none of a bus node’s channels restarts: the node is ready again and still delivers', async () => {
+  const a = createRedisClusterBus({ nodes: cluster.urls, prefix: 'q:' });
+  const b = createRedisClusterBus({ nodes: cluster.urls, prefix: 'q:' });
+  try {
+    const held = new Set([cluster.nodeOf('q:__resync')]);
+    const onShard = (shard: number) => {
+      for (let i = 0; ; i++) if (cluster.nodeOf(`q:t${i}`) === shard) return `t${i}`;
+    };
+    const subscribed = onShard(held.values().next().value!);
+    const other = [0, 1, 2].find((i) => !held.has(i))!;
+    const got: BusMessage[] = [];
+    await b.subscribe(subscribed, (m) => got.push(m)).ready;
+    // B publishes to a topic on the other master (no subscriber there): it holds a connection to it.
+    await b.publish(onShard(other), { data: { n: 0 } });
+    await cluster.killNode(other);
+    await cluster.restartNode(other);
+    await vi.waitFor(() => expect(b.ping()).resolves.toBeUndefined(), { timeout: 15_000, interval: 100 });
+    await a.publish(subscribed, { id: '1', data: { n: 1 } });
+    await waitFor(() => got.length === 1);
+    expect(got.map((m) => m.id)).toEqual(['1']);
   } finally {
     await Promise.all([a.close(), b.close()]);
   }

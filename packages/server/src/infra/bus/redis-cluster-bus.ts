@@ -90,16 +90,24 @@ export function createRedisClusterBus(opts: RedisClusterBusOptions): Bus & { sta
   };
   void subscribeChannel(resyncChannel);
 
+  /** Holds `channel` again: SSUBSCRIBE's reply says it is held (on a live subscriber of its shard). */
+  const resubscribe = async (channel: string) => {
+    // NOTE: ioredis keeps a list of the channels to restore on a new subscriber and appends to it on
+    // every SSUBSCRIBE; the SUNSUBSCRIBE first keeps one entry per channel. The instant between the
+    // two is covered like the outage itself, by the resync that follows.
+    await cluster.sunsubscribe(channel).catch(() => {});
+    await cluster.ssubscribe(channel);
+  };
   /**
-   * Holds every wanted channel again, then lets streams recover what they missed. ioredis resubscribes
-   * a replaced shard subscriber by itself, without telling when that is done; the SSUBSCRIBE replies
-   * here do (a channel held already is held once). Until every reply comes back, it tries again.
+   * Holds every wanted channel again, then lets streams recover what they missed. ioredis replaces a
+   * lost shard subscriber and resubscribes it by itself, but does not tell when that is done; the
+   * replies here do. Until every reply comes back it tries again, every `recoveryPollMs`.
    */
   const restore = async () => {
     if (restoring || closed) return;
     restoring = true;
     try {
-      await Promise.all([resyncChannel, ...channels.keys()].map((channel) => cluster.ssubscribe(channel)));
+      await Promise.all([resyncChannel, ...channels.keys()].map(resubscribe));
       lost = false;
       if (!closed) fireResync();
     } catch (error) {
@@ -109,10 +117,13 @@ export function createRedisClusterBus(opts: RedisClusterBusOptions): Bus & { sta
       restoring = false;
     }
   };
-  // NOTE: `-node` comes for a lost shard subscriber (and for a dropped command connection: a spare
-  // resync then, harmless); `subscribersReady` after ioredis rebuilt its subscribers.
+  // NOTE: `-node` comes for a lost shard subscriber, and also for a dropped command connection (then
+  // every channel is still held: the restore succeeds at once and the resync is a spare, harmless).
+  // `subscribersReady` comes after ioredis rebuilt its subscribers: a chance to finish sooner.
   cluster.on('-node', () => {
-    if (!closed && cluster.status === 'ready') lost = true;
+    if (closed || cluster.status !== 'ready') return;
+    lost = true;
+    later(() => void restore());
   });
   cluster.on('subscribersReady', () => {
     if (lost) void restore();
