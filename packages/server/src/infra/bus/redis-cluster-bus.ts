@@ -54,6 +54,8 @@ export function createRedisClusterBus(opts: RedisClusterBusOptions): Bus & { sta
   /** A shard's subscriber went away: its channels are not held until `restore()` succeeds. */
   let lost = false;
   let restoring = false;
+  /** Counts losses, so a restore that raced a new one does not clear `lost`. */
+  let losses = 0;
   /** A channel whose publish failed: once its shard answers again every node is asked to resync. */
   let failedChannel: string | null = null;
   const timers = new Set<NodeJS.Timeout>();
@@ -104,30 +106,39 @@ export function createRedisClusterBus(opts: RedisClusterBusOptions): Bus & { sta
    * replies here do. Until every reply comes back it tries again, every `recoveryPollMs`.
    */
   const restore = async () => {
-    if (restoring || closed) return;
+    if (restoring || closed || !lost) return;
     restoring = true;
+    const since = losses;
     try {
       await Promise.all([resyncChannel, ...channels.keys()].map(resubscribe));
-      lost = false;
+      // Lost again meanwhile: another attempt finishes the job.
+      if (losses === since) lost = false;
       if (!closed) fireResync();
     } catch (error) {
       onError(error as Error);
-      later(() => void restore());
     } finally {
       restoring = false;
+      if (lost && !closed) later(() => void restore());
     }
+  };
+  const markLost = () => {
+    if (closed) return;
+    lost = true;
+    losses++;
+    later(() => void restore());
   };
   // NOTE: `-node` comes for a lost shard subscriber, and also for a dropped command connection (then
   // every channel is still held: the restore succeeds at once and the resync is a spare, harmless).
-  // `subscribersReady` comes after ioredis rebuilt its subscribers: a chance to finish sooner.
-  cluster.on('-node', () => {
-    if (closed || cluster.status !== 'ready') return;
-    lost = true;
-    later(() => void restore());
+  // A second `ready` follows a reconnect of the whole cluster client (ioredis stopped every
+  // subscriber meanwhile). `subscribersReady` comes after ioredis rebuilt its subscribers: a chance
+  // to finish sooner.
+  cluster.on('-node', markLost);
+  let readyOnce = false;
+  cluster.on('ready', () => {
+    if (readyOnce) markLost();
+    readyOnce = true;
   });
-  cluster.on('subscribersReady', () => {
-    if (lost) void restore();
-  });
+  cluster.on('subscribersReady', () => void restore());
 
   const checkFailedShard = async () => {
     const channel = failedChannel;
