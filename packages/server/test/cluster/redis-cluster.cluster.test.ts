@@ -1,6 +1,7 @@
 import { TRPCClientError } from '@trpc/client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { PresenceEvent } from '../../src/presence/presence.schema.js';
+import { createPublisher } from '../../src/publisher-process.js';
 import type { AppRouter } from '../../src/router.js';
 import {
   clusterToken,
@@ -98,6 +99,37 @@ describe.skipIf(unavailable)('two Pulse nodes on a three-master Redis Cluster (P
     await send(backend, 'acme', 'from A');
     await vi.waitFor(() => expect(notes.items.map((n) => n.data.notification?.title)).toEqual(['from A']));
     expect(notes.errors).toEqual([]);
+  });
+
+  it('a publisher process on the cluster reaches a socket on a node', async () => {
+    await using publisher = await createPublisher({
+      databaseUrl: db.url,
+      redisCluster: redis.urls,
+      redisPrefix: prefix,
+    });
+    await using bob = connectToCluster(
+      nodes,
+      1,
+      await clusterToken({ sub: 'bob', workspaces: { pub: 'member' } }),
+    );
+    const notes = collect<Note>();
+    bob.trpc.notifications.onNotification.subscribe({ workspaceId: 'pub', lastEventId: '0' }, notes);
+    await vi.waitFor(() =>
+      expect(
+        shardNumSub(redis.ports[redis.nodeOf(`${prefix}notifications:pub`)]!, `${prefix}notifications:pub`),
+      ).toBe(1),
+    );
+    await publisher.sendWorkspaceNotification('pub', {
+      type: 'alert',
+      title: 'from a worker',
+      data: { alertType: 'system', severity: 'info', message: 'from a worker' },
+    });
+    await vi.waitFor(() =>
+      expect(notes.items.map((n) => n.data.notification?.title)).toEqual(['from a worker']),
+    );
+    await expect(createPublisher({ databaseUrl: db.url })).rejects.toThrow(
+      'createPublisher: give redisUrl or redisCluster (the nodes’ Redis)',
+    );
   });
 
   it('presence of a user on node A is seen on node B (event and query)', async () => {
