@@ -1,6 +1,6 @@
 /** The per-user connection cap's count: per node in memory, or cluster-wide in Redis. */
 import { randomBytes } from 'node:crypto';
-import { createRedisClient, redisTarget } from './redis-client.js';
+import { createRedisClient, redisTarget, retryAfterNodeLoss } from './redis-client.js';
 
 /**
  * Counts each user's open sockets against `maxConnectionsPerUser`. The WebSocket transport asks
@@ -155,7 +155,8 @@ export function createRedisConnectionCounter(opts: RedisConnectionCounterOptions
     for (const [userId, set] of local.users)
       for (const connectionId of set) pipeline.zadd(userKey(userId), 'NX', now, member(connectionId));
     const released = [...unreleased.keys()];
-    await pipeline.exec();
+    // A pipeline resolves with each command's error in its reply: any error means not written back.
+    for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
     for (const connectionId of released) unreleased.delete(connectionId);
   };
   let readyOnce = false;
@@ -164,6 +165,8 @@ export function createRedisConnectionCounter(opts: RedisConnectionCounterOptions
     readyOnce = true;
     if (reconnected && !closed) void reconcile().catch(onError);
   });
+  // A cluster master restarted (it may hold the per-user keys): write back the same way.
+  const stopRetries = retryAfterNodeLoss(redis, reconcile);
 
   return {
     async acquire(userId, connectionId, limit) {
@@ -206,6 +209,7 @@ export function createRedisConnectionCounter(opts: RedisConnectionCounterOptions
     async close() {
       if (closed) return;
       closed = true;
+      stopRetries();
       // NOTE: a graceful stop frees this node's slots at once (a crash frees them with its heartbeat).
       try {
         if (redis.status === 'ready') {

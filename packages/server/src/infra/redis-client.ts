@@ -57,3 +57,41 @@ export function sharedKeyBase(prefix: string, name: string, cluster: boolean): s
     throw new Error(`Redis prefix "${prefix}" must not contain { or } on a Redis Cluster`);
   return `{${prefix}${name}}:`;
 }
+
+/**
+ * On a cluster the client stays `ready` while one master restarts (no `ready` event comes after it);
+ * `-node` is the sign. From then on `action` runs every `everyMs` until it succeeds, i.e. until its
+ * commands reach that master again. One server: nothing (its `ready` event says it). Returns a stop.
+ */
+export function retryAfterNodeLoss(
+  client: RedisClient,
+  action: () => Promise<unknown>,
+  everyMs = 250,
+): () => void {
+  if (!(client instanceof Cluster)) return () => {};
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const attempt = () => {
+    timer = setTimeout(() => {
+      if (stopped) return;
+      action().then(
+        () => {
+          timer = undefined;
+        },
+        () => {
+          if (!stopped) attempt();
+        },
+      );
+    }, everyMs);
+    timer.unref();
+  };
+  const onLoss = () => {
+    if (!stopped && !timer) attempt();
+  };
+  client.on('-node', onLoss);
+  return () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    client.off('-node', onLoss);
+  };
+}
