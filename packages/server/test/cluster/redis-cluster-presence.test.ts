@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, expect, test, vi } from 'vitest';
 import { createRedisConnectionCounter } from '../../src/infra/connection-counter.js';
+import { createRateLimiter } from '../../src/infra/rate-limit.js';
+import { createRedisClient } from '../../src/infra/redis-client.js';
 import type { PresenceEntry } from '../../src/presence/presence.backend.js';
 import {
   createRedisPresenceBackend,
@@ -94,3 +96,36 @@ test('presence and the per-user count on a cluster: one hash-tagged slot; while 
     await Promise.all([a.close(), b.close(), ca.close(), cb.close()]);
   }
 }, 90_000);
+
+test('rate limits on a cluster hold across nodes (one key per limiter call, any slot)', async () => {
+  const settings = {
+    rateLimitPerSec: 100,
+    rateLimitBurst: 100,
+    rateLimitUserPerSec: 100,
+    rateLimitUserBurst: 100,
+    queryRatePerSec: 100,
+    queryBurst: 100,
+    presenceRatePerSec: 100,
+    presenceBurst: 100,
+    // One typing refresh a minute per key: the second, from the other node, is throttled.
+    typingIntervalMs: 60_000,
+  };
+  const clients = [0, 1].map(() =>
+    createRedisClient({ cluster: cluster.urls }, { enableOfflineQueue: false, maxRetriesPerRequest: 1 }),
+  );
+  try {
+    await Promise.all(clients.map((c) => new Promise((resolve) => c.once('ready', resolve))));
+    const keyPrefix = `rl${Date.now()}:rl`;
+    const [a, b] = clients.map((redis) => createRateLimiter({ settings, redis, keyPrefix })) as [
+      ReturnType<typeof createRateLimiter>,
+      ReturnType<typeof createRateLimiter>,
+    ];
+    expect(await a.typingThrottled('u1:c1')).toBe(false);
+    expect(await b.typingThrottled('u1:c1')).toBe(true);
+    expect(await b.typingThrottled('u2:c1')).toBe(false);
+    // The window is in the cluster, not in either process's memory.
+    expect(await clients[0]!.get(`${keyPrefix}:typing:u1:c1`)).toBe('2');
+  } finally {
+    for (const c of clients) c.disconnect();
+  }
+}, 60_000);
