@@ -154,6 +154,15 @@ describe.skipIf(unavailable)('two Pulse nodes on a three-master Redis Cluster (P
       expect.objectContaining({ userId: 'carol', status: 'online', page: '/inbox' }),
     );
     expect(bobSees.errors).toEqual([]);
+    // Typing (a MULTI over the workspace's hash and the expiry index) is shared too: a subscriber on
+    // node B gets Carol's indicator, set on node A, in its first snapshot.
+    await carol.trpc.presence.typing.mutate({ workspaceId: 'acme', conversationId: 'c1', isTyping: true });
+    const typing = collect<{ type: string; typing?: Array<{ userId: string }> }>();
+    bob.trpc.presence.onTyping.subscribe({ workspaceId: 'acme', conversationId: 'c1' }, typing);
+    await vi.waitFor(() =>
+      expect(typing.items[0]).toMatchObject({ type: 'typing_snapshot', typing: [{ userId: 'carol' }] }),
+    );
+    expect(typing.errors).toEqual([]);
   });
 
   it('the per-user connection cap counts across nodes: the 4th socket of a cap of 3 is refused with 4429', async () => {
