@@ -25,6 +25,15 @@ describe('config', () => {
     });
   });
 
+  it('reads the startup nodes of a Redis Cluster from PULSE_REDIS_CLUSTER (comma-separated)', () => {
+    const config = loadConfig({
+      PULSE_JWT_SECRET: SECRET,
+      PULSE_REDIS_CLUSTER: '10.0.0.1:7001, 10.0.0.2:7002,redis://10.0.0.3:7003',
+    });
+    expect(config.redisCluster).toEqual(['10.0.0.1:7001', '10.0.0.2:7002', 'redis://10.0.0.3:7003']);
+    expect(loadConfig({ PULSE_JWT_SECRET: SECRET }).redisCluster).toBeUndefined();
+  });
+
   it('refuses to start without a secret unless demo mode is asked for', () => {
     for (const env of [{}, { NODE_ENV: 'staging' }, { NODE_ENV: 'prod' }, { PULSE_DEMO: 'false' }]) {
       expect(() => loadConfig(env)).toThrow(

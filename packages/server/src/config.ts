@@ -104,6 +104,11 @@ export const configOptions = {
   dataDir: option('PULSE_DATA_DIR', z.string().default('./data')),
   databaseUrl: option('DATABASE_URL', z.string().optional()),
   redisUrl: option('REDIS_URL', z.string().optional()),
+  /**
+   * A Redis Cluster's startup nodes (`host:port,host:port`) instead of `redisUrl`: the bus uses sharded
+   * pub/sub, presence and the shared counters a hash-tagged slot (docs/scale-out.md "Redis Cluster").
+   */
+  redisCluster: option('PULSE_REDIS_CLUSTER', z.array(z.string().min(1)).optional(), csv),
   /** Prefix of every Redis key and channel (several clusters or test runs on one Redis). */
   redisPrefix: option('PULSE_REDIS_PREFIX', z.string().default('pulse:')),
   nodeId: option('PULSE_NODE_ID', z.string().min(1).optional()),

@@ -7,6 +7,7 @@ export { loadConfig, type PulseConfig, type PulseConfigInput, resolveConfig } fr
 export type { Bus, BusMessage } from './infra/bus/bus.js';
 export { createMemoryBus } from './infra/bus/memory-bus.js';
 export { createRedisBus, type RedisBusOptions } from './infra/bus/redis-bus.js';
+export { createRedisClusterBus, type RedisClusterBusOptions } from './infra/bus/redis-cluster-bus.js';
 export { Hub } from './infra/hub.js';
 export { createStore, type Store } from './infra/store/db.js';
 export { CloseCode } from './infra/ws.js';

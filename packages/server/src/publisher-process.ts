@@ -16,14 +16,16 @@ export interface PublisherOptions<TRouter extends AnyTRPCRouter = AppRouter> {
   router?: TRouter;
   /** The cluster's PostgreSQL (`postgres://…`); events are stored here before they are broadcast. */
   databaseUrl: string;
-  /** The cluster's Redis: events cross it to every node's sockets. */
-  redisUrl: string;
+  /** The cluster's Redis: events cross it to every node's sockets (or `redisCluster`). */
+  redisUrl?: string;
+  /** A Redis Cluster's startup nodes (the nodes' `PULSE_REDIS_CLUSTER`) instead of `redisUrl`. */
+  redisCluster?: string[];
   /** Must match the nodes' `PULSE_REDIS_PREFIX` (default `pulse:`). */
   redisPrefix?: string;
   /** The app's channels this process publishes on (the same definitions the nodes register). */
   channels?: readonly AnyChannel[];
   /** Anything else of the nodes' configuration the services read (SLA, retention…). */
-  config?: Omit<PulseConfigInput, 'databaseUrl' | 'redisUrl' | 'redisPrefix'>;
+  config?: Omit<PulseConfigInput, 'databaseUrl' | 'redisUrl' | 'redisCluster' | 'redisPrefix'>;
 }
 
 /** The seed's publishing methods for a process that runs no WebSocket server; `close()` when done. */
@@ -46,12 +48,16 @@ export type Publisher<TRouter extends AnyTRPCRouter = AppRouter> = ServicePublis
 export async function createPublisher<TRouter extends AnyTRPCRouter = AppRouter>(
   opts: PublisherOptions<TRouter>,
 ): Promise<Publisher<TRouter>> {
+  // NOTE: without Redis the events would stay in this process (a memory bus): refused.
+  if (!opts.redisUrl && !opts.redisCluster?.length)
+    throw new Error('createPublisher: give redisUrl or redisCluster (the nodes’ Redis)');
   const config = resolveConfig({
     logLevel: 'warn',
     ...opts.config,
     nodeId: opts.config?.nodeId ?? `publisher-${process.pid}`,
     databaseUrl: opts.databaseUrl,
     redisUrl: opts.redisUrl,
+    redisCluster: opts.redisCluster,
     redisPrefix: opts.redisPrefix,
   });
   const kinds = opts.router ? kindsOfRouter(opts.router) : undefined;

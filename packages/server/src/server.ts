@@ -6,7 +6,6 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type AnyTRPCRouter, TRPCError, type TRPCRouterCaller } from '@trpc/server';
-import { Redis } from 'ioredis';
 import type { Principal } from './auth/auth.schema.js';
 import { createTokenVerifier, type TokenVerifierOptions } from './auth/token.js';
 import type { AnyChannel, ChannelPublishResult } from './channels/channel.js';
@@ -21,6 +20,8 @@ import type { Bus } from './infra/bus/bus.js';
 import { demoTokensRoute } from './demo/demo-routes.js';
 import { createMemoryBus } from './infra/bus/memory-bus.js';
 import { createRedisBus } from './infra/bus/redis-bus.js';
+import { createRedisClusterBus } from './infra/bus/redis-cluster-bus.js';
+import { createRedisClient, type RedisClient, type RedisTarget } from './infra/redis-client.js';
 import { createHttpServer, type HttpRoute, type HttpServerOptions, sendJson } from './infra/http.js';
 import { Hub } from './infra/hub.js';
 import { createLogger, type Logger } from './infra/log.js';
@@ -41,7 +42,11 @@ import { attachWebSocket, type WsTransport, type WsTransportStats } from './infr
 import type { PresenceBackend } from './presence/presence.backend.js';
 import { createMemoryPresenceBackend } from './presence/presence.memory.js';
 import { type ConnectionCounter, createRedisConnectionCounter } from './infra/connection-counter.js';
-import { createRedisPresenceBackend, presenceHeartbeatKey } from './presence/presence.redis.js';
+import {
+  createRedisPresenceBackend,
+  presenceHeartbeatKey,
+  presenceKeyBase,
+} from './presence/presence.redis.js';
 import { PresenceService } from './presence/presence.service.js';
 import { NotificationService } from './notifications/notifications.service.js';
 import { notificationMigrations } from './notifications/notifications.tables.js';
@@ -144,11 +149,20 @@ export async function createPulseServices(
   const config = resolveConfig(opts.config as PulseConfigInput);
   // NOTE: checked before anything is opened, so a misconfigured node leaks no store or socket.
   const webhook = opts.notificationWebhook ?? webhookFromConfig(config, opts.notificationKinds);
+  // NOTE: `PULSE_REDIS_CLUSTER` wins over `REDIS_URL`: every Redis user below opens the same target.
+  const redis: RedisTarget | undefined = config.redisCluster?.length
+    ? { cluster: config.redisCluster }
+    : config.redisUrl
+      ? { url: config.redisUrl }
+      : undefined;
+  const onCluster = redis?.cluster !== undefined;
   const bus =
     opts.bus ??
-    (config.redisUrl
-      ? createRedisBus({ url: config.redisUrl, prefix: config.redisPrefix })
-      : createMemoryBus());
+    (redis?.cluster
+      ? createRedisClusterBus({ nodes: redis.cluster, prefix: config.redisPrefix })
+      : redis?.url
+        ? createRedisBus({ url: redis.url, prefix: config.redisPrefix })
+        : createMemoryBus());
   const logger = opts.logger ?? createLogger({ level: config.logLevel, nodeId: config.nodeId });
   const transportStats = (): WsTransportStats =>
     opts.transportStats?.() ?? { connections: 0, subscriptions: 0, subscriptionsByPath: {}, users: 0 };
@@ -172,9 +186,9 @@ export async function createPulseServices(
   // NOTE: with Redis, presence is shared by every node (entries tagged with this node's id).
   const presenceBackend =
     opts.presenceBackend ??
-    (config.redisUrl
+    (redis
       ? createRedisPresenceBackend({
-          url: config.redisUrl,
+          ...redis,
           prefix: config.redisPrefix,
           nodeId: config.nodeId,
           ttlMs: config.presence.ttlMs,
@@ -184,12 +198,14 @@ export async function createPulseServices(
   // presence heartbeats (a dead node's sockets stop counting with its heartbeat). One node: the
   // transport's own count (nothing more held per socket).
   const connectionCounter: ConnectionCounter | undefined =
-    config.redisUrl && !opts.presenceBackend
+    redis && !opts.presenceBackend
       ? createRedisConnectionCounter({
-          url: config.redisUrl,
+          ...redis,
           prefix: config.redisPrefix,
+          // On a cluster the per-user keys carry the heartbeats' hash tag (the script reads both).
+          keyBase: onCluster ? `${presenceKeyBase(config.redisPrefix, true)}conns:` : undefined,
           nodeId: config.nodeId,
-          heartbeatKey: (node) => presenceHeartbeatKey(config.redisPrefix, node),
+          heartbeatKey: (node) => presenceHeartbeatKey(config.redisPrefix, node, onCluster),
         })
       : undefined;
   const presence = new PresenceService({
@@ -232,8 +248,9 @@ export async function createPulseServices(
   const inbox = createInboxService({ config, hub, store, streams, notifications, logger });
   const channels = new ChannelService({ store, hub, streams, channels: opts.channels });
   // NOTE: with Redis, rate limits hold cluster-wide; while Redis is down each node falls back to memory.
-  const rateLimitRedis = config.redisUrl
-    ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+  // (One key per limiter call: any slot of a cluster will do.)
+  const rateLimitRedis = redis
+    ? createRedisClient(redis, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
     : undefined;
   rateLimitRedis?.on('error', () => {});
   // NOTE: with no offline queue a command sent before the connection is ready fails and the node
@@ -588,7 +605,7 @@ export async function startPulseServer<TRouter extends AnyTRPCRouter = AppRouter
 }
 
 /** Resolves when `redis` is ready or after `timeoutMs` (its own retries go on either way). */
-function waitReady(redis: Redis, timeoutMs: number): Promise<void> {
+function waitReady(redis: RedisClient, timeoutMs: number): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {

@@ -1,6 +1,6 @@
 /** The per-user connection cap's count: per node in memory, or cluster-wide in Redis. */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { createRedisClient, redisTarget, retryAfterNodeLoss } from './redis-client.js';
 
 /**
  * Counts each user's open sockets against `maxConnectionsPerUser`. The WebSocket transport asks
@@ -55,7 +55,15 @@ export class LocalConnectionCounter implements ConnectionCounter {
 }
 
 export interface RedisConnectionCounterOptions {
-  url: string;
+  /** `redis://host:port/db` (or `cluster`). */
+  url?: string;
+  /**
+   * A Redis Cluster's startup nodes instead of `url`. Give `keyBase` then: the script reads the
+   * heartbeat keys, so the per-user keys must share their hash tag.
+   */
+  cluster?: string[];
+  /** Start of the per-user keys (default `<prefix>conns:`); on a cluster, within the heartbeats' tag. */
+  keyBase?: string;
   /** Key prefix (the cluster's `PULSE_REDIS_PREFIX`). Default `pulse:`. */
   prefix?: string;
   /** This node's id: its members are tagged with it. */
@@ -74,7 +82,8 @@ export interface RedisConnectionCounterOptions {
  * Key (after the prefix): conns:u:<user>   zset  "<node>|<instance>|<connectionId>" (score: when added)
  * One key per user and at most `limit` live members in it, so a count is O(limit), never a scan.
  * NOTE: the script reads the nodes' heartbeat keys without declaring them (their names come from the
- * members): fine on one Redis, not on a Redis Cluster, where they may live on another shard.
+ * members): fine on one Redis; on a Redis Cluster only because the user keys carry the heartbeats'
+ * hash tag (`keyBase`), so they are in the same slot.
  * NOTE: the key has no expiry: a live socket must keep counting however long it stays open; members
  * of dead nodes go at the user's next count, and an idle user's key is a few bytes.
  */
@@ -120,7 +129,7 @@ export function createRedisConnectionCounter(opts: RedisConnectionCounterOptions
   const prefix = opts.prefix ?? 'pulse:';
   const onError = (error: Error) => opts.onError?.(error);
   // NOTE: no offline queue: while Redis is down a command fails at once and the node counts locally.
-  const redis = new Redis(opts.url, {
+  const redis = createRedisClient(redisTarget(opts), {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: opts.commandTimeoutMs ?? 1_000,
@@ -128,7 +137,8 @@ export function createRedisConnectionCounter(opts: RedisConnectionCounterOptions
   });
   redis.on('error', onError);
   const instance = randomBytes(6).toString('hex');
-  const userKey = (userId: string) => `${prefix}conns:u:${userId}`;
+  const keyBase = opts.keyBase ?? `${prefix}conns:`;
+  const userKey = (userId: string) => `${keyBase}u:${userId}`;
   const member = (connectionId: string) => `${opts.nodeId}|${instance}|${connectionId}`;
   const heartbeatPrefix = opts.heartbeatKey('');
   const local = new LocalConnectionCounter();
@@ -145,7 +155,8 @@ export function createRedisConnectionCounter(opts: RedisConnectionCounterOptions
     for (const [userId, set] of local.users)
       for (const connectionId of set) pipeline.zadd(userKey(userId), 'NX', now, member(connectionId));
     const released = [...unreleased.keys()];
-    await pipeline.exec();
+    // A pipeline resolves with each command's error in its reply: any error means not written back.
+    for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
     for (const connectionId of released) unreleased.delete(connectionId);
   };
   let readyOnce = false;
@@ -154,6 +165,8 @@ export function createRedisConnectionCounter(opts: RedisConnectionCounterOptions
     readyOnce = true;
     if (reconnected && !closed) void reconcile().catch(onError);
   });
+  // A cluster master restarted (it may hold the per-user keys): write back the same way.
+  const stopRetries = retryAfterNodeLoss(redis, reconcile);
 
   return {
     async acquire(userId, connectionId, limit) {
@@ -196,6 +209,7 @@ export function createRedisConnectionCounter(opts: RedisConnectionCounterOptions
     async close() {
       if (closed) return;
       closed = true;
+      stopRetries();
       // NOTE: a graceful stop frees this node's slots at once (a crash frees them with its heartbeat).
       try {
         if (redis.status === 'ready') {

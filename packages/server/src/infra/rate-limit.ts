@@ -1,5 +1,4 @@
 import { TRPCError } from '@trpc/server';
-import type { Redis } from 'ioredis';
 import {
   BurstyRateLimiter,
   RateLimiterMemory,
@@ -7,6 +6,7 @@ import {
   RateLimiterRes,
   type RateLimiterAbstract,
 } from 'rate-limiter-flexible';
+import type { RedisClient } from './redis-client.js';
 
 /** The limits a Pulse node enforces on mutations and queries (see docs/security.md). */
 export interface RateLimitSettings {
@@ -39,7 +39,7 @@ export interface RateLimiter {
 export interface RateLimiterOptions {
   settings: RateLimitSettings;
   /** Shared Redis (many nodes): limits hold cluster-wide. Without it, limits are per node, in memory. */
-  redis?: Redis;
+  redis?: RedisClient;
   /** Key prefix in Redis. */
   keyPrefix?: string;
   /** Called on every refusal (metrics, logs). */

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { createRedisClient, redisTarget, retryAfterNodeLoss, sharedKeyBase } from '../infra/redis-client.js';
 import {
   mergeEntries,
   type PresenceBackend,
@@ -8,8 +8,10 @@ import {
 import type { TypingEntry, UserPresence } from './presence.schema.js';
 
 export interface RedisPresenceOptions {
-  /** `redis://host:port/db` */
-  url: string;
+  /** `redis://host:port/db` (or `cluster`). */
+  url?: string;
+  /** A Redis Cluster's startup nodes instead of `url`: every presence key shares one hash-tagged slot. */
+  cluster?: string[];
   /** Prepended to every key (tests give each run its own). Default `pulse:`. */
   prefix?: string;
   /** This node's id: its entries are tagged with it and swept by the others when it dies. */
@@ -23,8 +25,17 @@ export interface RedisPresenceOptions {
  * The key that exists while node `nodeId` is alive (its presence heartbeat, refreshed every ttl/3).
  * Other cluster-wide state tagged with a node id (the per-user connection count) reads it too.
  */
-export function presenceHeartbeatKey(prefix: string, nodeId: string): string {
-  return `${prefix}presence:hb:${nodeId}`;
+export function presenceHeartbeatKey(prefix: string, nodeId: string, cluster = false): string {
+  return `${presenceKeyBase(prefix, cluster)}hb:${nodeId}`;
+}
+
+/**
+ * The start of every presence key: `<prefix>presence:` on one Redis; on a Redis Cluster the hash tag
+ * `{<prefix>presence}:`, so the keys each script touches together (and the typing and per-user
+ * connection keys, which read the heartbeats) live in one slot.
+ */
+export function presenceKeyBase(prefix: string, cluster = false): string {
+  return sharedKeyBase(prefix, 'presence', cluster);
 }
 
 /** Typing state shared by every node (a typer's entry expires by itself). */
@@ -48,7 +59,8 @@ export interface LostEntriesSignal {
 }
 
 /*
- * Keys (after the prefix):
+ * Keys (after the prefix; on a Redis Cluster `presence:` is `{<prefix>presence}:`, and `typing:`
+ * `{<prefix>presence}:typing:`, one slot for all):
  *   presence:u:<ws>:<user>   hash  connectionId -> entry JSON   (one user's connections in a workspace)
  *   presence:w:<ws>          set   userIds online in the workspace
  *   presence:ws              set   workspaces with anyone online (global count)
@@ -126,23 +138,28 @@ export function createRedisPresenceBackend(
 ): PresenceBackend & SharedTyping & LostEntriesSignal & { heartbeat(): Promise<void> } {
   const prefix = opts.prefix ?? 'pulse:';
   const onError = (error: Error) => opts.onError?.(error);
-  const redis = new Redis(opts.url, {
+  const target = redisTarget(opts);
+  const onCluster = target.cluster !== undefined;
+  const redis = createRedisClient(target, {
     maxRetriesPerRequest: 1,
     retryStrategy: (times) => Math.min(50 * times, 1000),
   });
   redis.on('error', onError);
 
+  // NOTE: on a cluster REMOVE reaches a node's set by name (ARGV): it is in the same slot as its KEYS.
+  const base = presenceKeyBase(prefix, onCluster);
+  const typingBase = onCluster ? `${base}typing:` : `${prefix}typing:`;
   const key = {
-    user: (ws: string, user: string) => `${prefix}presence:u:${ws}:${user}`,
-    users: (ws: string) => `${prefix}presence:w:${ws}`,
-    workspaces: `${prefix}presence:ws`,
-    nodePrefix: `${prefix}presence:n:`,
-    node: (node: string) => `${prefix}presence:n:${node}`,
-    nodes: `${prefix}presence:nodes`,
-    heartbeat: (node: string) => presenceHeartbeatKey(prefix, node),
-    expiring: `${prefix}presence:exp`,
-    typing: (ws: string) => `${prefix}typing:${ws}`,
-    typingExpiry: `${prefix}typing:exp`,
+    user: (ws: string, user: string) => `${base}u:${ws}:${user}`,
+    users: (ws: string) => `${base}w:${ws}`,
+    workspaces: `${base}ws`,
+    nodePrefix: `${base}n:`,
+    node: (node: string) => `${base}n:${node}`,
+    nodes: `${base}nodes`,
+    heartbeat: (node: string) => presenceHeartbeatKey(prefix, node, onCluster),
+    expiring: `${base}exp`,
+    typing: (ws: string) => `${typingBase}${ws}`,
+    typingExpiry: `${typingBase}exp`,
   };
   const member = (ws: string, user: string, conn: string) => `${ws}|${user}|${conn}`;
   const parseMember = (m: string) => {
@@ -173,10 +190,27 @@ export function createRedisPresenceBackend(
     connectedOnce = true;
   });
   const offline = () => connectedOnce && redis.status !== 'ready';
-  /** A command failed for want of a connection (not a script or data error). */
+  /**
+   * A command failed for want of a connection (not a script or data error). On a cluster the client
+   * stays `ready` while one master is down; a command for its slots fails after ioredis ran out of
+   * redirections or found the cluster down.
+   */
   const unreachable = (error: unknown) =>
     offline() ||
-    /Connection is closed|ECONNREFUSED|ECONNRESET|max retries|Stream isn't writeable/i.test(String(error));
+    /Connection is closed|ECONNREFUSED|ECONNRESET|max retries|Stream isn't writeable|Too many Cluster redirections|CLUSTERDOWN|Failed to refresh slots cache|None of startup nodes/i.test(
+      String(error),
+    );
+  /** Answers from Redis, or from this node's local view when Redis cannot be reached. */
+  const orLocally = async <T>(shared: () => Promise<T>, locally: () => T): Promise<T> => {
+    if (offline()) return locally();
+    try {
+      return await shared();
+    } catch (error) {
+      if (!unreachable(error)) throw error;
+      onError(error as Error);
+      return locally();
+    }
+  };
 
   const heartbeat = async () => {
     const existed = (await redis.eval(
@@ -200,6 +234,8 @@ export function createRedisPresenceBackend(
   redis.on('ready', () => {
     if (beatOnce && !closed) void heartbeat().catch(onError);
   });
+  // On a cluster no `ready` follows a master's restart: beat until it answers again.
+  const stopRetries = retryAfterNodeLoss(redis, () => (closed ? Promise.resolve() : heartbeat()));
   // NOTE: the first heartbeat is written before any entry, so no other node ever sees our entries
   // without a live heartbeat and sweeps them.
   const started = heartbeat().catch(onError);
@@ -341,29 +377,54 @@ export function createRedisPresenceBackend(
     return { workspaceId, userId, before: mergeEntries(before), after: mergeEntries(after) };
   }
 
+  async function listShared(workspaceId: string): Promise<UserPresence[]> {
+    const userIds = await redis.smembers(key.users(workspaceId));
+    if (userIds.length === 0) return [];
+    const pipeline = redis.pipeline();
+    for (const userId of userIds) pipeline.hvals(key.user(workspaceId, userId));
+    const replies = (await pipeline.exec()) ?? [];
+    const result: UserPresence[] = [];
+    for (const [error, values] of replies) {
+      if (error) throw error;
+      const merged = mergeEntries((values as string[]).map((v) => JSON.parse(v) as PresenceEntry));
+      if (merged) result.push(merged);
+    }
+    return result.sort((a, b) => a.userId.localeCompare(b.userId));
+  }
+
+  async function countShared(workspaceId?: string): Promise<number> {
+    if (workspaceId) return redis.scard(key.users(workspaceId));
+    const workspaces = await redis.smembers(key.workspaces);
+    if (workspaces.length === 0) return 0;
+    const pipeline = redis.pipeline();
+    for (const ws of workspaces) pipeline.scard(key.users(ws));
+    let total = 0;
+    const empty: string[] = [];
+    for (const [i, [error, count]] of ((await pipeline.exec()) ?? []).entries()) {
+      if (error) throw error;
+      total += count as number;
+      if (count === 0) empty.push(workspaces[i]!);
+    }
+    if (empty.length > 0) await redis.srem(key.workspaces, ...empty);
+    return total;
+  }
+
   const backend = {
     upsert,
     remove,
-    async list(workspaceId: string): Promise<UserPresence[]> {
-      if (offline()) return listLocally(workspaceId);
-      const userIds = await redis.smembers(key.users(workspaceId));
-      if (userIds.length === 0) return [];
-      const pipeline = redis.pipeline();
-      for (const userId of userIds) pipeline.hvals(key.user(workspaceId, userId));
-      const replies = (await pipeline.exec()) ?? [];
-      const result: UserPresence[] = [];
-      for (const [error, values] of replies) {
-        if (error) throw error;
-        const merged = mergeEntries((values as string[]).map((v) => JSON.parse(v) as PresenceEntry));
-        if (merged) result.push(merged);
-      }
-      return result.sort((a, b) => a.userId.localeCompare(b.userId));
-    },
-    async get(workspaceId: string, userId: string): Promise<UserPresence | null> {
-      if (offline()) return mergeEntries(localEntries(workspaceId, userId));
-      const values = await redis.hvals(key.user(workspaceId, userId));
-      return mergeEntries(values.map((v) => JSON.parse(v) as PresenceEntry));
-    },
+    list: (workspaceId: string) =>
+      orLocally(
+        () => listShared(workspaceId),
+        () => listLocally(workspaceId),
+      ),
+    get: (workspaceId: string, userId: string) =>
+      orLocally(
+        async () => {
+          const values = await redis.hvals(key.user(workspaceId, userId));
+          return mergeEntries(values.map((v) => JSON.parse(v) as PresenceEntry));
+        },
+        () => mergeEntries(localEntries(workspaceId, userId)),
+      ),
     async sweep(now: number): Promise<PresenceChange[]> {
       if (closed) return [];
       const changes: PresenceChange[] = [];
@@ -421,28 +482,16 @@ export function createRedisPresenceBackend(
       }
       return changes;
     },
-    async countOnline(workspaceId?: string): Promise<number> {
-      if (offline()) {
-        const users = new Set<string>();
-        for (const { workspaceId: ws, entry } of local.values())
-          if (!workspaceId || ws === workspaceId) users.add(`${ws}|${entry.userId}`);
-        return users.size;
-      }
-      if (workspaceId) return redis.scard(key.users(workspaceId));
-      const workspaces = await redis.smembers(key.workspaces);
-      if (workspaces.length === 0) return 0;
-      const pipeline = redis.pipeline();
-      for (const ws of workspaces) pipeline.scard(key.users(ws));
-      let total = 0;
-      const empty: string[] = [];
-      for (const [i, [error, count]] of ((await pipeline.exec()) ?? []).entries()) {
-        if (error) throw error;
-        total += count as number;
-        if (count === 0) empty.push(workspaces[i]!);
-      }
-      if (empty.length > 0) await redis.srem(key.workspaces, ...empty);
-      return total;
-    },
+    countOnline: (workspaceId?: string) =>
+      orLocally(
+        () => countShared(workspaceId),
+        () => {
+          const users = new Set<string>();
+          for (const { workspaceId: ws, entry } of local.values())
+            if (!workspaceId || ws === workspaceId) users.add(`${ws}|${entry.userId}`);
+          return users.size;
+        },
+      ),
     async setTyping(workspaceId: string, entry: TypingEntry, ttlMs: number): Promise<void> {
       const expiresAt = Date.now() + ttlMs;
       const field = `${entry.conversationId}|${entry.userId}`;
@@ -500,6 +549,7 @@ export function createRedisPresenceBackend(
       if (closed) return;
       closed = true;
       clearInterval(beat);
+      stopRetries();
       // A graceful stop removes this node's heartbeat: its entries (if any survived) go at the next sweep.
       try {
         if (redis.status === 'ready') await redis.del(key.heartbeat(opts.nodeId));

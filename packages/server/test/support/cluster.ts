@@ -38,7 +38,10 @@ export async function freePorts(count: number): Promise<number[]> {
 
 export interface ClusterEnv {
   databaseUrl: string;
-  redisUrl: string;
+  /** One Redis (`REDIS_URL`), or `redisCluster`. */
+  redisUrl?: string;
+  /** A Redis Cluster's startup nodes (`PULSE_REDIS_CLUSTER`) instead of `redisUrl`. */
+  redisCluster?: string[];
   redisPrefix: string;
   /** Extra environment for every node (timing knobs). */
   env?: Record<string, string>;
@@ -71,7 +74,8 @@ export async function startNode(
       PORT: String(port),
       PULSE_JWT_SECRET: TEST_SECRET,
       DATABASE_URL: cluster.databaseUrl,
-      REDIS_URL: cluster.redisUrl,
+      REDIS_URL: cluster.redisUrl ?? '',
+      PULSE_REDIS_CLUSTER: cluster.redisCluster?.join(',') ?? '',
       PULSE_REDIS_PREFIX: cluster.redisPrefix,
       PULSE_NODE_ID: opts.nodeId,
       PULSE_LOG_LEVEL: 'warn',

@@ -23,7 +23,7 @@ export interface BusSubscription {
  * A node holds at most one bus subscription per topic (the hub guarantees it).
  */
 export interface Bus {
-  readonly kind: 'memory' | 'redis';
+  readonly kind: 'memory' | 'redis' | 'redis-cluster';
   publish(topic: string, message: BusMessage): Promise<void>;
   subscribe(topic: string, handler: BusHandler): BusSubscription;
   /** Called after the bus lost messages (e.g. a Redis reconnect): ephemeral streams should resend snapshots. */

@@ -1,5 +1,8 @@
 import { Redis } from 'ioredis';
 import type { Bus, BusHandler, BusMessage, BusSubscription } from './bus.js';
+import { dispatchRaw, envelope, RESYNC_CHANNEL } from './redis-envelope.js';
+
+export { parseEnvelope } from './redis-envelope.js';
 
 export interface RedisBusOptions {
   /** `redis://host:port/db` */
@@ -9,9 +12,6 @@ export interface RedisBusOptions {
   /** Told about connection trouble (never thrown: the store is the source of truth). */
   onError?(error: Error): void;
 }
-
-/** The control channel (after the prefix) that asks every node to resync its live streams. */
-const RESYNC_CHANNEL = '__resync';
 
 /**
  * Redis pub/sub bus for many nodes: one connection publishes, one subscribes. The node holds one Redis
@@ -111,17 +111,7 @@ export function createRedisBus(opts: RedisBusOptions): Bus & { stats(): RedisBus
       if (!closed) fireResync();
       return;
     }
-    const handlers = channels.get(channel);
-    if (!handlers) return;
-    counters.received++;
-    let message: BusMessage;
-    try {
-      message = parseEnvelope(raw);
-    } catch (error) {
-      onError(error as Error);
-      return;
-    }
-    for (const handler of handlers) handler(message);
+    if (dispatchRaw(channels.get(channel), raw, onError)) counters.received++;
   });
 
   /**
@@ -220,36 +210,4 @@ export interface RedisBusStats {
   localDeliveries: number;
   /** Topic channels held now (the control channel not counted). */
   channels: number;
-}
-
-/**
- * The wire form of a message: `{"id":…,"data":…,"publishedAt":…}`, exactly what
- * `JSON.stringify` of the message gives, so nodes of either version read each other's messages.
- * A pre-serialised `json` is spliced in as `data` instead of stringifying the event again.
- */
-function envelope(message: BusMessage): string {
-  if (message.json === undefined || message.id === undefined || message.publishedAt === undefined) {
-    return JSON.stringify({ id: message.id, data: message.data, publishedAt: message.publishedAt });
-  }
-  return `{"id":${JSON.stringify(message.id)},"data":${message.json},"publishedAt":${message.publishedAt}}`;
-}
-
-/** `{"id":"…","data":` … `,"publishedAt":123}`: the shape `envelope` writes for durable events. */
-const ENVELOPE_HEAD = /^\{"id":"((?:[^"\\]|\\.)*)","data":/;
-const ENVELOPE_TAIL = /,"publishedAt":(\d+)\}$/;
-
-/**
- * Reads a wire message. For durable events the event's JSON is cut out of the envelope and kept,
- * so the hub hands sockets the very bytes the writer stored (parsed once, for filters; never
- * stringified again). Anything else is parsed as plain JSON.
- */
-export function parseEnvelope(raw: string): BusMessage {
-  const head = ENVELOPE_HEAD.exec(raw);
-  const tail = head ? ENVELOPE_TAIL.exec(raw.slice(-40)) : null;
-  if (head && tail) {
-    const json = raw.slice(head[0].length, raw.length - tail[0].length);
-    const id = JSON.parse(`"${head[1]}"`) as string;
-    return { id, data: JSON.parse(json), publishedAt: Number(tail[1]), json };
-  }
-  return JSON.parse(raw) as BusMessage;
 }
