@@ -181,6 +181,8 @@ export function createRedisPresenceBackend(
    * HTTP-set entries included, so presence keeps working among its own sockets.
    */
   const pendingRemovals = new Map<string, { ws: string; user: string; conn: string }>();
+  /** Upserts on their way to Redis, per member: a removal meanwhile marks them (see `upsertShared`). */
+  const upserting = new Map<string, Set<{ removed: boolean }>>();
   /** Set when a change was answered from the local view: the next sweep writes it back. */
   let offlineChanges = false;
   // NOTE: only after a first connection: a node starting up waits for Redis as before (commands
@@ -279,6 +281,7 @@ export function createRedisPresenceBackend(
     const m = member(workspaceId, userId, connectionId);
     const before = localEntries(workspaceId, userId);
     local.delete(m);
+    markRemoved(m);
     pendingRemovals.set(m, { ws: workspaceId, user: userId, conn: connectionId });
     offlineChanges = true;
     const after = before.filter((e) => e.connectionId !== connectionId);
@@ -325,9 +328,41 @@ export function createRedisPresenceBackend(
   }
 
   async function upsertShared(workspaceId: string, entry: PresenceEntry): Promise<PresenceChange> {
-    await started;
     const m = member(workspaceId, entry.userId, entry.connectionId);
-    const [beforeFlat, stored] = (await redis.eval(
+    const ticket = { removed: false };
+    let tickets = upserting.get(m);
+    if (!tickets) upserting.set(m, (tickets = new Set()));
+    tickets.add(ticket);
+    let beforeFlat: string[];
+    let stored: string;
+    try {
+      [beforeFlat, stored] = await upsertCommand(workspaceId, entry, m);
+    } finally {
+      tickets.delete(ticket);
+      if (tickets.size === 0 && upserting.get(m) === tickets) upserting.delete(m);
+    }
+    const before = parseEntries(beforeFlat);
+    if (ticket.removed) {
+      // NOTE: removed while this upsert was on its way (the socket closed, or the write-back raced a
+      // leave): the removal wins. Its command may even have reached Redis first (this one awaited
+      // `started`), so remove again; the change is the pair's net effect.
+      const undone = await removeShared(workspaceId, entry.userId, entry.connectionId);
+      return { workspaceId, userId: entry.userId, before: mergeEntries(before), after: undone.after };
+    }
+    const saved = JSON.parse(stored) as PresenceEntry;
+    if (entry.expiresAt === null && entry.nodeId === opts.nodeId) local.set(m, { workspaceId, entry: saved });
+    const after = before.filter((e) => e.connectionId !== entry.connectionId);
+    after.push(saved);
+    return { workspaceId, userId: entry.userId, before: mergeEntries(before), after: mergeEntries(after) };
+  }
+
+  async function upsertCommand(
+    workspaceId: string,
+    entry: PresenceEntry,
+    m: string,
+  ): Promise<[string[], string]> {
+    await started;
+    return (await redis.eval(
       UPSERT,
       6,
       key.user(workspaceId, entry.userId),
@@ -344,12 +379,11 @@ export function createRedisPresenceBackend(
       workspaceId,
       entry.nodeId,
     )) as [string[], string];
-    const before = parseEntries(beforeFlat);
-    const saved = JSON.parse(stored) as PresenceEntry;
-    if (entry.expiresAt === null && entry.nodeId === opts.nodeId) local.set(m, { workspaceId, entry: saved });
-    const after = before.filter((e) => e.connectionId !== entry.connectionId);
-    after.push(saved);
-    return { workspaceId, userId: entry.userId, before: mergeEntries(before), after: mergeEntries(after) };
+  }
+
+  /** Tells upserts of `m` on their way that it was removed meanwhile (see `upsertShared`). */
+  function markRemoved(m: string): void {
+    for (const ticket of upserting.get(m) ?? []) ticket.removed = true;
   }
 
   async function removeShared(
@@ -360,6 +394,7 @@ export function createRedisPresenceBackend(
     const m = member(workspaceId, userId, connectionId);
     local.delete(m);
     pendingRemovals.delete(m);
+    markRemoved(m);
     const beforeFlat = (await redis.eval(
       REMOVE,
       3,

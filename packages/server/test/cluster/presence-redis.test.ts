@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import type { PresenceEntry } from '../../src/presence/presence.backend.js';
 import { createRedisPresenceBackend } from '../../src/presence/presence.redis.js';
@@ -42,6 +43,40 @@ describe.skipIf(unavailable)('presence in Redis', () => {
       expect([...(await a.sweep(Date.now())), ...(await b.sweep(Date.now()))]).toEqual([]);
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('a socket removed while its upsert is on the way stays removed, in Redis and in the write-back', async () => {
+    // Found by the chaos runner (issue 19): a user listed after its only client had closed. The
+    // upsert's reply re-added the entry to the node's local view after the removal had forgotten it
+    // (and with `started` awaited first, its command could even reach Redis after the removal's).
+    const prefix = uniquePrefix();
+    // A short TTL: the heartbeat (every TTL / 3) notices at once when Redis lost this node's entries.
+    const backend = createRedisPresenceBackend({ url: REDIS_URL, prefix, nodeId: 'n', ttlMs: 600 });
+    const other = createRedisPresenceBackend({ url: REDIS_URL, prefix, nodeId: 'other', ttlMs: 60_000 });
+    const admin = new Redis(REDIS_URL);
+    try {
+      await backend.upsert('acme', entry('n', 'stays', 'c-stays'));
+      for (let i = 0; i < 20; i++) {
+        const upsert = backend.upsert('acme', entry('n', `ghost-${i}`, `c${i}`));
+        const removed = await backend.remove('acme', `ghost-${i}`, `c${i}`);
+        const upserted = await upsert;
+        // Net effect of the pair: gone.
+        expect(upserted.after).toBeNull();
+        expect(removed.after).toBeNull();
+      }
+      expect((await other.list('acme')).map((u) => u.userId)).toEqual(['stays']);
+      // Redis loses this node's heartbeat and entries (a restart): the node's write-back from its
+      // local view must bring back its live socket and no ghost.
+      const lost = new Promise<void>((resolve) => backend.onEntriesLost(resolve));
+      const keys = await admin.keys(`${prefix}*`);
+      await admin.del(...keys);
+      await lost;
+      await backend.sweep(Date.now());
+      expect((await other.list('acme')).map((u) => u.userId)).toEqual(['stays']);
+    } finally {
+      admin.disconnect();
+      await Promise.all([backend.close(), other.close()]);
     }
   });
 
