@@ -70,6 +70,8 @@ describe('tab take-over and token relay (Chromium)', () => {
     });
   };
   const connections = () => demo.server.stats().transport;
+  /** The server's `notifications.onFeed` subscriptions: one per tab (a stream without a resume point starts live). */
+  const feeds = () => connections().subscriptionsByPath['notifications.onFeed'] ?? 0;
 
   async function newContext(): Promise<BrowserContext> {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -155,6 +157,7 @@ describe('tab take-over and token relay (Chromium)', () => {
     const { tabs } = await openTabs('bob', 3);
     await expect.poll(() => roles(tabs)).toEqual(['follower', 'follower', 'leader']);
     await expect.poll(() => connections()).toMatchObject({ connections: 1, users: 1 });
+    await expect.poll(() => feeds()).toBe(3);
     await notify('bob', 'frozen-first');
     for (const tab of tabs) await expect.poll(() => badge(tab)).toBe(1);
 
@@ -192,6 +195,7 @@ describe('tab take-over and token relay (Chromium)', () => {
     await cdp.send('Debugger.resume');
     await expect.poll(() => roleOf(leader)).toBe('follower');
     await expect.poll(() => connections()).toMatchObject({ connections: 1, users: 1 });
+    await expect.poll(() => feeds()).toBe(3);
     await notify('bob', 'frozen-after');
     const all = ['frozen-first', ...during, 'frozen-after'];
     const thawedFirst = [leader, ...rest];
@@ -279,6 +283,7 @@ describe('tab take-over and token relay (Chromium)', () => {
     expect(await roleOf(leaderPage)).toBe('leader');
     expect(connections()).toMatchObject({ connections: 1, users: 1 });
     // (Bob's notifications of the other test are still unseen: count from what each tab shows now.)
+    await expect.poll(() => feeds()).toBe(2);
     const before = await Promise.all([leaderPage, followerPage].map(badge));
     await notify('bob', 'frozen-token');
     for (const [i, tab] of [leaderPage, followerPage].entries())
