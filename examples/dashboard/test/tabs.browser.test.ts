@@ -62,6 +62,8 @@ describe('tabs share one socket (Chromium)', () => {
   };
 
   const connections = () => demo.server.stats().transport;
+  /** The server's `notifications.onFeed` subscriptions: one per tab, whichever socket carries it. */
+  const feeds = () => connections().subscriptionsByPath['notifications.onFeed'] ?? 0;
 
   /** A context with `count` tabs signed in as `userId` of acme (the first tab signs in, the others reuse the session). */
   async function openTabs(
@@ -169,6 +171,12 @@ describe('tabs share one socket (Chromium)', () => {
       // Carol's Node client is the other connection.
       await expect.poll(() => connections()).toMatchObject({ connections: 2, users: 2 });
       await expect.poll(() => observer.statusOf('bob')).toBe('online');
+      // Every tab's feed subscription is on the server (a notification sent before a tab subscribed
+      // is not replayed to it: a stream without a resume point starts live).
+      await expect.poll(() => feeds()).toBe(5);
+      // A notification that lands while a tab's first notifications/counts queries are in flight can
+      // be overwritten in its cache by their older answer (seen once under load, before sharing too).
+      for (const tab of tabs) await tab.waitForLoadState('networkidle');
 
       await notify('bob', 'burst-first');
       for (const tab of tabs) await expect.poll(() => badge(tab)).toBe(1);
@@ -257,6 +265,8 @@ describe('tabs share one socket (Chromium)', () => {
       const bob = await openTabs('bob', 2);
       const carol = await openTabs('carol', 2);
       await expect.poll(() => connections()).toMatchObject({ connections: 3, users: 3 });
+      await expect.poll(() => feeds()).toBe(4);
+      for (const tab of [...bob.tabs, ...carol.tabs]) await tab.waitForLoadState('networkidle');
       await notify('carol', 'for-carol-1');
       for (const tab of carol.tabs) await expect.poll(() => badge(tab)).toBe(1);
       for (const tab of bob.tabs) await tab.getByTestId('bell').click();
@@ -273,6 +283,7 @@ describe('tabs share one socket (Chromium)', () => {
       await waitSignedIn(switched, 'carol');
       await expect.poll(() => Promise.all([roleOf(bobTab), roleOf(switched)])).toEqual(['leader', 'leader']);
       await expect.poll(() => connections()).toMatchObject({ connections: 3, users: 3 });
+      await expect.poll(() => feeds()).toBe(2);
       await notify('bob', 'for-bob-2');
       await notify('carol', 'for-carol-2');
       await switched.getByTestId('bell').click();
@@ -324,73 +335,5 @@ describe('tabs share one socket (Chromium)', () => {
     await context.close();
   });
 
-  it('measures hand-over time, leader closed or crashed (printed, never asserted)', async () => {
-    // NOTE: 10 by default to keep the suite short; PULSE_HANDOVER_RUNS=20 for the issue's numbers.
-    const runs = Number(process.env.PULSE_HANDOVER_RUNS ?? 10);
-    const { context, tabs } = await openTabs('bob', 2);
-    await expect.poll(() => roles(tabs)).toEqual(['follower', 'leader']);
-    const times: Record<'closed' | 'crashed', number[]> = { closed: [], crashed: [] };
-    let open = tabs;
-    for (let i = 0; i < runs; i += 1) {
-      const leader = open[(await Promise.all(open.map(roleOf))).indexOf('leader')]!;
-      const follower = open.find((t) => t !== leader)!;
-      const how = i % 2 === 0 ? 'closed' : 'crashed';
-      const started = performance.now();
-      if (how === 'closed') await leader.close();
-      else {
-        // A crashed renderer says no goodbye: only the released Web Lock tells the others.
-        const cdp = await context.newCDPSession(leader);
-        void cdp.send('Page.crash').catch(() => {});
-      }
-      await follower
-        .locator('[data-testid="connection"][data-role="leader"]', { hasText: 'connected' })
-        .waitFor();
-      times[how].push(performance.now() - started);
-      if (how === 'crashed') await leader.close();
-      open = [follower, await openTab(context, 'bob')];
-    }
-    const all = [...times.closed, ...times.crashed].sort((a, b) => a - b);
-    const summary = (list: number[]) => {
-      const sorted = [...list].sort((a, b) => a - b);
-      return `median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(0)} ms, max ${sorted.at(-1)!.toFixed(0)} ms (${sorted.length})`;
-    };
-    console.log(
-      `hand-over (leader gone → next tab leads and is connected): all ${summary(all)}; closed ${summary(times.closed)}; crashed ${summary(times.crashed)}`,
-    );
-    // What a follower's event costs the leader: one structured-clone postMessage of the envelope
-    // (the socket read and JSON parse happen once per event anyway). Measured in the leader tab.
-    const leaderTab = open[(await Promise.all(open.map(roleOf))).indexOf('leader')]!;
-    const perMessageUs = await leaderTab.evaluate(() => {
-      const channel = new BroadcastChannel('pulse-cost-probe');
-      const envelope = {
-        t: 'res',
-        from: 'tab-a',
-        to: 'tab-b',
-        id: 12,
-        envelope: {
-          result: {
-            type: 'data',
-            id: '1733150000000-0',
-            data: {
-              type: 'notification',
-              notification: { id: 'n1', title: 'x'.repeat(80), body: 'y'.repeat(400) },
-            },
-          },
-        },
-      };
-      const n = 5_000;
-      const t0 = performance.now();
-      for (let i = 0; i < n; i += 1) channel.postMessage(envelope);
-      const elapsed = performance.now() - t0;
-      channel.close();
-      return (elapsed * 1000) / n;
-    });
-    console.log(
-      `leader's extra cost per follower event (postMessage of a ~0.6 KB envelope): ${perMessageUs.toFixed(1)} µs`,
-    );
-    expect(perMessageUs).toBeGreaterThan(0);
-    expect(all).toHaveLength(runs);
-    await expect.poll(() => connections()).toMatchObject({ connections: 1, users: 1 });
-    await context.close();
-  });
+  // Hand-over times and the leader's cost per follower event: test/measure-tabs.ts (a script, not a test).
 });

@@ -90,6 +90,13 @@ export interface PulseClientOptions<TRouter extends AnyTRPCRouter = AppRouter> {
    * Tabs of different users never share a socket.
    */
   userKey?: string;
+  /**
+   * While sharing: a follower tab that hears nothing from the leader tab for this long (ms, default
+   * 5000) takes the lead from it and connects — a leader the browser froze or whose page hangs.
+   * The old leader, once it runs again, finds it lost the lock, closes its socket unused and follows.
+   * `0` turns it off (then only a leader that closes or crashes hands over).
+   */
+  stealAfterMs?: number;
 }
 
 /** A connected Pulse client, typed with the router `TRouter` the server serves. */
@@ -324,6 +331,16 @@ export function createPulseClient<TRouter extends AnyTRPCRouter = AppRouter>(
           return () => socketListeners.delete(listener);
         },
         setState: publish,
+        abandonSocket: () => {
+          const socket = wsClient;
+          wsClient = null;
+          // NOTE: the raw socket closes first, so finishing the tRPC client sends nothing on it
+          // (no `subscription.stop`: the server drops that socket's subscriptions itself).
+          const raw = socket?.connection?.ws;
+          if (raw && raw.readyState !== raw.CLOSED) raw.close();
+          return socket;
+        },
+        stealAfterMs: opts.stealAfterMs ?? 5_000,
       })
     : null;
   if (!opts.lazy) {

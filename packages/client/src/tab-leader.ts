@@ -16,7 +16,9 @@ type WireState = { status: ConnectionState['status']; attempt: number; error: Pu
 // Every message carries `from` (the sender's tab id); replies carry `to`.
 type Message =
   | { t: 'hello'; from: string }
-  | { t: 'leader'; from: string }
+  | { t: 'leader'; from: string; since: number }
+  | { t: 'ping'; from: string }
+  | { t: 'beat'; from: string }
   | { t: 'bye'; from: string }
   | { t: 'state'; from: string; state: WireState }
   | { t: 'op'; from: string; to: string; op: Op; lastEventId?: string }
@@ -117,6 +119,16 @@ export interface TabGroupOptions {
   onLocalState: (listener: (state: ConnectionState) => void) => () => void;
   /** Reports the state to show in this tab (the leader's, mirrored in followers). */
   setState: (state: Partial<ConnectionState>) => void;
+  /**
+   * Closes this tab's raw socket at once (nothing more is sent on it) and hands back its tRPC client
+   * to finish off: called when another tab took the lead from this one (it was frozen or stalled).
+   */
+  abandonSocket: () => WsClient | null;
+  /**
+   * A follower that hears nothing from the leader for this long (it answers every follower's ping)
+   * takes the lock from it (`steal`) and connects: a frozen or hung leader tab. 0 turns it off.
+   */
+  stealAfterMs: number;
 }
 
 /**
@@ -148,8 +160,32 @@ export class TabGroup {
   private key: string | null = null;
   private started: Promise<void> | null = null;
   private readonly onPageHide = () => this.post({ t: 'bye', from: this.id });
+  /** When the leader this tab follows took the lock (`Date.now()` of its grant): older claims lose. */
+  private leaderSince = 0;
+  /** Leaves the lock queue (before stealing: the stolen lock takes this tab's place in it). */
+  private queueAbort: AbortController | null = null;
+  /** Counts this tab's terms as leader: a stolen lock only ends the term it was granted for. */
+  private term = 0;
+  private ticker: ReturnType<typeof setInterval> | null = null;
+  /** `performance.now()` of the last tick: a long gap means this tab was frozen or throttled. */
+  private lastTick = 0;
+  /** `performance.now()` when this follower last heard the leader (or started listening). */
+  private lastHeard = 0;
+  private lastBeat = 0;
+  /** A leader's check that it still holds the lock (after a gap), and what waits for it. */
+  private verifying: Promise<void> | null = null;
+  private readonly waiting: Array<() => void> = [];
+  /** Ping period (ms): a quarter of `stealAfterMs`, at most 1 s. */
+  private readonly heartbeatMs: number;
 
-  constructor(private readonly opts: TabGroupOptions) {}
+  constructor(private readonly opts: TabGroupOptions) {
+    this.heartbeatMs = Math.max(50, Math.min(1_000, Math.floor(opts.stealAfterMs / 4)));
+  }
+
+  /** A gap between ticks longer than this means the tab's timers did not run (frozen, asleep). */
+  private get gapMs() {
+    return this.heartbeatMs * 2.5;
+  }
 
   /** Joins the group (once): resolves the user key, opens the channel, queues for the lock. */
   start(): Promise<void> {
@@ -187,22 +223,157 @@ export class TabGroup {
       const mine = values.get(this.id);
       if (mine !== undefined) this.post({ t: 'flag', from: this.id, topic, value: mine });
     }
-    // NOTE: the lock is held until the returned promise settles, i.e. until `close()` or the tab
-    // dies; the browser then grants it to the next tab in the queue (that is the hand-over).
+    this.lastTick = performance.now();
+    this.lastHeard = this.lastTick;
+    if (this.opts.stealAfterMs > 0) this.ticker = setInterval(this.tick, this.heartbeatMs);
+    this.requestLock(false);
+  }
+
+  /**
+   * Queues for the lock (or, `steal`, takes it from its holder at once). NOTE: the lock is held until
+   * the returned promise settles, i.e. until `close()` or the tab dies; the browser then grants it to
+   * the next tab in the queue (that is the hand-over). A stolen lock is released by the browser and
+   * its `request` promise rejects: the tab it was taken from steps down.
+   */
+  private requestLock(steal: boolean, granted?: () => void): void {
+    const name = this.lockName;
+    if (!name || this.closed) return;
+    let term = 0;
+    const queue = steal ? null : new AbortController();
+    if (queue) this.queueAbort = queue;
+    // NOTE: `steal` takes no signal (the request is granted at once, never queued).
+    const options: LockOptions = steal
+      ? { mode: 'exclusive', steal: true }
+      : { mode: 'exclusive', signal: queue!.signal };
     navigator.locks
-      .request(name, { mode: 'exclusive', signal: this.abort.signal }, () => {
+      .request(name, options, () => {
+        granted?.();
         if (this.closed) return undefined;
-        this.becomeLeader();
+        if (queue && this.queueAbort === queue) this.queueAbort = null;
+        term = this.becomeLeader();
         return new Promise<void>((resolve) => {
           this.releaseLock = resolve;
         });
       })
+      .catch(() => {
+        granted?.();
+        if (term !== 0 && term === this.term && this.role === 'leader') this.stepDown();
+      });
+  }
+
+  /** Heartbeat: a follower pings the leader (and steals a silent one), a leader checks for gaps. */
+  private readonly tick = () => {
+    if (this.closed) return;
+    const now = performance.now();
+    const slept = now - this.lastTick > this.gapMs;
+    this.lastTick = now;
+    if (this.role === 'leader') {
+      // NOTE: this tab's timers did not run for a while: it may have been frozen and robbed of the
+      // lock meanwhile. Anything it is asked to run waits until it has checked.
+      if (slept) this.verifyLead();
+      return;
+    }
+    // NOTE: a follower that itself did not run (frozen, asleep, throttled) cannot tell whether the
+    // leader was silent: it gives the leader a fresh period instead of stealing.
+    if (slept) this.lastHeard = now;
+    else if (now - this.lastHeard > this.opts.stealAfterMs) this.steal();
+    this.post({ t: 'ping', from: this.id });
+  };
+
+  /** Takes the lock from a leader that stopped answering (one tab at a time does it). */
+  private steal() {
+    const name = this.lockName;
+    if (!name) return;
+    navigator.locks
+      .request(`${name}:steal`, { ifAvailable: true }, async (lock) => {
+        if (!lock || this.closed || this.role === 'leader') return;
+        // Another tab may have taken over while this one waited.
+        if (performance.now() - this.lastHeard <= this.opts.stealAfterMs) return;
+        this.queueAbort?.abort();
+        this.queueAbort = null;
+        await new Promise<void>((granted) => this.requestLock(true, granted));
+      })
       .catch(() => {});
   }
 
-  private becomeLeader() {
+  /** A leader after a gap: does it still hold the lock? If not it steps down; then what waited runs. */
+  private verifyLead() {
+    if (this.verifying) return;
+    const name = this.lockName;
+    this.verifying = navigator.locks
+      .query()
+      .then(
+        (snapshot) => {
+          // NOTE: this tab's clientId is the one holding its own tab lock.
+          const held = snapshot.held ?? [];
+          const me = held.find((lock) => lock.name === `${name}:tab:${this.id}`)?.clientId;
+          return me !== undefined && held.some((lock) => lock.name === name && lock.clientId === me);
+        },
+        () => true,
+      )
+      .then((held) => {
+        this.verifying = null;
+        this.lastTick = performance.now();
+        if (!held && this.role === 'leader') this.stepDown();
+        for (const run of this.waiting.splice(0)) run();
+      });
+  }
+
+  /** Whether a leader must check its lock before running anything (its timers stalled, or a check is on). */
+  private mustVerify(): boolean {
+    if (this.opts.stealAfterMs <= 0) return false;
+    if (this.verifying) return true;
+    if (performance.now() - this.lastTick <= this.gapMs) return false;
+    this.verifyLead();
+    return true;
+  }
+
+  /**
+   * Another tab took the lock (this one was frozen or stalled): close the socket before anything
+   * else is sent on it, drop what ran on it, and follow. This tab's own operations go to the new
+   * leader (subscriptions from the last event id this tab saw); a mutation already sent on the old
+   * socket fails instead (it may have run: sending it again could run it twice).
+   */
+  private stepDown() {
+    this.term += 1;
+    this.role = 'follower';
+    this.leaderId = null;
+    this.leaderSince = 0;
+    this.releaseLock = null;
+    this.offLocalState?.();
+    this.offLocalState = null;
+    const socket = this.opts.abandonSocket();
+    for (const running of this.served.values()) running.unsubscribe();
+    this.served.clear();
+    for (const active of [...this.active.values()]) {
+      const ran = active.local;
+      if (!ran) continue;
+      active.local = undefined;
+      ran.unsubscribe();
+      if (active.op.type !== 'subscription')
+        this.finish(active, () =>
+          active.observer.error(
+            TRPCClientError.from(
+              new Error(
+                'This tab lost the lead while the operation was in flight: it may or may not have run',
+              ),
+            ),
+          ),
+        );
+    }
+    void socket?.close().catch(() => {});
+    this.opts.setState({ status: 'reconnecting', role: 'follower' });
+    this.lastHeard = performance.now();
+    this.post({ t: 'hello', from: this.id });
+    this.requestLock(false);
+  }
+
+  private becomeLeader(): number {
+    this.term += 1;
     this.role = 'leader';
     this.leaderId = this.id;
+    this.leaderSince = Date.now();
+    this.lastTick = performance.now();
     const socket = this.opts.socket();
     void socket;
     this.offLocalState = this.opts.onLocalState((state) => {
@@ -210,9 +381,10 @@ export class TabGroup {
       this.post({ t: 'state', from: this.id, state: wire(state) });
     });
     this.opts.setState({ ...this.opts.localState(), role: 'leader' });
-    this.post({ t: 'leader', from: this.id });
+    this.post({ t: 'leader', from: this.id, since: this.leaderSince });
     this.post({ t: 'state', from: this.id, state: wire(this.opts.localState()) });
     for (const active of this.active.values()) this.dispatch(active);
+    return this.term;
   }
 
   /** The link for this tab's WebSocket operations: run on the socket when leading, forwarded otherwise. */
@@ -243,6 +415,12 @@ export class TabGroup {
       return;
     }
     if (this.role === 'leader') {
+      if (this.mustVerify()) {
+        this.waiting.push(() => {
+          if (this.active.get(active.op.id) === active && !active.local) this.dispatch(active);
+        });
+        return;
+      }
       active.local = this.run(active.op, active.lastEventId, {
         next: (envelope) => this.deliver(active, envelope),
         error: (error) => this.finish(active, () => active.observer.error(error)),
@@ -283,14 +461,22 @@ export class TabGroup {
     },
   ): Unsubscribable {
     const socket = this.opts.socket();
+    // NOTE: tRPC completes a request it is asked to drop: a run this tab drops itself (stepping down,
+    // re-dispatching, a follower's stop) must not end the operation, so the sink is cut first.
+    let live = true;
     const request = socket
       .request({ op: { ...op, id: Number(op.id), signal: null }, transformer: noTransformer, lastEventId })
       .subscribe({
-        next: (envelope) => sink.next(envelope as Envelope),
-        error: (error) => sink.error(error as TRPCClientError<AppRouter>),
-        complete: () => sink.complete(),
+        next: (envelope) => live && sink.next(envelope as Envelope),
+        error: (error) => live && sink.error(error as TRPCClientError<AppRouter>),
+        complete: () => live && sink.complete(),
       });
-    return request;
+    return {
+      unsubscribe: () => {
+        live = false;
+        request.unsubscribe();
+      },
+    };
   }
 
   /** Drops `tab`'s operations and flags once the browser says it is gone (its tab lock is free). */
@@ -316,10 +502,28 @@ export class TabGroup {
   private onMessage(msg: Message) {
     if (this.closed) return;
     if (msg.t !== 'bye') this.watch(msg.from);
+    if (this.role === 'follower' && msg.from === this.leaderId) this.lastHeard = performance.now();
+    // NOTE: a leader that was frozen may have lost the lock: it answers nothing until it checked.
+    if (
+      this.role === 'leader' &&
+      (msg.t === 'hello' || msg.t === 'op' || msg.t === 'ping') &&
+      this.mustVerify()
+    ) {
+      this.waiting.push(() => this.onMessage(msg));
+      return;
+    }
     switch (msg.t) {
+      case 'ping':
+        if (this.role === 'leader' && performance.now() - this.lastBeat >= this.heartbeatMs / 2) {
+          this.lastBeat = performance.now();
+          this.post({ t: 'beat', from: this.id });
+        }
+        return;
+      case 'beat':
+        return;
       case 'hello':
         if (this.role === 'leader') {
-          this.post({ t: 'leader', from: this.id });
+          this.post({ t: 'leader', from: this.id, since: this.leaderSince });
           this.post({ t: 'state', from: this.id, state: wire(this.opts.localState()) });
         }
         for (const [topic, values] of this.flags) {
@@ -329,7 +533,12 @@ export class TabGroup {
         return;
       case 'leader':
         if (msg.from === this.leaderId || this.role === 'leader') return;
+        // NOTE: a leader that was robbed of the lock while frozen may still claim it on thaw (before
+        // it noticed): the claim of the later grant wins.
+        if (this.leaderId && (msg.since ?? 0) < this.leaderSince) return;
         this.leaderId = msg.from;
+        this.leaderSince = msg.since ?? 0;
+        this.lastHeard = performance.now();
         // NOTE: a new leader knows none of our operations: send them all again, subscriptions from
         // the last event id this tab saw (durable streams resume, ephemeral ones send a snapshot).
         for (const active of this.active.values()) this.dispatch(active);
@@ -467,6 +676,10 @@ export class TabGroup {
     this.post({ t: 'bye', from: this.id });
     this.closed = true;
     this.abort.abort();
+    this.queueAbort?.abort();
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = null;
+    for (const run of this.waiting.splice(0)) run();
     if (typeof window !== 'undefined') window.removeEventListener('pagehide', this.onPageHide);
     for (const running of this.served.values()) running.unsubscribe();
     this.served.clear();
