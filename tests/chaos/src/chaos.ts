@@ -15,6 +15,7 @@ import {
 import { type FaultKind, type FaultRecord, faultKinds, formatTimeline, planFaults } from './faults.js';
 import { createRng } from './prng.js';
 import type { PublisherMessage, RunnerMessage, WorkerConfig, WorkspaceSpec } from './protocol.js';
+import { type PresenceClient, startPresenceClient } from './presence.js';
 import { startStallProxy, type StallProxy } from './proxy.js';
 import {
   type PrivatePostgres,
@@ -59,6 +60,10 @@ export interface ChaosReport {
     gaveUp: number;
     storedNotifications: number;
     resubscribes: number;
+    presenceClients: number;
+    presenceChurned: number;
+    /** ms from the end of the last fault until presence matched (null: it did not). */
+    presenceConvergedMs: number | null;
     rawCloseCodes: Record<string, number>;
   };
   resources: ResourceSample[];
@@ -70,6 +75,10 @@ const here = dirname(fileURLToPath(import.meta.url));
 const FD_MARGIN = 16;
 const RSS_MARGIN_MB = 128;
 const RETENTION = 1_000_000;
+/** The nodes' presence TTL (startNode's default for tests, PULSE_PRESENCE_TTL_MS). */
+const PRESENCE_TTL_MS = 2_000;
+/** On top of TTL + TTL/2: reconnect backoff (max 2 s) and the set's round trip. */
+const PRESENCE_MARGIN_MS = 5_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -297,6 +306,43 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         );
       }
 
+    // Presence churn: clients online over their socket; some leave and new ones arrive all along.
+    const presenceClients: PresenceClient[] = [];
+    cleanups.push(async () => {
+      await Promise.all(presenceClients.map((c) => c.close().catch(() => {})));
+    });
+    const presenceRng = rng.fork('presence');
+    let presenceSerial = 0;
+    const addPresence = async () => {
+      const n = presenceSerial++;
+      const workspaceId = workspaces[n % 2]!.id;
+      const user = `p${n}`;
+      const token = await clusterToken({ sub: user, name: user, workspaces: { [workspaceId]: 'member' } });
+      presenceClients.push(
+        startPresenceClient({
+          user,
+          workspaceId,
+          token,
+          urls: urlsOf(n % groups),
+          rng: presenceRng.fork(user),
+        }),
+      );
+    };
+    const presenceCount = Math.max(6, Math.round(opts.clients / 10));
+    for (let i = 0; i < presenceCount; i++) await addPresence();
+    let churning = true;
+    let churned = 0;
+    const churn = (async () => {
+      for (let i = 0; i < 10_000 && churning; i++) {
+        await sleep(presenceRng.int(1_000, 4_000));
+        if (!churning) break;
+        const victim = presenceClients.splice(presenceRng.int(0, presenceClients.length - 1), 1)[0];
+        await victim?.close();
+        await addPresence();
+        churned++;
+      }
+    })();
+
     // Publisher processes.
     const acks: Ack[] = [];
     let retries = 0;
@@ -407,6 +453,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       log(`${elapsed()} fault ${formatTimeline([record]).trim()}`);
     }
     const lastFaultAt = Date.now();
+    churning = false;
+    await churn;
 
     // Drain: every fault healed, publishers stop, then one barrier per workspace.
     for (const p of proxies.flat()) p.resume();
@@ -445,6 +493,40 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     // A last short wait: anything delivered twice or late would arrive now.
     await sleep(1_000);
 
+    // Presence converges on the users whose presence sockets are open (within TTL + TTL/2 + margin).
+    const presenceBoundMs = PRESENCE_TTL_MS + PRESENCE_TTL_MS / 2 + PRESENCE_MARGIN_MS;
+    const presenceDiff: string[] = [];
+    const converged = await until(
+      'presence converged',
+      async () => {
+        presenceDiff.length = 0;
+        for (const ws of workspaces) {
+          const asker = official.find((c) => c.workspaceId === ws.id);
+          if (!asker) continue;
+          const want = presenceClients
+            .filter((c) => c.workspaceId === ws.id)
+            .map((c) => c.user)
+            .sort();
+          let have: string[];
+          try {
+            const list = await asker.client.trpc.presence.list.query({ workspaceId: ws.id });
+            have = list.map((p) => p.userId).sort();
+          } catch (error) {
+            presenceDiff.push(`${ws.id}: presence.list failed: ${String(error)}`);
+            continue;
+          }
+          const extra = have.filter((u) => !want.includes(u));
+          const missing = want.filter((u) => !have.includes(u));
+          if (extra.length || missing.length)
+            presenceDiff.push(`${ws.id}: extra [${extra.join(',')}], missing [${missing.join(',')}]`);
+        }
+        return presenceDiff.length === 0;
+      },
+      Math.max(0, lastFaultAt + presenceBoundMs - Date.now()),
+      250,
+    );
+    const presenceConvergedMs = Date.now() - lastFaultAt;
+
     for (const c of raw) await c.stop();
     for (const c of raw)
       for (const [code, n] of Object.entries(c.closeCodes))
@@ -460,6 +542,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       violations.unshift({
         rule: 'drain',
         detail: `barrier publishes acknowledged: ${barrierIds.size} of ${workspaces.length}`,
+      });
+    if (!converged)
+      violations.push({
+        rule: 'presence',
+        detail: `presence did not converge within ${presenceBoundMs} ms of the last fault: ${presenceDiff.join('; ')}`,
       });
     for (const exit of unexpectedExits) violations.unshift({ rule: 'crash', detail: exit });
     if (gaveUp > 0)
@@ -509,7 +596,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       retriedPublishes: acks.filter((a) => a.attempts > 1).length,
       gaveUp,
       storedNotifications: store.notifications.length,
-      resubscribes: 0,
+      resubscribes: official.reduce((n, c) => n + c.resubscribes, 0),
+      presenceClients: presenceClients.length,
+      presenceChurned: churned,
+      presenceConvergedMs: converged ? presenceConvergedMs : null,
       rawCloseCodes,
     };
     if (process.env.CHAOS_DUMP) {
