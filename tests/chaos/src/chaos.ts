@@ -31,6 +31,8 @@ export interface ChaosOptions {
   /** Official clients (raw bad clients and publishers come on top). */
   clients: number;
   publishers?: number;
+  /** Only these fault kinds (default: all of them). */
+  faults?: readonly FaultKind[];
   log?: (line: string) => void;
 }
 
@@ -389,7 +391,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     // The fault phase.
     const bursts: Recorder[] = [];
     const rawCloseCodes: Record<string, number> = {};
-    const plan = planFaults(rng.fork('faults'), opts.durationMs, nodes.length, groups);
+    const plan = planFaults(rng.fork('faults'), opts.durationMs, nodes.length, groups, opts.faults);
     const timeline: FaultRecord[] = [];
     const faultRng = rng.fork('fault-params');
     const phaseStart = Date.now();

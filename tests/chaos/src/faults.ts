@@ -42,12 +42,18 @@ const durations: Record<FaultKind, [number, number]> = {
  * picks until the window is full. Faults run one after another (each starts at its `at` or when
  * the previous one is over, whichever is later).
  */
-export function planFaults(rng: Rng, windowMs: number, nodes: number, groups: number): PlannedFault[] {
+export function planFaults(
+  rng: Rng,
+  windowMs: number,
+  nodes: number,
+  groups: number,
+  kinds: readonly FaultKind[] = faultKinds,
+): PlannedFault[] {
   const plan: PlannedFault[] = [];
-  const order = [...faultKinds].sort(() => rng() - 0.5);
+  const order = [...kinds].sort(() => rng() - 0.5);
   let t = rng.int(2_000, 4_000);
   for (let i = 0; i < 1_000; i++) {
-    const kind = i < order.length ? order[i]! : rng.pick(faultKinds);
+    const kind = i < order.length ? order[i]! : rng.pick(kinds);
     const [lo, hi] = durations[kind];
     const durationMs = rng.int(lo, hi);
     if (t + durationMs > windowMs && i >= order.length) break;

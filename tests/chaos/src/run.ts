@@ -2,6 +2,7 @@
 // CHAOS_CLIENTS): one chaos run; exit code 1 when the checker found a violation.
 import { parseArgs } from 'node:util';
 import { runChaos } from './chaos.js';
+import { type FaultKind, faultKinds } from './faults.js';
 
 const { values } = parseArgs({
   options: {
@@ -9,6 +10,7 @@ const { values } = parseArgs({
     duration: { type: 'string' },
     clients: { type: 'string' },
     publishers: { type: 'string' },
+    faults: { type: 'string' },
   },
 });
 const seed = Number(values.seed ?? process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -21,6 +23,12 @@ for (const [name, v] of Object.entries({ seed, durationS, clients, publishers })
 console.log(
   `chaos: seed ${seed}, ${durationS}s of faults, ${clients} official clients, ${publishers} publishers`,
 );
-const report = await runChaos({ seed, durationMs: durationS * 1000, clients, publishers });
+const faultList = (values.faults ?? process.env.CHAOS_FAULTS)?.split(',').filter(Boolean) as
+  | FaultKind[]
+  | undefined;
+for (const f of faultList ?? [])
+  if (!faultKinds.includes(f))
+    throw new Error(`--faults: unknown kind ${f} (known: ${faultKinds.join(', ')})`);
+const report = await runChaos({ seed, durationMs: durationS * 1000, clients, publishers, faults: faultList });
 console.log(report.text);
 process.exit(report.violations.length > 0 ? 1 : 0);
