@@ -315,6 +315,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     });
     const presenceRng = rng.fork('presence');
     let presenceSerial = 0;
+    let phaseStartAt = 0;
+    /** Users whose presence client left: when (ms into the fault phase) and its state then. */
+    const presenceLeft = new Map<string, { closedAt: number; state: string; sets: number }>();
+    const presenceExtra: unknown[] = [];
     const addPresence = async () => {
       const n = presenceSerial++;
       const workspaceId = workspaces[n % 2]!.id;
@@ -339,7 +343,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         await sleep(presenceRng.int(1_000, 4_000));
         if (!churning) break;
         const victim = presenceClients.splice(presenceRng.int(0, presenceClients.length - 1), 1)[0];
-        await victim?.close();
+        if (victim) {
+          const state = victim.client.getConnectionState().status;
+          await victim.close();
+          presenceLeft.set(victim.user, {
+            closedAt: Date.now() - (phaseStartAt || Date.now()),
+            state,
+            sets: victim.sets,
+          });
+        }
         await addPresence();
         churned++;
       }
@@ -353,7 +365,6 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const lastMessages: Record<string, unknown> = {};
     /** When each event's publish returned, ms from the start of the fault phase (negative: before). */
     const ackTimes = new Map<string, number>();
-    let phaseStartAt = 0;
     cleanups.push(async () => {
       for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
       await Promise.all(workers.map((w) => w.exited));
@@ -502,6 +513,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       'presence converged',
       async () => {
         presenceDiff.length = 0;
+        presenceExtra.length = 0;
         for (const ws of workspaces) {
           const asker = official.find((c) => c.workspaceId === ws.id);
           if (!asker) continue;
@@ -510,14 +522,20 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
             .map((c) => c.user)
             .sort();
           let have: string[];
+          let list: Array<{ userId: string }>;
           try {
-            const list = await asker.client.trpc.presence.list.query({ workspaceId: ws.id });
+            list = await asker.client.trpc.presence.list.query({ workspaceId: ws.id });
             have = list.map((p) => p.userId).sort();
           } catch (error) {
             presenceDiff.push(`${ws.id}: presence.list failed: ${String(error)}`);
             continue;
           }
           const extra = have.filter((u) => !want.includes(u));
+          for (const u of extra)
+            presenceExtra.push({
+              left: presenceLeft.get(u) ?? 'never opened',
+              entry: list.find((p) => p.userId === u),
+            });
           const missing = want.filter((u) => !have.includes(u));
           if (extra.length || missing.length)
             presenceDiff.push(`${ws.id}: extra [${extra.join(',')}], missing [${missing.join(',')}]`);
@@ -549,6 +567,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       violations.push({
         rule: 'presence',
         detail: `presence did not converge within ${presenceBoundMs} ms of the last fault: ${presenceDiff.join('; ')}`,
+        history: { extra: presenceExtra, lastFaultEndedAt: lastFaultAt - phaseStartAt },
       });
     for (const exit of unexpectedExits) violations.unshift({ rule: 'crash', detail: exit });
     if (gaveUp > 0)
