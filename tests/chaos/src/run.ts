@@ -17,7 +17,7 @@ const seed = Number(values.seed ?? process.env.CHAOS_SEED ?? Math.floor(Math.ran
 const durationS = Number(values.duration ?? process.env.CHAOS_DURATION_S ?? 180);
 const clients = Number(values.clients ?? process.env.CHAOS_CLIENTS ?? 200);
 const publishers = Number(values.publishers ?? process.env.CHAOS_PUBLISHERS ?? 2);
-for (const [name, v] of Object.entries({ seed, durationS, clients, publishers }))
+for (const [name, v] of Object.entries({ seed, duration: durationS, clients, publishers }))
   if (!Number.isInteger(v) || v < 0) throw new Error(`--${name} must be a non-negative integer`);
 
 console.log(
