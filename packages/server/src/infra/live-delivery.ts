@@ -7,6 +7,10 @@ export function idAfter(a: string, b: string | undefined): boolean {
   return a.length === b.length ? a > b : a.length > b.length;
 }
 
+/** A failed durable resync replay is retried after this long, doubling up to `RETRY_MAX_MS`. */
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
 /** Delivery phases: replaying (live events wait), live, stopped. */
 export type DeliveryState = 'initial' | 'live' | 'stopped';
 
@@ -31,6 +35,8 @@ export abstract class LiveDelivery implements HubSink {
   private readonly filter: ((data: unknown) => boolean) | undefined;
   private buffered: HubEvent[] | null = null;
   private resyncPending = false;
+  /** Delay before retrying a failed durable replay (0: none failed since the last success). */
+  private retryMs = 0;
   private attachment: HubAttachment | null = null;
 
   constructor(
@@ -142,8 +148,23 @@ export abstract class LiveDelivery implements HubSink {
         }
       }
     } catch {
-      // the next resync (or the client's resume) recovers
+      if (this.state !== 'initial') return;
+      if (this.durable) {
+        // NOTE: the replay failed (the store did not answer). Going live now would deliver the
+        // buffered events past the hole this replay was to fill, and nothing would replay it later
+        // (the hub has already moved past it). Stay replaying — live events stay buffered, and past
+        // the buffer limit the stream ends resumable — and try again with backoff.
+        this.resyncPending = true;
+        this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs === 0 ? RETRY_FIRST_MS : this.retryMs * 2);
+        const timer = setTimeout(() => {
+          if (this.state === 'initial') void this.catchUp().catch(() => {});
+        }, this.retryMs);
+        timer.unref?.();
+        return;
+      }
+      // An ephemeral stream goes live: its next resync sends a fresh snapshot.
     }
+    this.retryMs = 0;
     if (this.state !== 'initial') return;
     const queued = this.buffered;
     this.buffered = null;

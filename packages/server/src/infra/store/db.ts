@@ -35,6 +35,11 @@ export function createStore(opts: StoreOptions): Store {
     const pool = new pg.Pool({ connectionString: url, max: 10 });
     // NOTE: an idle client's error (server restart) must not crash the process; the pool replaces it.
     pool.on('error', () => {});
+    // NOTE: the pool listens only while a client is idle. A checked-out client whose connection dies
+    // between two statements (a restart, pg_terminate_backend) emits 'error' with no listener, which
+    // would crash the process; with this one the next statement fails instead (the transaction
+    // rejects) and the pool drops the broken client on release.
+    pool.on('connect', (client) => client.on('error', () => {}));
     return wrap('postgres', new Kysely({ dialect: new PostgresDialect({ pool }) }));
   }
   if (url) throw new Error(`Unsupported DATABASE_URL scheme: ${url.split(':')[0]} (use postgres://)`);

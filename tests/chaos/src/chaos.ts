@@ -1,0 +1,672 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type ClusterEnv, clusterToken, freePorts, type NodeProcess, startNode } from '@pulse/server/testing';
+import { type Ack, checkNotifications, readStore, type Violation } from './checker.js';
+import {
+  connectionBurst,
+  type OfficialClient,
+  type RawClient,
+  type Recorder,
+  startOfficialClient,
+  startRawClient,
+} from './clients.js';
+import { type FaultKind, type FaultRecord, faultKinds, formatTimeline, planFaults } from './faults.js';
+import { createRng } from './prng.js';
+import type { PublisherMessage, RunnerMessage, WorkerConfig, WorkspaceSpec } from './protocol.js';
+import { type PresenceClient, startPresenceClient } from './presence.js';
+import { startStallProxy, type StallProxy } from './proxy.js';
+import {
+  type PrivatePostgres,
+  type PrivateRedis,
+  startPrivatePostgres,
+  startPrivateRedis,
+} from './services.js';
+
+export interface ChaosOptions {
+  seed: number;
+  /** Length of the fault phase, ms (start-up, drain and checks come on top). */
+  durationMs: number;
+  /** Official clients (raw bad clients and publishers come on top). */
+  clients: number;
+  publishers?: number;
+  /** Only these fault kinds (default: all of them). */
+  faults?: readonly FaultKind[];
+  log?: (line: string) => void;
+}
+
+export interface ResourceSample {
+  node: string;
+  baselineFds: number;
+  baselineRssMb: number;
+  finalFds: number;
+  finalRssMb: number;
+}
+
+export interface ChaosReport {
+  seed: number;
+  durationMs: number;
+  timeline: FaultRecord[];
+  faultCounts: Record<FaultKind, number>;
+  violations: Violation[];
+  stats: {
+    officialClients: number;
+    rawClients: number;
+    burstSockets: number;
+    checkedClients: number;
+    checkedEvents: number;
+    publishes: number;
+    duplicatePublishes: number;
+    retriedPublishes: number;
+    gaveUp: number;
+    storedNotifications: number;
+    resubscribes: number;
+    presenceClients: number;
+    presenceChurned: number;
+    /** ms from the end of the last fault until presence matched (null: it did not). */
+    presenceConvergedMs: number | null;
+    rawCloseCodes: Record<string, number>;
+  };
+  resources: ResourceSample[];
+  /** Multi-line human summary (seed, timeline, first violation). */
+  text: string;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+const FD_MARGIN = 16;
+const RSS_MARGIN_MB = 128;
+const RETENTION = 1_000_000;
+/** The nodes' presence TTL (startNode's default for tests, PULSE_PRESENCE_TTL_MS). */
+const PRESENCE_TTL_MS = 2_000;
+/** On top of TTL + TTL/2: reconnect backoff (max 2 s) and the set's round trip. */
+const PRESENCE_MARGIN_MS = 5_000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(
+  _what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  stepMs = 100,
+) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(stepMs);
+  }
+}
+
+function fdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+interface Worker {
+  id: string;
+  child: ChildProcess;
+  stopped: Promise<void>;
+  exited: Promise<void>;
+  send(m: RunnerMessage): void;
+  output(): string;
+}
+
+function startWorker(cfg: WorkerConfig, onMessage: (m: PublisherMessage) => void): Worker {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '--conditions=source', join(here, 'publisher-worker.ts')],
+    {
+      cwd: join(here, '..'),
+      env: { ...process.env, PULSE_CHAOS_WORKER: JSON.stringify(cfg), PULSE_LOG_LEVEL: 'error' },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    },
+  );
+  let output = '';
+  child.stdout?.on('data', (c: Buffer) => {
+    output += c.toString();
+  });
+  child.stderr?.on('data', (c: Buffer) => {
+    output += c.toString();
+  });
+  let markStopped = () => {};
+  const stopped = new Promise<void>((r) => {
+    markStopped = r;
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.once('exit', () => markStopped());
+  child.on('message', (m: PublisherMessage) => {
+    if (m.t === 'stopped') markStopped();
+    onMessage(m);
+  });
+  return {
+    id: cfg.workerId,
+    child,
+    stopped,
+    exited,
+    send: (m) => {
+      if (child.connected) child.send(m);
+    },
+    output: () => output,
+  };
+}
+
+/**
+ * One chaos run: private PostgreSQL and Redis, three nodes, clients behind stallable proxies,
+ * publisher processes, the seeded fault schedule, then a drain and the checks. Always cleans up.
+ */
+export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
+  const log = opts.log ?? ((line: string) => console.log(line));
+  const rng = createRng(opts.seed);
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const t0 = Date.now();
+  const elapsed = () => `+${((Date.now() - t0) / 1000).toFixed(1)}s`;
+  const onSignal = () => {
+    void cleanup().finally(() => process.exit(130));
+  };
+  let cleaned = false;
+  const cleanup = async () => {
+    if (cleaned) return;
+    cleaned = true;
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (error) {
+        log(`cleanup: ${String(error)}`);
+      }
+    }
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    // Private services: faults never touch the machine's shared PostgreSQL and Redis.
+    const pgsql: PrivatePostgres = await startPrivatePostgres();
+    cleanups.push(() => pgsql.stop());
+    const redis: PrivateRedis = await startPrivateRedis();
+    cleanups.push(() => redis.stop());
+    const cluster: ClusterEnv = {
+      databaseUrl: pgsql.url,
+      redisUrl: redis.url,
+      redisPrefix: `chaos${opts.seed}:`,
+      env: {
+        PULSE_NOTIFICATION_RETENTION: String(RETENTION),
+        PULSE_AUTH_TIMEOUT_MS: '3000',
+      },
+    };
+    log(`${elapsed()} postgres ${pgsql.url}, redis ${redis.url}`);
+
+    // Three nodes on fixed ports (a restart comes back on the same one, behind the same proxies).
+    const ports = await freePorts(3);
+    const nodeIds = ports.map((_, i) => `chaos-n${i + 1}`);
+    const nodes: NodeProcess[] = [];
+    const stoppedNodes = new Set<number>();
+    cleanups.push(async () => {
+      for (const i of stoppedNodes) nodes[i]?.child.kill('SIGCONT');
+      await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
+    });
+    // Every process exit the runner did not cause is a violation (a crash under a fault).
+    const unexpectedExits: string[] = [];
+    const expectedExit = new WeakSet<ChildProcess>();
+    const watch = (label: string, child: ChildProcess, output: () => string) => {
+      child.once('exit', (code, signal) => {
+        if (!expectedExit.has(child) && !cleaned)
+          unexpectedExits.push(
+            `${label} exited (code ${code}, signal ${signal}) at ${elapsed()}:\n${output().slice(-1500)}`,
+          );
+      });
+    };
+    const launch = async (i: number) => {
+      const node = await startNode(cluster, { nodeId: nodeIds[i]!, port: ports[i]! });
+      watch(node.nodeId, node.child, node.output);
+      return node;
+    };
+    nodes[0] = await launch(0);
+    const rest = await Promise.all([1, 2].map((i) => launch(i)));
+    nodes[1] = rest[0]!;
+    nodes[2] = rest[1]!;
+    await sleep(1_000);
+    const baseline = nodes.map((n) => ({ fds: fdCount(n.child.pid!), rss: rssMb(n.child.pid!) }));
+    log(
+      `${elapsed()} nodes ready on ${ports.join(', ')}; baseline fds ${baseline.map((b) => b.fds).join('/')}`,
+    );
+
+    // Client groups: each group reaches the three nodes through its own three proxies.
+    const groups = Math.max(2, Math.ceil(opts.clients / 25));
+    const proxies: StallProxy[][] = [];
+    cleanups.push(async () => {
+      await Promise.all(proxies.flat().map((p) => p.close()));
+    });
+    for (let g = 0; g < groups; g++) proxies.push(await Promise.all(ports.map((p) => startStallProxy(p))));
+    const urlsOf = (g: number) => proxies[g]!.map((p) => p.url);
+
+    // Two workspaces; each user is a member of one; some users have two clients (two tabs).
+    const userCount = Math.max(4, Math.ceil(opts.clients * 0.7));
+    const workspaces: WorkspaceSpec[] = [
+      { id: 'chaos-a', users: [] },
+      { id: 'chaos-b', users: [] },
+    ];
+    const users = Array.from({ length: userCount }, (_, i) => {
+      const ws = workspaces[i % 2]!;
+      const user = `u${i}`;
+      ws.users.push(user);
+      return { user, workspaceId: ws.id };
+    });
+    const tokens = new Map<string, string>();
+    for (const u of users)
+      tokens.set(
+        u.user,
+        await clusterToken({ sub: u.user, name: u.user, workspaces: { [u.workspaceId]: 'member' } }),
+      );
+
+    const official: OfficialClient[] = [];
+    cleanups.push(async () => {
+      await Promise.all(official.map((c) => c.close().catch(() => {})));
+    });
+    const clientRng = rng.fork('clients');
+    for (let i = 0; i < opts.clients; i++) {
+      const u = users[i % userCount]!;
+      official.push(
+        startOfficialClient({
+          label: `official-${i}`,
+          user: u.user,
+          workspaceId: u.workspaceId,
+          token: tokens.get(u.user)!,
+          urls: urlsOf(i % groups),
+          rng: clientRng.fork(`c${i}`),
+        }),
+      );
+    }
+    const connected = await until(
+      'clients connected',
+      () => official.every((c) => c.client.getConnectionState().status === 'connected'),
+      60_000,
+    );
+    if (!connected) throw new Error('official clients did not all connect within 60 s');
+    log(`${elapsed()} ${official.length} official clients connected over ${groups} proxy groups`);
+
+    const raw: RawClient[] = [];
+    cleanups.push(async () => {
+      await Promise.all(raw.map((c) => c.stop()));
+    });
+    const rawPerKind = Math.max(2, Math.round(opts.clients * 0.03));
+    for (const kind of ['slow', 'silent', 'storm'] as const)
+      for (let i = 0; i < rawPerKind; i++) {
+        const u = users[clientRng.int(0, userCount - 1)]!;
+        raw.push(
+          startRawClient({
+            kind,
+            label: `raw-${kind}-${i}`,
+            user: u.user,
+            workspaceId: u.workspaceId,
+            token: tokens.get(u.user)!,
+            urls: urlsOf(clientRng.int(0, groups - 1)),
+            rng: clientRng.fork(`raw-${kind}-${i}`),
+          }),
+        );
+      }
+
+    // Presence churn: clients online over their socket; some leave and new ones arrive all along.
+    const presenceClients: PresenceClient[] = [];
+    cleanups.push(async () => {
+      await Promise.all(presenceClients.map((c) => c.close().catch(() => {})));
+    });
+    const presenceRng = rng.fork('presence');
+    let presenceSerial = 0;
+    let phaseStartAt = 0;
+    /** Users whose presence client left: when (ms into the fault phase) and its state then. */
+    const presenceLeft = new Map<string, { closedAt: number; state: string; sets: number }>();
+    const presenceExtra: unknown[] = [];
+    const addPresence = async () => {
+      const n = presenceSerial++;
+      const workspaceId = workspaces[n % 2]!.id;
+      const user = `p${n}`;
+      const token = await clusterToken({ sub: user, name: user, workspaces: { [workspaceId]: 'member' } });
+      presenceClients.push(
+        startPresenceClient({
+          user,
+          workspaceId,
+          token,
+          urls: urlsOf(n % groups),
+          rng: presenceRng.fork(user),
+        }),
+      );
+    };
+    const presenceCount = Math.max(6, Math.round(opts.clients / 10));
+    for (let i = 0; i < presenceCount; i++) await addPresence();
+    let churning = true;
+    let churned = 0;
+    const churn = (async () => {
+      for (let i = 0; i < 10_000 && churning; i++) {
+        await sleep(presenceRng.int(1_000, 4_000));
+        if (!churning) break;
+        const victim = presenceClients.splice(presenceRng.int(0, presenceClients.length - 1), 1)[0];
+        if (victim) {
+          const state = victim.client.getConnectionState().status;
+          await victim.close();
+          presenceLeft.set(victim.user, {
+            closedAt: Date.now() - (phaseStartAt || Date.now()),
+            state,
+            sets: victim.sets,
+          });
+        }
+        await addPresence();
+        churned++;
+      }
+    })();
+
+    // Publisher processes.
+    const acks: Ack[] = [];
+    let retries = 0;
+    let gaveUp = 0;
+    const workers: Worker[] = [];
+    const lastMessages: Record<string, unknown> = {};
+    /** When each event's publish returned, ms from the start of the fault phase (negative: before). */
+    const ackTimes = new Map<string, number>();
+    cleanups.push(async () => {
+      for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
+      await Promise.all(workers.map((w) => w.exited));
+    });
+    const publisherCount = opts.publishers ?? 2;
+    for (let i = 0; i < publisherCount; i++) {
+      const w = startWorker(
+        {
+          workerId: `pub${i}`,
+          seed: (opts.seed * 31 + i) >>> 0,
+          databaseUrl: pgsql.url,
+          redisUrl: redis.url,
+          redisPrefix: cluster.redisPrefix,
+          retention: RETENTION,
+          workspaces,
+          gapMs: [20, 120],
+          maxPublishes: 100_000,
+          maxAttempts: 30,
+        },
+        (m) => {
+          lastMessages[`pub${i}`] = { ...m, at: elapsed() };
+          if (m.t === 'ack') {
+            acks.push(m);
+            ackTimes.set(`${m.workspaceId}/${m.eventId}`, Date.now() - (phaseStartAt || Date.now()));
+          } else if (m.t === 'retry') retries++;
+          else if (m.t === 'gaveup') gaveUp++;
+        },
+      );
+      watch(w.id, w.child, w.output);
+      workers.push(w);
+    }
+    await until('publishers publishing', () => acks.length > 0, 60_000);
+    log(`${elapsed()} ${workers.length} publisher processes publishing; ${raw.length} raw clients`);
+
+    // The fault phase.
+    const bursts: Recorder[] = [];
+    const rawCloseCodes: Record<string, number> = {};
+    const plan = planFaults(rng.fork('faults'), opts.durationMs, nodes.length, groups, opts.faults);
+    const timeline: FaultRecord[] = [];
+    const faultRng = rng.fork('fault-params');
+    const phaseStart = Date.now();
+    phaseStartAt = phaseStart;
+    log(`${elapsed()} fault phase: ${plan.length} faults planned over ${opts.durationMs / 1000}s`);
+    for (const f of plan) {
+      const wait = phaseStart + f.at - Date.now();
+      if (wait > 0) await sleep(wait);
+      const startedAt = Date.now() - phaseStart;
+      let note = '';
+      switch (f.kind) {
+        case 'node-kill': {
+          expectedExit.add(nodes[f.target]!.child);
+          await nodes[f.target]!.kill('SIGKILL');
+          await sleep(f.durationMs);
+          nodes[f.target] = await launch(f.target);
+          break;
+        }
+        case 'node-stop': {
+          nodes[f.target]!.child.kill('SIGSTOP');
+          stoppedNodes.add(f.target);
+          await sleep(f.durationMs);
+          nodes[f.target]!.child.kill('SIGCONT');
+          stoppedNodes.delete(f.target);
+          break;
+        }
+        case 'redis-restart':
+          await redis.restart(f.durationMs);
+          break;
+        case 'pg-restart':
+          await pgsql.restart(f.durationMs);
+          break;
+        case 'pg-terminate':
+          note = `${await pgsql.terminateBackends()} backends terminated`;
+          break;
+        case 'proxy-stall': {
+          for (const p of proxies[f.target]!) p.stall();
+          await sleep(f.durationMs);
+          for (const p of proxies[f.target]!) p.resume();
+          break;
+        }
+        case 'conn-burst': {
+          const count = Math.max(20, Math.round(opts.clients / 2));
+          const r = await connectionBurst({
+            count,
+            urls: proxies.flatMap((g) => g.map((p) => p.url)),
+            token: (i) => {
+              const u = users[(i * 7) % userCount]!;
+              return { token: tokens.get(u.user)!, workspaceId: u.workspaceId, user: u.user };
+            },
+            holdMs: f.durationMs,
+            rng: faultRng,
+            record: (rec) => bursts.push(rec),
+          });
+          note = `${count} sockets, closes ${JSON.stringify(r.closeCodes)}`;
+          break;
+        }
+      }
+      const record = { ...f, startedAt, endedAt: Date.now() - phaseStart, note };
+      timeline.push(record);
+      log(`${elapsed()} fault ${formatTimeline([record]).trim()}`);
+    }
+    const lastFaultAt = Date.now();
+    churning = false;
+    await churn;
+
+    // Drain: every fault healed, publishers stop, then one barrier per workspace.
+    for (const p of proxies.flat()) p.resume();
+    for (const w of workers) w.send({ t: 'stop' });
+    const allStopped = await Promise.race([
+      Promise.all(workers.map((w) => w.stopped)).then(() => true),
+      sleep(60_000).then(() => false),
+    ]);
+    if (!allStopped) {
+      for (const w of workers) log(`publisher ${w.id} output:\n${w.output().slice(-3000)}`);
+      throw new Error(`publishers did not stop within 60 s (last messages: ${JSON.stringify(lastMessages)})`);
+    }
+    log(`${elapsed()} publishers stopped`);
+    const barrierIds = new Map<string, string>();
+    for (const ws of workspaces) {
+      const before = acks.length;
+      const live = workers.find((w) => w.child.exitCode === null && w.child.signalCode === null);
+      if (!live) break;
+      live.send({ t: 'barrier', workspaceId: ws.id });
+      await until(
+        'barrier ack',
+        () => acks.slice(before).some((a) => a.barrier && a.workspaceId === ws.id),
+        60_000,
+      );
+      const ack = acks.slice(before).find((a) => a.barrier && a.workspaceId === ws.id);
+      if (ack) barrierIds.set(ws.id, ack.eventId);
+    }
+    const hasBarrier = (c: OfficialClient) => {
+      const id = barrierIds.get(c.workspaceId);
+      return !c.subscribed || (id !== undefined && c.seen.some((e) => e.id === id));
+    };
+    const drained = await until('barriers delivered', () => official.every(hasBarrier), 60_000, 200);
+    log(
+      `${elapsed()} drain ${drained ? 'complete' : 'INCOMPLETE after 60 s'} (${Date.now() - lastFaultAt} ms after the last fault)`,
+    );
+    // A last short wait: anything delivered twice or late would arrive now.
+    await sleep(1_000);
+
+    // Presence converges on the users whose presence sockets are open (within TTL + TTL/2 + margin).
+    const presenceBoundMs = PRESENCE_TTL_MS + PRESENCE_TTL_MS / 2 + PRESENCE_MARGIN_MS;
+    const presenceDiff: string[] = [];
+    const converged = await until(
+      'presence converged',
+      async () => {
+        presenceDiff.length = 0;
+        presenceExtra.length = 0;
+        for (const ws of workspaces) {
+          const asker = official.find((c) => c.workspaceId === ws.id);
+          if (!asker) continue;
+          const want = presenceClients
+            .filter((c) => c.workspaceId === ws.id)
+            .map((c) => c.user)
+            .sort();
+          let have: string[];
+          let list: Array<{ userId: string }>;
+          try {
+            list = await asker.client.trpc.presence.list.query({ workspaceId: ws.id });
+            have = list.map((p) => p.userId).sort();
+          } catch (error) {
+            presenceDiff.push(`${ws.id}: presence.list failed: ${String(error)}`);
+            continue;
+          }
+          const extra = have.filter((u) => !want.includes(u));
+          for (const u of extra)
+            presenceExtra.push({
+              left: presenceLeft.get(u) ?? 'never opened',
+              entry: list.find((p) => p.userId === u),
+            });
+          const missing = want.filter((u) => !have.includes(u));
+          if (extra.length || missing.length)
+            presenceDiff.push(`${ws.id}: extra [${extra.join(',')}], missing [${missing.join(',')}]`);
+        }
+        return presenceDiff.length === 0;
+      },
+      Math.max(0, lastFaultAt + presenceBoundMs - Date.now()),
+      250,
+    );
+    const presenceConvergedMs = Date.now() - lastFaultAt;
+
+    for (const c of raw) await c.stop();
+    for (const c of raw)
+      for (const [code, n] of Object.entries(c.closeCodes))
+        rawCloseCodes[code] = (rawCloseCodes[code] ?? 0) + n;
+
+    const store = await readStore(
+      pgsql.url,
+      workspaces.map((w) => w.id),
+    );
+    const result = checkNotifications({ store, acks, official, all: [...official, ...raw, ...bursts] });
+    const violations = [...result.violations];
+    if (barrierIds.size !== workspaces.length)
+      violations.unshift({
+        rule: 'drain',
+        detail: `barrier publishes acknowledged: ${barrierIds.size} of ${workspaces.length}`,
+      });
+    if (!converged)
+      violations.push({
+        rule: 'presence',
+        detail: `presence did not converge within ${presenceBoundMs} ms of the last fault: ${presenceDiff.join('; ')}`,
+        history: { extra: presenceExtra, lastFaultEndedAt: lastFaultAt - phaseStartAt },
+      });
+    for (const exit of unexpectedExits) violations.unshift({ rule: 'crash', detail: exit });
+    if (gaveUp > 0)
+      violations.push({ rule: 'publish', detail: `${gaveUp} publishes gave up after 30 attempts` });
+
+    // Resources: after every client left, each node's fds and RSS come back near its baseline.
+    await Promise.all(official.map((c) => c.close()));
+    official.length && log(`${elapsed()} clients closed`);
+    const resources: ResourceSample[] = [];
+    for (const [i, n] of nodes.entries()) {
+      const pid = n.child.pid!;
+      const b = baseline[i]!;
+      await until('fds back to baseline', () => fdCount(pid) <= b.fds + FD_MARGIN, 20_000, 250);
+      const sample = {
+        node: n.nodeId,
+        baselineFds: b.fds,
+        baselineRssMb: Math.round(b.rss),
+        finalFds: fdCount(pid),
+        finalRssMb: Math.round(rssMb(pid)),
+      };
+      resources.push(sample);
+      if (sample.finalFds > b.fds + FD_MARGIN)
+        violations.push({
+          rule: 'fds',
+          who: n.nodeId,
+          detail: `${n.nodeId}: ${sample.finalFds} fds after clients left, baseline ${b.fds} (+${FD_MARGIN} allowed)`,
+        });
+      if (sample.finalRssMb > b.rss + RSS_MARGIN_MB)
+        violations.push({
+          rule: 'rss',
+          who: n.nodeId,
+          detail: `${n.nodeId}: RSS ${sample.finalRssMb} MB after clients left, baseline ${Math.round(b.rss)} MB (+${RSS_MARGIN_MB} allowed)`,
+        });
+    }
+
+    const faultCounts = Object.fromEntries(
+      faultKinds.map((k) => [k, timeline.filter((r) => r.kind === k).length]),
+    ) as Record<FaultKind, number>;
+    const stats: ChaosReport['stats'] = {
+      officialClients: official.length || opts.clients,
+      rawClients: raw.length,
+      burstSockets: bursts.length,
+      checkedClients: result.checkedClients,
+      checkedEvents: result.checkedEvents,
+      publishes: new Set(acks.map((a) => a.key)).size,
+      duplicatePublishes: acks.filter((a) => !a.created).length,
+      retriedPublishes: acks.filter((a) => a.attempts > 1).length,
+      gaveUp,
+      storedNotifications: store.notifications.length,
+      resubscribes: official.reduce((n, c) => n + c.resubscribes, 0),
+      presenceClients: presenceClients.length,
+      presenceChurned: churned,
+      presenceConvergedMs: converged ? presenceConvergedMs : null,
+      rawCloseCodes,
+    };
+    if (process.env.CHAOS_DUMP) {
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(
+        process.env.CHAOS_DUMP,
+        JSON.stringify(
+          {
+            timeline,
+            ackTimes: Object.fromEntries(ackTimes),
+            violations,
+            seen: official.slice(0, 4).map((c) => c.seen.map((e) => [e.id, e.type])),
+          },
+          null,
+          1,
+        ),
+      );
+    }
+    const text = [
+      `chaos seed ${opts.seed}, fault phase ${opts.durationMs / 1000}s, ${violations.length} violation(s)`,
+      'fault timeline (offsets from the start of the fault phase):',
+      formatTimeline(timeline),
+      `faults: ${JSON.stringify(faultCounts)}`,
+      `stats: ${JSON.stringify({ ...stats, retryAttempts: retries })}`,
+      `resources: ${JSON.stringify(resources)}`,
+      ...(violations.length > 0
+        ? [
+            `first violation: [${violations[0]!.rule}] ${violations[0]!.detail}`,
+            `history: ${JSON.stringify(violations[0]!.history ?? null)}`,
+            ...violations.slice(1, 10).map((v) => `  also [${v.rule}] ${v.detail}`),
+          ]
+        : []),
+    ].join('\n');
+    return {
+      seed: opts.seed,
+      durationMs: opts.durationMs,
+      timeline,
+      faultCounts,
+      violations,
+      stats,
+      resources,
+      text,
+    };
+  } finally {
+    await cleanup();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
