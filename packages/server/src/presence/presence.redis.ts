@@ -331,7 +331,10 @@ export function createRedisPresenceBackend(
     const m = member(workspaceId, entry.userId, entry.connectionId);
     const ticket = { removed: false };
     let tickets = upserting.get(m);
-    if (!tickets) upserting.set(m, (tickets = new Set()));
+    if (!tickets) {
+      tickets = new Set();
+      upserting.set(m, tickets);
+    }
     tickets.add(ticket);
     let beforeFlat: string[];
     let stored: string;
