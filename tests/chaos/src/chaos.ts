@@ -69,11 +69,84 @@ export interface ChaosReport {
     rawCloseCodes: Record<string, number>;
   };
   resources: ResourceSample[];
+  /** Publish-return → client-receive latency of durable notifications (see `latencyReport`). */
+  latency: LatencyReport;
+  /** Every node's RSS (MB) every `RSS_SAMPLE_MS` of the fault phase, by node index. */
+  rssSeries: Array<{ atMs: number; rssMb: Array<number | null> }>;
   /** Multi-line human summary (seed, timeline, first violation). */
   text: string;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
+
+/** How often the fault phase samples each node's RSS. */
+const RSS_SAMPLE_MS = 10_000;
+
+/** p50 / p99 / max of a set of latencies (ms), and how many. */
+interface Percentiles {
+  n: number;
+  p50: number | null;
+  p99: number | null;
+  max: number | null;
+}
+
+/**
+ * Delivery latency of durable notifications: from the moment the publisher's send returned (its
+ * ack reached the runner) to the moment each official client received the event, clamped at 0 (a
+ * client may see it before the ack travels back). An event is "during" a fault when its send
+ * returned while one was active (from its start to 2 s after its end, the time a client needs to
+ * notice and come back); `byKind` splits those by fault kind.
+ */
+export interface LatencyReport {
+  outside: Percentiles;
+  during: Percentiles;
+  byKind: Partial<Record<FaultKind, Percentiles>>;
+}
+
+function percentiles(values: number[]): Percentiles {
+  if (values.length === 0) return { n: 0, p50: null, p99: null, max: null };
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+  return { n: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1]! };
+}
+
+function latencyReport(
+  official: OfficialClient[],
+  ackTimes: Map<string, number>,
+  phaseStart: number,
+  timeline: FaultRecord[],
+): LatencyReport {
+  const outside: number[] = [];
+  const during: number[] = [];
+  const byKind = new Map<FaultKind, number[]>();
+  for (const client of official) {
+    for (const [i, seen] of client.seen.entries()) {
+      if (seen.type !== 'notification') continue;
+      const acked = ackTimes.get(`${seen.workspaceId ?? client.workspaceId}/${seen.id}`);
+      const at = client.seenAt[i];
+      if (acked === undefined || at === undefined) continue;
+      const latency = Math.max(0, at - (phaseStart + acked));
+      const active = timeline.filter((f) => acked >= f.startedAt && acked <= f.endedAt + 2_000);
+      if (active.length === 0) outside.push(latency);
+      else {
+        during.push(latency);
+        for (const kind of new Set(active.map((f) => f.kind))) {
+          let list = byKind.get(kind);
+          if (!list) {
+            list = [];
+            byKind.set(kind, list);
+          }
+          list.push(latency);
+        }
+      }
+    }
+  }
+  return {
+    outside: percentiles(outside),
+    during: percentiles(during),
+    byKind: Object.fromEntries([...byKind].map(([k, v]) => [k, percentiles(v)])),
+  };
+}
 const FD_MARGIN = 16;
 const RSS_MARGIN_MB = 128;
 const RETENTION = 1_000_000;
@@ -407,6 +480,21 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const faultRng = rng.fork('fault-params');
     const phaseStart = Date.now();
     phaseStartAt = phaseStart;
+    const rssSeries: ChaosReport['rssSeries'] = [];
+    const sampleRss = () =>
+      rssSeries.push({
+        atMs: Date.now() - phaseStart,
+        rssMb: nodes.map((n) => {
+          try {
+            return Math.round(rssMb(n.child.pid!));
+          } catch {
+            return null; // killed and not yet restarted
+          }
+        }),
+      });
+    sampleRss();
+    const rssTimer = setInterval(sampleRss, RSS_SAMPLE_MS);
+    rssTimer.unref();
     log(`${elapsed()} fault phase: ${plan.length} faults planned over ${opts.durationMs / 1000}s`);
     for (const f of plan) {
       const wait = phaseStart + f.at - Date.now();
@@ -466,6 +554,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       log(`${elapsed()} fault ${formatTimeline([record]).trim()}`);
     }
     const lastFaultAt = Date.now();
+    clearInterval(rssTimer);
+    sampleRss();
     churning = false;
     await churn;
 
@@ -623,6 +713,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       presenceConvergedMs: converged ? presenceConvergedMs : null,
       rawCloseCodes,
     };
+    const latency = latencyReport(official, ackTimes, phaseStart, timeline);
     if (process.env.CHAOS_DUMP) {
       const { writeFileSync } = await import('node:fs');
       writeFileSync(
@@ -646,6 +737,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       `faults: ${JSON.stringify(faultCounts)}`,
       `stats: ${JSON.stringify({ ...stats, retryAttempts: retries })}`,
       `resources: ${JSON.stringify(resources)}`,
+      `latency ms (send returned → client received): outside faults ${JSON.stringify(latency.outside)}; during faults ${JSON.stringify(latency.during)}`,
+      ...Object.entries(latency.byKind).map(([kind, p]) => `  during ${kind}: ${JSON.stringify(p)}`),
+      `rss MB per node every ${RSS_SAMPLE_MS / 1000}s: ${rssSeries.map((r) => r.rssMb.map((v) => v ?? '-').join('/')).join(' ')}`,
       ...(violations.length > 0
         ? [
             `first violation: [${violations[0]!.rule}] ${violations[0]!.detail}`,
@@ -662,6 +756,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       violations,
       stats,
       resources,
+      latency,
+      rssSeries,
       text,
     };
   } finally {

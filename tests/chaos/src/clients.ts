@@ -43,6 +43,8 @@ export interface OfficialClient extends Recorder {
   client: PulseClient;
   /** Subscriptions restarted by the app after an error or completion (with the last id). */
   resubscribes: number;
+  /** When each entry of `seen` arrived (epoch ms), index for index: delivery latency. */
+  seenAt: number[];
   subscribed: boolean;
   close(): Promise<void>;
 }
@@ -77,6 +79,7 @@ export function startOfficialClient(opts: {
     errors: [],
     client,
     resubscribes: 0,
+    seenAt: [],
     subscribed: true,
     async close() {
       closed = true;
@@ -91,6 +94,7 @@ export function startOfficialClient(opts: {
       {
         onData: (e) => {
           state.seen.push(toSeen(e as unknown as Tracked));
+          state.seenAt.push(Date.now());
         },
         onError: (error) => {
           state.errors.push(String((error as Error)?.message ?? error));
