@@ -1,24 +1,13 @@
 import { once } from 'node:events';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
-import type { PresenceEntry } from '../../src/presence/presence.backend.js';
 import { createRedisPresenceBackend } from '../../src/presence/presence.redis.js';
 import { REDIS_URL, redisUnavailable, uniquePrefix } from '../support/vitest.js';
+import { presenceEntry } from '../support/presence.js';
 
 const unavailable = await redisUnavailable();
 
-const entry = (userId: string, connectionId: string): PresenceEntry => ({
-  connectionId,
-  userId,
-  name: userId,
-  status: 'online',
-  page: null,
-  activity: null,
-  connectedAt: Date.now(),
-  updatedAt: Date.now(),
-  nodeId: 'n1',
-  expiresAt: null,
-});
+const entry = (userId: string, connectionId: string) => presenceEntry('n1', userId, connectionId);
 
 /** A TCP proxy to the shared Redis that the test cuts (connections dropped, new ones refused) and restores. */
 async function redisProxy() {

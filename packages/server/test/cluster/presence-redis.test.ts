@@ -1,23 +1,12 @@
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import type { PresenceEntry } from '../../src/presence/presence.backend.js';
 import { createRedisPresenceBackend } from '../../src/presence/presence.redis.js';
 import { REDIS_URL, redisUnavailable, uniquePrefix } from '../support/vitest.js';
+import { presenceEntry } from '../support/presence.js';
 
 const unavailable = await redisUnavailable();
 
-const entry = (nodeId: string, userId: string, connectionId: string): PresenceEntry => ({
-  connectionId,
-  userId,
-  name: userId,
-  status: 'online',
-  page: null,
-  activity: null,
-  connectedAt: Date.now(),
-  updatedAt: Date.now(),
-  nodeId,
-  expiresAt: null,
-});
+const entry = presenceEntry;
 
 describe.skipIf(unavailable)('presence in Redis', () => {
   it('two nodes sweeping a dead node at once report each leave exactly once', async () => {

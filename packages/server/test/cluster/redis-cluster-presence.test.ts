@@ -2,13 +2,13 @@ import { afterAll, beforeAll, expect, test, vi } from 'vitest';
 import { createRedisConnectionCounter } from '../../src/infra/connection-counter.js';
 import { createRateLimiter } from '../../src/infra/rate-limit.js';
 import { createRedisClient } from '../../src/infra/redis-client.js';
-import type { PresenceEntry } from '../../src/presence/presence.backend.js';
 import {
   createRedisPresenceBackend,
   presenceHeartbeatKey,
   presenceKeyBase,
 } from '../../src/presence/presence.redis.js';
 import { type LocalCluster, startLocalCluster } from '../support/vitest.js';
+import { presenceEntry } from '../support/presence.js';
 
 let cluster: LocalCluster;
 beforeAll(async () => {
@@ -18,18 +18,7 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-const entry = (nodeId: string, userId: string, connectionId: string): PresenceEntry => ({
-  connectionId,
-  userId,
-  name: userId,
-  status: 'online',
-  page: null,
-  activity: null,
-  connectedAt: Date.now(),
-  updatedAt: Date.now(),
-  nodeId,
-  expiresAt: null,
-});
+const entry = presenceEntry;
 
 test('presence and the per-user count on a cluster: one hash-tagged slot; while its master is down each node keeps its own sockets, and writes them back after', async () => {
   const prefix = `p${Date.now()}:`;

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { Bus, BusHandler, BusMessage, BusSubscription } from './bus.js';
-import { dispatchRaw, envelope, RESYNC_CHANNEL } from './redis-envelope.js';
+import { dispatchRaw, envelope, fireResyncListeners, holdChannel, RESYNC_CHANNEL } from './redis-envelope.js';
 
 export { parseEnvelope } from './redis-envelope.js';
 
@@ -58,28 +58,11 @@ export function createRedisBus(opts: RedisBusOptions): Bus & { stats(): RedisBus
   let publishFailedSince = false;
   const counters = { published: 0, received: 0, publishFailures: 0, resyncs: 0, localDeliveries: 0 };
 
-  const fireResync = () => {
-    counters.resyncs++;
-    for (const listener of resyncListeners) {
-      try {
-        listener();
-      } catch {
-        // a listener's failure must not stop the others
-      }
-    }
-  };
+  const fireResync = () => fireResyncListeners(resyncListeners, counters);
 
-  const subscribeChannel = (channel: string): Promise<void> => {
-    const ack = sub.subscribe(channel).then(
-      () => {},
-      (error: Error) => {
-        onError(error);
-        // the next reconnect resubscribes every channel still wanted
-      },
-    );
-    acks.set(channel, ack);
-    return ack;
-  };
+  // NOTE: a failed subscribe is reported; the next reconnect resubscribes every channel still wanted.
+  const subscribeChannel = (channel: string): Promise<void> =>
+    holdChannel(channel, (c) => sub.subscribe(c), acks, onError);
 
   // The control channel is always held, so any node can ask the others to resync.
   void subscribeChannel(resyncChannel);

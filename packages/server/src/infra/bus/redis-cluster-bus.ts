@@ -2,7 +2,7 @@ import type { Cluster } from 'ioredis';
 import { createRedisClient } from '../redis-client.js';
 import type { Bus, BusHandler, BusMessage, BusSubscription } from './bus.js';
 import type { RedisBusStats } from './redis-bus.js';
-import { dispatchRaw, envelope, RESYNC_CHANNEL } from './redis-envelope.js';
+import { dispatchRaw, envelope, fireResyncListeners, holdChannel, RESYNC_CHANNEL } from './redis-envelope.js';
 
 export interface RedisClusterBusOptions {
   /** Startup nodes, e.g. `['127.0.0.1:7001', 'redis://127.0.0.1:7002']`. */
@@ -68,28 +68,11 @@ export function createRedisClusterBus(opts: RedisClusterBusOptions): Bus & { sta
   };
   const counters = { published: 0, received: 0, publishFailures: 0, resyncs: 0, localDeliveries: 0 };
 
-  const fireResync = () => {
-    counters.resyncs++;
-    for (const listener of resyncListeners) {
-      try {
-        listener();
-      } catch {
-        // a listener's failure must not stop the others
-      }
-    }
-  };
+  const fireResync = () => fireResyncListeners(resyncListeners, counters);
 
-  const subscribeChannel = (channel: string): Promise<void> => {
-    const ack = cluster.ssubscribe(channel).then(
-      () => {},
-      (error: Error) => {
-        onError(error);
-        // the next restore subscribes every channel still wanted
-      },
-    );
-    acks.set(channel, ack);
-    return ack;
-  };
+  // NOTE: a failed subscribe is reported; the next restore subscribes every channel still wanted.
+  const subscribeChannel = (channel: string): Promise<void> =>
+    holdChannel(channel, (c) => cluster.ssubscribe(c), acks, onError);
   void subscribeChannel(resyncChannel);
 
   /** Holds `channel` again: SSUBSCRIBE's reply says it is held (on a live subscriber of its shard). */

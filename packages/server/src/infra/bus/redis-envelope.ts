@@ -55,3 +55,33 @@ export function dispatchRaw(
   for (const handler of handlers) handler(message);
   return true;
 }
+
+/** Calls every resync listener and counts the resync; one listener's failure does not stop the others. */
+export function fireResyncListeners(listeners: Iterable<() => void>, counters: { resyncs: number }): void {
+  counters.resyncs++;
+  for (const listener of listeners) {
+    try {
+      listener();
+    } catch {
+      // a listener's failure must not stop the others
+    }
+  }
+}
+
+/**
+ * Holds `channel` with `subscribe` (SUBSCRIBE or SSUBSCRIBE) and records the acknowledgement in
+ * `acks`; a failure is reported, and the bus's next restore subscribes every channel still wanted.
+ */
+export function holdChannel(
+  channel: string,
+  subscribe: (channel: string) => Promise<unknown>,
+  acks: Map<string, Promise<void>>,
+  onError: (error: Error) => void,
+): Promise<void> {
+  const ack = subscribe(channel).then(
+    () => {},
+    (error: Error) => onError(error),
+  );
+  acks.set(channel, ack);
+  return ack;
+}
