@@ -1,5 +1,5 @@
 import { type TrackedEnvelope, TRPCError } from '@trpc/server';
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Hub } from '../infra/hub.js';
 import { GatherBatch } from '../infra/read-batch.js';
 import { type LiveItem, type LiveStream, liveDurable } from '../infra/live.js';
@@ -218,12 +218,15 @@ export class DurableStream<E extends DurableEvent> {
     if (behind.length === 0) return results as Array<ReplayResult<E>>;
     const { table, keyColumn, recipientColumn, payloadColumn } = this.table;
     const key = this.keyOf(workspaceId);
-    const oldest = await this.host.db
-      .selectFrom(table)
-      .select((eb) => eb.fn.min('seq').as('seq'))
-      .where(keyColumn, '=', key)
-      .executeTakeFirst();
-    const oldestSeq = oldest?.seq == null ? undefined : Number(oldest.seq);
+    const readOldest = async () => {
+      const oldest = await this.host.db
+        .selectFrom(table)
+        .select((eb) => eb.fn.min('seq').as('seq'))
+        .where(keyColumn, '=', key)
+        .executeTakeFirst();
+      return oldest?.seq == null ? undefined : Number(oldest.seq);
+    };
+    const oldestSeq = await readOldest();
     const reading: number[] = [];
     for (const i of behind) {
       const after = Number(requests[i]?.afterId);
@@ -235,9 +238,20 @@ export class DurableStream<E extends DurableEvent> {
     // NOTE: a loop, not Math.min(...spread): a storm's batch may hold tens of thousands.
     let from = Number.POSITIVE_INFINITY;
     for (const i of reading) from = Math.min(from, Number(requests[i]?.afterId));
+    // NOTE: the oldest kept id is read again in the same statement (one snapshot): a writer may have
+    // pruned the window between the check above and this read, and a subscriber whose next id went
+    // meanwhile gets a `reset`, not a replay with a hole at its start (a race the old per-subscriber
+    // replay had too; notifications.shared-replay.test.ts caught it on PostgreSQL).
     let query = this.host.db
       .selectFrom(table)
-      .select(['seq', `${payloadColumn} as payload`, `${recipientColumn} as recipient`])
+      .select([
+        'seq',
+        `${payloadColumn} as payload`,
+        `${recipientColumn} as recipient`,
+        sql<
+          number | string | null
+        >`(select min(seq) from ${sql.table(table)} where ${sql.ref(keyColumn)} = ${key})`.as('oldest'),
+      ])
       .where(keyColumn, '=', key)
       .where('seq', '>', from);
     // NOTE: a few recipients are filtered in SQL (the single subscriber reads only its events);
@@ -255,6 +269,9 @@ export class DurableStream<E extends DurableEvent> {
       query = query.where((eb) => eb.or([eb(recipientColumn, 'is', null), eb(recipientColumn, 'in', list)]));
     }
     const rows = await query.orderBy('seq').execute();
+    const first = rows[0];
+    // No row: read the oldest id on its own (nothing was replayed, so no hole can hide in it).
+    const oldestNow = first ? (first.oldest == null ? undefined : Number(first.oldest)) : await readOldest();
     const items = rows.map((row) => ({
       seq: Number(row.seq),
       recipient: (row.recipient ?? null) as string | null,
@@ -263,6 +280,10 @@ export class DurableStream<E extends DurableEvent> {
     for (const i of reading) {
       const request = requests[i] as ReplayRequest;
       const after = Number(request.afterId);
+      if (oldestNow === undefined || oldestNow > after + 1) {
+        results[i] = [{ id: headId, data: { type: 'reset', workspaceId, at: now(), headId } }];
+        continue;
+      }
       const { recipient } = request;
       results[i] = items
         .filter(
