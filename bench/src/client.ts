@@ -21,6 +21,11 @@ export interface ClientOptions {
   procedureInput?: Record<string, unknown>;
   secret?: string;
   deflate?: boolean;
+  /**
+   * Source address of every socket (127.0.0.2, 127.0.0.3…): one loopback source address has
+   * ~28,000 ephemeral ports towards one server port, fewer than a 50,000-socket run needs.
+   */
+  localAddress?: string;
 }
 
 const reply = (message: ClientReply) => process.send?.(message);
@@ -38,6 +43,7 @@ async function main() {
   let closed = 0;
   let recording = false;
   let trackedIds = 0;
+  let firstError: string | undefined;
 
   const onEvent = (seq: number) => {
     received += 1;
@@ -83,9 +89,11 @@ async function main() {
   const open = (index: number) =>
     new Promise<boolean>((resolve) => {
       let settled = false;
+      let wasSubscribed = false;
       const settle = (ok: boolean) => {
         if (settled) return;
         settled = true;
+        wasSubscribed = ok;
         if (ok) subscribed += 1;
         resolve(ok);
       };
@@ -95,16 +103,26 @@ async function main() {
           : opts.protocol === 'socketio'
             ? `${opts.url}?EIO=4&transport=websocket`
             : opts.url;
-      const socket = new WebSocket(url, { perMessageDeflate: opts.deflate === true });
+      const socket = new WebSocket(url, {
+        perMessageDeflate: opts.deflate === true,
+        ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+      });
       sockets[index] = socket;
       const timer = setTimeout(() => {
+        firstError ??= 'not subscribed within 30 s';
         socket.terminate();
         settle(false);
       }, 30_000);
-      socket.on('error', () => settle(false));
-      socket.on('close', () => {
+      socket.on('error', (error) => {
+        firstError ??= error.message;
+        settle(false);
+      });
+      socket.on('close', (code) => {
         clearTimeout(timer);
-        if (settled) closed += 1;
+        // NOTE: only a subscribed socket that closes counts (the per-event completion waits for
+        // `subscribed - closed`); a failed connect's close came after its error and is not one.
+        if (wasSubscribed) closed += 1;
+        else if (!settled) firstError ??= `closed before subscribed (code ${code})`;
         settle(false);
       });
       const subId = opts.offset + index + 1;
@@ -184,7 +202,7 @@ async function main() {
       }
     }),
   );
-  reply({ type: 'ready', sockets: subscribed, failed });
+  reply({ type: 'ready', sockets: subscribed, failed, ...(firstError ? { firstError } : {}) });
 
   process.on('message', (message: ClientCommand) => {
     if (message.cmd === 'record') recording = message.on;

@@ -39,8 +39,21 @@ export interface ScenarioOptions {
   window: number;
   /** Pin the server to core 0 and the clients to core 1 (`taskset`). */
   pin: boolean;
-  /** Load client processes. */
+  /**
+   * Load client processes. Default: 1 below N = 2,000, 2 up to N = 20,000, past that one per
+   * 10,000 sockets (each on its own loopback source address, see `sourceAddresses`).
+   */
   clientProcesses?: number;
+  /**
+   * Give load client p the source address 127.0.0.(2 + p): one source address has ~28,000
+   * ephemeral ports towards one server port. Default: on past N = 20,000.
+   */
+  sourceAddresses?: boolean;
+  /**
+   * Cap the server process's descriptors below the hard limit (`ulimit -n`): the smoke test's
+   * stand-in for a node that runs out of descriptors, as 50,000 sockets do under a 20,000 limit.
+   */
+  serverDescriptors?: number;
   /**
    * Run the server from another tree and/or Node binary (a baseline checkout, another Node line);
    * the load clients stay on this tree and Node, so both sides of a comparison meet the same load.
@@ -86,6 +99,17 @@ export interface ScenarioResult {
   /** Deliveries that carried a `tracked` id (resumable streams). */
   trackedIds: number;
   published: number;
+  /** The server process's soft RLIMIT_NOFILE, when it reported one. */
+  fdLimit?: number;
+  clientProcesses: number;
+  /** Source addresses the load clients connected from. */
+  sources: string[];
+  /** The first failed connect's error (when any failed). */
+  firstError?: string;
+  /** Time until every load client had all its sockets subscribed (or given up), ms. */
+  connectMs: number;
+  /** Time from publish until the last subscriber had the event, one figure per latency round, ms. */
+  lasts: number[];
 }
 
 class Proc<TCommand, TReply extends { type: string }> {
@@ -154,6 +178,10 @@ function spawnNode(opts: {
   core: number | null;
   env: NodeJS.ProcessEnv;
   tree?: ServerTree;
+  /** Descriptors to ask for: raised to it when permitted (CAP_SYS_RESOURCE), else the hard limit. */
+  descriptors?: number;
+  /** Exactly this many descriptors (lowered with `ulimit -n`), instead of `descriptors`. */
+  cap?: number;
 }) {
   const profile = opts.script === 'server.ts' && process.env.BENCH_PROFILE_DIR;
   const dir = opts.tree ? join(opts.tree.root, 'bench', 'src') : srcDir;
@@ -171,12 +199,22 @@ function spawnNode(opts: {
     ...opts.args,
   ];
   const command = opts.core === null ? node : ['taskset', '-c', String(opts.core), ...node];
-  // NOTE: 10,000 sockets need more descriptors than the usual soft limit; raise it to the hard limit.
-  return spawn('/bin/sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', ...command], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: opts.env,
-    cwd: join(dir, '..'),
-  });
+  // NOTE: 10,000 sockets need more descriptors than the usual soft limit; raise it to the hard limit,
+  // or past it to `descriptors` where the process may (CAP_SYS_RESOURCE; the server reports what it got).
+  const want = opts.cap
+    ? `ulimit -n ${Math.floor(opts.cap)} && exec "$@"; `
+    : opts.descriptors
+      ? `{ [ ${Math.ceil(opts.descriptors)} -gt "$(ulimit -Hn)" ] 2>/dev/null && ulimit -n ${Math.ceil(opts.descriptors)} 2>/dev/null; } || `
+      : '';
+  return spawn(
+    '/bin/sh',
+    ['-c', `${want}ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"`, 'sh', ...command],
+    {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: opts.env,
+      cwd: join(dir, '..'),
+    },
+  );
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -205,6 +243,8 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       core: opts.pin ? 0 : null,
       env: { ...env, ...opts.tree?.env },
       tree: opts.tree,
+      descriptors: opts.n + 4096,
+      ...(opts.serverDescriptors ? { cap: opts.serverDescriptors } : {}),
     }),
   );
   const clients: ClientProc[] = [];
@@ -217,9 +257,19 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     };
     const base = await stats(true);
 
-    const processes = opts.clientProcesses ?? (opts.n >= 2000 ? 2 : 1);
+    if (ready.fdLimit !== undefined && ready.fdLimit < opts.n + 64)
+      log(
+        `  ${opts.kind} N=${opts.n}: the server may hold at most ${ready.fdLimit} descriptors (RLIMIT_NOFILE; raising it needs CAP_SYS_RESOURCE): connects past it fail and are counted`,
+      );
+    const processes =
+      opts.clientProcesses ?? (opts.n > 20_000 ? Math.ceil(opts.n / 10_000) : opts.n >= 2000 ? 2 : 1);
+    const spread = opts.sourceAddresses ?? opts.n > 20_000;
+    const sources: string[] = [];
     const url = `ws://127.0.0.1:${ready.port}${ready.path}`;
+    const connectStart = nowMs();
     for (let p = 0; p < processes; p++) {
+      const localAddress = spread ? `127.0.0.${2 + p}` : undefined;
+      sources.push(localAddress ?? '127.0.0.1');
       const count = Math.floor(opts.n / processes) + (p < opts.n % processes ? 1 : 0);
       const clientOpts: ClientOptions = {
         protocol: protocolOf(opts.kind),
@@ -231,6 +281,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
         procedureInput: opts.kind === 'pulse-channel' ? { input: { postId: BENCH_POST_ID } } : undefined,
         secret,
         deflate: opts.kind === 'ws-deflate',
+        ...(localAddress ? { localAddress } : {}),
       };
       clients.push(
         new Proc(
@@ -240,14 +291,20 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
             args: [JSON.stringify(clientOpts)],
             core: opts.pin ? 1 : null,
             env,
+            descriptors: count + 1024,
           }),
         ),
       );
     }
-    const readies = await Promise.all(clients.map((c) => c.next('ready', 180_000)));
+    // Bounded: 3 minutes, plus 6 ms a socket past that (50,000 tRPC sockets sign 50,000 tokens first).
+    const readies = await Promise.all(clients.map((c) => c.next('ready', 180_000 + 6 * opts.n)));
+    const connectMs = nowMs() - connectStart;
     const subscribed = readies.reduce((sum, r) => sum + r.sockets, 0);
     const failed = readies.reduce((sum, r) => sum + r.failed, 0);
-    log(`  ${opts.kind} N=${opts.n}: ${subscribed} subscribed, ${failed} failed`);
+    const firstError = readies.find((r) => r.firstError)?.firstError;
+    log(
+      `  ${opts.kind} N=${opts.n}: ${subscribed} subscribed, ${failed} failed${firstError ? ` (first: ${firstError})` : ''}, ${(connectMs / 1000).toFixed(1)} s`,
+    );
     if (subscribed === 0) throw new Error('no subscriber connected');
     await sleep(500);
     const idle = await stats(true);
@@ -307,18 +364,20 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     const lasts: number[] = [];
     for (let round = 0; round < opts.latencyRounds; round++) {
       const event = publish();
-      await event.done;
+      const complete = await event.done;
       let last = 0;
       for (const t of doneBy.get(event.seq)?.times ?? []) {
         latencies.push(t - event.sentAt);
         last = Math.max(last, t - event.sentAt);
       }
-      lasts.push(last);
+      // An event some subscriber never had (15 s) has no last arrival: it shows as n/a, not as the partial max.
+      lasts.push(complete ? last : Number.POSITIVE_INFINITY);
       doneBy.delete(event.seq);
       await sleep(opts.gapMs);
     }
     for (const c of clients) c.send({ cmd: 'record', on: false });
     latencies.sort((a, b) => a - b);
+    const lastsInOrder = [...lasts];
     lasts.sort((a, b) => a - b);
 
     // Sustained throughput: keep `window` events in flight for `throughputMs`.
@@ -418,6 +477,12 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       closed: after.closed,
       trackedIds: after.trackedIds,
       published,
+      ...(ready.fdLimit !== undefined ? { fdLimit: ready.fdLimit } : {}),
+      clientProcesses: processes,
+      sources,
+      ...(firstError ? { firstError } : {}),
+      connectMs,
+      lasts: lastsInOrder,
     };
   } finally {
     await Promise.all([...clients.map((c) => c.kill()), server.kill()]);

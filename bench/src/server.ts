@@ -3,9 +3,11 @@
  * ephemeral port, publishes one event per `publish` command and reports CPU and memory on `stats`.
  * Usage: `node --expose-gc --import tsx --conditions=source src/server.ts <kind>`.
  */
+import { execFileSync } from 'node:child_process';
+import { openSync, readSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { writeHeapSnapshot } from 'node:v8';
+import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 import { pack } from 'msgpackr';
 import { WebSocketServer } from 'ws';
 import { defineChannel, type PulseServer } from '@pulse/server';
@@ -13,6 +15,7 @@ import { z } from 'zod';
 import {
   BENCH_POST_ID,
   benchEvent,
+  descriptorLimit,
   type ServerCommand,
   type ServerKind,
   type ServerReply,
@@ -113,7 +116,9 @@ async function startPulse(kind: ServerKind): Promise<BenchServer> {
       // NOTE: every load client connects from 127.0.0.1, while real clients come from many
       // addresses: the per-address cap of unauthenticated sockets (100) refused some of the 2×128
       // handshakes the two client processes keep in flight at N ≥ 5,000.
-      limits: { maxUnauthenticatedPerIp: 1_000_000 },
+      // NOTE: the node's cap of open connections (50,000 by default) would refuse the last
+      // subscribers of the 50,000-socket run (bench:50k) and the HTTP upgrades beside them.
+      limits: { maxUnauthenticatedPerIp: 1_000_000, maxConnections: 1_000_000 },
     },
   });
   const publish = await pulsePublisher(kind, server);
@@ -189,6 +194,31 @@ function dashboardInput(e: ReturnType<typeof benchEvent>) {
   };
 }
 
+// NOTE: process.memoryUsage() opens /proc/self/stat on every call, which throws EMFILE once the
+// server holds as many sockets as its descriptor limit allows (the 50,000-socket run): keep
+// /proc/self/statm open from the start and re-read it in place.
+const statm = (() => {
+  try {
+    return openSync('/proc/self/statm', 'r');
+  } catch {
+    return undefined;
+  }
+})();
+const statmBuffer = Buffer.alloc(256);
+function residentBytes(): number {
+  if (statm === undefined) return process.memoryUsage.rss();
+  const length = readSync(statm, statmBuffer, 0, statmBuffer.length, 0);
+  const pages = Number(statmBuffer.toString('latin1', 0, length).split(' ')[1]);
+  return pages * PAGE_BYTES;
+}
+const PAGE_BYTES = (() => {
+  try {
+    return Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).trim()) || 4096;
+  } catch {
+    return 4096;
+  }
+})();
+
 async function main() {
   const kind = process.argv[2] as ServerKind;
   const server = kind.startsWith('pulse')
@@ -218,11 +248,10 @@ async function main() {
           gc();
         }
         const cpu = process.cpuUsage();
-        const mem = process.memoryUsage();
         reply({
           type: 'stats',
-          rss: mem.rss,
-          heapUsed: mem.heapUsed,
+          rss: residentBytes(),
+          heapUsed: getHeapStatistics().used_heap_size,
           cpuMicros: cpu.user + cpu.system,
           extra: server.extra(),
         });
@@ -236,7 +265,7 @@ async function main() {
         return;
     }
   });
-  reply({ type: 'ready', port: server.port, path: server.path });
+  reply({ type: 'ready', port: server.port, path: server.path, fdLimit: descriptorLimit() });
 }
 
 main().catch((error: Error) => {

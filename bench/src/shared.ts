@@ -1,4 +1,5 @@
 /** Messages and payloads shared by the bench runner, its server processes and its load clients. */
+import { readFileSync } from 'node:fs';
 
 /** The servers under test. `pulse-*` run the real Pulse node; `ws-*` variants measure encodings. */
 export const serverKinds = [
@@ -38,7 +39,8 @@ export type ServerCommand =
 
 /** Server process -> runner. */
 export type ServerReply =
-  | { type: 'ready'; port: number; path: string }
+  /** `fdLimit`: the process's soft RLIMIT_NOFILE (sockets it can hold, less a few descriptors). */
+  | { type: 'ready'; port: number; path: string; fdLimit?: number }
   | { type: 'stats'; rss: number; heapUsed: number; cpuMicros: number; extra: Record<string, number> }
   | { type: 'heapSnapshot'; path: string }
   | { type: 'error'; message: string };
@@ -48,7 +50,8 @@ export type ClientCommand = { cmd: 'record'; on: boolean } | { cmd: 'counts' } |
 
 /** Load client -> runner. */
 export type ClientReply =
-  | { type: 'ready'; sockets: number; failed: number }
+  /** `firstError`: the first failed connect's error, so a refusal names its cause. */
+  | { type: 'ready'; sockets: number; failed: number; firstError?: string }
   | { type: 'done'; seq: number; times: number[] | null }
   | {
       type: 'counts';
@@ -85,4 +88,17 @@ export function benchEvent(seq: number) {
     tags: ['campaign:spring-launch', 'region:eu-west', 'source:organic'],
     note: 'Hourly impressions for the spring launch campaign, organic reach only.',
   };
+}
+
+/** This process's soft limit of open descriptors (Linux: /proc/self/limits), or undefined. */
+export function descriptorLimit(): number | undefined {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
+    const soft = line?.split(/\s{2,}/)[1];
+    return soft && /^\d+$/.test(soft) ? Number(soft) : undefined;
+  } catch {
+    return undefined;
+  }
 }
