@@ -163,7 +163,8 @@ class Proc<TCommand, TReply extends { type: string }> {
   async kill() {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     this.send({ cmd: 'stop' } as TCommand);
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 4000);
+    // NOTE: a --cpu-prof profile (BENCH_PROFILE_DIR) is written at exit; a long run's takes seconds.
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), process.env.BENCH_PROFILE_DIR ? 60_000 : 4000);
     await this.exited;
     clearTimeout(timer);
   }
