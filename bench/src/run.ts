@@ -5,7 +5,9 @@
  * Environment (all optional): BENCH_QUICK=1 (small N, short windows), BENCH_N=1000,5000,
  * BENCH_SERVERS=ws,socketio,pulse-dashboard, BENCH_VARIANTS=ws-deflate,ws-msgpack (or "none"),
  * BENCH_VARIANT_N, BENCH_ROUNDS, BENCH_GAP_MS, BENCH_DURATION_MS, BENCH_WINDOW, BENCH_PACED_RATE, BENCH_PACED_MS, BENCH_PIN=0,
- * BENCH_WRITE=0 (do not touch BENCHMARKS.md), BENCH_OUT (path), BENCH_MAX_MINUTES.
+ * BENCH_WRITE=0 (do not touch BENCHMARKS.md), BENCH_OUT (path), BENCH_MAX_MINUTES. Past N = 20,000
+ * (BENCH_N=50000) the load clients run one process per 10,000 sockets, each from its own loopback
+ * address; the 50,000-socket release check is its own command (`npm run bench:50k`, fifty.ts).
  *
  * Other trees in the same run (see trees.ts): BENCH_BASELINE_REF=<commit> runs the Pulse servers of
  * that commit too (BENCH_BASELINE_SERVERS, BENCH_BASELINE_N: default the Pulse kinds at the largest
