@@ -294,4 +294,24 @@ describe('useNotifications: an HTTP answer read before a live event lands after 
     });
     expect(bob.result.current.error).toBeNull();
   });
+  it('an answer older than the events the feed kept (more than 256 meanwhile) is read again, not completed from a partial log', async () => {
+    await using server = await startServer();
+    const token = await server.token({ sub: 'bob', workspaces: { acme: 'member' } });
+    const { gate, watch, queryClient, wrapper } = setup(server, token);
+    const held = gate.arm(['notifications.list', 'notifications.counts']);
+    const bob = renderHook(() => useNotifications('acme'), { wrapper });
+    await held;
+    const last = watch.applied('n300');
+    for (let i = 1; i <= 300; i++) await mention(server, `n${i}`);
+    await last;
+    act(() => gate.release());
+
+    await waitFor(() => expect(cached(queryClient).counts).toEqual({ unseen: 300, unread: 300 }));
+    await settled(queryClient);
+    expect(cached(queryClient)).toEqual({
+      titles: Array.from({ length: 20 }, (_, i) => `n${300 - i}`),
+      counts: { unseen: 300, unread: 300 },
+    });
+    await waitFor(() => expect(bob.result.current.unseenCount).toBe(300));
+  });
 });
