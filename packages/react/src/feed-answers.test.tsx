@@ -13,6 +13,7 @@ import type { ReactNode } from 'react';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fastClientOptions, startServer } from '../test/pulse-test-server.js';
 import { PulseProvider } from './PulseProvider.js';
+import { useConversation, useInbox } from './useInbox.js';
 import { useNotifications } from './useNotifications.js';
 
 afterEach(() => cleanup());
@@ -93,11 +94,11 @@ function answerGate() {
 }
 
 /**
- * A link that tells when a feed notification titled `title` went through the subscription's
- * handlers (they run synchronously inside `next`, so the event is applied when it resolves).
+ * A link that tells when a subscription's event went through its handlers (they run synchronously
+ * inside `next`, so the event is applied when the promise resolves).
  */
 function feedWatch() {
-  const waiting = new Map<string, () => void>();
+  const waiting: Array<{ path: string; test: (event: Watched) => boolean; resolve: () => void }> = [];
   const link: TRPCLink<AppRouter> =
     () =>
     ({ op, next }) =>
@@ -105,27 +106,36 @@ function feedWatch() {
         const subscription = next(op).subscribe({
           next(value) {
             observer.next(value);
-            if (op.path !== 'notifications.onFeed' || value.result.type !== 'data') return;
-            const event = (
-              value.result.data as { data?: { type?: string; notification?: { title?: string } } }
-            ).data;
-            if (event?.type !== 'notification') return;
-            const title = event.notification?.title ?? '';
-            waiting.get(title)?.();
-            waiting.delete(title);
+            if (value.result.type !== 'data') return;
+            const event = (value.result.data as { data?: Watched }).data;
+            if (!event) return;
+            for (const w of [...waiting]) {
+              if (w.path !== op.path || !w.test(event)) continue;
+              waiting.splice(waiting.indexOf(w), 1);
+              w.resolve();
+            }
           },
           error: (error) => observer.error(error),
           complete: () => observer.complete(),
         });
         return () => subscription.unsubscribe();
       });
+  const appliedOn = (path: string, test: (event: Watched) => boolean) =>
+    new Promise<void>((resolve) => waiting.push({ path, test, resolve }));
   return {
     link,
+    appliedOn,
     /** Resolves once the feed applied the notification titled `title` (call before it is sent). */
-    applied(title: string) {
-      return new Promise<void>((resolve) => waiting.set(title, resolve));
-    },
+    applied: (title: string) =>
+      appliedOn('notifications.onFeed', (e) => e.type === 'notification' && e.notification?.title === title),
   };
+}
+
+/** The fields of a live event the tests look at. */
+interface Watched {
+  type?: string;
+  notification?: { title?: string };
+  message?: { body?: string };
 }
 
 function setup(server: Server, token: string) {
@@ -163,10 +173,10 @@ function cached(queryClient: QueryClient) {
   };
 }
 
-/** Resolves when no query or mutation of the feed is on its way (each answer has landed). */
+/** Resolves when no query or mutation is on its way (each answer has landed). */
 async function settled(queryClient: QueryClient) {
   await waitFor(() => {
-    expect(queryClient.isFetching({ queryKey: [['notifications']] })).toBe(0);
+    expect(queryClient.isFetching()).toBe(0);
     expect(queryClient.isMutating()).toBe(0);
   });
 }
@@ -313,5 +323,66 @@ describe('useNotifications: an HTTP answer read before a live event lands after 
       counts: { unseen: 300, unread: 300 },
     });
     await waitFor(() => expect(bob.result.current.unseenCount).toBe(300));
+  });
+});
+
+const receive = (server: Server, body: string) =>
+  server.caller.inbox.receive({
+    workspaceId: 'acme',
+    platform: 'instagram',
+    externalId: 'thread-1',
+    contact: { id: 'c1', name: 'Carla' },
+    body,
+  });
+
+describe('useInbox / useConversation: an HTTP answer read before a live message lands after it', () => {
+  it('the conversation list keeps the message applied live while it was on its way (unread once)', async () => {
+    await using server = await startServer();
+    await receive(server, 'Hi');
+    const token = await server.token({ sub: 'bob', workspaces: { acme: 'member' } });
+    const { gate, watch, queryClient, wrapper } = setup(server, token);
+    const held = gate.arm(['inbox.conversations']);
+    const inbox = renderHook(() => useInbox('acme'), { wrapper });
+    await held;
+    const applied = watch.appliedOn(
+      'inbox.onEvent',
+      (e) => e.type === 'message' && e.message?.body === 'Any news?',
+    );
+    await receive(server, 'Any news?');
+    await applied;
+    act(() => gate.release());
+
+    await settled(queryClient);
+    const [[, data]] = queryClient.getQueriesData<{
+      pages: Array<{ items: Array<{ unreadCount: number; lastMessagePreview?: string }> }>;
+    }>({ queryKey: [['inbox', 'conversations']] }) as [
+      [unknown, { pages: Array<{ items: Array<{ unreadCount: number }> }> }],
+    ];
+    expect(data.pages.flatMap((page) => page.items).map((c) => c.unreadCount)).toEqual([2]);
+    await waitFor(() => expect(inbox.result.current.conversations.map((c) => c.unreadCount)).toEqual([2]));
+  });
+
+  it("a conversation's messages keep the message applied live while they were on their way (listed once)", async () => {
+    await using server = await startServer();
+    const first = await receive(server, 'Hi');
+    const token = await server.token({ sub: 'bob', workspaces: { acme: 'member' } });
+    const { gate, watch, queryClient, wrapper } = setup(server, token);
+    const held = gate.arm(['inbox.messages']);
+    const bob = renderHook(() => useConversation('acme', first.conversation.id), { wrapper });
+    await held;
+    const applied = watch.appliedOn(
+      'inbox.onEvent',
+      (e) => e.type === 'message' && e.message?.body === 'Any news?',
+    );
+    await receive(server, 'Any news?');
+    await applied;
+    act(() => gate.release());
+
+    await settled(queryClient);
+    const [[, data]] = queryClient.getQueriesData({ queryKey: [['inbox', 'messages']] }) as [
+      [unknown, { pages: Array<{ items: Array<{ body: string }> }> }],
+    ];
+    expect(data.pages.flatMap((page) => page.items).map((m) => m.body)).toEqual(['Hi', 'Any news?']);
+    await waitFor(() => expect(bob.result.current.messages.map((m) => m.body)).toEqual(['Hi', 'Any news?']));
   });
 });
