@@ -96,10 +96,11 @@ describe("the app's invoice_paid notification kind", () => {
     expect((unknown as TRPCClientError<AppRouter>).data?.issues).toEqual([
       expect.objectContaining({ path: ['type'], code: 'invalid_union' }),
     ]);
-    // Nothing was stored.
+    // Nothing was stored (the stream is still empty).
     expect(await admin.trpc.notifications.list.query({ workspaceId: 'acme' })).toEqual({
       items: [],
       nextCursor: null,
+      asOf: '0',
     });
   });
 });

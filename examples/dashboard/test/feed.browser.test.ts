@@ -77,7 +77,11 @@ describe('notification feed and chart history in Chromium', () => {
     await expect.poll(() => bob.page.getByTestId('bell-badge').count()).toBe(0);
     await expect.poll(() => item.getAttribute('data-seen')).toBe('true');
     expect(await item.getAttribute('data-unread')).toBe('true');
-    expect(await demo.server.services.notifications.counts('bob', 'acme')).toEqual({ unseen: 0, unread: 1 });
+    expect(await demo.server.services.notifications.counts('bob', 'acme')).toEqual({
+      unseen: 0,
+      unread: 1,
+      asOf: expect.any(String),
+    });
     await bob.page.keyboard.press('Escape');
     await bob.page.getByTestId('bell-popover').waitFor({ state: 'detached' });
     // The next one brings the badge back.

@@ -125,7 +125,11 @@ describe('useNotifications feed (seen / read / archived)', () => {
         expect(tab.result.current.archived.items).toHaveLength(4);
         expect(tab.result.current.inbox.unreadCount).toBe(0);
       });
-    expect(await server.services.notifications.counts('bob', 'acme')).toEqual({ unseen: 0, unread: 0 });
+    expect(await server.services.notifications.counts('bob', 'acme')).toEqual({
+      unseen: 0,
+      unread: 0,
+      asOf: expect.any(String),
+    });
   });
 
   it('a tab that was offline while another archived and marked seen catches up from the stream, not a refetch', async () => {
@@ -190,7 +194,11 @@ describe('useNotifications feed (seen / read / archived)', () => {
     const byTitle = Object.fromEntries(bob.result.current.items.map((n) => [n.title, n]));
     expect(byTitle.shown?.seenAt).not.toBeNull();
     expect(byTitle['not shown yet']?.seenAt ?? null).toBeNull();
-    expect(await server.services.notifications.counts('bob', 'acme')).toEqual({ unseen: 1, unread: 2 });
+    expect(await server.services.notifications.counts('bob', 'acme')).toEqual({
+      unseen: 1,
+      unread: 2,
+      asOf: expect.any(String),
+    });
   });
 });
 
@@ -214,7 +222,11 @@ describe('useNotificationPreferences', () => {
       await waitFor(() => expect(tab.result.current.inbox.items.map((n) => n.title)).toEqual(['a mention']));
     expect(tab1.result.current.inbox.unseenCount).toBe(1);
     expect(tab2.result.current.inbox.unreadCount).toBe(1);
-    expect(await server.services.notifications.counts('bob', 'acme')).toEqual({ unseen: 1, unread: 1 });
+    expect(await server.services.notifications.counts('bob', 'acme')).toEqual({
+      unseen: 1,
+      unread: 1,
+      asOf: expect.any(String),
+    });
 
     // Back to the default: the next review arrives (the muted one stays muted).
     await act(() => tab2.result.current.prefs.set({ kinds: { review: null } }));

@@ -1,6 +1,16 @@
 import { type PulseError, toPulseError } from '@pulse/client';
 import type { Conversation, ConversationView, InboxEvent, Message, TypingEntry } from '@pulse/client';
-import { skipToken } from '@tanstack/react-query';
+import { getQueryKey } from '@trpc/react-query';
+import {
+  type InfiniteData,
+  matchQuery,
+  type QueryCacheNotifyEvent,
+  type QueryClient,
+  type QueryKey,
+  skipToken,
+  useQueryClient,
+} from '@tanstack/react-query';
+import { FeedLog } from './feed-log.js';
 import { useCallback, useMemo, useRef, useState } from 'react';
 import { type LiveStatus, liveState, useSubscriptionRecovery } from './live-status.js';
 import { usePulseContext } from './PulseProvider.js';
@@ -64,6 +74,38 @@ export interface UseConversationOptions<TSelected = Message[]> {
   select?: (messages: Message[]) => TSelected;
 }
 
+/** Pages of an inbox answer: `asOf` is the stream id they were read at (absent from older servers). */
+type Pages<T> = InfiniteData<{ items: T[]; nextCursor: string | null; asOf?: string }, unknown>;
+
+/** The oldest stream position among the pages, or undefined when one has none (an older server). */
+function positionOf(data: Pages<unknown>): bigint | undefined {
+  let min: bigint | undefined;
+  for (const page of data.pages) {
+    if (page.asOf === undefined) return undefined;
+    const position = BigInt(page.asOf);
+    if (min === undefined || position < min) min = position;
+  }
+  return min;
+}
+
+/** The pages moved to stream id `id` (those read before it). */
+function movedTo<T>(pages: Pages<T>['pages'], id: bigint): Pages<T>['pages'] {
+  return pages.map((page) =>
+    page.asOf !== undefined && BigInt(page.asOf) < id ? { ...page, asOf: String(id) } : page,
+  );
+}
+
+/** A conversation's pages with a stored message inserted (once, in event order). */
+function messagesWith(data: Pages<Message>, message: Message): Pages<Message> {
+  if (data.pages.some((page) => page.items.some((m) => m.id === message.id))) return data;
+  const [newest, ...older] = data.pages;
+  if (!newest) return data;
+  const items = [...newest.items, message].sort(
+    (a, b) => Number(a.eventId) - Number(b.eventId) || a.at.localeCompare(b.at),
+  );
+  return { ...data, pages: [{ ...newest, items }, ...older] };
+}
+
 /** Inserts a stored message into a conversation's cached pages (once, in event order). */
 function insertIntoCache(
   utils: ReturnType<typeof trpc.useUtils>,
@@ -71,17 +113,73 @@ function insertIntoCache(
   message: Message,
 ): void {
   if (message.conversationId !== query.conversationId) return;
-  utils.inbox.messages.setInfiniteData(query, (data) => {
-    if (!data) return data;
-    if (data.pages.some((page) => page.items.some((m) => m.id === message.id))) return data;
-    const [newest, ...older] = data.pages;
-    if (!newest) return data;
-    const items = [...newest.items, message].sort(
-      (a, b) => Number(a.eventId) - Number(b.eventId) || a.at.localeCompare(b.at),
-    );
-    return { ...data, pages: [{ ...newest, items }, ...older] };
-  });
+  utils.inbox.messages.setInfiniteData(query, (data) =>
+    data ? (messagesWith(data, message) as typeof data) : data,
+  );
 }
+
+/** A conversation event of the inbox list (what changes a conversation's row). */
+type ConversationEvent = Extract<InboxEvent, { conversation: unknown }>;
+
+/**
+ * The conversation list with one event applied: the conversation moves to its place with the
+ * event's state; `countsAsUnread` adds one to its unread count. With a stream id, a list read at or
+ * past it is left as it is (the event is in it) and the others move to it.
+ */
+function conversationsWith(
+  data: Pages<ConversationView>,
+  status: Conversation['status'] | undefined,
+  id: bigint | null,
+  event: ConversationEvent,
+  countsAsUnread: boolean,
+): Pages<ConversationView> {
+  const position = positionOf(data);
+  if (id !== null && position !== undefined && id <= position) return data;
+  const conversation = event.conversation;
+  let existing: ConversationView | undefined;
+  let pages = data.pages.map((page) => ({
+    ...page,
+    items: page.items.filter((c) => {
+      if (c.id !== conversation.id) return true;
+      existing = c;
+      return false;
+    }),
+  }));
+  if (id !== null) pages = movedTo(pages, id);
+  const matches = !status || conversation.status === status;
+  if (!matches) return { ...data, pages };
+  const unreadCount = (existing?.unreadCount ?? 0) + (countsAsUnread ? 1 : 0);
+  const updated: ConversationView = { ...conversation, unreadCount };
+  const [first, ...rest] = pages;
+  if (!first) return data;
+  return { ...data, pages: [{ ...first, items: [updated, ...first.items].sort(byRecent) }, ...rest] };
+}
+
+/**
+ * Completes an inbox answer as it lands (see `useNotifications`' `completeAnswer`): the logged live
+ * events past its `asOf` are applied on top of it; an answer older than the log is read again.
+ */
+function completeInboxAnswer<T>(
+  queryClient: QueryClient,
+  queryKey: QueryKey,
+  event: QueryCacheNotifyEvent,
+  log: FeedLog<InboxEvent>,
+  apply: (data: Pages<T>, id: bigint, logged: InboxEvent) => Pages<T>,
+) {
+  if (event.type !== 'updated' || event.action.type !== 'success' || event.action.manual) return;
+  if (!matchQuery({ queryKey, exact: true }, event.query)) return;
+  const data = event.action.data as Pages<T> | undefined;
+  const position = data ? positionOf(data) : undefined;
+  if (!data || position === undefined) return;
+  const entries = log.after(position);
+  if (!entries) return void queryClient.invalidateQueries({ queryKey, exact: true });
+  let next = data;
+  for (const { id, value } of entries) next = apply(next, id, value);
+  if (next !== data) queryClient.setQueryData(queryKey, next);
+}
+
+/** Live inbox events a shared subscription keeps for the answers on their way. */
+const INBOX_LOG_SIZE = 256;
 
 /**
  * The workspace's inbox, live: new conversations and messages move conversations to the top,
@@ -105,6 +203,7 @@ export function useInbox<TSelected = ConversationView[]>(
   opts: UseInboxOptions<TSelected> = {},
 ): UseInboxResult<TSelected> {
   const utils = trpc.useUtils();
+  const queryClient = useQueryClient();
   const { client, subscriptions, viewer } = usePulseContext();
   const connection = useConnectionState();
   const enabled = opts.enabled ?? true;
@@ -115,8 +214,21 @@ export function useInbox<TSelected = ConversationView[]>(
   const entry = enabled
     ? subscriptions.get(subscriptionKey('inbox.onEvent', input), () => {
         const query = input;
+        const queryKey = getQueryKey(trpc.inbox.conversations, query, 'infinite');
         const seenMessages = new Set<string>();
-        const onEvent = (event: InboxEvent) => {
+        const log = new FeedLog<InboxEvent>(INBOX_LOG_SIZE);
+        /** An answer's unread counts hold the messages at or before its `asOf`; re-applied ones are past it. */
+        const reapply = (data: Pages<ConversationView>, id: bigint, event: InboxEvent) =>
+          'conversation' in event
+            ? conversationsWith(
+                data,
+                query.status,
+                id,
+                event,
+                event.type === 'message' && event.message.authorId !== viewer.get()?.userId,
+              )
+            : data;
+        const onEvent = ({ id: trackedId, data: event }: { id: string; data: InboxEvent }) => {
           // A sync only carries the resume point (the client keeps it); nothing to show.
           if (event.type === 'sync') return;
           if (event.type === 'reset') {
@@ -131,41 +243,35 @@ export function useInbox<TSelected = ConversationView[]>(
               void utils.inbox.conversations.invalidate({ workspaceId: query.workspaceId });
             return;
           }
-          const conversation = event.conversation;
-          const countsAsUnread =
-            event.type === 'message' &&
-            event.message.authorId !== viewerId &&
-            !seenMessages.has(event.message.id);
+          const id = BigInt(trackedId);
+          log.add(id, event);
+          // NOTE: with `asOf` the position decides what is counted (events at or before it are in the
+          // answer); from an older server, each message is counted once by id.
+          const seenBefore = event.type === 'message' && seenMessages.has(event.message.id);
           if (event.type === 'message') seenMessages.add(event.message.id);
           utils.inbox.conversations.setInfiniteData(query, (data) => {
             if (!data) return data;
-            let existing: ConversationView | undefined;
-            const pages = data.pages.map((page) => ({
-              ...page,
-              items: page.items.filter((c) => {
-                if (c.id !== conversation.id) return true;
-                existing = c;
-                return false;
-              }),
-            }));
-            const matches = !query.status || conversation.status === query.status;
-            if (!matches) return { ...data, pages };
-            const unreadCount = (existing?.unreadCount ?? 0) + (countsAsUnread ? 1 : 0);
-            const updated: ConversationView = { ...conversation, unreadCount };
-            const [first, ...rest] = pages;
-            if (!first) return data;
-            return {
-              ...data,
-              pages: [{ ...first, items: [updated, ...first.items].sort(byRecent) }, ...rest],
-            };
+            const countsAsUnread =
+              event.type === 'message' &&
+              event.message.authorId !== viewerId &&
+              (positionOf(data) !== undefined || !seenBefore);
+            return conversationsWith(data, query.status, id, event, countsAsUnread) as typeof data;
           });
         };
         return {
-          open: (handlers) =>
-            client.trpc.inbox.onEvent.subscribe(
+          open: (handlers) => {
+            const stopCompleting = queryClient
+              .getQueryCache()
+              .subscribe((event) => completeInboxAnswer(queryClient, queryKey, event, log, reapply));
+            const { unsubscribe } = client.trpc.inbox.onEvent.subscribe(
               { workspaceId: query.workspaceId },
-              { ...handlers, onData: (tracked) => handlers.onData(tracked.data) },
-            ).unsubscribe,
+              { ...handlers, onData: (tracked) => handlers.onData(tracked) },
+            );
+            return () => {
+              stopCompleting();
+              unsubscribe();
+            };
+          },
           onEvent,
           onRestart: () => void utils.inbox.conversations.invalidate({ workspaceId: query.workspaceId }),
         };
@@ -277,6 +383,7 @@ export function useConversation<TSelected = Message[]>(
   opts: UseConversationOptions<TSelected> = {},
 ): UseConversationResult<TSelected> {
   const utils = trpc.useUtils();
+  const queryClient = useQueryClient();
   const connection = useConnectionState();
   const enabled = opts.enabled ?? true;
   const activeId = enabled ? conversationId : null;
@@ -304,15 +411,33 @@ export function useConversation<TSelected = Message[]>(
   const entry = input
     ? subscriptions.get(subscriptionKey('inbox.onEvent', { workspaceId, ...input }), () => {
         const query = input;
+        const queryKey = getQueryKey(trpc.inbox.messages, query, 'infinite');
+        const log = new FeedLog<InboxEvent>(INBOX_LOG_SIZE);
+        const reapply = (data: Pages<Message>, _id: bigint, event: InboxEvent) =>
+          event.type === 'message' && event.message.conversationId === query.conversationId
+            ? messagesWith(data, event.message)
+            : data;
         return {
-          open: (handlers) =>
-            client.trpc.inbox.onEvent.subscribe(
+          open: (handlers) => {
+            // NOTE: a messages answer read before a message landed gets it back (messages never
+            // change, so inserting by id is the whole reconciliation).
+            const stopCompleting = queryClient
+              .getQueryCache()
+              .subscribe((event) => completeInboxAnswer(queryClient, queryKey, event, log, reapply));
+            const { unsubscribe } = client.trpc.inbox.onEvent.subscribe(
               { workspaceId, conversationId: query.conversationId },
               { ...handlers, onData: (tracked) => handlers.onData(tracked.data) },
-            ).unsubscribe,
+            );
+            return () => {
+              stopCompleting();
+              unsubscribe();
+            };
+          },
           onEvent: (event: InboxEvent) => {
-            if (event.type === 'message') insertIntoCache(utils, query, event.message);
-            else if (event.type === 'reset')
+            if (event.type === 'message') {
+              log.add(BigInt(event.message.eventId), event);
+              insertIntoCache(utils, query, event.message);
+            } else if (event.type === 'reset')
               void utils.inbox.messages.invalidate({ conversationId: query.conversationId });
           },
           reduce: (readBy: Record<string, string> | null, event: InboxEvent) =>

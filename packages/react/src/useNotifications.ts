@@ -1,8 +1,20 @@
 import { type PulseError, toPulseError } from '@pulse/client';
 import type { Notification } from '@pulse/client';
-import type { NotificationFeedEvent, NotificationStatus, NotificationType } from '@pulse/client';
+import type {
+  NotificationCounts,
+  NotificationFeedEvent,
+  NotificationStatus,
+  NotificationType,
+} from '@pulse/client';
 import { getQueryKey } from '@trpc/react-query';
-import { type InfiniteData, type QueryClient, useQueryClient } from '@tanstack/react-query';
+import {
+  type InfiniteData,
+  matchQuery,
+  type QueryCacheNotifyEvent,
+  type QueryClient,
+  useQueryClient,
+} from '@tanstack/react-query';
+import { FeedLog } from './feed-log.js';
 import { useCallback, useMemo, useRef, useState } from 'react';
 import { type LiveStatus, liveState, useSubscriptionRecovery } from './live-status.js';
 import { usePulseContext } from './PulseProvider.js';
@@ -11,6 +23,7 @@ import { type RouterOutputs, trpc } from './trpc.js';
 import { useConnectionState } from './useConnectionStatus.js';
 
 type NotificationPage = RouterOutputs['notifications']['list'];
+type Counts = RouterOutputs['notifications']['counts'];
 type ListData = InfiniteData<NotificationPage, unknown>;
 type Utils = ReturnType<typeof trpc.useUtils>;
 
@@ -124,42 +137,160 @@ function canAdd(filter: ListFilter, change: StateChange): boolean {
 }
 
 /** Whether a notification is selected by a target (`upTo` compared as stream ids). */
-function inTarget(
-  n: Notification,
-  target: ReadonlySet<string> | { kinds?: NotificationType[]; upTo?: string },
-) {
+function inTarget(n: Notification, target: Target) {
   if (target instanceof Set) return target.has(n.id);
   const t = target as { kinds?: NotificationType[]; upTo?: string };
   if (t.kinds && !t.kinds.includes(n.type)) return false;
   return t.upTo === undefined || BigInt(n.eventId) <= BigInt(t.upTo);
 }
 
+type Target = ReadonlySet<string> | { kinds?: NotificationType[]; upTo?: string };
+
+/** A live event that changes the lists or the counts (the ones the feed's log keeps). */
+type ChangeEvent = Extract<NotificationFeedEvent, { type: 'notification' | 'read' | 'state' }>;
+
+/** What the feed's log keeps per stream id: a live event, or the counts a mutation's answer carried. */
+type LogEntry = { event: ChangeEvent } | { counts: NotificationCounts };
+
+/** The stream position an answer was read at (`asOf`); undefined from a server that sends none. */
+function positionOf(answer: { asOf?: string } | undefined): bigint | undefined {
+  return answer?.asOf === undefined ? undefined : BigInt(answer.asOf);
+}
+
 /**
- * Applies a state change to every cached list of the workspace: patches the items, drops those that
- * no longer match their list's filter, and refetches lists the change may add items to.
+ * A state change applied to a list's pages. With a stream id (a live or re-applied event), pages
+ * already read at or past it are left as they are and the others move to it; without one (an
+ * optimistic change) every page gets it. `refetch`: the change may add items the list does not hold.
+ */
+function changePages(
+  data: ListData,
+  filter: ListFilter,
+  change: StateChange,
+  target: Target,
+  at: string,
+  id: bigint | null,
+): { data: ListData; refetch: boolean } {
+  let touched = false;
+  const pages = data.pages.map((page) => {
+    const position = positionOf(page);
+    if (id !== null && position !== undefined && id <= position) return page;
+    touched = true;
+    return {
+      ...page,
+      items: page.items
+        .map((n) => (inTarget(n, target) ? changed(n, change, at) : n))
+        .filter((n) => matchesNotificationFilter(filter, n)),
+      ...(id !== null && position !== undefined ? { asOf: String(id) } : {}),
+    };
+  });
+  if (!touched) return { data, refetch: false };
+  return { data: { ...data, pages }, refetch: canAdd(filter, change) };
+}
+
+/**
+ * A list with one logged entry at stream id `id` applied: a new notification goes on top of the
+ * first page unless that page was read at or past `id` or holds it already; a read / state event
+ * changes the pages read before it; a mutation's counts leave the list as it is.
+ */
+function listWithEntry(
+  data: ListData,
+  filter: ListFilter,
+  id: bigint,
+  entry: LogEntry,
+): { data: ListData; refetch: boolean } {
+  if ('counts' in entry) return { data, refetch: false };
+  const event = entry.event;
+  if (event.type === 'read' || event.type === 'state') {
+    const target = event.all && event.ids.length === 0 ? {} : new Set(event.ids);
+    const change = event.type === 'read' ? 'read' : event.action;
+    return changePages(data, filter, change, target, event.at, id);
+  }
+  const [first, ...rest] = data.pages;
+  if (!first) return { data, refetch: false };
+  const position = positionOf(first);
+  if (position !== undefined && id <= position) return { data, refetch: false };
+  const incoming = newNotification(event);
+  const add =
+    matchesNotificationFilter(filter, incoming) &&
+    !data.pages.some((page) => page.items.some((n) => n.id === incoming.id));
+  if (!add && position === undefined) return { data, refetch: false };
+  return {
+    data: {
+      ...data,
+      pages: [
+        {
+          ...first,
+          items: add ? [incoming, ...first.items] : first.items,
+          ...(position !== undefined ? { asOf: String(id) } : {}),
+        },
+        ...rest,
+      ],
+    },
+    refetch: false,
+  };
+}
+
+/**
+ * The counts with one logged entry at stream id `id` applied, unless they were read at or past it
+ * (`asOf`). Counts without `asOf` (a server that sends none) count a new notification only when
+ * `knownToLists` is false, as before `asOf` existed.
+ */
+function countsWithEntry(
+  counts: Counts | undefined,
+  id: bigint,
+  entry: LogEntry,
+  knownToLists: boolean,
+): Counts | undefined {
+  if (!counts) return counts;
+  const position = positionOf(counts);
+  if (position !== undefined && id <= position) return counts;
+  let next: NotificationCounts;
+  if ('counts' in entry) next = entry.counts;
+  else {
+    const event = entry.event;
+    if (event.type === 'notification') {
+      if (position === undefined && knownToLists) return counts;
+      const incoming = newNotification(event);
+      next = {
+        unseen: counts.unseen + (incoming.seenAt ? 0 : 1),
+        unread: counts.unread + (incoming.readAt ? 0 : 1),
+      };
+    } else if (event.type === 'read') next = event.counts ?? { ...counts, unread: event.unreadCount };
+    else next = event.counts;
+  }
+  return {
+    ...counts,
+    unseen: next.unseen,
+    unread: next.unread,
+    ...(position !== undefined ? { asOf: String(id) } : {}),
+  };
+}
+
+function newNotification(event: Extract<NotificationFeedEvent, { type: 'notification' }>): Notification {
+  return { seenAt: null, archivedAt: null, ...event.notification };
+}
+
+const listKeyOf = (workspaceId: string) => getQueryKey(trpc.notifications.list, { workspaceId }, 'infinite');
+const countsKeyOf = (workspaceId: string) => getQueryKey(trpc.notifications.counts, { workspaceId }, 'query');
+
+/**
+ * Applies an optimistic state change to every cached list of the workspace: patches the items,
+ * drops those that no longer match their list's filter, and refetches lists it may add items to.
  */
 function applyChange(
   queryClient: QueryClient,
   utils: Utils,
   workspaceId: string,
   change: StateChange,
-  target: ReadonlySet<string> | { kinds?: NotificationType[]; upTo?: string },
+  target: Target,
   at: string,
 ) {
-  const key = getQueryKey(trpc.notifications.list, { workspaceId }, 'infinite');
-  for (const [queryKey, data] of queryClient.getQueriesData<ListData>({ queryKey: key })) {
+  for (const [queryKey, data] of queryClient.getQueriesData<ListData>({ queryKey: listKeyOf(workspaceId) })) {
     if (!data) continue;
     const filter = (queryKey[1] as { input: ListFilter }).input;
-    queryClient.setQueryData<ListData>(queryKey, {
-      ...data,
-      pages: data.pages.map((page) => ({
-        ...page,
-        items: page.items
-          .map((n) => (inTarget(n, target) ? changed(n, change, at) : n))
-          .filter((n) => matchesNotificationFilter(filter, n)),
-      })),
-    });
-    if (canAdd(filter, change)) void utils.notifications.list.invalidate(filter);
+    const result = changePages(data, filter, change, target, at, null);
+    queryClient.setQueryData<ListData>(queryKey, result.data);
+    if (result.refetch) void utils.notifications.list.invalidate(filter);
   }
 }
 
@@ -170,70 +301,105 @@ function refetchFeed(utils: Utils, workspaceId: string) {
   void utils.notifications.preferences.get.invalidate({ workspaceId });
 }
 
+/**
+ * Applies one logged entry (a live event, or a mutation's counts) at stream id `id` to every
+ * cached list and the counts of the workspace.
+ */
+function applyEntry(
+  queryClient: QueryClient,
+  utils: Utils,
+  workspaceId: string,
+  id: bigint,
+  entry: LogEntry,
+) {
+  let known = false;
+  for (const [queryKey, data] of queryClient.getQueriesData<ListData>({ queryKey: listKeyOf(workspaceId) })) {
+    if (!data) continue;
+    if ('event' in entry && entry.event.type === 'notification') {
+      const incomingId = entry.event.notification.id;
+      if (data.pages.some((page) => page.items.some((n) => n.id === incomingId))) known = true;
+    }
+    const filter = (queryKey[1] as { input: ListFilter }).input;
+    const result = listWithEntry(data, filter, id, entry);
+    if (result.data !== data) queryClient.setQueryData<ListData>(queryKey, result.data);
+    if (result.refetch) void utils.notifications.list.invalidate(filter);
+  }
+  // NOTE: counts without `asOf` (an older server) count a notification only when it is new to the
+  // cached lists, so a replay after a refetch does not count twice; with `asOf` the position decides.
+  utils.notifications.counts.setData({ workspaceId }, (c) => countsWithEntry(c, id, entry, known));
+}
+
+/**
+ * Completes an HTTP answer of the workspace's list or counts as it lands: the live events (and
+ * mutation counts) the log holds past the answer's `asOf` are applied on top of it, since it was
+ * read before they were stored. An answer older than the log reaches is read again.
+ */
+function completeAnswer(
+  queryClient: QueryClient,
+  workspaceId: string,
+  log: FeedLog<LogEntry>,
+  event: QueryCacheNotifyEvent,
+) {
+  if (event.type !== 'updated' || event.action.type !== 'success' || event.action.manual) return;
+  const { query } = event;
+  const readAgain = () => void queryClient.invalidateQueries({ queryKey: query.queryKey, exact: true });
+  if (matchQuery({ queryKey: listKeyOf(workspaceId) }, query)) {
+    const data = event.action.data as ListData | undefined;
+    if (!data || data.pages.length === 0) return;
+    let from: bigint | undefined;
+    for (const page of data.pages) {
+      const position = positionOf(page);
+      if (position === undefined) return; // an older server: nothing to complete
+      if (from === undefined || position < from) from = position;
+    }
+    const entries = log.after(from as bigint);
+    if (!entries) return readAgain();
+    const filter = (query.queryKey[1] as { input: ListFilter }).input;
+    let next = data;
+    let refetch = false;
+    for (const { id, value } of entries) {
+      const result = listWithEntry(next, filter, id, value);
+      next = result.data;
+      refetch ||= result.refetch;
+    }
+    if (next !== data) queryClient.setQueryData<ListData>(query.queryKey, next);
+    if (refetch) readAgain();
+    return;
+  }
+  if (matchQuery({ queryKey: countsKeyOf(workspaceId), exact: true }, query)) {
+    const counts = event.action.data as Counts | undefined;
+    const position = positionOf(counts);
+    if (position === undefined) return;
+    const entries = log.after(position);
+    if (!entries) return readAgain();
+    let next = counts;
+    for (const { id, value } of entries) next = countsWithEntry(next, id, value, true);
+    if (next !== counts) queryClient.setQueryData<Counts>(query.queryKey, next);
+  }
+}
+
 /** Applies one feed event to the query cache: run once per event by the shared subscription. */
 function applyFeedEvent(
   queryClient: QueryClient,
   utils: Utils,
   workspaceId: string,
-  event: NotificationFeedEvent,
+  tracked: TrackedFeedEvent,
+  log: FeedLog<LogEntry>,
   lastRevision: Map<string, number>,
 ) {
+  const event = tracked.data;
   switch (event.type) {
-    case 'notification': {
-      const incoming: Notification = { seenAt: null, archivedAt: null, ...event.notification };
-      const key = getQueryKey(trpc.notifications.list, { workspaceId }, 'infinite');
-      let known = false;
-      for (const [queryKey, data] of queryClient.getQueriesData<ListData>({ queryKey: key })) {
-        if (!data) continue;
-        if (data.pages.some((page) => page.items.some((n) => n.id === incoming.id))) {
-          known = true;
-          continue;
-        }
-        const filter = (queryKey[1] as { input: ListFilter }).input;
-        if (!matchesNotificationFilter(filter, incoming)) continue;
-        const [first, ...rest] = data.pages;
-        queryClient.setQueryData<ListData>(queryKey, {
-          ...data,
-          pages: [{ ...first!, items: [incoming, ...first!.items] }, ...rest],
-        });
-      }
-      // NOTE: counted only when new to the cached lists: a replay after a refetch must not count twice.
-      if (!known)
-        utils.notifications.counts.setData({ workspaceId }, (c) =>
-          c === undefined
-            ? c
-            : {
-                unseen: c.unseen + (incoming.seenAt ? 0 : 1),
-                unread: c.unread + (incoming.readAt ? 0 : 1),
-              },
-        );
+    case 'notification':
+    case 'read':
+    case 'state': {
+      const id = BigInt(tracked.id);
+      const entry: LogEntry = { event };
+      // NOTE: kept for the answers on their way (see `completeAnswer`); the event replaces a
+      // mutation's counts logged at its id (same position, and it also carries the list change).
+      log.add(id, entry, (existing) => 'counts' in existing);
+      applyEntry(queryClient, utils, workspaceId, id, entry);
       return;
     }
-    case 'read':
-      applyChange(
-        queryClient,
-        utils,
-        workspaceId,
-        'read',
-        event.all && event.ids.length === 0 ? {} : new Set(event.ids),
-        event.at,
-      );
-      utils.notifications.counts.setData(
-        { workspaceId },
-        (c) => event.counts ?? (c ? { ...c, unread: event.unreadCount } : c),
-      );
-      return;
-    case 'state':
-      applyChange(
-        queryClient,
-        utils,
-        workspaceId,
-        event.action,
-        event.all && event.ids.length === 0 ? {} : new Set(event.ids),
-        event.at,
-      );
-      utils.notifications.counts.setData({ workspaceId }, event.counts);
-      return;
     case 'preferences': {
       // NOTE: newest revision per scope wins (a replayed or late event never moves settings back).
       const scope = event.scope;
@@ -263,33 +429,60 @@ function applyFeedEvent(
   }
 }
 
+/** A feed event with its stream id (tRPC's `tracked`). */
+interface TrackedFeedEvent {
+  id: string;
+  data: NotificationFeedEvent;
+}
+
+/** The log of each shared feed subscription (the hooks log their mutations' counts in it). */
+const feedLogs = new WeakMap<object, FeedLog<LogEntry>>();
+
 /**
  * The one `notifications.onFeed` subscription of a workspace, shared by every notifications and
- * preferences hook of that workspace (one server subscription per workspace per provider).
+ * preferences hook of that workspace (one server subscription per workspace per provider). It
+ * applies each live event to the cache once and keeps the recent ones (`FeedLog`), so a list or
+ * counts answer that was read before an event and lands after it gets the event back (`asOf`).
  * @internal
  */
 export function useNotificationFeed(workspaceId: string, enabled: boolean) {
   const utils = trpc.useUtils();
   const queryClient = useQueryClient();
   const { client, subscriptions } = usePulseContext();
+  let created: FeedLog<LogEntry> | undefined;
   const entry = enabled
     ? subscriptions.get(subscriptionKey('notifications.onFeed', { workspaceId }), () => {
         const lastRevision = new Map<string, number>();
+        const log = new FeedLog<LogEntry>(FEED_LOG_SIZE);
+        created = log;
         return {
-          open: (handlers) =>
-            client.trpc.notifications.onFeed.subscribe(
+          open: (handlers) => {
+            const stopCompleting = queryClient
+              .getQueryCache()
+              .subscribe((event) => completeAnswer(queryClient, workspaceId, log, event));
+            const { unsubscribe } = client.trpc.notifications.onFeed.subscribe(
               { workspaceId },
-              { ...handlers, onData: (tracked) => handlers.onData(tracked.data) },
-            ).unsubscribe,
-          onEvent: (event: NotificationFeedEvent) =>
-            applyFeedEvent(queryClient, utils, workspaceId, event, lastRevision),
+              { ...handlers, onData: (tracked) => handlers.onData(tracked as TrackedFeedEvent) },
+            );
+            return () => {
+              stopCompleting();
+              unsubscribe();
+            };
+          },
+          onEvent: (event: TrackedFeedEvent) =>
+            applyFeedEvent(queryClient, utils, workspaceId, event, log, lastRevision),
           // NOTE: a restarted subscription has no resume point: what it feeds is read again.
           onRestart: () => refetchFeed(utils, workspaceId),
         };
       })
     : null;
-  return useSharedSubscription(entry, () => null);
+  if (entry && created) feedLogs.set(entry, created);
+  const reading = useSharedSubscription(entry, () => null);
+  return { ...reading, log: entry ? (feedLogs.get(entry) ?? null) : null };
 }
+
+/** Live events a feed keeps for the answers on their way (more while one is: it is read again). */
+const FEED_LOG_SIZE = 256;
 
 /**
  * The viewer's notifications in a workspace, live: new ones appear at the top, `unseenCount` (the
@@ -339,6 +532,8 @@ export function useNotifications<TSelected = Notification[]>(
   const [actionError, setActionError] = useState<PulseError | null>(null);
 
   const shared = useNotificationFeed(workspaceId, enabled);
+  const feedLogRef = useRef(shared.log);
+  feedLogRef.current = shared.log;
   // NOTE: the list and counts are read only once the subscription is live, so a notification sent
   // in between is either in the first page or arrives as an event (deduplicated by id), never lost.
   const live = enabled && shared.started;
@@ -360,7 +555,8 @@ export function useNotifications<TSelected = Notification[]>(
     // tRPC types `select` as returning pages; it returns what TanStack Query's `select` returns.
     select: selectItems as never,
   });
-  const counts = trpc.notifications.counts.useQuery({ workspaceId }, { enabled: live });
+  // NOTE: only the numbers: `asOf` moves with every live change, which must not re-render by itself.
+  const counts = trpc.notifications.counts.useQuery({ workspaceId }, { enabled: live, select: countsOnly });
 
   const selected = list.data as TSelected | undefined;
   const items = useMemo(
@@ -406,7 +602,16 @@ export function useNotifications<TSelected = Notification[]>(
       mutationsRef.current[change].mutate(input, {
         onSuccess: (result) => {
           setActionError(null);
-          utils.notifications.counts.setData({ workspaceId }, result.counts);
+          const position = positionOf(result);
+          if (position === undefined || !feedLogRef.current) {
+            utils.notifications.counts.setData({ workspaceId }, (c) => (c ? { ...c, ...result.counts } : c));
+            return;
+          }
+          // NOTE: the result's counts are as of its stream id: live events past it (already applied,
+          // or still to come) stay counted, and an answer read before it gets them from the log.
+          const entry: LogEntry = { counts: result.counts };
+          feedLogRef.current.add(position, entry);
+          applyEntry(queryClient, utils, workspaceId, position, entry);
         },
         onError: (error) => {
           setActionError(toPulseError(error));
@@ -464,6 +669,8 @@ export function useNotifications<TSelected = Notification[]>(
 }
 
 const noNotifications: Notification[] = [];
+
+const countsOnly = (c: Counts): NotificationCounts => ({ unseen: c.unseen, unread: c.unread });
 
 /** The loaded pages' notifications, newest first, each once. */
 function flattenNotifications(pages: readonly NotificationPage[] | undefined): Notification[] {

@@ -31,6 +31,7 @@ import {
 import { notificationsRouter } from './notifications/notifications.router.js';
 import {
   type NotificationEvent,
+  type NotificationPage,
   type NotificationFeedEvent,
   type notificationBulkInput,
   notificationBulkInputFor,
@@ -99,10 +100,9 @@ export type KindNotificationEvent<K> = WithKinds<NotificationEvent, K>;
 /** What `notifications.onFeed` yields with the kinds `K`. */
 export type KindNotificationFeedEvent<K> = WithKinds<NotificationFeedEvent, K>;
 /** `notifications.list` with the kinds `K`. */
-export interface KindNotificationPage<K> {
-  items: Array<KindNotification<K>>;
-  nextCursor: string | null;
-}
+export type KindNotificationPage<K> = Simplify<
+  Omit<NotificationPage, 'items'> & { items: Array<KindNotification<K>> }
+>;
 /** `notifications.send` with the kinds `K`. */
 export interface KindSendResult<K> {
   notification: KindStoredNotification<K>;
@@ -310,7 +310,7 @@ export function notificationsRouterWith<K>(kinds: NotificationKinds<K>): KindNot
         input,
         bulkInput,
       );
-      return { ids: result.ids, unreadCount: result.counts.unread, counts: result.counts };
+      return { ...result, unreadCount: result.counts.unread };
     }),
     /** Archives; `types` / `kinds` name the router's kinds. */
     archive: memberProcedure

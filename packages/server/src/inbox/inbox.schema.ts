@@ -130,6 +130,8 @@ export interface Page<T> {
   items: T[];
   /** Pass as `cursor` for the next (older) page; null at the end. */
   nextCursor: string | null;
+  /** The inbox stream id the page was read at (`streamAsOfFields`): live events past it are not in it. */
+  asOf: z.infer<typeof streamEventIdSchema>;
 }
 
 export const inboxUpdateInput = z

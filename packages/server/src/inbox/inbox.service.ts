@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { type TrackedEnvelope, TRPCError } from '@trpc/server';
 import { type Kysely, sql, type Transaction } from 'kysely';
+import type { z } from 'zod';
 import type { Principal } from '../auth/auth.schema.js';
 import type { Hub } from '../infra/hub.js';
 import type { LiveStream } from '../infra/live.js';
-import type { Store } from '../infra/store/db.js';
+import { readSnapshot, type Store } from '../infra/store/db.js';
 import type { DurableStream } from '../streams/durable-stream.js';
 import { StreamKernel } from '../streams/stream-kernel.js';
 import { canAccess } from '../auth/access.js';
@@ -302,7 +303,19 @@ export class InboxService {
   /** Conversations of a workspace, most recent first, with the caller's unread counts. */
   async conversations(principal: Principal, raw: InboxConversationsInput): Promise<Page<ConversationView>> {
     const input = inboxConversationsInput.parse(raw);
-    let query = this.db
+    // NOTE: the page and the stream position in one snapshot (`asOf`, see `readSnapshot`).
+    return readSnapshot(this.opts.store, this.db, async (trx) => {
+      const asOf = await this.stream.head(input.workspaceId, trx);
+      return { ...(await this.conversationsPage(trx, principal, input)), asOf };
+    });
+  }
+
+  private async conversationsPage(
+    db: Db | Transaction<InboxTables>,
+    principal: Principal,
+    input: z.output<typeof inboxConversationsInput>,
+  ): Promise<Omit<Page<ConversationView>, 'asOf'>> {
+    let query = db
       .selectFrom('pulse_inbox_conversations as c')
       .selectAll('c')
       .select(unreadCount(principal.userId).as('unread_count'))
@@ -342,10 +355,21 @@ export class InboxService {
   async messages(principal: Principal, raw: InboxMessagesInput): Promise<Page<Message>> {
     const input = inboxMessagesInput.parse(raw);
     const conversation = await this.conversationFor(principal, input.conversationId);
-    let query = this.db
+    return readSnapshot(this.opts.store, this.db, async (trx) => {
+      const asOf = await this.stream.head(conversation.workspace_id, trx);
+      return { ...(await this.messagesPage(trx, conversation.id, input)), asOf };
+    });
+  }
+
+  private async messagesPage(
+    db: Db | Transaction<InboxTables>,
+    conversationId: string,
+    input: z.output<typeof inboxMessagesInput>,
+  ): Promise<Omit<Page<Message>, 'asOf'>> {
+    let query = db
       .selectFrom('pulse_inbox_messages')
       .selectAll()
-      .where('conversation_id', '=', conversation.id);
+      .where('conversation_id', '=', conversationId);
     if (input.cursor) {
       if (!/^[1-9]\d{0,15}$/.test(input.cursor)) throw badCursor();
       query = query.where('seq', '<', Number(input.cursor));

@@ -117,6 +117,7 @@ describe.each(engines)('notifications access and state on $name', (engine) => {
       expect(await carol.trpc.notifications.list.query({ workspaceId: 'globex' })).toEqual({
         items: [],
         nextCursor: null,
+        asOf: await server.services.notifications.headId('globex'),
       });
     },
   );
@@ -146,7 +147,12 @@ describe.each(engines)('notifications access and state on $name', (engine) => {
           workspaceId: 'acme',
           ids: [forBob.notification.id],
         }),
-      ).toEqual({ ids: [], unreadCount: 1, counts: { unseen: 1, unread: 1 } });
+      ).toEqual({
+        ids: [],
+        unreadCount: 1,
+        counts: { unseen: 1, unread: 1 },
+        asOf: await server.services.notifications.headId('acme'),
+      });
       expect(await alice.trpc.notifications.markAllRead.mutate({ workspaceId: 'acme' })).toMatchObject({
         unreadCount: 0,
       });
@@ -264,6 +270,7 @@ describe.each(engines)('notifications access and state on $name', (engine) => {
         ids: expect.arrayContaining([a.notification.id, b.notification.id]),
         unreadCount: 1,
         counts: { unseen: 1, unread: 1 },
+        asOf: await server.services.notifications.headId('acme'),
       });
       await waitFor(() => expect(seen2.items).toHaveLength(4));
       expect(seen2.items[3]?.data).toMatchObject({
@@ -276,7 +283,12 @@ describe.each(engines)('notifications access and state on $name', (engine) => {
       // Marking the same ids again changes nothing and emits nothing.
       expect(
         await tab1.trpc.notifications.markRead.mutate({ workspaceId: 'acme', ids: [a.notification.id] }),
-      ).toEqual({ ids: [], unreadCount: 1, counts: { unseen: 1, unread: 1 } });
+      ).toEqual({
+        ids: [],
+        unreadCount: 1,
+        counts: { unseen: 1, unread: 1 },
+        asOf: await server.services.notifications.headId('acme'),
+      });
       await tab2.trpc.notifications.markAllRead.mutate({ workspaceId: 'acme' });
       await waitFor(() => expect(seen1.items).toHaveLength(5));
       expect(seen1.items[4]?.data).toMatchObject({ type: 'read', all: true, unreadCount: 0 });

@@ -237,6 +237,7 @@ describe.each(engines)('notifications delivery on $name', (engine) => {
     expect(await bob.trpc.notifications.list.query({ workspaceId: 'acme' })).toEqual({
       items: [],
       nextCursor: null,
+      asOf: await server.services.notifications.headId('acme'),
     });
   });
 });

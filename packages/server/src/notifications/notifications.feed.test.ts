@@ -91,6 +91,7 @@ describe.each(engines)('notification feed states on $name', (engine) => {
       expect(await tab1.trpc.notifications.counts.query({ workspaceId: 'acme' })).toEqual({
         unseen: 3,
         unread: 3,
+        asOf: expect.any(String),
       });
 
       // Opening the bell in tab 1: everything seen; tab 2's badge follows.
@@ -98,8 +99,11 @@ describe.each(engines)('notification feed states on $name', (engine) => {
       expect(seenAll).toEqual({
         ids: [one.notification.id, everyone.notification.id, three.notification.id],
         counts: { unseen: 0, unread: 3 },
+        // The counts are as of the change's own event.
+        asOf: String(Number(three.notification.eventId) + 1),
       });
       await waitFor(() => expect(stateEvents(seen2.items)).toHaveLength(1));
+      expect(stateEvents(seen2.items)[0]?.id).toBe(seenAll.asOf);
       expect(stateEvents(seen2.items)[0]?.data).toMatchObject({
         type: 'state',
         action: 'seen',
@@ -118,12 +122,17 @@ describe.each(engines)('notification feed states on $name', (engine) => {
         ids: [everyone.notification.id],
         unreadCount: 2,
         counts: { unseen: 0, unread: 2 },
+        asOf: String(Number(seenAll.asOf) + 1),
       });
       const archived = await tab1.trpc.notifications.archive.mutate({
         workspaceId: 'acme',
         ids: [one.notification.id],
       });
-      expect(archived).toEqual({ ids: [one.notification.id], counts: { unseen: 0, unread: 1 } });
+      expect(archived).toEqual({
+        ids: [one.notification.id],
+        counts: { unseen: 0, unread: 1 },
+        asOf: String(Number(read.asOf) + 1),
+      });
       await waitFor(() => expect(stateEvents(seen1.items)).toHaveLength(3));
       await waitFor(() => expect(stateEvents(seen2.items)).toHaveLength(3));
       expect(dataOf(seen1.items)).toEqual(dataOf(seen2.items));
@@ -154,12 +163,16 @@ describe.each(engines)('notification feed states on $name', (engine) => {
       // Unarchive brings it back (and into the unread count).
       expect(
         await tab2.trpc.notifications.unarchive.mutate({ workspaceId: 'acme', ids: [one.notification.id] }),
-      ).toEqual({ ids: [one.notification.id], counts: { unseen: 0, unread: 2 } });
+      ).toEqual({
+        ids: [one.notification.id],
+        counts: { unseen: 0, unread: 2 },
+        asOf: String(Number(archived.asOf) + 1),
+      });
       expect(await list()).toEqual(['Three', 'Everyone', 'One']);
       // A change that changes nothing emits nothing.
       expect(
         await tab2.trpc.notifications.unarchive.mutate({ workspaceId: 'acme', ids: [one.notification.id] }),
-      ).toEqual({ ids: [], counts: { unseen: 0, unread: 2 } });
+      ).toEqual({ ids: [], counts: { unseen: 0, unread: 2 }, asOf: String(Number(archived.asOf) + 1) });
       await waitFor(() => expect(stateEvents(seen1.items)).toHaveLength(4));
       // (That the no-op adds no event is checked at the end, behind a barrier.)
 
@@ -178,6 +191,7 @@ describe.each(engines)('notification feed states on $name', (engine) => {
       expect(await alice.trpc.notifications.counts.query({ workspaceId: 'acme' })).toEqual({
         unseen: 1,
         unread: 1,
+        asOf: expect.any(String),
       });
 
       // A third tab resuming from the first notification replays every state change in order.
@@ -280,7 +294,11 @@ describe.each(engines)('notification feed states on $name', (engine) => {
       );
       expect(
         await alice.trpc.notifications.archive.mutate({ workspaceId: 'acme', ids: [r3.notification.id] }),
-      ).toEqual({ ids: [], counts: { unseen: 0, unread: 0 } });
+      ).toEqual({
+        ids: [],
+        counts: { unseen: 0, unread: 0 },
+        asOf: await server.services.notifications.headId('acme'),
+      });
     },
   );
 
@@ -324,7 +342,11 @@ describe.each(engines)('notification feed states on $name', (engine) => {
     expect(new Set(readIds).size).toBe(readIds.length);
     expect(readIds.sort()).toEqual(ids.slice(0, 25).sort());
     const final = await tab2.trpc.notifications.counts.query({ workspaceId: 'acme' });
-    expect(final).toEqual({ unseen: 0, unread: total - 25 });
+    expect(final).toEqual({
+      unseen: 0,
+      unread: total - 25,
+      asOf: await server.services.notifications.headId('acme'),
+    });
     // Every event's counts are exact at its position: replaying the changes in id order gives them.
     await waitFor(() =>
       expect(stateEvents(seen.items)).toHaveLength(
@@ -394,6 +416,7 @@ describe.each(engines)('notification feed states on $name', (engine) => {
       expect(await bob.trpc.notifications.counts.query({ workspaceId: 'acme' })).toEqual({
         unseen: 1,
         unread: 1,
+        asOf: expect.any(String),
       });
       expect(await bob.trpc.notifications.unreadCount.query({ workspaceId: 'acme' })).toBe(1);
     },
@@ -443,6 +466,7 @@ describe.each(engines)('notification preferences on $name', (engine) => {
       expect(await bob.trpc.notifications.counts.query({ workspaceId: 'acme' })).toEqual({
         unseen: 2,
         unread: 2,
+        asOf: expect.any(String),
       });
       // Marking everything never reaches the muted ones either.
       const all = await bob.trpc.notifications.markSeen.mutate({ workspaceId: 'acme', all: true });
@@ -451,6 +475,7 @@ describe.each(engines)('notification preferences on $name', (engine) => {
       expect(await alice.trpc.notifications.counts.query({ workspaceId: 'acme' })).toEqual({
         unseen: 1,
         unread: 1,
+        asOf: expect.any(String),
       });
 
       // A replay from the start leaves the muted ones out too.
@@ -528,10 +553,12 @@ describe.each(engines)('notification preferences on $name', (engine) => {
       expect(await bob.trpc.notifications.counts.query({ workspaceId: 'acme' })).toEqual({
         unseen: 2,
         unread: 2,
+        asOf: expect.any(String),
       });
       expect(await carol.trpc.notifications.counts.query({ workspaceId: 'acme' })).toEqual({
         unseen: 2,
         unread: 2,
+        asOf: expect.any(String),
       });
 
       // Crisis alerts: not mutable by members until the workspace allows it.
@@ -570,6 +597,7 @@ describe.each(engines)('notification preferences on $name', (engine) => {
       expect(await bob.trpc.notifications.counts.query({ workspaceId: 'acme' })).toEqual({
         unseen: 3,
         unread: 3,
+        asOf: expect.any(String),
       });
     },
   );

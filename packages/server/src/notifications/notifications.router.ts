@@ -9,6 +9,7 @@ import { adminProcedure, memberProcedure } from '../trpc.js';
 import {
   notificationBulkInput,
   notificationContentSchema,
+  notificationCountsAnswerSchema,
   notificationListInput,
   notificationPreferencesSetInput,
   notificationSubscribeInput,
@@ -21,7 +22,7 @@ export const notificationsRouter = {
   send: adminProcedure
     .input(notificationContentSchema)
     .mutation(({ ctx, input }) => ctx.services.notifications.send(ctx.principal, input)),
-  /** The caller's notifications, newest first (cursor pagination, `status`, `types` / `kinds`). */
+  /** The caller's notifications, newest first (cursor pagination, `status`, `types` / `kinds`), with `asOf`. */
   list: memberProcedure
     .input(notificationListInput)
     .query(({ ctx, input }) => ctx.services.notifications.list(ctx.principal.userId, input)),
@@ -29,9 +30,10 @@ export const notificationsRouter = {
   unreadCount: memberProcedure.query(({ ctx, input }) =>
     ctx.services.notifications.unreadCount(ctx.principal.userId, input.workspaceId),
   ),
-  /** The caller's `{ unseen, unread }` (the badge is `unseen`). */
+  /** The caller's `{ unseen, unread, asOf }` (the badge is `unseen`; `asOf` the stream id they were counted at). */
   counts: memberProcedure
     .input(workspaceInput)
+    .output(notificationCountsAnswerSchema)
     .query(({ ctx, input }) => ctx.services.notifications.counts(ctx.principal.userId, input.workspaceId)),
   /** Marks notifications seen: by `ids`, or `all: true` (optionally `types`, `upTo`). */
   markSeen: memberProcedure
@@ -42,7 +44,7 @@ export const notificationsRouter = {
   /** Marks some of the caller's notifications read (also seen); ids that are not theirs are ignored. */
   markRead: memberProcedure.input(notificationBulkInput).mutation(async ({ ctx, input }) => {
     const result = await ctx.services.notifications.changeState(ctx.principal.userId, 'read', input);
-    return { ids: result.ids, unreadCount: result.counts.unread, counts: result.counts };
+    return { ...result, unreadCount: result.counts.unread };
   }),
   /** Marks every notification the caller can see in the workspace read. */
   markAllRead: memberProcedure.mutation(({ ctx, input }) =>

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { idSchema } from '../auth/auth.schema.js';
 import {
+  streamAsOfFields,
   streamEventBase,
   streamEventIdSchema,
   streamResetEventSchema,
@@ -174,15 +175,18 @@ export const storedNotificationSchema = z.discriminatedUnion('type', [
 ]);
 export type StoredNotification = z.infer<typeof storedNotificationSchema>;
 
-/** A notification as one recipient sees it. */
-export type Notification = StoredNotification & {
-  /** ISO time this user read it, or null. */
-  readAt: string | null;
-  /** ISO time this user first saw it (in the feed or by reading it), or null (always set by `list`). */
-  seenAt?: string | null;
-  /** ISO time this user archived it, or null (always set by `list`; archived ones leave the default list and the counts). */
-  archivedAt?: string | null;
-};
+/** A notification as one recipient sees it: the stored fields and this user's state. */
+export const notificationSchema = storedNotificationSchema.and(
+  z.object({
+    /** ISO time this user read it, or null. */
+    readAt: z.string().nullable(),
+    /** ISO time this user first saw it (in the feed or by reading it), or null (always set by `list`). */
+    seenAt: z.string().nullable().optional(),
+    /** ISO time this user archived it, or null (always set by `list`; archived ones leave the default list and the counts). */
+    archivedAt: z.string().nullable().optional(),
+  }),
+);
+export type Notification = z.infer<typeof notificationSchema>;
 
 /** Which of a user's notifications `notifications.list` returns (default: everything not archived). */
 export const notificationStatusSchema = z.enum(['all', 'unseen', 'unread', 'read', 'archived']);
@@ -208,11 +212,15 @@ export const notificationListInput = z.object({
 });
 export type NotificationListInput = z.input<typeof notificationListInput>;
 
-export interface NotificationPage {
-  items: Notification[];
+/** `notifications.list`: one page, and the stream position it was read at. */
+export const notificationPageSchema = z.object({
+  items: z.array(notificationSchema),
   /** Pass as `cursor` for the next (older) page; null at the end. */
-  nextCursor: string | null;
-}
+  nextCursor: z.string().nullable(),
+  /** The stream id the page was read at (`streamAsOfFields`): live events past it are not in it. */
+  ...streamAsOfFields,
+});
+export type NotificationPage = z.infer<typeof notificationPageSchema>;
 
 export const notificationMarkReadInput = z.object({
   workspaceId: idSchema,
@@ -221,22 +229,32 @@ export const notificationMarkReadInput = z.object({
 export type NotificationMarkReadInput = z.input<typeof notificationMarkReadInput>;
 
 /** A user's badge numbers: unseen (the badge) and unread, over notifications not archived or muted. */
-export interface NotificationCounts {
-  unseen: number;
-  unread: number;
-}
 export const notificationCountsSchema = z.object({
   unseen: z.number().int().nonnegative(),
   unread: z.number().int().nonnegative(),
 });
+export type NotificationCounts = z.infer<typeof notificationCountsSchema>;
 
-export interface NotificationReadResult {
-  /** Ids that this call marked read (ids already read, unknown or not yours are left out). */
-  ids: string[];
-  unreadCount: number;
+/** `notifications.counts`: the counts and the stream position they were read at. */
+export const notificationCountsAnswerSchema = notificationCountsSchema.extend(streamAsOfFields);
+export type NotificationCountsAnswer = z.infer<typeof notificationCountsAnswerSchema>;
+
+/** What `markSeen` / `archive` / `unarchive` return. */
+export const notificationStateResultSchema = z.object({
+  /** Ids whose state this call changed (unknown, not yours, or already in that state: left out). */
+  ids: z.array(z.string()),
   /** The caller's counts after this call. */
-  counts: NotificationCounts;
-}
+  counts: notificationCountsSchema,
+  /** The stream position of `counts`: this call's event id, or the head when it changed nothing. */
+  ...streamAsOfFields,
+});
+export type NotificationStateResult = z.infer<typeof notificationStateResultSchema>;
+
+/** What `markRead` / `markAllRead` return: the state result and `unreadCount` (older clients). */
+export const notificationReadResultSchema = notificationStateResultSchema.extend({
+  unreadCount: z.number().int().nonnegative(),
+});
+export type NotificationReadResult = z.infer<typeof notificationReadResultSchema>;
 
 /** What a bulk state change does to the caller's notifications. */
 export const notificationStateActionSchema = z.enum(['seen', 'read', 'archived', 'unarchived']);
@@ -273,12 +291,6 @@ export function notificationBulkInputFor<K extends z.ZodType<string>>(type: K, c
     });
 }
 export type NotificationBulkInput = z.input<typeof notificationBulkInput>;
-
-export interface NotificationStateResult {
-  /** Ids whose state this call changed (unknown, not yours, or already in that state: left out). */
-  ids: string[];
-  counts: NotificationCounts;
-}
 
 /**
  * The preference schemas whose per-kind `kinds` (and `effective`) name the given kinds: the seed's
@@ -367,13 +379,7 @@ const notificationEvent = z.object({
   ...eventBase,
   /** Recipient, or null for everyone in the workspace. */
   userId: z.string().nullable(),
-  notification: storedNotificationSchema.and(
-    z.object({
-      readAt: z.string().nullable(),
-      seenAt: z.string().nullable().optional(),
-      archivedAt: z.string().nullable().optional(),
-    }),
-  ),
+  notification: notificationSchema,
 });
 /** This user marked notifications read (any tab): `ids` are now read, `unreadCount` is the new total. */
 const readEvent = z.object({

@@ -6,7 +6,7 @@ import type { Principal } from '../auth/auth.schema.js';
 import type { Hub } from '../infra/hub.js';
 import { type LiveItem, LiveStream } from '../infra/live.js';
 import { GatherBatch } from '../infra/read-batch.js';
-import type { Store } from '../infra/store/db.js';
+import { readSnapshot, type Store } from '../infra/store/db.js';
 import type { DurableStream } from '../streams/durable-stream.js';
 import { StreamKernel } from '../streams/stream-kernel.js';
 import { assertAccess } from '../auth/access.js';
@@ -26,6 +26,7 @@ import {
   type NotificationBulkInput,
   type NotificationContent,
   type NotificationCounts,
+  type NotificationCountsAnswer,
   type NotificationPreferences,
   type NotificationPreferencesSetInput,
   type NotificationStateAction,
@@ -143,6 +144,7 @@ class Rollback extends Error {
  */
 export class NotificationService {
   private readonly db: Db;
+  private readonly store: Store;
   private readonly kernel: StreamKernel;
   private readonly ownsKernel: boolean;
   private readonly stream: DurableStream<NotificationFeedEvent>;
@@ -180,6 +182,7 @@ export class NotificationService {
         })
       : null;
     this.escalationDelay = opts.escalationDelay ?? this.webhook?.delayOf;
+    this.store = opts.store;
     this.db = opts.store.db.withTables<NotificationTables>();
     this.ownsKernel = !opts.streams;
     this.kernel =
@@ -336,9 +339,23 @@ export class NotificationService {
     listSchema: z.ZodType<z.output<typeof notificationListInput>> = notificationListInput,
   ): Promise<NotificationPage> {
     const input = parseOrThrow(listSchema, rawInput);
+    // NOTE: the page and the stream position in one snapshot (`asOf`): a client re-applies the live
+    // events past it that landed while the answer was on its way, and only those.
+    return readSnapshot(this.store, this.db, async (trx) => {
+      const asOf = await this.stream.head(input.workspaceId, trx);
+      return { ...(await this.page(trx, userId, input)), asOf };
+    });
+  }
+
+  /** One page of `list` (without `asOf`), read on `db`. */
+  private async page(
+    db: Db | Trx,
+    userId: string,
+    input: z.output<typeof notificationListInput>,
+  ): Promise<Omit<NotificationPage, 'asOf'>> {
     const status = input.status ?? (input.unreadOnly ? 'unread' : undefined);
     const types = input.types ?? input.kinds;
-    let query = this.visible(this.db, userId, input.workspaceId)
+    let query = this.visible(db, userId, input.workspaceId)
       .selectAll('n')
       .select(['s.read_at', 's.seen_at', 's.archived_at']);
     if (input.cursor) query = query.where('n.seq', '<', Number(input.cursor));
@@ -375,9 +392,19 @@ export class NotificationService {
     return (await this.countsOf(this.db, userId, workspaceId)).unread;
   }
 
-  /** The user's badge numbers: `unseen` and `unread`, over notifications neither archived nor muted. */
-  counts(userId: string, workspaceId: string): Promise<NotificationCounts> {
-    return this.countsOf(this.db, userId, workspaceId);
+  /**
+   * The user's badge numbers: `unseen` and `unread`, over notifications neither archived nor muted,
+   * and `asOf`, the stream position they were counted at (one statement: one snapshot).
+   */
+  async counts(userId: string, workspaceId: string): Promise<NotificationCountsAnswer> {
+    const row = await this.countsQuery(this.db, userId, workspaceId)
+      .select(this.stream.headExpression(workspaceId).as('as_of'))
+      .executeTakeFirst();
+    return {
+      unseen: Number(row?.unseen ?? 0),
+      unread: Number(row?.unread ?? 0),
+      asOf: String(Number(row?.as_of ?? 0)),
+    };
   }
 
   /**
@@ -389,13 +416,13 @@ export class NotificationService {
     input: { workspaceId: string; ids: string[] },
   ): Promise<NotificationReadResult> {
     const result = await this.changeState(userId, 'read', { workspaceId: input.workspaceId, ids: input.ids });
-    return { ids: result.ids, unreadCount: result.counts.unread, counts: result.counts };
+    return { ...result, unreadCount: result.counts.unread };
   }
 
   /** Marks every notification the user can see in the workspace read. */
   async markAllRead(userId: string, workspaceId: string): Promise<NotificationReadResult> {
     const result = await this.changeState(userId, 'read', { workspaceId, all: true });
-    return { ids: result.ids, unreadCount: result.counts.unread, counts: result.counts };
+    return { ...result, unreadCount: result.counts.unread };
   }
 
   /**
@@ -431,7 +458,12 @@ export class NotificationService {
         const found = await query.orderBy('n.seq').execute();
         if (found.length === 0) {
           // NOTE: roll back: the id taken above must not become a gap in the stream.
-          throw new Rollback({ ids: [], counts: await this.countsOf(trx, userId, workspaceId) });
+          // The stream's row lock is held (PostgreSQL) and ids are gap-free: the head is `seq - 1`.
+          throw new Rollback({
+            ids: [],
+            counts: await this.countsOf(trx, userId, workspaceId),
+            asOf: String(seq - 1),
+          });
         }
         const at = now();
         const ids = found.map((row) => row.id);
@@ -479,7 +511,7 @@ export class NotificationService {
             ? { type: 'read', workspaceId, at, userId, ids, all, unreadCount: counts.unread, counts }
             : { type: 'state', workspaceId, at, userId, action, ids, all, counts };
         await this.stream.append(trx, workspaceId, event, { seq });
-        return { ids, counts };
+        return { ids, counts, asOf: String(seq) };
       });
     } catch (error) {
       throw storeError(error, 'Could not store the notification state');
@@ -767,14 +799,17 @@ export class NotificationService {
   }
 
   private async countsOf(db: Db | Trx, userId: string, workspaceId: string): Promise<NotificationCounts> {
-    const row = await this.visible(db, userId, workspaceId)
+    const row = await this.countsQuery(db, userId, workspaceId).executeTakeFirst();
+    return { unseen: Number(row?.unseen ?? 0), unread: Number(row?.unread ?? 0) };
+  }
+
+  private countsQuery(db: Db | Trx, userId: string, workspaceId: string) {
+    return this.visible(db, userId, workspaceId)
       .where('s.archived_at', 'is', null)
       .select([
         sql<number | string>`count(case when s.seen_at is null then 1 end)`.as('unseen'),
         sql<number | string>`count(case when s.read_at is null then 1 end)`.as('unread'),
-      ])
-      .executeTakeFirst();
-    return { unseen: Number(row?.unseen ?? 0), unread: Number(row?.unread ?? 0) };
+      ]);
   }
 
   private async findByKey(

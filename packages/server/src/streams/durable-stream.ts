@@ -1,5 +1,5 @@
 import { type TrackedEnvelope, TRPCError } from '@trpc/server';
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import type { Hub } from '../infra/hub.js';
 import { GatherBatch } from '../infra/read-batch.js';
 import { type LiveItem, type LiveStream, liveDurable } from '../infra/live.js';
@@ -156,14 +156,28 @@ export class DurableStream<E extends DurableEvent> {
     return { id: String(seq), seq };
   }
 
-  /** The stream's newest committed id ("0" before the first event). */
-  async head(workspaceId: string): Promise<string> {
-    const row = await this.host.db
+  /**
+   * The stream's newest committed id ("0" before the first event), read on `db` (default the
+   * kernel's store; pass a read transaction to read it in the same snapshot as other rows, see
+   * `readSnapshot`). Not inside a group commit's write: its ids are stored only before commit.
+   */
+  async head(workspaceId: string, db: AnyDb = this.host.db): Promise<string> {
+    const row = await db
       .selectFrom('pulse_streams')
       .select('seq')
       .where('stream_key', '=', this.topic(workspaceId))
       .executeTakeFirst();
     return String(row ? Number(row.seq) : 0);
+  }
+
+  /**
+   * The head as a scalar subquery, for a read that returns rows and the position they were read at
+   * in one statement (one snapshot on both engines, also under READ COMMITTED).
+   */
+  headExpression(workspaceId: string): RawBuilder<number | string> {
+    return sql<
+      number | string
+    >`coalesce((select seq from pulse_streams where stream_key = ${this.topic(workspaceId)}), 0)`;
   }
 
   /**

@@ -8,6 +8,13 @@ export const streamEventIdSchema = z
   .string()
   .regex(/^(0|[1-9]\d{0,15})$/, 'must be an event id from this stream');
 
+/**
+ * The stream position an HTTP answer was read at (`asOf`): the id of the newest event of the
+ * workspace's stream committed when the answer's rows were read, in the same snapshot ("0" before
+ * the first event). A live event with a larger id is not in the answer; one at or below it is.
+ */
+export const streamAsOfFields = { asOf: streamEventIdSchema };
+
 /** Fields every durable event carries: its workspace (the stream) and when it happened. */
 export const streamEventBase = { workspaceId: z.string(), at: z.string() };
 

@@ -1,7 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import {
+  Kysely,
+  type Migration,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+  type Transaction,
+} from 'kysely';
 import pg from 'pg';
 
 export type StoreDialect = 'sqlite' | 'postgres';
@@ -19,6 +27,26 @@ export interface Store {
   /** Resolves when the store answers a trivial query (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * Runs the reads of `fn` on one consistent view of the store, e.g. rows and the stream position
+ * they belong to. PostgreSQL: a REPEATABLE READ, READ ONLY transaction (under the default READ
+ * COMMITTED each statement takes its own snapshot, so two statements can see different commits).
+ * SQLite: one transaction (a read transaction keeps the WAL snapshot of its first read; Kysely's
+ * single connection also keeps this process's other statements out until it ends).
+ */
+export function readSnapshot<DB, T>(
+  store: Pick<Store, 'dialect'>,
+  db: Kysely<DB>,
+  fn: (trx: Transaction<DB>) => Promise<T>,
+): Promise<T> {
+  const builder = db.transaction();
+  return (
+    store.dialect === 'postgres'
+      ? builder.setIsolationLevel('repeatable read').setAccessMode('read only')
+      : builder
+  ).execute(fn);
 }
 
 export interface StoreOptions {
