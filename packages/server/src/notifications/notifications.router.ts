@@ -20,7 +20,9 @@ export const notificationsRouter = {
   /** Sends a notification to one user, or to every member when `userId` is omitted (admin or service). */
   send: adminProcedure
     .input(notificationContentSchema)
-    .mutation(({ ctx, input }) => ctx.services.notifications.send(ctx.principal, input)),
+    .mutation(({ ctx, input }) =>
+      ctx.services.notifications.sendValidated(ctx.principal, input.workspaceId, input),
+    ),
   /** The caller's notifications, newest first (cursor pagination, `status`, `types` / `kinds`). */
   list: memberProcedure
     .input(notificationListInput)

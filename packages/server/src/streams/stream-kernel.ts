@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Hub } from '../infra/hub.js';
 import type { Store } from '../infra/store/db.js';
+import { HotQuery } from '../infra/store/hot-query.js';
 import { nextSeq, type StreamTables } from './streams.tables.js';
 import {
   type AnyTransaction,
@@ -63,6 +64,15 @@ interface HeadEntry {
   stored: number;
   next: number;
 }
+
+// NOTE: a group's statements (hot: built and compiled once).
+const savepoint = new HotQuery((_db) => sql`savepoint pulse_member`);
+const releaseSavepoint = new HotQuery((_db) => sql`release savepoint pulse_member`);
+const rollbackSavepoint = new HotQuery((_db) => sql`rollback to savepoint pulse_member`);
+const storeHead = new HotQuery(
+  (_db, seq: number, streamKey: string) =>
+    sql`update pulse_streams set seq = ${seq} where stream_key = ${streamKey}`,
+);
 
 /** Thrown inside a group's transaction to roll it back after a member-independent failure. */
 class GroupFailed extends Error {}
@@ -211,15 +221,15 @@ export class StreamKernel {
             const events: AppendedEvent[] = [];
             this.pending.set(trx, events);
             const before = new Map([...heads].map(([key, entry]) => [key, { ...entry }]));
-            await this.statement(sql`savepoint pulse_member`, trx);
+            await this.statement(savepoint, trx);
             try {
               const value = await member.fn(trx);
-              await this.statement(sql`release savepoint pulse_member`, trx);
+              await this.statement(releaseSavepoint, trx);
               outcomes.push({ ok: true, value, events });
             } catch (error) {
               if (error instanceof GroupFailed) throw error;
-              await this.statement(sql`rollback to savepoint pulse_member`, trx);
-              await this.statement(sql`release savepoint pulse_member`, trx);
+              await this.statement(rollbackSavepoint, trx);
+              await this.statement(releaseSavepoint, trx);
               // Ids the member took are given back: the next member continues gap-free.
               heads.clear();
               for (const [key, entry] of before) heads.set(key, entry);
@@ -251,7 +261,7 @@ export class StreamKernel {
   }
 
   /** A savepoint statement: its failure is the group's, not the member's. */
-  private async statement(query: ReturnType<typeof sql>, trx: AnyTransaction): Promise<void> {
+  private async statement(query: HotQuery<[]>, trx: AnyTransaction): Promise<void> {
     try {
       await query.execute(trx);
     } catch (error) {
@@ -291,7 +301,7 @@ export class StreamKernel {
     for (const [streamKey, entry] of heads) {
       if (entry.next === entry.stored) continue;
       try {
-        await sql`update pulse_streams set seq = ${entry.next} where stream_key = ${streamKey}`.execute(trx);
+        await storeHead.execute(trx, entry.next, streamKey);
       } catch (error) {
         throw new GroupFailed(`could not store the head of ${streamKey}`, { cause: error });
       }

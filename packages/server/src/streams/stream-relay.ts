@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Hub } from '../infra/hub.js';
+import { HotQuery } from '../infra/store/hot-query.js';
 import type { StreamTables } from './streams.tables.js';
 import type { AppendedEvent, DurableStream } from './durable-stream.js';
 import type { DurableEvent } from './stream.schema.js';
@@ -27,6 +28,44 @@ interface RelayState {
   /** Events this node appended and has not published yet (saves reading them back). */
   local: Map<number, AppendedEvent>;
 }
+
+// NOTE: every durable write runs the claim and a release: hot statements (built and compiled once).
+type Db = Kysely<StreamTables>;
+type Head = { published_seq: number | string; seq: number | string };
+
+/** Takes a stream with unpublished events and no live lease. */
+const claimQuery = new HotQuery<[string, number, string, number], Head>(
+  (db, owner: string, until: number, streamKey: string, at: number) =>
+    (db as Db)
+      .updateTable('pulse_streams')
+      .set({ relay_owner: owner, relay_until: until })
+      .where('stream_key', '=', streamKey)
+      .where((eb) => eb('published_seq', '<', eb.ref('seq')))
+      .where((eb) => eb.or([eb('relay_until', 'is', null), eb('relay_until', '<', at)]))
+      .returning(['published_seq', 'seq']),
+);
+
+/** Moves the watermark and lets the lease go (after the last batch). */
+const releaseQuery = new HotQuery<[number, string, string], Head>(
+  (db, upTo: number, streamKey: string, owner: string) =>
+    (db as Db)
+      .updateTable('pulse_streams')
+      .set({ published_seq: upTo, relay_owner: null, relay_until: null })
+      .where('stream_key', '=', streamKey)
+      .where('relay_owner', '=', owner)
+      .returning(['published_seq', 'seq']),
+);
+
+/** Moves the watermark and renews the lease (more batches to go). */
+const renewQuery = new HotQuery<[number, number, string, string], Head>(
+  (db, upTo: number, until: number, streamKey: string, owner: string) =>
+    (db as Db)
+      .updateTable('pulse_streams')
+      .set({ published_seq: upTo, relay_until: until })
+      .where('stream_key', '=', streamKey)
+      .where('relay_owner', '=', owner)
+      .returning(['published_seq', 'seq']),
+);
 
 /**
  * The outbox relay: publishes every committed event of a stream, in id order, exactly past the
@@ -127,14 +166,7 @@ export class StreamRelay {
       const at = Date.now();
       // NOTE: the claim. Only a stream with unpublished events and no live lease is taken; a node
       // that loses this race leaves its events to the holder, which loops until nothing is due.
-      const claim = await db
-        .updateTable('pulse_streams')
-        .set({ relay_owner: owner, relay_until: at + leaseMs })
-        .where('stream_key', '=', streamKey)
-        .where((eb) => eb('published_seq', '<', eb.ref('seq')))
-        .where((eb) => eb.or([eb('relay_until', 'is', null), eb('relay_until', '<', at)]))
-        .returning(['published_seq', 'seq'])
-        .executeTakeFirst();
+      const [claim] = (await claimQuery.execute(db, owner, at + leaseMs, streamKey, at)).rows;
       if (!claim) return;
       let from = Number(claim.published_seq);
       const to = Number(claim.seq);
@@ -144,17 +176,11 @@ export class StreamRelay {
         for (const event of events) await hub.publish(event.topic, event.data, String(event.seq), event.json);
         const last = upTo === to;
         // Moves the watermark; renews the lease, or lets it go after the last batch (one statement).
-        const moved = await db
-          .updateTable('pulse_streams')
-          .set(
-            last
-              ? { published_seq: upTo, relay_owner: null, relay_until: null }
-              : { published_seq: upTo, relay_until: Date.now() + leaseMs },
-          )
-          .where('stream_key', '=', streamKey)
-          .where('relay_owner', '=', owner)
-          .returning(['published_seq', 'seq'])
-          .executeTakeFirst();
+        const [moved] = (
+          last
+            ? await releaseQuery.execute(db, upTo, streamKey, owner)
+            : await renewQuery.execute(db, upTo, Date.now() + leaseMs, streamKey, owner)
+        ).rows;
         for (let seq = from + 1; seq <= upTo; seq += 1) state.local.delete(seq);
         // The lease ran out and another node took over: it publishes the rest.
         if (!moved) return;
