@@ -12,7 +12,7 @@ import {
   type StreamHost,
 } from './durable-stream.js';
 import type { DurableEvent } from './stream.schema.js';
-import { StreamRelay } from './stream-relay.js';
+import { type RelayClaim, StreamRelay } from './stream-relay.js';
 
 /** Fault injection for tests: never set in production. */
 export interface StreamFaults {
@@ -157,15 +157,18 @@ export class StreamKernel {
   /** One transaction for `fn` alone (group commit off, or a retry after a failed group). */
   private async alone(db: AnyDb, fn: Member['fn']): Promise<unknown> {
     const appended: AppendedEvent[] = [];
+    let claims: Map<string, RelayClaim> | undefined;
     const result = await db.transaction().execute(async (trx) => {
       this.pending.set(trx, appended);
       try {
-        return await fn(trx);
+        const value = await fn(trx);
+        claims = await this.claimWithin(trx, appended);
+        return value;
       } finally {
         this.pending.delete(trx);
       }
     });
-    await this.publishCommitted(appended);
+    await this.publishCommitted(appended, claims);
     return result;
   }
 
@@ -190,6 +193,7 @@ export class StreamKernel {
       const [member] = members as [Member];
       // A group of one is the plain transaction (no savepoint); its publication runs beside the next group.
       const appended: AppendedEvent[] = [];
+      let claims: Map<string, RelayClaim> | undefined;
       let result: unknown;
       try {
         result = await this.db.transaction().execute(async (trx) => {
@@ -198,6 +202,7 @@ export class StreamKernel {
           try {
             const value = await member.fn(trx);
             await this.storeHeads(trx);
+            claims = await this.claimWithin(trx, appended);
             return value;
           } finally {
             this.pending.delete(trx);
@@ -208,10 +213,11 @@ export class StreamKernel {
         member.reject(error);
         return;
       }
-      void this.publishCommitted(appended).then(() => member.resolve(result));
+      void this.publishCommitted(appended, claims).then(() => member.resolve(result));
       return;
     }
     const outcomes: Outcome[] = [];
+    let claims: Map<string, RelayClaim> | undefined;
     try {
       await this.db.transaction().execute(async (trx) => {
         const heads = new Map<string, HeadEntry>();
@@ -238,6 +244,14 @@ export class StreamKernel {
           }
           this.pending.delete(trx);
           await this.storeHeads(trx);
+          try {
+            claims = await this.claimWithin(
+              trx,
+              outcomes.flatMap((outcome) => (outcome.ok ? outcome.events : [])),
+            );
+          } catch (error) {
+            throw new GroupFailed('could not claim the relay lease', { cause: error });
+          }
         } finally {
           this.pending.delete(trx);
           this.heads.delete(trx);
@@ -251,7 +265,7 @@ export class StreamKernel {
       return;
     }
     const appended = outcomes.flatMap((outcome) => (outcome.ok ? outcome.events : []));
-    void this.publishCommitted(appended).then(() => {
+    void this.publishCommitted(appended, claims).then(() => {
       members.forEach((member, i) => {
         const outcome = outcomes[i] as Outcome;
         if (outcome.ok) member.resolve(outcome.value);
@@ -318,7 +332,30 @@ export class StreamKernel {
     return this.relay.close();
   }
 
-  private async publishCommitted(appended: AppendedEvent[]): Promise<void> {
+  /**
+   * Takes the relay lease of each stream `appended` wrote to, inside the writing transaction (after
+   * its last append, before commit): the publication after commit then needs no claim of its own.
+   */
+  private async claimWithin(
+    trx: AnyTransaction,
+    appended: AppendedEvent[],
+  ): Promise<Map<string, RelayClaim> | undefined> {
+    let claims: Map<string, RelayClaim> | undefined;
+    let previous: string | undefined;
+    const tried = new Set<string>();
+    for (const { streamKey } of appended) {
+      if (streamKey === previous || tried.has(streamKey)) continue;
+      previous = streamKey;
+      tried.add(streamKey);
+      const claim = await this.relay.claimWithin(trx, streamKey);
+      if (!claim) continue;
+      claims ??= new Map();
+      claims.set(streamKey, claim);
+    }
+    return claims;
+  }
+
+  private async publishCommitted(appended: AppendedEvent[], claims?: Map<string, RelayClaim>): Promise<void> {
     if (appended.length === 0) return;
     const byStream = new Map<string, AppendedEvent[]>();
     for (const event of appended) {
@@ -333,7 +370,7 @@ export class StreamKernel {
         this.opts.onError?.(error, `stream ${streamKey}: publish skipped (fault injection)`);
         continue;
       }
-      await this.relay.publish(streamKey, events);
+      await this.relay.publish(streamKey, events, claims?.get(streamKey));
     }
   }
 }
