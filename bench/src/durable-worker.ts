@@ -10,6 +10,8 @@
  *   hand-written transactional outbox does.
  *
  * Prints one JSON line: { sendsPerSec, cpuUsPerSend, p50Ms, p99Ms, maxMs, sends, errors }.
+ * With DURABLE_PROFILE=<file>, writes a V8 CPU profile of the measured phase only (no start-up,
+ * migrations or warm-up) to that file (`.cpuprofile`, open it in DevTools or read its nodes).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -275,6 +277,21 @@ async function drive(send: Send, from: number, count: number, concurrency: numbe
   return { latencies, errors };
 }
 
+/** Starts the V8 profiler; the returned function stops it and writes the profile to a file. */
+async function startProfile(): Promise<(file: string) => Promise<void>> {
+  const { Session } = await import('node:inspector/promises');
+  const { writeFileSync } = await import('node:fs');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async (file) => {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
 async function main() {
   const o = JSON.parse(process.argv[2] ?? '{}') as DurableWorkerOptions;
   const dir = mkdtempSync(join(tmpdir(), 'pulse-durable-'));
@@ -282,11 +299,13 @@ async function main() {
     const make = o.impl === 'pulse' ? pulseSender : o.engine === 'sqlite' ? bareSqlite : barePostgres;
     const { send, close } = await make(o, dir);
     await drive(send, 0, o.warmup, o.concurrency);
+    const profile = process.env.DURABLE_PROFILE ? await startProfile() : undefined;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const { latencies, errors } = await drive(send, o.warmup, o.sends, o.concurrency);
     const wall = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
+    if (profile && process.env.DURABLE_PROFILE) await profile(process.env.DURABLE_PROFILE);
     await close();
     latencies.sort((a, b) => a - b);
     const at = (p: number) =>

@@ -1,7 +1,8 @@
 /**
  * Durable writes: Pulse's `notifications.send` (stored, then published) against the bare driver
  * writing the same rows into the same tables, on SQLite and PostgreSQL, one send at a time and 50
- * in flight (distinct recipients), with the stream kernel's group commit off and on. Every measurement runs in its own
+ * in flight (distinct recipients), with the stream kernel's group commit off (`pulse`) and on
+ * (`pulse+group`, the default since issue 18 item 4). Every measurement runs in its own
  * process (durable-worker.ts), pinned to core 0 when it can be (PostgreSQL's server then has the
  * other core). `npm run bench:durable -w @pulse/bench`; also part of `npm run bench`.
  *
@@ -136,8 +137,6 @@ export async function runDurableBench(
     for (const c of concurrency) {
       for (const line of lines) {
         for (const impl of ['bare', 'pulse', 'pulse+group'] as const) {
-          // Group commit only changes anything with writes in flight together.
-          if (impl === 'pulse+group' && c === 1) continue;
           const o: DurableWorkerOptions = {
             engine,
             impl: impl === 'bare' ? 'bare' : 'pulse',

@@ -277,7 +277,9 @@ export function notificationsRouterWith<K>(kinds: NotificationKinds<K>): KindNot
     /** Sends a notification of one of the router's kinds (admin or service); bad data: BAD_REQUEST. */
     send: adminProcedure
       .input(content)
-      .mutation(({ ctx, input }) => ctx.services.notifications.send(ctx.principal, input, content)),
+      .mutation(({ ctx, input }) =>
+        ctx.services.notifications.sendValidated(ctx.principal, input.workspaceId, input),
+      ),
     /** The caller's notifications, newest first; `types` / `kinds` name the router's kinds. */
     list: memberProcedure
       .input(listInput)

@@ -6,6 +6,8 @@ import { z } from 'zod';
  * Iterative, so a deeply nested input cannot overflow the stack; inputs are bounded by the payload cap.
  */
 export function findNul(input: unknown): Array<string | number> | null {
+  // NOTE: every procedure call runs this; the paths are built only for an input that holds a NUL.
+  if (!hasNul(input)) return null;
   const stack: Array<{ value: unknown; path: Array<string | number> }> = [{ value: input, path: [] }];
   while (stack.length > 0) {
     const { value, path } = stack.pop()!;
@@ -21,6 +23,26 @@ export function findNul(input: unknown): Array<string | number> | null {
     }
   }
   return null;
+}
+
+/** Whether any string (value or object key) of a decoded JSON input holds a NUL character. */
+function hasNul(input: unknown): boolean {
+  const stack: unknown[] = [input];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return true;
+    } else if (Array.isArray(value)) {
+      for (const item of value) stack.push(item);
+    } else if (value !== null && typeof value === 'object') {
+      for (const key in value) {
+        if (!Object.hasOwn(value, key)) continue;
+        if (key.includes('\u0000')) return true;
+        stack.push((value as Record<string, unknown>)[key]);
+      }
+    }
+  }
+  return false;
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   type WorkspacePreferences,
   workspacePreferencesSchema,
 } from './notifications.schema.js';
+import { HotQuery } from '../infra/store/hot-query.js';
 import type { NotificationTables } from './notifications.tables.js';
 
 type Db = Kysely<NotificationTables> | Transaction<NotificationTables>;
@@ -101,18 +102,22 @@ export async function loadWorkspacePreferences(
   return { workspace, users };
 }
 
+/** Read by every send to one user (a hot statement: built and compiled once). */
+const userPreferencesQuery = new HotQuery((db, workspaceId: string, userId: string) =>
+  (db as Kysely<NotificationTables>)
+    .selectFrom('pulse_notification_preferences')
+    .selectAll()
+    .where('workspace_id', '=', workspaceId)
+    .where('user_id', 'in', [WORKSPACE_DEFAULTS, userId]),
+);
+
 /** One user's layer and the workspace's. */
 export async function loadUserPreferences(
   db: Db,
   workspaceId: string,
   userId: string,
 ): Promise<{ workspace: Layer<WorkspacePreferences>; user: Layer<UserPreferences> }> {
-  const rows = await db
-    .selectFrom('pulse_notification_preferences')
-    .selectAll()
-    .where('workspace_id', '=', workspaceId)
-    .where('user_id', 'in', [WORKSPACE_DEFAULTS, userId])
-    .execute();
+  const { rows } = await userPreferencesQuery.execute(db, workspaceId, userId);
   let workspace = emptyWorkspace();
   let user = emptyUser();
   for (const row of rows) {

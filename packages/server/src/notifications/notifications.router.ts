@@ -21,7 +21,9 @@ export const notificationsRouter = {
   /** Sends a notification to one user, or to every member when `userId` is omitted (admin or service). */
   send: adminProcedure
     .input(notificationContentSchema)
-    .mutation(({ ctx, input }) => ctx.services.notifications.send(ctx.principal, input)),
+    .mutation(({ ctx, input }) =>
+      ctx.services.notifications.sendValidated(ctx.principal, input.workspaceId, input),
+    ),
   /** The caller's notifications, newest first (cursor pagination, `status`, `types` / `kinds`), with `asOf`. */
   list: memberProcedure
     .input(notificationListInput)

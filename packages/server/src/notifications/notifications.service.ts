@@ -7,6 +7,7 @@ import type { Hub } from '../infra/hub.js';
 import { type LiveItem, LiveStream } from '../infra/live.js';
 import { GatherBatch } from '../infra/read-batch.js';
 import { readSnapshot, type Store } from '../infra/store/db.js';
+import { HotQuery } from '../infra/store/hot-query.js';
 import type { DurableStream } from '../streams/durable-stream.js';
 import { StreamKernel } from '../streams/stream-kernel.js';
 import { assertAccess } from '../auth/access.js';
@@ -126,6 +127,48 @@ type NotificationRow = NotificationTables['pulse_notifications'];
 
 const now = () => new Date().toISOString();
 
+/** What `send` checks of its input beside the content (the routers check it with `idSchema`). */
+const sendWorkspaceInput = z.object({ workspaceId: z.string().min(1) });
+
+/** Every send's row (a hot statement: built and compiled once; a repeated idempotency key inserts nothing). */
+const insertNotification = new HotQuery(
+  (
+    db,
+    id: string,
+    workspaceId: string,
+    seq: number,
+    userId: string | null,
+    type: string,
+    title: string,
+    body: string | null,
+    data: string,
+    priority: string,
+    sender: string,
+    idempotencyKey: string | null,
+    createdAt: string,
+    mutedDefault: number,
+  ) =>
+    (db as Db)
+      .insertInto('pulse_notifications')
+      .values({
+        id,
+        workspace_id: workspaceId,
+        seq,
+        user_id: userId,
+        type: type as NotificationType,
+        title,
+        body,
+        data,
+        priority: priority as NotificationRow['priority'],
+        sender,
+        idempotency_key: idempotencyKey,
+        created_at: createdAt,
+        muted_default: mutedDefault,
+      })
+      .onConflict((oc) => oc.columns(['workspace_id', 'sender', 'idempotency_key']).doNothing())
+      .returning('id'),
+);
+
 /** Thrown inside a send transaction when its idempotency key was taken meanwhile: roll back, return the winner. */
 class DuplicateKey extends Error {}
 
@@ -203,9 +246,23 @@ export class NotificationService {
     /** The app's kinds (`notificationKinds(...).content`); default: the eight seed kinds. */
     contentSchema: z.ZodType<NotificationContent> = notificationContentSchema,
   ): Promise<SendResult> {
-    const workspaceId = parseOrThrow(z.object({ workspaceId: z.string().min(1) }), input).workspaceId;
+    const workspaceId = parseOrThrow(sendWorkspaceInput, input).workspaceId;
+    // NOTE: access first (before the content is parsed), as `sendValidated` checks it again.
     if (sender !== 'system') assertAccess(sender, workspaceId, 'admin');
-    const content = parseOrThrow(contentSchema, input);
+    return this.sendValidated(sender, workspaceId, parseOrThrow(contentSchema, input));
+  }
+
+  /**
+   * `send` for a caller that validated the input already: `content` is the output of the content
+   * schema (the routers' `notifications.send`, whose input parser is that schema and whose
+   * procedure checked the sender's access), so it is not parsed a second time.
+   */
+  async sendValidated(
+    sender: NotificationSender,
+    workspaceId: string,
+    content: NotificationContent,
+  ): Promise<SendResult> {
+    if (sender !== 'system') assertAccess(sender, workspaceId, 'admin');
 
     const senderKey = senderKeyOf(sender);
     if (content.idempotencyKey) {
@@ -243,27 +300,23 @@ export class NotificationService {
           createdAt,
           eventId,
         } as StoredNotification;
-        const inserted = await trx
-          .insertInto('pulse_notifications')
-          .values({
-            id,
-            workspace_id: workspaceId,
-            seq,
-            user_id: notification.userId,
-            type: notification.type,
-            title: notification.title,
-            body: notification.body,
-            data: JSON.stringify(notification.data),
-            priority: notification.priority,
-            sender: senderKey,
-            idempotency_key: content.idempotencyKey ?? null,
-            created_at: createdAt,
-            muted_default: mutedDefault ? 1 : 0,
-          })
-          .onConflict((oc) => oc.columns(['workspace_id', 'sender', 'idempotency_key']).doNothing())
-          .returning('id')
-          .executeTakeFirst();
-        if (!inserted) throw new DuplicateKey();
+        const inserted = await insertNotification.execute(
+          trx,
+          id,
+          workspaceId,
+          seq,
+          notification.userId,
+          notification.type,
+          notification.title,
+          notification.body,
+          JSON.stringify(notification.data),
+          notification.priority,
+          senderKey,
+          content.idempotencyKey ?? null,
+          createdAt,
+          mutedDefault ? 1 : 0,
+        );
+        if (inserted.rows.length === 0) throw new DuplicateKey();
         // Users whose own choice differs from the workspace default get it in their state row.
         const overrides: Array<{ userId: string; muted: boolean }> = [];
         for (const [userId, layer] of prefs.users) {

@@ -2,6 +2,7 @@ import { type TrackedEnvelope, TRPCError } from '@trpc/server';
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import type { Hub } from '../infra/hub.js';
 import { GatherBatch } from '../infra/read-batch.js';
+import { HotQuery } from '../infra/store/hot-query.js';
 import { type LiveItem, type LiveStream, liveDurable } from '../infra/live.js';
 import { type DurableEvent, type StreamControlEvent, streamEventIdSchema } from './stream.schema.js';
 
@@ -100,12 +101,25 @@ export class DurableStream<E extends DurableEvent> {
   private readonly table: StreamEventTable;
   /** Replays asked for together, per workspace stream: one shared read (see `replay`). */
   private readonly replays = new GatherBatch<ReplayRequest, ReplayResult<E>>();
+  /** Every append's insert and retention prune (hot statements: built and compiled once). */
+  private readonly insertEvent: HotQuery<[unknown, number, string | null, string]>;
+  private readonly pruneEvents: HotQuery<[unknown, number]>;
 
   constructor(
     private readonly host: StreamHost,
     readonly spec: DurableStreamSpec<E>,
   ) {
-    this.table = spec.table ?? defaultEventTable;
+    const table = spec.table ?? defaultEventTable;
+    this.table = table;
+    const { keyColumn, recipientColumn, payloadColumn } = table;
+    this.insertEvent = new HotQuery((db, key: unknown, seq: number, recipient: string | null, json: string) =>
+      db
+        .insertInto(table.table)
+        .values({ [keyColumn]: key, seq, [recipientColumn]: recipient, [payloadColumn]: json }),
+    );
+    this.pruneEvents = new HotQuery((db, key: unknown, floor: number) =>
+      db.deleteFrom(table.table).where(keyColumn, '=', key).where('seq', '<=', floor),
+    );
   }
 
   /** The name of this domain's streams. */
@@ -142,16 +156,10 @@ export class DurableStream<E extends DurableEvent> {
     const recipient =
       opts.recipient !== undefined ? opts.recipient : (this.spec.recipientOf?.(event) ?? null);
     const json = JSON.stringify(event);
-    const { table, keyColumn, recipientColumn, payloadColumn } = this.table;
     const key = this.keyOf(workspaceId);
-    await trx
-      .insertInto(table)
-      .values({ [keyColumn]: key, seq, [recipientColumn]: recipient, [payloadColumn]: json })
-      .execute();
+    await this.insertEvent.execute(trx, key, seq, recipient, json);
     const floor = seq - this.spec.retention;
-    if (floor > 0) {
-      await trx.deleteFrom(table).where(keyColumn, '=', key).where('seq', '<=', floor).execute();
-    }
+    if (floor > 0) await this.pruneEvents.execute(trx, key, floor);
     this.host.appended(trx, { streamKey, topic: streamKey, seq, json, data: event });
     return { id: String(seq), seq };
   }

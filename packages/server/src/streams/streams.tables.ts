@@ -1,4 +1,5 @@
 import { type Kysely, type Migration, sql } from 'kysely';
+import { HotQuery } from '../infra/store/hot-query.js';
 
 /** Stream sequence numbers: `bigint` comes back as a string from PostgreSQL, a number from SQLite. */
 type Seq = number | string;
@@ -71,6 +72,13 @@ export const streamMigrations: Record<string, Migration> = {
   },
 };
 
+const nextSeqQuery = new HotQuery(
+  (_db, streamKey: string) => sql<{ seq: number | string }>`
+    insert into pulse_streams (stream_key, seq) values (${streamKey}, 1)
+    on conflict (stream_key) do update set seq = pulse_streams.seq + 1
+    returning seq`,
+);
+
 /**
  * Allocates the next id of a stream. Runs inside the transaction that writes the event: on
  * PostgreSQL the upsert takes the stream's row lock until commit, so concurrent writers on several
@@ -78,10 +86,7 @@ export const streamMigrations: Record<string, Migration> = {
  */
 // biome-ignore lint/suspicious/noExplicitAny: works on any Kysely/transaction whatever its tables
 export async function nextSeq(db: Kysely<any>, streamKey: string): Promise<number> {
-  const row = await sql<{ seq: number | string }>`
-    insert into pulse_streams (stream_key, seq) values (${streamKey}, 1)
-    on conflict (stream_key) do update set seq = pulse_streams.seq + 1
-    returning seq`.execute(db);
+  const row = await nextSeqQuery.execute(db, streamKey);
   const seq = row.rows[0]?.seq;
   if (seq === undefined) throw new Error(`No sequence returned for stream ${streamKey}`);
   return Number(seq);
