@@ -5,6 +5,7 @@
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
 import { pack } from 'msgpackr';
 import { WebSocketServer } from 'ws';
@@ -197,6 +198,9 @@ async function main() {
       ? await startSocketIo()
       : await startRawWs(kind);
   const gc = (globalThis as { gc?: () => void }).gc;
+  // Event-loop delay between two stats calls (the accept bench reads it over its window).
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
@@ -225,7 +229,14 @@ async function main() {
           heapUsed: mem.heapUsed,
           cpuMicros: cpu.user + cpu.system,
           extra: server.extra(),
+          monoMicros: Number(process.hrtime.bigint() / 1000n),
+          loopDelay: {
+            p50: loop.percentile(50) / 1e6,
+            p99: loop.percentile(99) / 1e6,
+            max: loop.max / 1e6,
+          },
         });
+        loop.reset();
         return;
       }
       case 'heapSnapshot':

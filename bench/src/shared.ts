@@ -39,7 +39,17 @@ export type ServerCommand =
 /** Server process -> runner. */
 export type ServerReply =
   | { type: 'ready'; port: number; path: string }
-  | { type: 'stats'; rss: number; heapUsed: number; cpuMicros: number; extra: Record<string, number> }
+  | {
+      type: 'stats';
+      rss: number;
+      heapUsed: number;
+      cpuMicros: number;
+      extra: Record<string, number>;
+      /** Monotonic clock, µs (the clock of a `--cpu-prof`'s timestamps): marks a window in a profile. */
+      monoMicros?: number;
+      /** Event-loop delay since the previous stats call, ms (`monitorEventLoopDelay`, 10 ms resolution). */
+      loopDelay?: { p50: number; p99: number; max: number };
+    }
   | { type: 'heapSnapshot'; path: string }
   | { type: 'error'; message: string };
 
