@@ -167,7 +167,8 @@ export class Connection<TContext> {
   open(url: URL, ip: string): void {
     const req = this.req as IncomingMessage;
     countUnauthenticated(this, ip);
-    if (url.searchParams.get('connectionParams') !== '1') {
+    // NOTE: the query wsLink sends is read without building `url.searchParams` (an object per socket).
+    if (url.search !== '?connectionParams=1' && url.searchParams.get('connectionParams') !== '1') {
       const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
       this.startContext(bearer ? { token: bearer } : null);
       return;
