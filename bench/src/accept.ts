@@ -49,6 +49,8 @@ export interface AcceptRow {
   p99Ms?: number;
   /** Server CPU (user + system) over the window ÷ accepted, µs. */
   cpuPerAccept?: number;
+  /** The same, user time only (system time is charged softirq work of other processes too). */
+  userCpuPerAccept?: number;
   /** Opener CPU share over the window (1 = one full core): near 1, the load client was the limit. */
   clientCpu?: number;
   reasons?: string[];
@@ -251,6 +253,10 @@ export async function runAcceptScenario(
       p99Ms: percentile(times, 99),
       // NOTE: includes the IPC of the two stats calls (the same for every server).
       cpuPerAccept: (after.cpuMicros - before.cpuMicros) / Math.max(1, r.accepted),
+      userCpuPerAccept:
+        after.userMicros !== undefined && before.userMicros !== undefined
+          ? (after.userMicros - before.userMicros) / Math.max(1, r.accepted)
+          : undefined,
       clientCpu: r.cpuMicros / 1000 / r.wallMs,
       reasons: r.reasons,
       firstFrameBytes: r.lastFrameBytes || undefined,
@@ -286,7 +292,7 @@ const fmt = (value: number | undefined, digits = 0) =>
 /** A Markdown table of the rows, with each Pulse row's ratio to Socket.IO at the same N. */
 export function renderAcceptMarkdown(rows: AcceptRow[]): string {
   const lines = [
-    '| server | N idle | M new | accepts/s | vs Socket.IO | p50 ms | p99 ms | server CPU µs/accept | loop delay p99 / max ms | opener CPU | failed | load (1 min) |',
+    '| server | N idle | M new | accepts/s | vs Socket.IO | p50 ms | p99 ms | server CPU µs/accept (user) | loop delay p99 / max ms | opener CPU | failed | load (1 min) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const row of rows) {
@@ -302,7 +308,7 @@ export function renderAcceptMarkdown(rows: AcceptRow[]): string {
         ? `${(row.acceptsPerSec / io.acceptsPerSec).toFixed(2)}×`
         : '';
     lines.push(
-      `| ${row.kind} | ${fmt(row.n)} | ${fmt(row.m)} | ${fmt(row.acceptsPerSec)} | ${ratio} | ${fmt(row.p50Ms, 1)} | ${fmt(row.p99Ms, 1)} | ${fmt(row.cpuPerAccept)} | ${fmt(row.loopP99Ms, 1)} / ${fmt(row.loopMaxMs, 1)} | ${fmt(row.clientCpu, 2)} | ${fmt(row.failed)} | ${fmt(row.load, 2)} |`,
+      `| ${row.kind} | ${fmt(row.n)} | ${fmt(row.m)} | ${fmt(row.acceptsPerSec)} | ${ratio} | ${fmt(row.p50Ms, 1)} | ${fmt(row.p99Ms, 1)} | ${fmt(row.cpuPerAccept)} (${fmt(row.userCpuPerAccept)}) | ${fmt(row.loopP99Ms, 1)} / ${fmt(row.loopMaxMs, 1)} | ${fmt(row.clientCpu, 2)} | ${fmt(row.failed)} | ${fmt(row.load, 2)} |`,
     );
   }
   const frames = rows.flatMap((r) =>

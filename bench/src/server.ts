@@ -228,6 +228,7 @@ async function main() {
           rss: mem.rss,
           heapUsed: mem.heapUsed,
           cpuMicros: cpu.user + cpu.system,
+          userMicros: cpu.user,
           extra: server.extra(),
           monoMicros: Number(process.hrtime.bigint() / 1000n),
           loopDelay: {

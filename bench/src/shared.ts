@@ -44,6 +44,8 @@ export type ServerReply =
       rss: number;
       heapUsed: number;
       cpuMicros: number;
+      /** User CPU only: system time also holds softirq work of other processes' loopback traffic. */
+      userMicros?: number;
       extra: Record<string, number>;
       /** Monotonic clock, µs (the clock of a `--cpu-prof`'s timestamps): marks a window in a profile. */
       monoMicros?: number;
