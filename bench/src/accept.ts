@@ -9,7 +9,9 @@
  *
  * Environment (all optional): ACCEPT_N=1000,10000, ACCEPT_M=2000, ACCEPT_CONCURRENCY=200,
  * ACCEPT_SERVERS=ws,socketio,pulse-dashboard,pulse-notifications, BENCH_PIN=0, BENCH_WRITE=0,
- * BENCH_OUT (path of BENCHMARKS.md), BENCH_PROFILE_DIR (a `--cpu-prof` of each server process).
+ * BENCH_OUT (path of BENCHMARKS.md), BENCH_PROFILE_DIR (a `--cpu-prof` of each server process, with
+ * `window-<kind>-<n>-<pid>.json` marking the accept window for `src/profile-summary.ts`),
+ * BENCH_PROFILE_INTERVAL (its sampling interval, µs).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -47,11 +49,16 @@ export interface AcceptRow {
   p99Ms?: number;
   /** Server CPU (user + system) over the window ÷ accepted, µs. */
   cpuPerAccept?: number;
+  /** The same, user time only (system time is charged softirq work of other processes too). */
+  userCpuPerAccept?: number;
   /** Opener CPU share over the window (1 = one full core): near 1, the load client was the limit. */
   clientCpu?: number;
   reasons?: string[];
   /** Pulse: bytes of the first data frame (snapshot / sync) of a new subscription. */
   firstFrameBytes?: number;
+  /** Server event-loop delay over the window, ms (p99, max; 10 ms resolution). */
+  loopP99Ms?: number;
+  loopMaxMs?: number;
   /** 1-minute load average when the scenario started. */
   load?: number;
   error?: string;
@@ -122,6 +129,9 @@ function spawnNode(script: string, args: string[], core: number | null, env: Nod
     process.execPath,
     '--expose-gc',
     ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
+    ...(profile && process.env.BENCH_PROFILE_INTERVAL
+      ? [`--cpu-prof-interval=${process.env.BENCH_PROFILE_INTERVAL}`]
+      : []),
     '--import',
     'tsx',
     '--conditions=source',
@@ -223,6 +233,14 @@ export async function runAcceptScenario(
     opener.send({ cmd: 'go' });
     const r = await result;
     const after = await stats();
+    const profileDir = process.env.BENCH_PROFILE_DIR;
+    if (profileDir && before.monoMicros !== undefined && after.monoMicros !== undefined) {
+      // The accept window in the server's profile (same monotonic clock as its timestamps).
+      writeFileSync(
+        join(profileDir, `window-${kind}-${n}-${server.child.pid}.json`),
+        JSON.stringify({ kind, n, pid: server.child.pid, from: before.monoMicros, to: after.monoMicros }),
+      );
+    }
     const times = r.times.sort((a, b) => a - b);
     return {
       kind,
@@ -235,9 +253,15 @@ export async function runAcceptScenario(
       p99Ms: percentile(times, 99),
       // NOTE: includes the IPC of the two stats calls (the same for every server).
       cpuPerAccept: (after.cpuMicros - before.cpuMicros) / Math.max(1, r.accepted),
+      userCpuPerAccept:
+        after.userMicros !== undefined && before.userMicros !== undefined
+          ? (after.userMicros - before.userMicros) / Math.max(1, r.accepted)
+          : undefined,
       clientCpu: r.cpuMicros / 1000 / r.wallMs,
       reasons: r.reasons,
       firstFrameBytes: r.lastFrameBytes || undefined,
+      loopP99Ms: after.loopDelay?.p99,
+      loopMaxMs: after.loopDelay?.max,
       load,
     };
   } finally {
@@ -268,13 +292,13 @@ const fmt = (value: number | undefined, digits = 0) =>
 /** A Markdown table of the rows, with each Pulse row's ratio to Socket.IO at the same N. */
 export function renderAcceptMarkdown(rows: AcceptRow[]): string {
   const lines = [
-    '| server | N idle | M new | accepts/s | vs Socket.IO | p50 ms | p99 ms | server CPU µs/accept | opener CPU | failed | load (1 min) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| server | N idle | M new | accepts/s | vs Socket.IO | p50 ms | p99 ms | server CPU µs/accept (user) | loop delay p99 / max ms | opener CPU | failed | load (1 min) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const row of rows) {
     if (row.error) {
       lines.push(
-        `| ${row.kind} | ${fmt(row.n)} | — | error: ${row.error.replaceAll('|', '/')} | | | | | | | |`,
+        `| ${row.kind} | ${fmt(row.n)} | — | error: ${row.error.replaceAll('|', '/')} | | | | | | | | |`,
       );
       continue;
     }
@@ -284,7 +308,7 @@ export function renderAcceptMarkdown(rows: AcceptRow[]): string {
         ? `${(row.acceptsPerSec / io.acceptsPerSec).toFixed(2)}×`
         : '';
     lines.push(
-      `| ${row.kind} | ${fmt(row.n)} | ${fmt(row.m)} | ${fmt(row.acceptsPerSec)} | ${ratio} | ${fmt(row.p50Ms, 1)} | ${fmt(row.p99Ms, 1)} | ${fmt(row.cpuPerAccept)} | ${fmt(row.clientCpu, 2)} | ${fmt(row.failed)} | ${fmt(row.load, 2)} |`,
+      `| ${row.kind} | ${fmt(row.n)} | ${fmt(row.m)} | ${fmt(row.acceptsPerSec)} | ${ratio} | ${fmt(row.p50Ms, 1)} | ${fmt(row.p99Ms, 1)} | ${fmt(row.cpuPerAccept)} (${fmt(row.userCpuPerAccept)}) | ${fmt(row.loopP99Ms, 1)} / ${fmt(row.loopMaxMs, 1)} | ${fmt(row.clientCpu, 2)} | ${fmt(row.failed)} | ${fmt(row.load, 2)} |`,
     );
   }
   const frames = rows.flatMap((r) =>

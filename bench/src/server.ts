@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { openSync, readSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 import { pack } from 'msgpackr';
 import { WebSocketServer } from 'ws';
@@ -227,6 +228,9 @@ async function main() {
       ? await startSocketIo()
       : await startRawWs(kind);
   const gc = (globalThis as { gc?: () => void }).gc;
+  // Event-loop delay between two stats calls (the accept bench reads it over its window).
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
@@ -253,8 +257,16 @@ async function main() {
           rss: residentBytes(),
           heapUsed: getHeapStatistics().used_heap_size,
           cpuMicros: cpu.user + cpu.system,
+          userMicros: cpu.user,
           extra: server.extra(),
+          monoMicros: Number(process.hrtime.bigint() / 1000n),
+          loopDelay: {
+            p50: loop.percentile(50) / 1e6,
+            p99: loop.percentile(99) / 1e6,
+            max: loop.max / 1e6,
+          },
         });
+        loop.reset();
         return;
       }
       case 'heapSnapshot':

@@ -41,7 +41,19 @@ export type ServerCommand =
 export type ServerReply =
   /** `fdLimit`: the process's soft RLIMIT_NOFILE (sockets it can hold, less a few descriptors). */
   | { type: 'ready'; port: number; path: string; fdLimit?: number }
-  | { type: 'stats'; rss: number; heapUsed: number; cpuMicros: number; extra: Record<string, number> }
+  | {
+      type: 'stats';
+      rss: number;
+      heapUsed: number;
+      cpuMicros: number;
+      /** User CPU only: system time also holds softirq work of other processes' loopback traffic. */
+      userMicros?: number;
+      extra: Record<string, number>;
+      /** Monotonic clock, µs (the clock of a `--cpu-prof`'s timestamps): marks a window in a profile. */
+      monoMicros?: number;
+      /** Event-loop delay since the previous stats call, ms (`monitorEventLoopDelay`, 10 ms resolution). */
+      loopDelay?: { p50: number; p99: number; max: number };
+    }
   | { type: 'heapSnapshot'; path: string }
   | { type: 'error'; message: string };
 

@@ -32,6 +32,8 @@ const PLAIN_HEADER = new Set(['alg', 'typ', 'kid']);
  */
 export function createHs256FastPath(secret: Uint8Array): Hs256FastPath {
   const key: KeyObject = createSecretKey(secret);
+  /** Header segments already found plain (see `isPlainHeader`). */
+  const plainHeaders = new Set<string>();
   return (token, checks, now) => {
     const dot1 = token.indexOf('.');
     if (dot1 <= 0) return undefined;
@@ -39,13 +41,13 @@ export function createHs256FastPath(secret: Uint8Array): Hs256FastPath {
     // NOTE: a 32-byte signature is exactly 43 base64url characters, the last segment.
     if (dot2 < 0 || token.length - dot2 - 1 !== 43 || token.indexOf('.', dot2 + 1) >= 0) return undefined;
 
-    const header = parseSegment(token, 0, dot1);
-    if (!isPlainObject(header) || header.alg !== 'HS256') return undefined;
-    for (const name in header) {
-      if (!PLAIN_HEADER.has(name)) return undefined;
+    // NOTE: whether a header segment is plain depends on its text only, and an issuer's tokens
+    // share a few headers: those seen plain are kept (a handful at most) and not decoded again.
+    const headerSegment = token.slice(0, dot1);
+    if (!plainHeaders.has(headerSegment)) {
+      if (!isPlainHeader(parseSegment(token, 0, dot1))) return undefined;
+      if (plainHeaders.size < PLAIN_HEADERS_KEPT) plainHeaders.add(headerSegment);
     }
-    if (header.typ !== undefined && typeof header.typ !== 'string') return undefined;
-    if (header.kid !== undefined && typeof header.kid !== 'string') return undefined;
 
     const signature = strictBase64url(token, dot2 + 1, token.length);
     if (signature?.length !== 32) return undefined;
@@ -83,6 +85,20 @@ export function createHs256FastPath(secret: Uint8Array): Hs256FastPath {
     if (!(Number.isFinite(exp) && (exp as number) > now)) return undefined;
     return claims as JWTPayload;
   };
+}
+
+/** Distinct plain header segments a fast path keeps. */
+const PLAIN_HEADERS_KEPT = 16;
+
+/** A decoded header the fast path may go on with: HS256, no member but `alg`, `typ`, `kid`, those strings. */
+function isPlainHeader(header: unknown): boolean {
+  if (!isPlainObject(header) || header.alg !== 'HS256') return false;
+  for (const name in header) {
+    if (!PLAIN_HEADER.has(name)) return false;
+  }
+  if (header.typ !== undefined && typeof header.typ !== 'string') return false;
+  if (header.kid !== undefined && typeof header.kid !== 'string') return false;
+  return true;
 }
 
 /**

@@ -2,7 +2,7 @@ import { TRPCError } from '@trpc/server';
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import type { Hub } from '../infra/hub.js';
-import { type LiveStream, liveEphemeral } from '../infra/live.js';
+import { type LiveItem, type LiveStream, liveEphemeral } from '../infra/live.js';
 import { ReadBatch } from '../infra/read-batch.js';
 import type { Store } from '../infra/store/db.js';
 import {
@@ -85,8 +85,11 @@ export class DashboardService {
   private readonly timer: NodeJS.Timeout | undefined;
   private rolling: Promise<number> | null = null;
   private closed = false;
-  /** First snapshots of subscriptions with the same filter asking together share one read. */
-  private readonly snapshots = new ReadBatch<DashboardSnapshot>();
+  /**
+   * First snapshots of subscriptions with the same filter asking together share one read, and one
+   * serialisation (`json`: the WebSocket fast path writes it as is, not once per subscriber).
+   */
+  private readonly snapshots = new ReadBatch<LiveItem<DashboardSnapshot>>();
 
   constructor(private readonly opts: DashboardServiceOptions) {
     this.db = opts.store.db.withTables<Tables>();
@@ -237,12 +240,14 @@ export class DashboardService {
       // NOTE: called after the hub subscription is live, so an update stored after the catch-up
       // read arrives live; one stored before it is in the read.
       initial: async () => [
-        {
-          data: await this.snapshots.get(
-            JSON.stringify([filter.workspaceId, filter.kinds ?? [], filter.platforms ?? []]),
-            () => this.snapshot(filter),
-          ),
-        },
+        // NOTE: the same item for every subscriber of the batch (items are never mutated).
+        await this.snapshots.get(
+          JSON.stringify([filter.workspaceId, filter.kinds ?? [], filter.platforms ?? []]),
+          async () => {
+            const data = await this.snapshot(filter);
+            return { data, json: JSON.stringify(data) };
+          },
+        ),
         ...(filter.since ? (await this.since(filter, filter.since)).map((data) => ({ data })) : []),
       ],
       coalesceKey: dashboardCoalesceKey,

@@ -74,17 +74,32 @@ export function armExpiry(conn: Connection<unknown>, expiresAt: number): void {
     conn.closeWith(CloseCode.unauthorized, 'Token expired');
     return;
   }
-  conn.expiresAt = remaining > MAX_TIMER_MS ? expiresAt : null;
+  conn.expiresAt = expiresAt;
+  // NOTE: Node keeps one timer list per distinct delay, and inserting a new list into its queue is
+  // most of what arming a timer costs: far delays are cut down to a whole number of
+  // `EXPIRY_STEP_MS`, so the sockets accepted within a step share a few lists. The timer then
+  // fires at most one step before the expiry and re-arms for the exact rest.
+  const delay =
+    remaining > MAX_TIMER_MS
+      ? MAX_TIMER_MS
+      : remaining > EXPIRY_STEP_MS
+        ? remaining - (remaining % EXPIRY_STEP_MS)
+        : remaining;
   // NOTE: a shared callback with the connection as argument: no closure per socket.
-  conn.expiryTimer = setTimeout(expiryTimerFired, Math.min(remaining, MAX_TIMER_MS), conn);
+  conn.expiryTimer = setTimeout(expiryTimerFired, delay, conn);
   conn.expiryTimer.unref();
 }
 
-/** The expiry timer fired: the token's end, or setTimeout's limit on the way to it. */
+/** Far expiry timers are armed in whole steps of this (see `armExpiry`). */
+const EXPIRY_STEP_MS = 1_000;
+
+/** The expiry timer fired: the token's end, or a step on the way to it. */
 function expiryTimerFired(conn: Connection<unknown>): void {
-  guard(conn, () =>
-    conn.expiresAt === null
-      ? conn.closeWith(CloseCode.unauthorized, 'Token expired')
-      : armExpiry(conn, conn.expiresAt),
-  );
+  guard(conn, () => {
+    const expiresAt = conn.expiresAt;
+    // NOTE: a timer may run a few ms before `Date.now()` reaches its delay (libuv's cached clock).
+    if (expiresAt === null || expiresAt - Date.now() <= 1)
+      conn.closeWith(CloseCode.unauthorized, 'Token expired');
+    else armExpiry(conn, expiresAt);
+  });
 }

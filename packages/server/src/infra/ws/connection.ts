@@ -37,7 +37,7 @@ export class Connection<TContext> {
   lastSeen = Date.now();
   pingSentAt = 0;
   userId: string | null = null;
-  /** When the token's rights end, kept only while the expiry timer is a step on the way there. */
+  /** When the token's rights end (its expiry timer may fire a step before and re-arm; see `armExpiry`). */
   expiresAt: number | null = null;
   expiryTimer: NodeJS.Timeout | undefined;
   authTimer: NodeJS.Timeout | undefined;
@@ -167,24 +167,29 @@ export class Connection<TContext> {
   open(url: URL, ip: string): void {
     const req = this.req as IncomingMessage;
     countUnauthenticated(this, ip);
-    if (url.searchParams.get('connectionParams') !== '1') {
+    // NOTE: the query wsLink sends is read without building `url.searchParams` (an object per socket).
+    if (url.search !== '?connectionParams=1' && url.searchParams.get('connectionParams') !== '1') {
       const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
       this.startContext(bearer ? { token: bearer } : null);
       return;
     }
-    this.authTimer = setTimeout(() => {
-      this.authTimer = undefined;
-      if (this.ctxPromise || this.closed) return;
-      guard(this, () => {
-        this.fail(
-          null,
-          new TRPCError({ code: 'UNAUTHORIZED', message: 'No connection params received in time' }),
-        );
-        // NOTE: terminate, not close(): a silent client would hold the socket 30 s more for the handshake.
-        this.closeNow(CloseCode.authTimeout, 'Authentication timeout');
-      });
-    }, this.transport.limits.authTimeoutMs);
+    // NOTE: a shared callback with the connection as argument: no closure per new socket.
+    this.authTimer = setTimeout(authTimerFired, this.transport.limits.authTimeoutMs, this);
     this.authTimer.unref();
+  }
+
+  /** No connection params within `authTimeoutMs`. */
+  authTimedOut(): void {
+    this.authTimer = undefined;
+    if (this.ctxPromise || this.closed) return;
+    guard(this, () => {
+      this.fail(
+        null,
+        new TRPCError({ code: 'UNAUTHORIZED', message: 'No connection params received in time' }),
+      );
+      // NOTE: terminate, not close(): a silent client would hold the socket 30 s more for the handshake.
+      this.closeNow(CloseCode.authTimeout, 'Authentication timeout');
+    });
   }
 
   startContext(params: Record<string, string> | null): void {
@@ -270,6 +275,10 @@ export class Connection<TContext> {
     // NOTE: after an in-flight createContext settles, so whatever it registered is released too.
     void (this.ctxPromise ?? Promise.resolve(null)).then(() => transport.opts.onClose?.(this.id, this.ctx));
   }
+}
+
+function authTimerFired(conn: Connection<unknown>): void {
+  conn.authTimedOut();
 }
 
 /** Pulse's close code for a refused context: 4429 for the per-user cap, else 4401 (refresh the token). */

@@ -16,6 +16,9 @@ import { guard, OPEN, type Transport } from './transport.js';
 const WS_FRAMING = process.env.PULSE_WS_FRAMING === 'ws';
 const WS_TEXT = { binary: false } as const;
 
+/** The rest of a `started` message after the subscription's `{"id":…,` prefix. */
+const STARTED_RESULT = '"result":{"type":"started"}}';
+
 /** Live events a subscription buffers while it replays before the socket is closed (4008). */
 const REPLAY_BUFFER_LIMIT = 10_000;
 
@@ -64,13 +67,10 @@ export class LiveSubscription<TContext> extends LiveDelivery {
   protected started(): void {
     if (this.startedSent) return;
     this.startedSent = true;
-    this.request.conn.send(
-      this.transport.encode({
-        id: this.request.id,
-        jsonrpc: this.request.jsonrpc,
-        result: { type: 'started' },
-      }),
-    );
+    // NOTE: the fast path runs only with plain JSON (no transformer, no encoder), so this is exactly
+    // what `transport.encode({ id, jsonrpc, result: { type: 'started' } })` writes, without building
+    // and serialising the message for every new subscription.
+    this.request.conn.send(this.prefix + STARTED_RESULT);
   }
 
   protected failed(cause: unknown): void {

@@ -1,5 +1,12 @@
 /** Running one request: a query or mutation's reply, a subscription's fast path or generic loop. */
-import { callTRPCProcedure, isTrackedEnvelope, TRPCError, type TRPCProcedureType } from '@trpc/server';
+import {
+  type AnyTRPCProcedure,
+  type AnyTRPCRouter,
+  callTRPCProcedure,
+  isTrackedEnvelope,
+  TRPCError,
+  type TRPCProcedureType,
+} from '@trpc/server';
 import { isObservable, observableToAsyncIterable } from '@trpc/server/observable';
 import { LiveStream } from '../live.js';
 import { type Connection, type ContextResult, Refusal } from './connection.js';
@@ -60,10 +67,9 @@ export async function run<TContext>(
   }
   let result: unknown;
   try {
-    result = await callTRPCProcedure({
-      router: conn.transport.opts.router,
+    result = await callProcedure(conn.transport.opts.router, {
       path: procPath,
-      getRawInput: async () => input,
+      getRawInput: rawInputOf(input),
       ctx: res,
       type,
       signal: request.abort.signal,
@@ -97,6 +103,37 @@ export async function run<TContext>(
   void iterate(conn, request, iterable);
 }
 
+/** What a procedure is called with (tRPC's `ProcedureCallOptions`). */
+interface CallOptions {
+  path: string;
+  getRawInput: () => Promise<unknown>;
+  ctx: unknown;
+  type: TRPCProcedureType;
+  signal: AbortSignal;
+  batchIndex: number;
+}
+
+/**
+ * `callTRPCProcedure` for a procedure the router holds directly, without `router` in the options.
+ * NOTE: tRPC copies the call options at every middleware level (twice: into the middleware's
+ * options and into the next level's), key by key; a member subscription goes through five levels,
+ * so every key left out is ten copies fewer per new subscription. Anything else (a lazy router, an
+ * unknown path, a type mismatch) goes to `callTRPCProcedure`, which loads it or gives its error.
+ */
+function callProcedure(router: AnyTRPCRouter, opts: CallOptions): Promise<unknown> {
+  const procedures = router._def.procedures as Record<string, unknown>;
+  const proc = Object.hasOwn(procedures, opts.path) ? procedures[opts.path] : undefined;
+  if (typeof proc === 'function' && (proc as AnyTRPCProcedure)._def?.type === opts.type)
+    return (proc as (opts: CallOptions) => Promise<unknown>)(opts);
+  return callTRPCProcedure({ router, ...opts });
+}
+
+/** The raw input as tRPC's `getRawInput` gives it (one settled promise, however often it is read). */
+function rawInputOf(input: unknown): () => Promise<unknown> {
+  const raw = Promise.resolve(input);
+  return () => raw;
+}
+
 /** A query or a mutation: one reply. */
 async function call<TContext>(
   conn: Connection<TContext>,
@@ -111,10 +148,9 @@ async function call<TContext>(
   const { type, path: procPath, input } = request.extra;
   let result: unknown;
   try {
-    result = await callTRPCProcedure({
-      router: conn.transport.opts.router,
+    result = await callProcedure(conn.transport.opts.router, {
       path: procPath,
-      getRawInput: async () => input,
+      getRawInput: rawInputOf(input),
       ctx: res,
       type,
       signal: request.abort.signal,
