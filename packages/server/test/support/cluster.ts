@@ -62,10 +62,24 @@ export interface NodeProcess {
 /** Spawns a node (`pulse-server`, the test secret, the cluster's stores) and waits until `/readyz` answers 200. */
 export async function startNode(
   cluster: ClusterEnv,
-  opts: { nodeId: string; port?: number; env?: Record<string, string> },
+  opts: {
+    nodeId: string;
+    port?: number;
+    env?: Record<string, string>;
+    /**
+     * A module to run instead of `pulse-server` (one that serves an app's router and channels from
+     * the same environment); a `.ts` file runs through tsx with the `source` condition.
+     */
+    entry?: string;
+  },
 ): Promise<NodeProcess> {
   const port = opts.port ?? (await freePorts(1))[0]!;
-  const child = spawn(process.execPath, nodeArgs, {
+  const args = opts.entry
+    ? opts.entry.endsWith('.ts')
+      ? ['--import', 'tsx', '--conditions=source', opts.entry]
+      : [opts.entry]
+    : nodeArgs;
+  const child = spawn(process.execPath, args, {
     cwd: nodeCwd,
     env: {
       ...process.env,
