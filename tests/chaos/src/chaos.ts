@@ -90,6 +90,8 @@ export interface ChaosReport {
     slaPeriods: number;
     slaEscalated: number;
     slaAnswered: number;
+    /** Channel publishes, inbox messages and dashboard sets that needed more than one attempt. */
+    extrasRetried: number;
     /** ms from the end of the notification drain until every channel / inbox / dashboard client matched the store. */
     extrasConvergedMs: number | null;
   };
@@ -323,8 +325,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           );
       });
     };
+    /** How long each (re)start took to answer /readyz, ms (the report's start-up times). */
+    const startMs: number[] = [];
+    const restartFailures: string[] = [];
     const launch = async (i: number) => {
+      const started = Date.now();
       const node = await startNode(cluster, { nodeId: nodeIds[i]!, port: ports[i]!, entry: NODE_ENTRY });
+      startMs.push(Date.now() - started);
       watch(node.nodeId, node.child, node.output);
       return node;
     };
@@ -551,7 +558,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           expectedExit.add(nodes[f.target]!.child);
           await nodes[f.target]!.kill('SIGKILL');
           await sleep(f.durationMs);
-          nodes[f.target] = await launch(f.target);
+          try {
+            nodes[f.target] = await launch(f.target);
+          } catch (error) {
+            // A node that does not come back is a violation; the run goes on with a second start.
+            restartFailures.push(
+              `${nodeIds[f.target]} did not restart at ${elapsed()} (load ${readFileSync('/proc/loadavg', 'utf8').trim()}): ${String((error as Error).message).slice(0, 600)}`,
+            );
+            nodes[f.target] = await launch(f.target);
+          }
           break;
         }
         case 'node-stop': {
@@ -762,6 +777,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         history: { extra: presenceExtra, lastFaultEndedAt: lastFaultAt - phaseStartAt },
       });
     for (const exit of unexpectedExits) violations.unshift({ rule: 'crash', detail: exit });
+    for (const failure of restartFailures) violations.unshift({ rule: 'restart', detail: failure });
     if (gaveUp > 0)
       violations.push({ rule: 'publish', detail: `${gaveUp} publishes gave up after 30 attempts` });
 
@@ -825,6 +841,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       slaPeriods: extras.sla.periods,
       slaEscalated: extras.sla.escalated,
       slaAnswered: extras.sla.answeredInTime,
+      extrasRetried: [...channelAcks, ...inboxAcks, ...dashAcks].filter((a) => a.attempts > 1).length,
       extrasConvergedMs,
     };
     const latency = latencyReport(official, ackTimes, phaseStart, timeline);
@@ -851,6 +868,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       `faults: ${JSON.stringify(faultCounts)}`,
       `stats: ${JSON.stringify({ ...stats, retryAttempts: retries })}`,
       `resources: ${JSON.stringify(resources)}`,
+      `node start-up ms (first three, then restarts): ${startMs.join(' ')}`,
       `latency ms (send returned → client received): outside faults ${JSON.stringify(latency.outside)}; during faults ${JSON.stringify(latency.during)}`,
       ...Object.entries(latency.byKind).map(([kind, p]) => `  during ${kind}: ${JSON.stringify(p)}`),
       `rss MB per node every ${RSS_SAMPLE_MS / 1000}s: ${rssSeries.map((r) => r.rssMb.map((v) => v ?? '-').join('/')).join(' ')}`,

@@ -475,5 +475,21 @@ export function checkExtras(input: {
         detail: `conversation ${cv.id}: ${escalations} escalation(s), ${alerts} SLA alert notification(s)`,
       });
   }
+  // Dashboard values: one writer per key, so the store's latest is the last acknowledged set of it.
+  const lastSet = new Map<string, DashAck>();
+  for (const a of input.dashAcks) {
+    const k = `${a.workspaceId}/${a.valueKey}`;
+    const prior = lastSet.get(k);
+    if (!prior || a.at >= prior.at) lastSet.set(k, a);
+  }
+  for (const [k, a] of lastSet) {
+    const stored = store.dashboard.get(a.workspaceId)?.get(a.valueKey);
+    if (!stored || stored.at !== a.at)
+      violations.push({
+        rule: 'dashboard-stored',
+        who: k,
+        detail: `dashboard ${k}: the last acknowledged set is at ${a.at}, the store's latest ${stored ? stored.at : 'none'}`,
+      });
+  }
   return { violations, checked, sla };
 }
