@@ -631,6 +631,47 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       throw new Error(`publishers did not stop within 60 s (last messages: ${JSON.stringify(lastMessages)})`);
     }
     log(`${elapsed()} publishers stopped`);
+    // Presence converges on the users whose presence sockets are open (within TTL + TTL/2 + margin
+    // of the end of the last fault; checked before the SLA and barrier waits, which take seconds).
+    const presenceBoundMs = PRESENCE_TTL_MS + PRESENCE_TTL_MS / 2 + PRESENCE_MARGIN_MS;
+    const presenceDiff: string[] = [];
+    const converged = await until(
+      'presence converged',
+      async () => {
+        presenceDiff.length = 0;
+        presenceExtra.length = 0;
+        for (const ws of workspaces) {
+          const asker = official.find((c) => c.workspaceId === ws.id);
+          if (!asker) continue;
+          const want = presenceClients
+            .filter((c) => c.workspaceId === ws.id)
+            .map((c) => c.user)
+            .sort();
+          let have: string[];
+          let list: Array<{ userId: string }>;
+          try {
+            list = await asker.client.trpc.presence.list.query({ workspaceId: ws.id });
+            have = list.map((p) => p.userId).sort();
+          } catch (error) {
+            presenceDiff.push(`${ws.id}: presence.list failed: ${String(error)}`);
+            continue;
+          }
+          const extra = have.filter((u) => !want.includes(u));
+          for (const u of extra)
+            presenceExtra.push({
+              left: presenceLeft.get(u) ?? 'never opened',
+              entry: list.find((p) => p.userId === u),
+            });
+          const missing = want.filter((u) => !have.includes(u));
+          if (extra.length || missing.length)
+            presenceDiff.push(`${ws.id}: extra [${extra.join(',')}], missing [${missing.join(',')}]`);
+        }
+        return presenceDiff.length === 0;
+      },
+      Math.max(0, lastFaultAt + presenceBoundMs - Date.now()),
+      250,
+    );
+    const presenceConvergedMs = Date.now() - lastFaultAt;
     // Every clock still running escalates (and sends its alert) before the barriers: an alert is a
     // notification, and it must be in the stream the clients are checked against.
     const slaSettled = await until(
@@ -700,47 +741,6 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     );
     const extrasConvergedMs = extrasConverged ? Date.now() - drainedAt : null;
     await sleep(500);
-
-    // Presence converges on the users whose presence sockets are open (within TTL + TTL/2 + margin).
-    const presenceBoundMs = PRESENCE_TTL_MS + PRESENCE_TTL_MS / 2 + PRESENCE_MARGIN_MS;
-    const presenceDiff: string[] = [];
-    const converged = await until(
-      'presence converged',
-      async () => {
-        presenceDiff.length = 0;
-        presenceExtra.length = 0;
-        for (const ws of workspaces) {
-          const asker = official.find((c) => c.workspaceId === ws.id);
-          if (!asker) continue;
-          const want = presenceClients
-            .filter((c) => c.workspaceId === ws.id)
-            .map((c) => c.user)
-            .sort();
-          let have: string[];
-          let list: Array<{ userId: string }>;
-          try {
-            list = await asker.client.trpc.presence.list.query({ workspaceId: ws.id });
-            have = list.map((p) => p.userId).sort();
-          } catch (error) {
-            presenceDiff.push(`${ws.id}: presence.list failed: ${String(error)}`);
-            continue;
-          }
-          const extra = have.filter((u) => !want.includes(u));
-          for (const u of extra)
-            presenceExtra.push({
-              left: presenceLeft.get(u) ?? 'never opened',
-              entry: list.find((p) => p.userId === u),
-            });
-          const missing = want.filter((u) => !have.includes(u));
-          if (extra.length || missing.length)
-            presenceDiff.push(`${ws.id}: extra [${extra.join(',')}], missing [${missing.join(',')}]`);
-        }
-        return presenceDiff.length === 0;
-      },
-      Math.max(0, lastFaultAt + presenceBoundMs - Date.now()),
-      250,
-    );
-    const presenceConvergedMs = Date.now() - lastFaultAt;
 
     for (const c of raw) await c.stop();
     for (const c of raw)
