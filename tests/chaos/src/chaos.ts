@@ -2,8 +2,19 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { type ClusterEnv, clusterToken, freePorts, type NodeProcess, startNode } from '@pulse/server/testing';
+import { CHANNEL_RETENTION, POSTS } from './channel.js';
 import { type Ack, checkNotifications, readStore, type Violation } from './checker.js';
+import {
+  type ChannelAck,
+  checkExtras,
+  type DashAck,
+  dashboardDiff,
+  expectedOf,
+  type InboxAck,
+  readExtras,
+} from './checker-extras.js';
 import {
   connectionBurst,
   type OfficialClient,
@@ -67,6 +78,22 @@ export interface ChaosReport {
     /** ms from the end of the last fault until presence matched (null: it did not). */
     presenceConvergedMs: number | null;
     rawCloseCodes: Record<string, number>;
+    channelPublishes: number;
+    channelClients: number;
+    channelEvents: number;
+    inboxMessages: number;
+    inboxClients: number;
+    inboxEvents: number;
+    dashboardSets: number;
+    dashboardClients: number;
+    /** SLA clocks started, escalated (each once), answered before escalating. */
+    slaPeriods: number;
+    slaEscalated: number;
+    slaAnswered: number;
+    /** Channel publishes, inbox messages and dashboard sets that needed more than one attempt. */
+    extrasRetried: number;
+    /** ms from the end of the notification drain until every channel / inbox / dashboard client matched the store. */
+    extrasConvergedMs: number | null;
   };
   resources: ResourceSample[];
   /** Publish-return → client-receive latency of durable notifications (see `latencyReport`). */
@@ -154,6 +181,10 @@ const RETENTION = 1_000_000;
 const PRESENCE_TTL_MS = 2_000;
 /** On top of TTL + TTL/2: reconnect backoff (max 2 s) and the set's round trip. */
 const PRESENCE_MARGIN_MS = 5_000;
+/** The inbox's reply SLA on every node and publisher, and how often each node looks for breaches. */
+const SLA_MS = 3_000;
+const SLA_POLL_MS = 500;
+const NODE_ENTRY = join(here, 'node-main.ts');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -267,6 +298,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       env: {
         PULSE_NOTIFICATION_RETENTION: String(RETENTION),
         PULSE_AUTH_TIMEOUT_MS: '3000',
+        PULSE_INBOX_SLA_MS: String(SLA_MS),
+        PULSE_INBOX_SLA_POLL_MS: String(SLA_POLL_MS),
+        PULSE_INBOX_RETENTION: String(CHANNEL_RETENTION),
       },
     };
     log(`${elapsed()} postgres ${pgsql.url}, redis ${redis.url}`);
@@ -291,8 +325,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           );
       });
     };
+    /** How long each (re)start took to answer /readyz, ms (the report's start-up times). */
+    const startMs: number[] = [];
+    const restartFailures: string[] = [];
     const launch = async (i: number) => {
-      const node = await startNode(cluster, { nodeId: nodeIds[i]!, port: ports[i]! });
+      const started = Date.now();
+      const node = await startNode(cluster, { nodeId: nodeIds[i]!, port: ports[i]!, entry: NODE_ENTRY });
+      startMs.push(Date.now() - started);
       watch(node.nodeId, node.child, node.output);
       return node;
     };
@@ -341,8 +380,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const clientRng = rng.fork('clients');
     for (let i = 0; i < opts.clients; i++) {
       const u = users[i % userCount]!;
+      // A quarter each also follow the custom channel (one post), the inbox, the dashboard.
+      const kind = (['channel', 'inbox', 'dashboard', null] as const)[i % 4]!;
       official.push(
         startOfficialClient({
+          extra: kind
+            ? { kind, postId: kind === 'channel' ? POSTS[Math.floor(i / 4) % POSTS.length] : undefined }
+            : undefined,
           label: `official-${i}`,
           user: u.user,
           workspaceId: u.workspaceId,
@@ -432,6 +476,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 
     // Publisher processes.
     const acks: Ack[] = [];
+    const channelAcks: ChannelAck[] = [];
+    const inboxAcks: InboxAck[] = [];
+    const dashAcks: DashAck[] = [];
     let retries = 0;
     let gaveUp = 0;
     const workers: Worker[] = [];
@@ -456,13 +503,18 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           gapMs: [20, 120],
           maxPublishes: 100_000,
           maxAttempts: 30,
+          extrasGapMs: [150, 400],
+          slaMs: SLA_MS,
         },
         (m) => {
           lastMessages[`pub${i}`] = { ...m, at: elapsed() };
           if (m.t === 'ack') {
             acks.push(m);
             ackTimes.set(`${m.workspaceId}/${m.eventId}`, Date.now() - (phaseStartAt || Date.now()));
-          } else if (m.t === 'retry') retries++;
+          } else if (m.t === 'channel-ack') channelAcks.push(m);
+          else if (m.t === 'inbox-ack') inboxAcks.push(m);
+          else if (m.t === 'dash-ack') dashAcks.push(m);
+          else if (m.t === 'retry') retries++;
           else if (m.t === 'gaveup') gaveUp++;
         },
       );
@@ -506,7 +558,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           expectedExit.add(nodes[f.target]!.child);
           await nodes[f.target]!.kill('SIGKILL');
           await sleep(f.durationMs);
-          nodes[f.target] = await launch(f.target);
+          try {
+            nodes[f.target] = await launch(f.target);
+          } catch (error) {
+            // A node that does not come back is a violation; the run goes on with a second start.
+            restartFailures.push(
+              `${nodeIds[f.target]} did not restart at ${elapsed()} (load ${readFileSync('/proc/loadavg', 'utf8').trim()}): ${String((error as Error).message).slice(0, 600)}`,
+            );
+            nodes[f.target] = await launch(f.target);
+          }
           break;
         }
         case 'node-stop': {
@@ -571,32 +631,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       throw new Error(`publishers did not stop within 60 s (last messages: ${JSON.stringify(lastMessages)})`);
     }
     log(`${elapsed()} publishers stopped`);
-    const barrierIds = new Map<string, string>();
-    for (const ws of workspaces) {
-      const before = acks.length;
-      const live = workers.find((w) => w.child.exitCode === null && w.child.signalCode === null);
-      if (!live) break;
-      live.send({ t: 'barrier', workspaceId: ws.id });
-      await until(
-        'barrier ack',
-        () => acks.slice(before).some((a) => a.barrier && a.workspaceId === ws.id),
-        60_000,
-      );
-      const ack = acks.slice(before).find((a) => a.barrier && a.workspaceId === ws.id);
-      if (ack) barrierIds.set(ws.id, ack.eventId);
-    }
-    const hasBarrier = (c: OfficialClient) => {
-      const id = barrierIds.get(c.workspaceId);
-      return !c.subscribed || (id !== undefined && c.seen.some((e) => e.id === id));
-    };
-    const drained = await until('barriers delivered', () => official.every(hasBarrier), 60_000, 200);
-    log(
-      `${elapsed()} drain ${drained ? 'complete' : 'INCOMPLETE after 60 s'} (${Date.now() - lastFaultAt} ms after the last fault)`,
-    );
-    // A last short wait: anything delivered twice or late would arrive now.
-    await sleep(1_000);
-
-    // Presence converges on the users whose presence sockets are open (within TTL + TTL/2 + margin).
+    // Presence converges on the users whose presence sockets are open (within TTL + TTL/2 + margin
+    // of the end of the last fault; checked before the SLA and barrier waits, which take seconds).
     const presenceBoundMs = PRESENCE_TTL_MS + PRESENCE_TTL_MS / 2 + PRESENCE_MARGIN_MS;
     const presenceDiff: string[] = [];
     const converged = await until(
@@ -636,6 +672,75 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       250,
     );
     const presenceConvergedMs = Date.now() - lastFaultAt;
+    // Every clock still running escalates (and sends its alert) before the barriers: an alert is a
+    // notification, and it must be in the stream the clients are checked against.
+    const slaSettled = await until(
+      'SLA settled',
+      async () => {
+        const c = new pg.Client({ connectionString: pgsql.url });
+        try {
+          await c.connect();
+          const r = await c.query(
+            'select count(*)::int as n from pulse_inbox_conversations where sla_due_at is not null and (escalated_at is null or alerted_at is null)',
+          );
+          return r.rows[0].n === 0;
+        } catch {
+          return false;
+        } finally {
+          await c.end().catch(() => {});
+        }
+      },
+      SLA_MS + 30_000,
+      250,
+    );
+    log(`${elapsed()} SLA clocks ${slaSettled ? 'settled' : 'NOT settled after 30 s'}`);
+    const barrierIds = new Map<string, string>();
+    for (const ws of workspaces) {
+      const before = acks.length;
+      const live = workers.find((w) => w.child.exitCode === null && w.child.signalCode === null);
+      if (!live) break;
+      live.send({ t: 'barrier', workspaceId: ws.id });
+      await until(
+        'barrier ack',
+        () => acks.slice(before).some((a) => a.barrier && a.workspaceId === ws.id),
+        60_000,
+      );
+      const ack = acks.slice(before).find((a) => a.barrier && a.workspaceId === ws.id);
+      if (ack) barrierIds.set(ws.id, ack.eventId);
+    }
+    const hasBarrier = (c: OfficialClient) => {
+      const id = barrierIds.get(c.workspaceId);
+      return !c.subscribed || (id !== undefined && c.seen.some((e) => e.id === id));
+    };
+    const drained = await until('barriers delivered', () => official.every(hasBarrier), 60_000, 200);
+    log(
+      `${elapsed()} drain ${drained ? 'complete' : 'INCOMPLETE after 60 s'} (${Date.now() - lastFaultAt} ms after the last fault)`,
+    );
+    // A last short wait: anything delivered twice or late would arrive now.
+    await sleep(1_000);
+
+    // The channel, inbox and dashboard subscribers catch up with the store (bounded: 30 s).
+    const drainedAt = Date.now();
+    const extrasConverged = await until(
+      'extras converged',
+      async () => {
+        const store = await readExtras(
+          pgsql.url,
+          workspaces.map((w) => w.id),
+        ).catch(() => null);
+        if (!store) return false;
+        return official.every((c) => {
+          if (!c.extra?.subscribed) return true;
+          if (c.extra.kind === 'dashboard') return dashboardDiff(store, c).length === 0;
+          const want = expectedOf(store, c);
+          return c.extra.seen.filter((e) => e.type !== 'sync').length >= want.length;
+        });
+      },
+      30_000,
+      500,
+    );
+    const extrasConvergedMs = extrasConverged ? Date.now() - drainedAt : null;
+    await sleep(500);
 
     for (const c of raw) await c.stop();
     for (const c of raw)
@@ -647,7 +752,19 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       workspaces.map((w) => w.id),
     );
     const result = checkNotifications({ store, acks, official, all: [...official, ...raw, ...bursts] });
-    const violations = [...result.violations];
+    const extrasStore = await readExtras(
+      pgsql.url,
+      workspaces.map((w) => w.id),
+    );
+    const extras = checkExtras({
+      store: extrasStore,
+      official,
+      channelAcks,
+      inboxAcks,
+      dashAcks,
+      escalateBefore: Date.now() - SLA_POLL_MS - 2_000,
+    });
+    const violations = [...result.violations, ...extras.violations];
     if (barrierIds.size !== workspaces.length)
       violations.unshift({
         rule: 'drain',
@@ -660,6 +777,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         history: { extra: presenceExtra, lastFaultEndedAt: lastFaultAt - phaseStartAt },
       });
     for (const exit of unexpectedExits) violations.unshift({ rule: 'crash', detail: exit });
+    for (const failure of restartFailures) violations.unshift({ rule: 'restart', detail: failure });
     if (gaveUp > 0)
       violations.push({ rule: 'publish', detail: `${gaveUp} publishes gave up after 30 attempts` });
 
@@ -712,6 +830,19 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       presenceChurned: churned,
       presenceConvergedMs: converged ? presenceConvergedMs : null,
       rawCloseCodes,
+      channelPublishes: new Set(channelAcks.map((a) => a.key)).size,
+      channelClients: extras.checked.channelClients,
+      channelEvents: extras.checked.channelEvents,
+      inboxMessages: new Set(inboxAcks.map((a) => a.key)).size,
+      inboxClients: extras.checked.inboxClients,
+      inboxEvents: extras.checked.inboxEvents,
+      dashboardSets: dashAcks.length,
+      dashboardClients: extras.checked.dashboardClients,
+      slaPeriods: extras.sla.periods,
+      slaEscalated: extras.sla.escalated,
+      slaAnswered: extras.sla.answeredInTime,
+      extrasRetried: [...channelAcks, ...inboxAcks, ...dashAcks].filter((a) => a.attempts > 1).length,
+      extrasConvergedMs,
     };
     const latency = latencyReport(official, ackTimes, phaseStart, timeline);
     if (process.env.CHAOS_DUMP) {
@@ -737,6 +868,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       `faults: ${JSON.stringify(faultCounts)}`,
       `stats: ${JSON.stringify({ ...stats, retryAttempts: retries })}`,
       `resources: ${JSON.stringify(resources)}`,
+      `node start-up ms (first three, then restarts): ${startMs.join(' ')}`,
       `latency ms (send returned → client received): outside faults ${JSON.stringify(latency.outside)}; during faults ${JSON.stringify(latency.during)}`,
       ...Object.entries(latency.byKind).map(([kind, p]) => `  during ${kind}: ${JSON.stringify(p)}`),
       `rss MB per node every ${RSS_SAMPLE_MS / 1000}s: ${rssSeries.map((r) => r.rssMb.map((v) => v ?? '-').join('/')).join(' ')}`,

@@ -1,5 +1,6 @@
 import { createPulseClient, type PulseClient } from '@pulse/client';
 import WebSocket from 'ws';
+import type { ChaosRouter } from './channel.js';
 import type { Rng } from './prng.js';
 
 /** One durable event as a client saw it. */
@@ -39,8 +40,34 @@ const toSeen = (e: Tracked): Seen => ({
   title: e.data.notification?.title,
 });
 
+/** One event of the other domains as a client saw it (channel, inbox: durable ids; dashboard: values). */
+export interface ExtraSeen {
+  /** Durable id (channel, inbox); undefined for dashboard events. */
+  id?: string;
+  type: string;
+  workspaceId?: string;
+  /** Channel: the topic key; inbox: the conversation. */
+  key?: string;
+  /** Channel: the publish's idempotency key carried in the event. */
+  pubKey?: string;
+  /** Dashboard: the values the event carries (a snapshot's all, an update's one). */
+  values?: Array<{ key: string; at: string; value: number; workspaceId: string }>;
+}
+
+/** A second subscription of an official client: the custom channel, the inbox or the dashboard. */
+export interface ExtraSubscription {
+  kind: 'channel' | 'inbox' | 'dashboard';
+  /** Channel: the post whose topic it follows. */
+  postId?: string;
+  seen: ExtraSeen[];
+  errors: string[];
+  resubscribes: number;
+  subscribed: boolean;
+}
+
 export interface OfficialClient extends Recorder {
-  client: PulseClient;
+  client: PulseClient<ChaosRouter>;
+  extra: ExtraSubscription | null;
   /** Subscriptions restarted by the app after an error or completion (with the last id). */
   resubscribes: number;
   /** When each entry of `seen` arrived (epoch ms), index for index: delivery latency. */
@@ -61,8 +88,9 @@ export function startOfficialClient(opts: {
   token: string;
   urls: string[];
   rng: Rng;
+  extra?: { kind: ExtraSubscription['kind']; postId?: string };
 }): OfficialClient {
-  const client = createPulseClient({
+  const client = createPulseClient<ChaosRouter>({
     url: opts.urls,
     token: opts.token,
     WebSocket,
@@ -81,12 +109,56 @@ export function startOfficialClient(opts: {
     resubscribes: 0,
     seenAt: [],
     subscribed: true,
+    extra: opts.extra ? { ...opts.extra, seen: [], errors: [], resubscribes: 0, subscribed: true } : null,
     async close() {
       closed = true;
       unsubscribe();
+      unsubscribeExtra();
       await client.close();
     },
   };
+  let unsubscribeExtra = () => {};
+  const extra = state.extra;
+  if (extra) {
+    const handlers = {
+      onData: (e: unknown) => extra.seen.push(toExtraSeen(extra.kind, e)),
+      onError: (error: unknown) => {
+        extra.errors.push(String((error as Error)?.message ?? error));
+        extraAgain();
+      },
+      onComplete: () => {
+        if (!closed) extraAgain();
+      },
+    };
+    // On an error the app resubscribes from its last durable id (the dashboard: a fresh snapshot).
+    const subscribeExtra = (lastEventId: string) => {
+      const ws = opts.workspaceId;
+      const sub =
+        extra.kind === 'channel'
+          ? client.trpc.channels.chaosPosts.subscribe.subscribe(
+              { workspaceId: ws, input: { postId: extra.postId! }, lastEventId },
+              handlers,
+            )
+          : extra.kind === 'inbox'
+            ? client.trpc.inbox.onEvent.subscribe({ workspaceId: ws, lastEventId }, handlers)
+            : client.trpc.dashboard.onUpdate.subscribe({ workspaceId: ws }, handlers);
+      unsubscribeExtra = () => sub.unsubscribe();
+    };
+    const extraAgain = () => {
+      if (closed) return;
+      if (extra.resubscribes >= 200) {
+        extra.subscribed = false;
+        return;
+      }
+      extra.resubscribes++;
+      setTimeout(() => {
+        if (closed) return;
+        const last = [...extra.seen].reverse().find((e) => e.id !== undefined)?.id ?? '0';
+        subscribeExtra(last);
+      }, 250);
+    };
+    subscribeExtra('0');
+  }
   let unsubscribe = () => {};
   const subscribe = (lastEventId: string) => {
     const sub = client.trpc.notifications.onNotification.subscribe(
@@ -122,6 +194,41 @@ export function startOfficialClient(opts: {
   };
   subscribe('0');
   return state;
+}
+
+function toExtraSeen(kind: ExtraSubscription['kind'], raw: unknown): ExtraSeen {
+  if (kind === 'dashboard') {
+    const e = raw as {
+      type: string;
+      workspaceId: string;
+      key?: string;
+      at?: string;
+      value?: number;
+      updates?: Array<{ key: string; at: string; value: number; workspaceId: string }>;
+    };
+    const values =
+      e.type === 'snapshot'
+        ? (e.updates ?? []).map((u) => ({ key: u.key, at: u.at, value: u.value, workspaceId: u.workspaceId }))
+        : [{ key: e.key!, at: e.at!, value: e.value!, workspaceId: e.workspaceId }];
+    return { type: e.type, workspaceId: e.workspaceId, values };
+  }
+  const t = raw as {
+    id: string;
+    data: {
+      type: string;
+      workspaceId?: string;
+      key?: string;
+      conversationId?: string;
+      data?: { pubKey?: string };
+    };
+  };
+  return {
+    id: t.id,
+    type: t.data.type,
+    workspaceId: t.data.workspaceId,
+    key: kind === 'channel' ? t.data.key : t.data.conversationId,
+    pubKey: t.data.data?.pubKey,
+  };
 }
 
 /** Frames a raw client got for its subscription, and how its sockets ended. */

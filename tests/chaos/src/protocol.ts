@@ -16,6 +16,10 @@ export interface WorkerConfig {
   gapMs: [number, number];
   maxPublishes: number;
   maxAttempts: number;
+  /** The other domains' loop (channel, inbox, dashboard): pause between its operations, [min, max] ms. */
+  extrasGapMs: [number, number];
+  /** Reply SLA of the inbox (the nodes' PULSE_INBOX_SLA_MS). */
+  slaMs: number;
 }
 
 export type RunnerMessage = { t: 'stop' } | { t: 'barrier'; workspaceId: string };
@@ -33,5 +37,26 @@ export type PublisherMessage =
       barrier: boolean;
     }
   | { t: 'retry'; key: string; attempt: number; error: string }
+  | {
+      t: 'channel-ack';
+      key: string;
+      workspaceId: string;
+      postId: string;
+      id: string;
+      created: boolean;
+      attempts: number;
+    }
+  | {
+      t: 'inbox-ack';
+      op: 'receive' | 'reply';
+      key: string;
+      workspaceId: string;
+      conversationId: string;
+      messageId: string;
+      eventId: string;
+      created: boolean;
+      attempts: number;
+    }
+  | { t: 'dash-ack'; workspaceId: string; valueKey: string; at: string; applied: boolean; attempts: number }
   | { t: 'gaveup'; key: string }
   | { t: 'stopped'; published: number };

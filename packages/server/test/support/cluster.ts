@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,10 +63,24 @@ export interface NodeProcess {
 /** Spawns a node (`pulse-server`, the test secret, the cluster's stores) and waits until `/readyz` answers 200. */
 export async function startNode(
   cluster: ClusterEnv,
-  opts: { nodeId: string; port?: number; env?: Record<string, string> },
+  opts: {
+    nodeId: string;
+    port?: number;
+    env?: Record<string, string>;
+    /**
+     * A module to run instead of `pulse-server` (one that serves an app's router and channels from
+     * the same environment); a `.ts` file runs through tsx with the `source` condition.
+     */
+    entry?: string;
+  },
 ): Promise<NodeProcess> {
   const port = opts.port ?? (await freePorts(1))[0]!;
-  const child = spawn(process.execPath, nodeArgs, {
+  const args = opts.entry
+    ? opts.entry.endsWith('.ts')
+      ? ['--import', 'tsx', '--conditions=source', opts.entry]
+      : [opts.entry]
+    : nodeArgs;
+  const child = spawn(process.execPath, args, {
     cwd: nodeCwd,
     env: {
       ...process.env,
@@ -97,17 +112,25 @@ export async function startNode(
   const url = `http://127.0.0.1:${port}`;
   const exited = once(child, 'exit');
   const deadline = Date.now() + 30_000;
+  /** What the last readiness probe got (diagnostics of a node that does not come up). */
+  let lastProbe = 'no probe yet';
   for (;;) {
     if (child.exitCode !== null) throw new Error(`node ${opts.nodeId} exited:\n${output}`);
     try {
       const res = await fetch(`${url}/readyz`);
       if (res.ok) break;
-    } catch {
+      lastProbe = `HTTP ${res.status} ${(await res.text()).slice(0, 300)}`;
+    } catch (error) {
       // not listening yet
+      const cause = (error as { cause?: { code?: string } }).cause;
+      lastProbe = `no answer (${cause?.code ?? String(error)})`;
     }
     if (Date.now() > deadline) {
+      const cpu = cpuSeconds(child.pid);
       child.kill('SIGKILL');
-      throw new Error(`node ${opts.nodeId} not ready in 30 s:\n${output}`);
+      throw new Error(
+        `node ${opts.nodeId} not ready in 30 s (last /readyz: ${lastProbe}; CPU used: ${cpu}):\n${output}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -124,6 +147,17 @@ export async function startNode(
       await exited;
     },
   };
+}
+
+/** User + system CPU seconds a process used (Linux `/proc`), or 'unknown'. */
+function cpuSeconds(pid: number | undefined): string {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // NOTE: utime and stime are fields 14 and 15 of stat (11 and 12 after "pid (comm) "), in clock ticks (100/s).
+    return `${((Number(fields[11]) + Number(fields[12])) / 100).toFixed(2)} s`;
+  } catch {
+    return 'unknown';
+  }
 }
 
 /** Starts `count` nodes in parallel; `await using` stops them all. */
