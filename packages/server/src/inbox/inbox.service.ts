@@ -88,6 +88,7 @@ type Db = Kysely<InboxTables>;
 type Trx = Transaction<InboxTables>;
 type ConversationRow = InboxTables['pulse_inbox_conversations'];
 type MessageRow = InboxTables['pulse_inbox_messages'];
+type AlertRow = InboxTables['pulse_inbox_sla_alerts'];
 
 /** Thrown inside a transaction to roll it back and hand a value out (no stream id is used up). */
 class Rollback<T> {
@@ -536,13 +537,13 @@ export class InboxService {
       if (conversation) escalated.push(conversation);
     }
     const retryMs = this.opts.alertRetryMs ?? Math.max(5_000, this.opts.slaPollMs * 5);
+    // NOTE: from the outbox, not the conversation: a reply or a new clock since the claim must not
+    // drop the alert it owes.
     const owed = await this.db
-      .selectFrom('pulse_inbox_conversations')
+      .selectFrom('pulse_inbox_sla_alerts')
       .selectAll()
-      .where('escalated_at', 'is not', null)
-      .where('alerted_at', 'is', null)
-      .where('sla_due_at', 'is not', null)
-      .where('escalated_at', '<=', iso(now - retryMs))
+      .where('escalated_at', '<=', now - retryMs)
+      .orderBy('escalated_at')
       .limit(100)
       .execute();
     for (const row of owed) {
@@ -594,31 +595,61 @@ export class InboxService {
         notifiedUserId: row.assignee_id,
         slaMs,
       });
-      return { conversation, row };
+      // The alert this claim owes, in the same transaction: sent below, or by any node's poller.
+      const alert: AlertRow = {
+        id: `inbox-sla:${row.id}:${Number(row.sla_started_at)}`,
+        workspace_id: workspaceId,
+        conversation_id: conversationId,
+        user_id: row.assignee_id,
+        sla_ms: slaMs,
+        conversation: JSON.stringify(conversation),
+        escalated_at: now,
+      };
+      await trx.insertInto('pulse_inbox_sla_alerts').values(alert).execute();
+      return { conversation, alert };
     });
     if (!claimed) return null;
-    await this.deliverAlert(claimed.row);
+    await this.deliverAlert(claimed.alert);
     return claimed.conversation;
   }
 
-  /** Sends the alert an escalation owes, then records it (left owed on failure: retried later). */
-  private async deliverAlert(row: ConversationRow): Promise<void> {
-    const conversation = toConversation(row);
-    const startedAt = Number(row.sla_started_at);
-    await this.opts.alert?.({
-      workspaceId: row.workspace_id,
-      userId: row.assignee_id,
-      conversation,
-      slaMs: Number(row.sla_due_at) - startedAt,
-      idempotencyKey: `inbox-sla:${row.id}:${startedAt}`,
+  /**
+   * Sends the alert an escalation owes, then records it: the outbox row goes, the conversation's
+   * `alerted_at` is set if it is still in that waiting period. Left owed on failure (retried later);
+   * the idempotency key keeps a retry after a send that did go through to one alert.
+   */
+  private async deliverAlert(alert: AlertRow): Promise<void> {
+    const startedAt = Number(alert.id.slice(alert.id.lastIndexOf(':') + 1));
+    let conversation: Conversation | undefined;
+    if (alert.conversation) conversation = JSON.parse(alert.conversation) as Conversation;
+    else {
+      // Carried over by the migration: the conversation as it is now.
+      const row = await this.db
+        .selectFrom('pulse_inbox_conversations')
+        .selectAll()
+        .where('id', '=', alert.conversation_id)
+        .executeTakeFirst();
+      if (row) conversation = toConversation(row);
+    }
+    if (conversation)
+      await this.opts.alert?.({
+        workspaceId: alert.workspace_id,
+        userId: alert.user_id,
+        conversation,
+        slaMs: Number(alert.sla_ms),
+        idempotencyKey: alert.id,
+      });
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('pulse_inbox_sla_alerts').where('id', '=', alert.id).execute();
+      await trx
+        .updateTable('pulse_inbox_conversations')
+        .set({ alerted_at: iso(Date.now()) })
+        .where('id', '=', alert.conversation_id)
+        .where('sla_started_at', '=', startedAt)
+        .where('escalated_at', 'is not', null)
+        .where('alerted_at', 'is', null)
+        .execute();
     });
-    await this.db
-      .updateTable('pulse_inbox_conversations')
-      .set({ alerted_at: iso(Date.now()) })
-      .where('id', '=', row.id)
-      .where('escalated_at', '=', row.escalated_at)
-      .where('alerted_at', 'is', null)
-      .execute();
   }
 
   /**

@@ -216,6 +216,131 @@ describe('inbox SLA escalation', () => {
     }
   });
 
+  it('an alert still owed when a reply stops the clock and a new message starts another is sent, once', async () => {
+    // NOTE: found by the chaos runner's 30-minute run: the claim committed, the alert failed (a node
+    // killed or the store gone), a reply cleared the clock before the retry: the alert was never sent.
+    fakeClock();
+    const store = createStore({ sqliteFile: ':memory:' });
+    await store.migrate({ ...streamMigrations, ...inboxMigrations });
+    const bus = createMemoryBus();
+    const hub = new Hub(bus);
+    const attempts: SlaAlert[] = [];
+    const errors: unknown[] = [];
+    const inbox = new InboxService({
+      hub,
+      store,
+      slaMs: 100,
+      slaPollMs: 20,
+      retention: 100,
+      alertRetryMs: 150,
+      onError: (error) => errors.push(error),
+      alert: async (alert) => {
+        attempts.push(alert);
+        if (attempts.length === 1) throw new Error('notifications unavailable');
+      },
+    });
+    const keys = () => attempts.map((a) => a.idempotencyKey);
+    try {
+      const { conversation } = await inbox.receive(incoming());
+      await vi.waitFor(() => expect(attempts).toHaveLength(1));
+      const owedKey = attempts[0]!.idempotencyKey;
+      // Before the retry: an agent answers (the clock stops), then the contact writes again (a new clock).
+      await inbox.send(user('ann', 'admin'), {
+        conversationId: conversation.id,
+        body: 'On it',
+        clientMessageId: 'r-1',
+      });
+      await inbox.receive(incoming({ body: 'Still there?', platformMessageId: 'm-2' }));
+      await vi.waitFor(() => expect(keys().filter((k) => k === owedKey)).toHaveLength(2));
+      await vi.waitFor(() => expect(new Set(keys()).size).toBe(2));
+      await vi.advanceTimersByTimeAsync(400);
+      await inbox.escalateDue();
+      const counts = Object.fromEntries(
+        [...new Set(keys())].map((k) => [k, keys().filter((x) => x === k).length]),
+      );
+      expect(counts[owedKey]).toBe(2); // the failed send and its retry, one key: one alert
+      expect(Object.values(counts).sort()).toEqual([1, 2]); // the second waiting period: one alert
+      expect(attempts.find((a) => a.idempotencyKey === owedKey)).toMatchObject({ slaMs: 100 });
+      expect(errors).toEqual([expect.objectContaining({ message: 'notifications unavailable' })]);
+      expect(await escalationsInStore({ services: { store } })).toHaveLength(2);
+      const owed = await store.db
+        .withTables<InboxTables>()
+        .selectFrom('pulse_inbox_sla_alerts')
+        .selectAll()
+        .execute();
+      expect(owed).toEqual([]);
+    } finally {
+      await inbox.close();
+      await hub.close();
+      await bus.close();
+      await store.close();
+    }
+  });
+
+  it('an alert owed before the upgrade to the alert outbox is carried over and sent once', async () => {
+    const store = createStore({ sqliteFile: ':memory:' });
+    const { '1800_inbox_sla_alerts': outbox, ...before } = inboxMigrations;
+    await store.migrate({ ...streamMigrations, ...before });
+    const db = store.db.withTables<InboxTables>();
+    const now = Date.now();
+    await db
+      .insertInto('pulse_inbox_conversations')
+      .values({
+        id: 'cv_old',
+        workspace_id: 'acme',
+        platform: 'facebook',
+        external_id: 'thread-old',
+        contact: JSON.stringify({ id: 'c-1', name: 'Dan' }),
+        status: 'open',
+        assignee_id: 'ann',
+        created_at: new Date(now - 60_000).toISOString(),
+        last_message_at: new Date(now - 60_000).toISOString(),
+        sla_started_at: now - 60_000,
+        sla_due_at: now - 30_000,
+        escalated_at: new Date(now - 30_000).toISOString(),
+        alerted_at: null,
+      })
+      .execute();
+    expect(outbox).toBeDefined();
+    await store.migrate({ ...streamMigrations, ...inboxMigrations });
+    const bus = createMemoryBus();
+    const hub = new Hub(bus);
+    const attempts: SlaAlert[] = [];
+    const inbox = new InboxService({
+      hub,
+      store,
+      slaMs: 100,
+      slaPollMs: 0,
+      retention: 100,
+      alert: async (alert) => {
+        attempts.push(alert);
+      },
+    });
+    try {
+      await inbox.escalateDue();
+      await inbox.escalateDue();
+      expect(attempts).toEqual([
+        expect.objectContaining({
+          idempotencyKey: `inbox-sla:cv_old:${now - 60_000}`,
+          userId: 'ann',
+          slaMs: 30_000,
+          conversation: expect.objectContaining({ id: 'cv_old' }),
+        }),
+      ]);
+      expect(await db.selectFrom('pulse_inbox_sla_alerts').selectAll().execute()).toEqual([]);
+      const row = await db
+        .selectFrom('pulse_inbox_conversations')
+        .select('alerted_at')
+        .executeTakeFirstOrThrow();
+      expect(row.alerted_at).not.toBeNull();
+    } finally {
+      await inbox.close();
+      await hub.close();
+      await bus.close();
+      await store.close();
+    }
+  });
+
   it.skipIf(pgDown !== null)(
     'two server processes over one PostgreSQL database escalate exactly once',
     async () => {

@@ -1,4 +1,4 @@
-import type { Kysely, Migration } from 'kysely';
+import { type Kysely, type Migration, sql } from 'kysely';
 import { renameTables } from '../infra/store/rename.js';
 
 /** The inbox's store tables. Times the SLA poller compares are epoch ms; the rest ISO-8601 text. */
@@ -54,6 +54,24 @@ export type InboxTables = {
   pulse_inbox_settings: {
     workspace_id: string;
     sla_ms: number | string;
+  };
+  /**
+   * Alerts owed by escalations (an outbox): written in the claim's transaction, deleted once the
+   * alert was sent. Apart from the conversation, so a reply, a close or a new clock that resets the
+   * conversation's SLA columns cannot drop an alert still owed.
+   */
+  pulse_inbox_sla_alerts: {
+    /** The alert's idempotency key: `inbox-sla:<conversationId>:<slaStartedAt>`. */
+    id: string;
+    workspace_id: string;
+    conversation_id: string;
+    /** Who is alerted (the assignee at the claim), null: the workspace's admins. */
+    user_id: string | null;
+    sla_ms: number | string;
+    /** The conversation as it was escalated (JSON); '' for alerts carried over by the migration. */
+    conversation: string;
+    /** Epoch ms of the claim (the retry clock). */
+    escalated_at: number | string;
   };
 };
 
@@ -159,6 +177,38 @@ export const inboxMigrations: Record<string, Migration> = {
           (from) => ({ from, to: `pulse_${from}` }),
         ),
       );
+    },
+  },
+  // NOTE: owed alerts move out of the conversation row (the chaos runner's 30-minute run found an
+  // escalation whose alert was owed when a reply cleared the clock: never sent). Alerts owed at the
+  // upgrade are carried over.
+  '1800_inbox_sla_alerts': {
+    async up(db) {
+      await db.schema
+        .createTable('pulse_inbox_sla_alerts')
+        .ifNotExists()
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('conversation_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text')
+        .addColumn('sla_ms', 'bigint', (c) => c.notNull())
+        .addColumn('conversation', 'text', (c) => c.notNull())
+        .addColumn('escalated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('pulse_inbox_sla_alerts_due')
+        .ifNotExists()
+        .on('pulse_inbox_sla_alerts')
+        .column('escalated_at')
+        .execute();
+      await sql`
+        insert into pulse_inbox_sla_alerts
+          (id, workspace_id, conversation_id, user_id, sla_ms, conversation, escalated_at)
+        select 'inbox-sla:' || id || ':' || cast(sla_started_at as text), workspace_id, id, assignee_id,
+          sla_due_at - sla_started_at, '', 0
+        from pulse_inbox_conversations
+        where escalated_at is not null and alerted_at is null and sla_started_at is not null
+          and sla_due_at is not null`.execute(db);
     },
   },
 };
