@@ -1,3 +1,4 @@
+import type { Migration } from 'kysely';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   collect,
@@ -64,6 +65,46 @@ async function escalationsInStore(
  * is `advanceTimersByTimeAsync`, not a sleep (vi.waitFor advances the fake clock as it polls).
  * Sockets and the store run for real.
  */
+/**
+ * An InboxService on an in-memory store (`migrations`: all by default) whose alert fails on its
+ * first attempt when `failFirst`; `close()` closes it, its hub, bus and store.
+ */
+async function memoryInbox(opts: {
+  failFirst: boolean;
+  slaPollMs?: number;
+  migrations?: Record<string, Migration>;
+  beforeStart?: (store: Store) => Promise<void>;
+}) {
+  const store = createStore({ sqliteFile: ':memory:' });
+  await store.migrate(opts.migrations ?? { ...streamMigrations, ...inboxMigrations });
+  await opts.beforeStart?.(store);
+  if (opts.migrations) await store.migrate({ ...streamMigrations, ...inboxMigrations });
+  const bus = createMemoryBus();
+  const hub = new Hub(bus);
+  const attempts: SlaAlert[] = [];
+  const errors: unknown[] = [];
+  const inbox = new InboxService({
+    hub,
+    store,
+    slaMs: 100,
+    slaPollMs: opts.slaPollMs ?? 20,
+    retention: 100,
+    alertRetryMs: 150,
+    onError: (error) => errors.push(error),
+    alert: async (alert) => {
+      attempts.push(alert);
+      if (opts.failFirst && attempts.length === 1) throw new Error('notifications unavailable');
+    },
+  });
+  const close = async () => {
+    await inbox.close();
+    await hub.close();
+    await bus.close();
+    await store.close();
+  };
+  return { store, inbox, attempts, errors, close };
+}
+
 const fakeClock = () => vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
 
 describe('inbox SLA escalation', () => {
@@ -179,25 +220,7 @@ describe('inbox SLA escalation', () => {
 
   it('an alert that could not be sent is sent again by the poller, with the same idempotency key', async () => {
     fakeClock();
-    const store = createStore({ sqliteFile: ':memory:' });
-    await store.migrate({ ...streamMigrations, ...inboxMigrations });
-    const bus = createMemoryBus();
-    const hub = new Hub(bus);
-    const attempts: SlaAlert[] = [];
-    const errors: unknown[] = [];
-    const inbox = new InboxService({
-      hub,
-      store,
-      slaMs: 100,
-      slaPollMs: 20,
-      retention: 100,
-      alertRetryMs: 150,
-      onError: (error) => errors.push(error),
-      alert: async (alert) => {
-        attempts.push(alert);
-        if (attempts.length === 1) throw new Error('notifications unavailable');
-      },
-    });
+    const { store, inbox, attempts, errors, close } = await memoryInbox({ failFirst: true });
     try {
       await inbox.receive(incoming());
       await vi.waitFor(() => expect(attempts).toHaveLength(2));
@@ -209,10 +232,7 @@ describe('inbox SLA escalation', () => {
       expect(errors).toEqual([expect.objectContaining({ message: 'notifications unavailable' })]);
       expect(await escalationsInStore({ services: { store } })).toHaveLength(1);
     } finally {
-      await inbox.close();
-      await hub.close();
-      await bus.close();
-      await store.close();
+      await close();
     }
   });
 
@@ -220,25 +240,7 @@ describe('inbox SLA escalation', () => {
     // NOTE: found by the chaos runner's 30-minute run: the claim committed, the alert failed (a node
     // killed or the store gone), a reply cleared the clock before the retry: the alert was never sent.
     fakeClock();
-    const store = createStore({ sqliteFile: ':memory:' });
-    await store.migrate({ ...streamMigrations, ...inboxMigrations });
-    const bus = createMemoryBus();
-    const hub = new Hub(bus);
-    const attempts: SlaAlert[] = [];
-    const errors: unknown[] = [];
-    const inbox = new InboxService({
-      hub,
-      store,
-      slaMs: 100,
-      slaPollMs: 20,
-      retention: 100,
-      alertRetryMs: 150,
-      onError: (error) => errors.push(error),
-      alert: async (alert) => {
-        attempts.push(alert);
-        if (attempts.length === 1) throw new Error('notifications unavailable');
-      },
-    });
+    const { store, inbox, attempts, errors, close } = await memoryInbox({ failFirst: true });
     const keys = () => attempts.map((a) => a.idempotencyKey);
     try {
       const { conversation } = await inbox.receive(incoming());
@@ -270,52 +272,42 @@ describe('inbox SLA escalation', () => {
         .execute();
       expect(owed).toEqual([]);
     } finally {
-      await inbox.close();
-      await hub.close();
-      await bus.close();
-      await store.close();
+      await close();
     }
   });
 
   it('an alert owed before the upgrade to the alert outbox is carried over and sent once', async () => {
-    const store = createStore({ sqliteFile: ':memory:' });
     const { '1800_inbox_sla_alerts': outbox, ...before } = inboxMigrations;
-    await store.migrate({ ...streamMigrations, ...before });
-    const db = store.db.withTables<InboxTables>();
-    const now = Date.now();
-    await db
-      .insertInto('pulse_inbox_conversations')
-      .values({
-        id: 'cv_old',
-        workspace_id: 'acme',
-        platform: 'facebook',
-        external_id: 'thread-old',
-        contact: JSON.stringify({ id: 'c-1', name: 'Dan' }),
-        status: 'open',
-        assignee_id: 'ann',
-        created_at: new Date(now - 60_000).toISOString(),
-        last_message_at: new Date(now - 60_000).toISOString(),
-        sla_started_at: now - 60_000,
-        sla_due_at: now - 30_000,
-        escalated_at: new Date(now - 30_000).toISOString(),
-        alerted_at: null,
-      })
-      .execute();
     expect(outbox).toBeDefined();
-    await store.migrate({ ...streamMigrations, ...inboxMigrations });
-    const bus = createMemoryBus();
-    const hub = new Hub(bus);
-    const attempts: SlaAlert[] = [];
-    const inbox = new InboxService({
-      hub,
-      store,
-      slaMs: 100,
+    const now = Date.now();
+    const { store, inbox, attempts, close } = await memoryInbox({
+      failFirst: false,
       slaPollMs: 0,
-      retention: 100,
-      alert: async (alert) => {
-        attempts.push(alert);
+      migrations: { ...streamMigrations, ...before },
+      // An escalation from before the upgrade whose alert is still owed (the old columns say so).
+      beforeStart: async (old) => {
+        await old.db
+          .withTables<InboxTables>()
+          .insertInto('pulse_inbox_conversations')
+          .values({
+            id: 'cv_old',
+            workspace_id: 'acme',
+            platform: 'facebook',
+            external_id: 'thread-old',
+            contact: JSON.stringify({ id: 'c-1', name: 'Dan' }),
+            status: 'open',
+            assignee_id: 'ann',
+            created_at: new Date(now - 60_000).toISOString(),
+            last_message_at: new Date(now - 60_000).toISOString(),
+            sla_started_at: now - 60_000,
+            sla_due_at: now - 30_000,
+            escalated_at: new Date(now - 30_000).toISOString(),
+            alerted_at: null,
+          })
+          .execute();
       },
     });
+    const db = store.db.withTables<InboxTables>();
     try {
       await inbox.escalateDue();
       await inbox.escalateDue();
@@ -334,10 +326,7 @@ describe('inbox SLA escalation', () => {
         .executeTakeFirstOrThrow();
       expect(row.alerted_at).not.toBeNull();
     } finally {
-      await inbox.close();
-      await hub.close();
-      await bus.close();
-      await store.close();
+      await close();
     }
   });
 
