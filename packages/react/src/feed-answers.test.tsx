@@ -138,6 +138,13 @@ interface Watched {
   message?: { body?: string };
 }
 
+/** Sends a mention titled `title` and waits until the feed's live handler applied it. */
+async function mentionApplied(server: Server, watch: ReturnType<typeof feedWatch>, title: string) {
+  const applied = watch.applied(title);
+  await mention(server, title);
+  await applied;
+}
+
 function setup(server: Server, token: string) {
   const gate = answerGate();
   const watch = feedWatch();
@@ -190,9 +197,7 @@ describe('useNotifications: an HTTP answer read before a live event lands after 
     const bob = renderHook(() => useNotifications('acme'), { wrapper });
     // Both answers are read (empty, asOf before the notification) and held.
     await held;
-    const applied = watch.applied('live while loading');
-    await mention(server, 'live while loading');
-    await applied;
+    await mentionApplied(server, watch, 'live while loading');
     act(() => gate.release());
 
     await settled(queryClient);
@@ -216,18 +221,14 @@ describe('useNotifications: an HTTP answer read before a live event lands after 
     const { gate, watch, queryClient, wrapper } = setup(server, token);
     const bob = renderHook(() => useNotifications('acme'), { wrapper });
     await waitFor(() => expect(bob.result.current.status).toBe('live'));
-    const first = watch.applied('before');
-    await mention(server, 'before');
-    await first;
+    await mentionApplied(server, watch, 'before');
     await waitFor(() => expect(bob.result.current.unseenCount).toBe(1));
 
     // A refetch (what a reset or a restarted subscription does) whose answers are read and held.
     const held = gate.arm(['notifications.list', 'notifications.counts']);
     act(() => void queryClient.invalidateQueries({ queryKey: [['notifications']] }));
     await held;
-    const applied = watch.applied('during refetch');
-    await mention(server, 'during refetch');
-    await applied;
+    await mentionApplied(server, watch, 'during refetch');
     // Applied live on the cached data meanwhile.
     expect(cached(queryClient)).toEqual({
       titles: ['during refetch', 'before'],
@@ -255,9 +256,7 @@ describe('useNotifications: an HTTP answer read before a live event lands after 
     const held = gate.arm(['notifications.list', 'notifications.counts'], 'before');
     const bob = renderHook(() => useNotifications('acme'), { wrapper });
     await held;
-    const applied = watch.applied('in the answer');
-    await mention(server, 'in the answer');
-    await applied;
+    await mentionApplied(server, watch, 'in the answer');
     act(() => gate.release());
 
     await settled(queryClient);
@@ -275,9 +274,7 @@ describe('useNotifications: an HTTP answer read before a live event lands after 
     const { gate, watch, queryClient, wrapper } = setup(server, token);
     const bob = renderHook(() => useNotifications('acme'), { wrapper });
     await waitFor(() => expect(bob.result.current.status).toBe('live'));
-    const first = watch.applied('read me');
-    await mention(server, 'read me');
-    await first;
+    await mentionApplied(server, watch, 'read me');
     await waitFor(() => expect(bob.result.current.unreadCount).toBe(1));
 
     const held = gate.arm(['notifications.markRead']);
@@ -285,9 +282,7 @@ describe('useNotifications: an HTTP answer read before a live event lands after 
     act(() => bob.result.current.markRead([readMe.id]));
     await held;
     // The read's own event, then a new notification: both live before the answer of the read.
-    const applied = watch.applied('after the read');
-    await mention(server, 'after the read');
-    await applied;
+    await mentionApplied(server, watch, 'after the read');
     await waitFor(() => expect(bob.result.current.unreadCount).toBe(1));
     act(() => gate.release());
 
