@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Violation } from './checker.js';
+import { historyDiff, tail, type Violation } from './checker.js';
 import type { ExtraSeen, OfficialClient } from './clients.js';
 import type { PublisherMessage } from './protocol.js';
 
@@ -171,9 +171,6 @@ export function dashboardDiff(store: ExtrasStore, c: OfficialClient): string[] {
   return diff;
 }
 
-const tail = <T>(items: T[], n = 12) =>
-  items.length > n ? [`…${items.length - n} earlier`, ...items.slice(-n)] : items;
-
 /**
  * The channel, inbox, SLA and dashboard rules of issue 19; returns the violations found and what was
  * checked. `escalateBefore`: epoch ms; a clock due before it must have escalated by the checks.
@@ -268,25 +265,13 @@ export function checkExtras(input: {
     }
     const ids = got.map((e) => e.id!);
     const want = expectedOf(store, c);
-    const same = ids.length === want.length && ids.every((id, i) => id === want[i]);
-    if (!same) {
-      const firstDiff = ids.findIndex((id, i) => id !== want[i]);
-      const at = firstDiff === -1 ? Math.min(ids.length, want.length) : firstDiff;
-      const seenSet = new Set(ids);
-      const missing = want.filter((id) => !seenSet.has(id));
-      const counts = new Map<string, number>();
-      for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
-      const dups = [...counts].filter(([, n]) => n > 1).map(([id]) => id);
+    const diff = historyDiff(ids, want);
+    if (diff) {
       violations.push({
         rule: `${extra.kind}-exactly-once-in-order`,
         who: c.label,
-        detail: `${who}: got ${ids.length} events, the store has ${want.length}; first difference at index ${at} (got ${ids[at]}, store ${want[at]}); missing ${missing.length} [${missing.slice(0, 10).join(',')}], duplicated [${dups.slice(0, 10).join(',')}]`,
-        history: {
-          got: ids.slice(Math.max(0, at - 5), at + 10),
-          store: want.slice(Math.max(0, at - 5), at + 10),
-          errors: tail(extra.errors, 5),
-          resubscribes: extra.resubscribes,
-        },
+        detail: `${who}: ${diff.detail}`,
+        history: { ...diff.history, errors: tail(extra.errors, 5), resubscribes: extra.resubscribes },
       });
       continue;
     }

@@ -66,8 +66,34 @@ export async function readStore(databaseUrl: string, workspaces: string[]): Prom
   }
 }
 
-const tail = <T>(items: T[], n = 12) =>
+/** The last `n` items of a history, led by how many were left out (a violation's report). */
+export const tail = <T>(items: T[], n = 12) =>
   items.length > n ? [`…${items.length - n} earlier`, ...items.slice(-n)] : items;
+
+/**
+ * How a client's ids differ from the store's (null when equal): the first difference, what is
+ * missing and what came twice, for a violation's detail and history.
+ */
+export function historyDiff(
+  ids: string[],
+  want: string[],
+): { detail: string; history: { got: string[]; store: string[] } } | null {
+  if (ids.length === want.length && ids.every((id, i) => id === want[i])) return null;
+  const firstDiff = ids.findIndex((id, i) => id !== want[i]);
+  const at = firstDiff === -1 ? Math.min(ids.length, want.length) : firstDiff;
+  const seenSet = new Set(ids);
+  const missing = want.filter((id) => !seenSet.has(id));
+  const counts = new Map<string, number>();
+  for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+  const dups = [...counts].filter(([, n]) => n > 1).map(([id]) => id);
+  return {
+    detail: `got ${ids.length} events, the store has ${want.length}; first difference at index ${at} (got ${ids[at]}, store ${want[at]}); missing ${missing.length} [${missing.slice(0, 10).join(',')}], duplicated [${dups.slice(0, 10).join(',')}]`,
+    history: {
+      got: ids.slice(Math.max(0, at - 5), at + 10),
+      store: want.slice(Math.max(0, at - 5), at + 10),
+    },
+  };
+}
 
 /** Every rule of issue 19 the run checks on durable notifications; returns the violations found. */
 export function checkNotifications(input: {
@@ -127,25 +153,13 @@ export function checkNotifications(input: {
     }
     const ids = got.map((e) => e.id);
     const want = expected.map((e) => e.seq);
-    const same = ids.length === want.length && ids.every((id, i) => id === want[i]);
-    if (!same) {
-      const firstDiff = ids.findIndex((id, i) => id !== want[i]);
-      const at = firstDiff === -1 ? Math.min(ids.length, want.length) : firstDiff;
-      const seenSet = new Set(ids);
-      const missing = want.filter((id) => !seenSet.has(id));
-      const counts = new Map<string, number>();
-      for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
-      const dups = [...counts].filter(([, n]) => n > 1).map(([id]) => id);
+    const diff = historyDiff(ids, want);
+    if (diff) {
       violations.push({
         rule: 'exactly-once-in-order',
         who: c.label,
-        detail: `${c.label} (user ${c.user} in ${c.workspaceId}): got ${ids.length} events, the store has ${want.length} for it; first difference at index ${at} (got ${ids[at]}, store ${want[at]}); missing ${missing.length} [${missing.slice(0, 10).join(',')}], duplicated [${dups.slice(0, 10).join(',')}]`,
-        history: {
-          got: ids.slice(Math.max(0, at - 5), at + 10),
-          store: want.slice(Math.max(0, at - 5), at + 10),
-          errors: tail(c.errors, 5),
-          resubscribes: c.resubscribes,
-        },
+        detail: `${c.label} (user ${c.user} in ${c.workspaceId}): ${diff.detail}`,
+        history: { ...diff.history, errors: tail(c.errors, 5), resubscribes: c.resubscribes },
       });
       continue;
     }
