@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { runScenario } from '../src/harness.js';
 import type { ServerKind } from '../src/shared.js';
+import { smallRun } from './small-run.js';
 
 const kinds: ServerKind[] = ['ws', 'pulse-dashboard'];
 
@@ -15,13 +16,7 @@ describe('bench harness past the descriptor limit', () => {
     const result = await runScenario({
       kind,
       n: 400,
-      latencyRounds: 2,
-      gapMs: 10,
-      throughputMs: 300,
-      window: 2,
-      pacedRate: 200,
-      pacedMs: 200,
-      pin: false,
+      ...smallRun,
       clientProcesses: 2,
       sourceAddresses: true,
       // NOTE: room for Pulse's start (tsx opens its modules concurrently), not for 400 sockets.

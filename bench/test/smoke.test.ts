@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { runScenario } from '../src/harness.js';
 import type { ServerKind } from '../src/shared.js';
+import { smallRun } from './small-run.js';
 
 const kinds: ServerKind[] = ['ws', 'socketio', 'pulse-dashboard', 'pulse-notifications'];
 
@@ -13,13 +14,7 @@ describe('bench harness', () => {
     const result = await runScenario({
       kind,
       n: 20,
-      latencyRounds: 2,
-      gapMs: 10,
-      throughputMs: 300,
-      window: 2,
-      pacedRate: 200,
-      pacedMs: 200,
-      pin: false,
+      ...smallRun,
     });
     expect(result.subscribed).toBe(20);
     expect(result.failed).toBe(0);
