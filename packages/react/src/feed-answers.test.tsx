@@ -330,6 +330,13 @@ const receive = (server: Server, body: string) =>
     body,
   });
 
+/** Receives an inbound message and waits until the inbox's live handler applied it. */
+async function receiveApplied(server: Server, watch: ReturnType<typeof feedWatch>, body: string) {
+  const applied = watch.appliedOn('inbox.onEvent', (e) => e.type === 'message' && e.message?.body === body);
+  await receive(server, body);
+  await applied;
+}
+
 describe('useInbox / useConversation: an HTTP answer read before a live message lands after it', () => {
   it('the conversation list keeps the message applied live while it was on its way (unread once)', async () => {
     await using server = await startServer();
@@ -339,12 +346,7 @@ describe('useInbox / useConversation: an HTTP answer read before a live message 
     const held = gate.arm(['inbox.conversations']);
     const inbox = renderHook(() => useInbox('acme'), { wrapper });
     await held;
-    const applied = watch.appliedOn(
-      'inbox.onEvent',
-      (e) => e.type === 'message' && e.message?.body === 'Any news?',
-    );
-    await receive(server, 'Any news?');
-    await applied;
+    await receiveApplied(server, watch, 'Any news?');
     act(() => gate.release());
 
     await settled(queryClient);
@@ -365,12 +367,7 @@ describe('useInbox / useConversation: an HTTP answer read before a live message 
     const held = gate.arm(['inbox.messages']);
     const bob = renderHook(() => useConversation('acme', first.conversation.id), { wrapper });
     await held;
-    const applied = watch.appliedOn(
-      'inbox.onEvent',
-      (e) => e.type === 'message' && e.message?.body === 'Any news?',
-    );
-    await receive(server, 'Any news?');
-    await applied;
+    await receiveApplied(server, watch, 'Any news?');
     act(() => gate.release());
 
     await settled(queryClient);
