@@ -11,22 +11,20 @@ import { observable } from '@trpc/server/observable';
 import { act, cleanup, renderHook, waitFor } from '@testing-library/react';
 import type { ReactNode } from 'react';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fastClientOptions, startServer } from '../test/pulse-test-server.js';
+import {
+  fastClientOptions,
+  startServer,
+  mentionBob,
+  type TestPulseServer,
+} from '../test/pulse-test-server.js';
 import { PulseProvider } from './PulseProvider.js';
 import { useConversation, useInbox } from './useInbox.js';
 import { useNotifications } from './useNotifications.js';
 
 afterEach(() => cleanup());
 
-type Server = Awaited<ReturnType<typeof startServer>>;
-const mention = (server: Server, title: string) =>
-  server.caller.notifications.send({
-    workspaceId: 'acme',
-    userId: 'bob',
-    type: 'mention',
-    title,
-    data: { platform: 'x', author: '@fan', text: `about ${title}` },
-  });
+type Server = TestPulseServer;
+const mention = mentionBob;
 
 /** The tRPC paths of an HTTP request (`/trpc/a,b?batch=1…`). */
 function pathsOf(input: RequestInfo | URL): string[] {

@@ -1,7 +1,12 @@
 import { act, cleanup, renderHook, waitFor } from '@testing-library/react';
 import type { ReactNode } from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { fastClientOptions, startServer } from '../test/pulse-test-server.js';
+import {
+  fastClientOptions,
+  startServer,
+  mentionBob,
+  type TestPulseServer,
+} from '../test/pulse-test-server.js';
 import { startProxy } from '@pulse/server/testing';
 import { PulseProvider } from './PulseProvider.js';
 import { useNotificationPreferences } from './useNotificationPreferences.js';
@@ -17,15 +22,8 @@ const wrapper =
     </PulseProvider>
   );
 
-type Server = Awaited<ReturnType<typeof startServer>>;
-const mention = (server: Server, title: string) =>
-  server.caller.notifications.send({
-    workspaceId: 'acme',
-    userId: 'bob',
-    type: 'mention',
-    title,
-    data: { platform: 'x', author: '@fan', text: `about ${title}` },
-  });
+type Server = TestPulseServer;
+const mention = mentionBob;
 const review = (server: Server, title: string) =>
   server.caller.notifications.send({
     workspaceId: 'acme',

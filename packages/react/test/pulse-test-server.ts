@@ -27,3 +27,17 @@ export function testClient(url: string, token: string): PulseClient & AsyncDispo
   const client = createPulseClient({ url, token, ...fastClientOptions });
   return Object.assign(client, { [Symbol.asyncDispose]: () => client.close() });
 }
+
+/** A test server (`startServer`). */
+export type TestPulseServer = Awaited<ReturnType<typeof startServer>>;
+
+/** A `mention` notification titled `title` to bob in acme, sent by the server itself. */
+export function mentionBob(server: TestPulseServer, title: string) {
+  return server.caller.notifications.send({
+    workspaceId: 'acme',
+    userId: 'bob',
+    type: 'mention',
+    title,
+    data: { platform: 'x', author: '@fan', text: `about ${title}` },
+  });
+}
