@@ -587,7 +587,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         atMs: Date.now() - phaseStart,
         rssMb: nodes.map((n) => {
           try {
-            return Math.round(rssMb(n.child.pid!));
+            const mb = Math.round(rssMb(n.child.pid!));
+            return Number.isFinite(mb) ? mb : null; // exiting: no VmRSS line
           } catch {
             return null; // killed and not yet restarted
           }
@@ -855,7 +856,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       );
       const finalHeap = await heapMb(n);
       let peak = 0;
-      for (const row of rssSeries) peak = Math.max(peak, row.rssMb[i] ?? 0);
+      // NOTE: a sample of a process that was exiting reads no VmRSS (NaN): not a peak.
+      for (const row of rssSeries) {
+        const v = row.rssMb[i];
+        if (typeof v === 'number' && Number.isFinite(v)) peak = Math.max(peak, v);
+      }
       const sample: ResourceSample = {
         node: n.nodeId,
         baselineFds: b.fds,
