@@ -6,8 +6,11 @@
  * process (durable-worker.ts), pinned to core 0 when it can be (PostgreSQL's server then has the
  * other core). `npm run bench:durable -w @pulse/bench`; also part of `npm run bench`.
  *
- * Environment: DURABLE_SENDS (per measurement, default 4000 on SQLite, 1500 on PostgreSQL),
- * DURABLE_ENGINES=sqlite,postgres, DURABLE_CONCURRENCY=1,50, DATABASE_BENCH_URL (default
+ * The same for `inbox.receive` (an inbound platform message; message i goes to conversation ⌊i/4⌋,
+ * see durable-worker.ts) beside the bare driver running the statements a receive runs.
+ *
+ * Environment: DURABLE_OPS=send,receive (which writes), DURABLE_SENDS (per measurement, default
+ * 4000 on SQLite, 1500 on PostgreSQL), DURABLE_ENGINES=sqlite,postgres, DURABLE_CONCURRENCY=1,50, DATABASE_BENCH_URL (default
  * postgres://postgres@127.0.0.1:5432/pulse_bench, created when missing), BENCH_PIN=0. Run alone it
  * prints its tables; `npm run bench` writes them into BENCHMARKS.md with the rest of the run.
  */
@@ -33,7 +36,11 @@ export const hostLine: NodeLine = {
   root: join(here, '..', '..'),
 };
 
+export type DurableOp = 'send' | 'receive';
+
 export interface DurableRow {
+  /** `notifications.send` or `inbox.receive`. */
+  op: DurableOp;
   line: string;
   engine: 'sqlite' | 'postgres';
   impl: 'bare' | 'pulse' | 'pulse+group';
@@ -43,6 +50,7 @@ export interface DurableRow {
 }
 
 export interface DurableOptions {
+  ops?: DurableOp[];
   lines?: NodeLine[];
   engines?: Array<'sqlite' | 'postgres'>;
   concurrency?: number[];
@@ -118,6 +126,7 @@ export async function runDurableBench(
   const env = process.env;
   const log = opts.log ?? console.log;
   const lines = opts.lines ?? [hostLine];
+  const ops = opts.ops ?? (env.DURABLE_OPS?.split(',') as DurableOp[] | undefined) ?? ['send', 'receive'];
   const engines = opts.engines ??
     (env.DURABLE_ENGINES?.split(',') as Array<'sqlite' | 'postgres'> | undefined) ?? ['sqlite', 'postgres'];
   const concurrency = opts.concurrency ?? env.DURABLE_CONCURRENCY?.split(',').map(Number) ?? [1, 50];
@@ -132,31 +141,34 @@ export async function runDurableBench(
     if (pgError) log(`  durable: PostgreSQL unreachable (${pgError}); its rows are left out`);
   }
   const rows: DurableRow[] = [];
-  for (const engine of engines) {
-    if (engine === 'postgres' && pgError) continue;
-    for (const c of concurrency) {
-      for (const line of lines) {
-        for (const impl of ['bare', 'pulse', 'pulse+group'] as const) {
-          const o: DurableWorkerOptions = {
-            engine,
-            impl: impl === 'bare' ? 'bare' : 'pulse',
-            concurrency: c,
-            sends: sends[engine],
-            warmup: Math.min(300, Math.ceil(sends[engine] / 5)),
-            databaseUrl,
-            workspaceId: `durable-${randomBytes(4).toString('hex')}`,
-          };
-          const row: DurableRow = { line: line.label, engine, impl, concurrency: c };
-          try {
-            row.result = await runWorker(line, o, pin, impl === 'pulse+group');
-            log(
-              `  durable ${line.label} ${engine} ${impl} ×${c}: ${Math.round(row.result.sendsPerSec)} sends/s, ${row.result.cpuUsPerSend.toFixed(1)} µs CPU/send, p99 ${row.result.p99Ms.toFixed(2)} ms`,
-            );
-          } catch (error) {
-            row.error = (error as Error).message;
-            log(`  durable ${line.label} ${engine} ${impl} ×${c}: ${row.error}`);
+  for (const op of ops) {
+    for (const engine of engines) {
+      if (engine === 'postgres' && pgError) continue;
+      for (const c of concurrency) {
+        for (const line of lines) {
+          for (const impl of ['bare', 'pulse', 'pulse+group'] as const) {
+            const o: DurableWorkerOptions = {
+              op,
+              engine,
+              impl: impl === 'bare' ? 'bare' : 'pulse',
+              concurrency: c,
+              sends: sends[engine],
+              warmup: Math.min(300, Math.ceil(sends[engine] / 5)),
+              databaseUrl,
+              workspaceId: `durable-${randomBytes(4).toString('hex')}`,
+            };
+            const row: DurableRow = { op, line: line.label, engine, impl, concurrency: c };
+            try {
+              row.result = await runWorker(line, o, pin, impl === 'pulse+group');
+              log(
+                `  durable ${op} ${line.label} ${engine} ${impl} ×${c}: ${Math.round(row.result.sendsPerSec)} ${op}s/s, ${row.result.cpuUsPerSend.toFixed(1)} µs CPU/${op}, p99 ${row.result.p99Ms.toFixed(2)} ms`,
+              );
+            } catch (error) {
+              row.error = (error as Error).message;
+              log(`  durable ${op} ${line.label} ${engine} ${impl} ×${c}: ${row.error}`);
+            }
+            rows.push(row);
           }
-          rows.push(row);
         }
       }
     }
@@ -176,8 +188,21 @@ export function renderDurableMarkdown(
   const out: string[] = [];
   out.push(
     `Run ${meta.date} · ${cpus()[0]?.model ?? 'unknown CPU'} × ${cpus().length} · load average (1/5/15 min) before: ${meta.loadBefore}; after: ${meta.loadAfter} · worker pinned to core 0: ${meta.pinned ? 'yes' : 'no'}${meta.pgError ? ` · PostgreSQL rows left out: ${meta.pgError}` : ''}`,
-    '',
-    '| line | engine | writer | in flight | sends/s | CPU µs/send (writer process) | p50 ms | p99 ms | max ms | errors |',
+  );
+  const sends = rows.filter((r) => (r.op ?? 'send') === 'send');
+  const receives = rows.filter((r) => r.op === 'receive');
+  if (sends.length > 0) out.push('', ...renderOp(sends, 'send', 'sends'));
+  if (receives.length > 0) {
+    out.push('', '`inbox.receive` (message i to conversation ⌊i/4⌋; bare: the same statements by hand):', '');
+    out.push(...renderOp(receives, 'receive', 'receives'));
+  }
+  return out.join('\n');
+}
+
+function renderOp(rows: DurableRow[], unit: string, plural: string): string[] {
+  const out: string[] = [];
+  out.push(
+    `| line | engine | writer | in flight | ${plural}/s | CPU µs/${unit} (writer process) | p50 ms | p99 ms | max ms | errors |`,
     '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
   for (const r of rows) {
@@ -190,7 +215,7 @@ export function renderDurableMarkdown(
   }
   out.push('', 'Ratios within the run (Pulse ÷ bare driver, same line, engine and concurrency):', '');
   out.push(
-    '| line | engine | in flight | writer | sends/s ÷ bare | CPU/send ÷ bare |',
+    `| line | engine | in flight | writer | ${plural}/s ÷ bare | CPU/${unit} ÷ bare |`,
     '| --- | --- | ---: | --- | ---: | ---: |',
   );
   for (const r of rows) {
@@ -204,7 +229,7 @@ export function renderDurableMarkdown(
       `| ${r.line} | ${r.engine} | ${r.concurrency} | ${r.impl} | ${(r.result.sendsPerSec / bare.sendsPerSec).toFixed(2)}× | ${(r.result.cpuUsPerSend / bare.cpuUsPerSend).toFixed(2)}× |`,
     );
   }
-  return out.join('\n');
+  return out;
 }
 
 export const loadNow = () =>

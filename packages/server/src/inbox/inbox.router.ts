@@ -21,7 +21,7 @@ export const inboxRouter = {
   /** An incoming platform message (backend service): creates the conversation when new, starts its SLA clock. */
   receive: serviceProcedure
     .input(inboxReceiveInput)
-    .mutation(({ ctx, input }) => ctx.services.inbox.receive(input)),
+    .mutation(({ ctx, input }) => ctx.services.inbox.receiveValidated(input)),
   /** A member's reply, idempotent by `clientMessageId`; stops the SLA clock. */
   send: authedProcedure
     .input(inboxSendInput)

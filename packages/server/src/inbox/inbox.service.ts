@@ -6,6 +6,7 @@ import type { Principal } from '../auth/auth.schema.js';
 import type { Hub } from '../infra/hub.js';
 import type { LiveStream } from '../infra/live.js';
 import { readSnapshot, type Store } from '../infra/store/db.js';
+import { HotQuery } from '../infra/store/hot-query.js';
 import type { DurableStream } from '../streams/durable-stream.js';
 import { StreamKernel } from '../streams/stream-kernel.js';
 import { canAccess } from '../auth/access.js';
@@ -140,6 +141,156 @@ function toMessage(row: MessageRow): Message {
 const notFound = () => new TRPCError({ code: 'NOT_FOUND', message: 'Conversation not found' });
 const badCursor = () => new TRPCError({ code: 'BAD_REQUEST', message: 'Invalid cursor' });
 
+// NOTE: the statements of every `receive` (and the message insert of every `send`): hot, built and
+// compiled once (bench/src/durable-writes.ts, `inbox.receive`).
+const slaOf = new HotQuery((db, workspaceId: string) =>
+  (db as Db).selectFrom('pulse_inbox_settings').select('sla_ms').where('workspace_id', '=', workspaceId),
+);
+const conversationByExternalId = new HotQuery(
+  (db, workspaceId: string, platform: string, externalId: string) =>
+    (db as Db)
+      .selectFrom('pulse_inbox_conversations')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('platform', '=', platform)
+      .where('external_id', '=', externalId),
+);
+const messageByPlatformId = new HotQuery((db, conversationId: string, platformMessageId: string) =>
+  (db as Db)
+    .selectFrom('pulse_inbox_messages')
+    .selectAll()
+    .where('conversation_id', '=', conversationId)
+    .where('platform_message_id', '=', platformMessageId),
+);
+const insertConversationQuery = new HotQuery(
+  (
+    db,
+    id: string,
+    workspaceId: string,
+    platform: string,
+    externalId: string,
+    contact: string,
+    status: string,
+    assigneeId: string | null,
+    createdAt: string,
+    lastMessageAt: string,
+    slaStartedAt: number | string | null,
+    slaDueAt: number | string | null,
+    escalatedAt: string | null,
+    alertedAt: string | null,
+  ) =>
+    (db as Db).insertInto('pulse_inbox_conversations').values({
+      id,
+      workspace_id: workspaceId,
+      platform,
+      external_id: externalId,
+      contact,
+      status,
+      assignee_id: assigneeId,
+      created_at: createdAt,
+      last_message_at: lastMessageAt,
+      sla_started_at: slaStartedAt,
+      sla_due_at: slaDueAt,
+      escalated_at: escalatedAt,
+      alerted_at: alertedAt,
+    }),
+);
+const insertConversation = (trx: Trx, r: ConversationRow) =>
+  insertConversationQuery.execute(
+    trx,
+    r.id,
+    r.workspace_id,
+    r.platform,
+    r.external_id,
+    r.contact,
+    r.status,
+    r.assignee_id,
+    r.created_at,
+    r.last_message_at,
+    r.sla_started_at,
+    r.sla_due_at,
+    r.escalated_at,
+    r.alerted_at,
+  );
+const insertMessageQuery = new HotQuery(
+  (
+    db,
+    id: string,
+    workspaceId: string,
+    conversationId: string,
+    seq: number | string,
+    direction: string,
+    authorId: string | null,
+    authorName: string,
+    body: string,
+    at: string,
+    platformMessageId: string | null,
+    clientMessageId: string | null,
+  ) =>
+    (db as Db).insertInto('pulse_inbox_messages').values({
+      id,
+      workspace_id: workspaceId,
+      conversation_id: conversationId,
+      seq,
+      direction,
+      author_id: authorId,
+      author_name: authorName,
+      body,
+      at,
+      platform_message_id: platformMessageId,
+      client_message_id: clientMessageId,
+    }),
+);
+const insertMessage = (trx: Trx, m: MessageRow) =>
+  insertMessageQuery.execute(
+    trx,
+    m.id,
+    m.workspace_id,
+    m.conversation_id,
+    m.seq,
+    m.direction,
+    m.author_id,
+    m.author_name,
+    m.body,
+    m.at,
+    m.platform_message_id,
+    m.client_message_id,
+  );
+/** A later inbound message while the clock runs: the contact, status and last message time move. */
+const touchConversation = new HotQuery(
+  (db, contact: string, status: string, lastMessageAt: string, id: string) =>
+    (db as Db)
+      .updateTable('pulse_inbox_conversations')
+      .set({ contact, status, last_message_at: lastMessageAt })
+      .where('id', '=', id)
+      .returningAll(),
+);
+/** An inbound message while no clock runs: as above, and a new clock starts. */
+const restartConversationClock = new HotQuery(
+  (
+    db,
+    contact: string,
+    status: string,
+    lastMessageAt: string,
+    startedAt: number,
+    dueAt: number,
+    id: string,
+  ) =>
+    (db as Db)
+      .updateTable('pulse_inbox_conversations')
+      .set({
+        contact,
+        status,
+        last_message_at: lastMessageAt,
+        sla_started_at: startedAt,
+        sla_due_at: dueAt,
+        escalated_at: null,
+        alerted_at: null,
+      })
+      .where('id', '=', id)
+      .returningAll(),
+);
+
 /**
  * The shared inbox: conversations and messages in the store, a durable event stream per workspace
  * (`inbox:<workspaceId>`), read watermarks per user, and SLA escalation claimed in the store.
@@ -175,28 +326,25 @@ export class InboxService {
   }
 
   /** An incoming platform message: creates the conversation when new and starts its SLA clock. */
-  async receive(raw: InboxReceiveInput): Promise<InboxMessageResult> {
-    const input = inboxReceiveInput.parse(raw);
+  receive(raw: InboxReceiveInput): Promise<InboxMessageResult> {
+    return this.receiveValidated(inboxReceiveInput.parse(raw));
+  }
+
+  /**
+   * `receive` for a caller that validated the input already (the router, whose input parser is
+   * `inboxReceiveInput`), so it is not parsed a second time.
+   */
+  async receiveValidated(input: z.output<typeof inboxReceiveInput>): Promise<InboxMessageResult> {
     const { workspaceId } = input;
     const now = Date.now();
     const at = input.at ? new Date(input.at).toISOString() : iso(now);
+    const contact = JSON.stringify(input.contact);
     return this.write(async (trx) => {
       let seq = await this.stream.nextId(trx, workspaceId);
-      const slaMs = await this.slaFor(workspaceId, trx);
-      let row = await trx
-        .selectFrom('pulse_inbox_conversations')
-        .selectAll()
-        .where('workspace_id', '=', workspaceId)
-        .where('platform', '=', input.platform)
-        .where('external_id', '=', input.externalId)
-        .executeTakeFirst();
+      let [row] = (await conversationByExternalId.execute(trx, workspaceId, input.platform, input.externalId))
+        .rows;
       if (row && input.platformMessageId) {
-        const existing = await trx
-          .selectFrom('pulse_inbox_messages')
-          .selectAll()
-          .where('conversation_id', '=', row.id)
-          .where('platform_message_id', '=', input.platformMessageId)
-          .executeTakeFirst();
+        const [existing] = (await messageByPlatformId.execute(trx, row.id, input.platformMessageId)).rows;
         if (existing) {
           throw new Rollback({
             conversation: toConversation(row),
@@ -206,12 +354,14 @@ export class InboxService {
         }
       }
       if (!row) {
+        // NOTE: the SLA is read only where a clock starts (here, or below when none runs).
+        const slaMs = await this.slaFor(workspaceId, trx);
         row = {
           id: `cv_${randomUUID()}`,
           workspace_id: workspaceId,
           platform: input.platform,
           external_id: input.externalId,
-          contact: JSON.stringify(input.contact),
+          contact,
           status: 'open',
           assignee_id: null,
           created_at: iso(now),
@@ -221,7 +371,7 @@ export class InboxService {
           escalated_at: null,
           alerted_at: null,
         };
-        await trx.insertInto('pulse_inbox_conversations').values(row).execute();
+        await insertConversation(trx, row);
         await this.record(trx, String(seq), {
           type: 'conversation',
           workspaceId,
@@ -233,21 +383,25 @@ export class InboxService {
         });
         seq = await this.stream.nextId(trx, workspaceId);
       } else {
+        const status = row.status === 'closed' ? 'open' : row.status;
+        const lastMessageAt = laterIso(at, row.last_message_at);
         // NOTE: the clock runs from the oldest unanswered inbound message; later ones do not restart it.
-        const clockRuns = row.sla_due_at !== null;
-        row = await trx
-          .updateTable('pulse_inbox_conversations')
-          .set({
-            contact: JSON.stringify(input.contact),
-            status: row.status === 'closed' ? 'open' : row.status,
-            last_message_at: laterIso(at, row.last_message_at),
-            ...(clockRuns
-              ? {}
-              : { sla_started_at: now, sla_due_at: now + slaMs, escalated_at: null, alerted_at: null }),
-          })
-          .where('id', '=', row.id)
-          .returningAll()
-          .executeTakeFirstOrThrow();
+        const [updated] =
+          row.sla_due_at !== null
+            ? (await touchConversation.execute(trx, contact, status, lastMessageAt, row.id)).rows
+            : (
+                await restartConversationClock.execute(
+                  trx,
+                  contact,
+                  status,
+                  lastMessageAt,
+                  now,
+                  now + (await this.slaFor(workspaceId, trx)),
+                  row.id,
+                )
+              ).rows;
+        if (!updated) throw new Error(`Conversation ${row.id} vanished inside its write`);
+        row = updated;
       }
       return this.appendMessage(trx, seq, row, {
         direction: 'inbound',
@@ -492,11 +646,7 @@ export class InboxService {
 
   /** The SLA in force for a workspace. */
   async slaFor(workspaceId: string, db: Db = this.db): Promise<number> {
-    const row = await db
-      .selectFrom('pulse_inbox_settings')
-      .select('sla_ms')
-      .where('workspace_id', '=', workspaceId)
-      .executeTakeFirst();
+    const [row] = (await slaOf.execute(db, workspaceId)).rows;
     return row ? Number(row.sla_ms) : this.opts.slaMs;
   }
 
@@ -680,7 +830,7 @@ export class InboxService {
       seq,
       ...fields,
     };
-    await trx.insertInto('pulse_inbox_messages').values(stored).execute();
+    await insertMessage(trx, stored);
     const conversation = toConversation(row);
     const message = toMessage(stored);
     await this.record(trx, String(seq), {

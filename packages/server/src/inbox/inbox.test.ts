@@ -128,6 +128,61 @@ describe.each(stores)('inbox on %s', (store) => {
     expect(other.items).toEqual([]);
   });
 
+  it('receive into an existing conversation: a running clock keeps its due time; after a reply or a close the next one starts the workspace’s SLA', async () => {
+    await using t = await setup(store);
+    await t.alice.trpc.inbox.setSla.mutate({ workspaceId: 'acme', slaMs: 60_000 });
+    const first = await t.server.caller.inbox.receive(incoming({ platformMessageId: 'm-1' }));
+    const due = first.conversation.slaDueAt;
+    expect(Date.parse(due ?? '') - Date.parse(first.message.at)).toBe(60_000);
+
+    // A follow-up while the clock runs: contact and last message time move, the due time does not.
+    await t.alice.trpc.inbox.update.mutate({ conversationId: first.conversation.id, status: 'pending' });
+    const renamed = { id: 'c-42', name: 'Carla M.', handle: '@carla' };
+    const second = await t.server.caller.inbox.receive(
+      incoming({ platformMessageId: 'm-2', body: 'Any news?', contact: renamed }),
+    );
+    expect(second.conversation).toMatchObject({
+      id: first.conversation.id,
+      status: 'pending',
+      contact: renamed,
+      slaDueAt: due,
+      lastMessageAt: second.message.at,
+    });
+    expect(second.message).toMatchObject({ authorName: 'Carla M.', platformMessageId: 'm-2' });
+
+    // After a reply no clock runs: the next inbound message starts one with the workspace's SLA.
+    await t.bob.trpc.inbox.send.mutate({
+      conversationId: first.conversation.id,
+      body: 'On its way',
+      clientMessageId: 'r-1',
+    });
+    await t.alice.trpc.inbox.setSla.mutate({ workspaceId: 'acme', slaMs: 90_000 });
+    const third = await t.server.caller.inbox.receive(incoming({ platformMessageId: 'm-3', body: 'Thanks' }));
+    expect(third.conversation.status).toBe('pending');
+    expect(Date.parse(third.conversation.slaDueAt ?? '') - Date.parse(third.message.at)).toBe(90_000);
+
+    // A closed conversation reopens with a new clock.
+    await t.alice.trpc.inbox.update.mutate({ conversationId: first.conversation.id, status: 'closed' });
+    const fourth = await t.server.caller.inbox.receive(
+      incoming({ platformMessageId: 'm-4', body: 'One more' }),
+    );
+    expect(fourth.conversation).toMatchObject({
+      id: first.conversation.id,
+      status: 'open',
+      escalatedAt: null,
+    });
+    expect(Date.parse(fourth.conversation.slaDueAt ?? '') - Date.parse(fourth.message.at)).toBe(90_000);
+
+    const page = await t.bob.trpc.inbox.messages.query({ conversationId: first.conversation.id });
+    expect(page.items.map((m) => m.body)).toEqual([
+      'Hi, my order never arrived',
+      'Any news?',
+      'On its way',
+      'Thanks',
+      'One more',
+    ]);
+  });
+
   it('two sends with one clientMessageId (also concurrent) store one message and deliver it once', async () => {
     await using t = await setup(store);
     const { conversation } = await t.server.caller.inbox.receive(incoming());
